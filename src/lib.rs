@@ -1,0 +1,92 @@
+//! # shmchan
+//!
+//! Typed single-producer / single-consumer channels between two processes on one machine,
+//! through a named POSIX shared-memory segment.
+//!
+//! A channel is a ring of fixed-layout elements (`T:`[`bytemuck::Pod`]) in a segment that
+//! two unrelated processes open **by name**. Nothing is serialized: `put` copies a slice into
+//! the ring with one `memcpy`, `get` copies out with one (the data region is mapped twice back
+//! to back, so no copy ever splits at the wrap). While the peer is not sleeping, neither side
+//! makes a system call; a side that must wait sleeps on a doorbell (a named FIFO) that tokio
+//! awaits without a thread, or that the blocking twins `poll(2)`.
+//!
+//! ```
+//! use shmchan::{ChannelIo, GetError, Options};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let name = format!("doc-lib-{}", std::process::id());
+//! // Process A
+//! let chan = ChannelIo::<f32>::create(&name, Options::new().capacity(1 << 16))?;
+//! let mut w = chan.writer()?;
+//! w.put(&[1.0, 2.0, 3.0, 4.0]).await?;
+//! w.close();
+//!
+//! // Process B (here the same one, for the doctest)
+//! let chan = ChannelIo::<f32>::open(&name)?;
+//! let mut r = chan.reader()?;
+//! let mut frame = [0f32; 3];
+//! r.get(&mut frame).await?; // exactly 3, whatever sizes were put
+//! assert_eq!(frame, [1.0, 2.0, 3.0]);
+//! let n = r.get_some(&mut frame).await?; // 1..=3, whatever is there
+//! assert_eq!(n, 1);
+//! assert!(matches!(r.get(&mut frame).await, Err(GetError::Closed { remaining: 0, .. })));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Guarantees
+//!
+//! - **Order, no loss, no duplicates**: items arrive in the order they were put; every
+//!   committed item is delivered once. A `get` that cannot be satisfied because the writer
+//!   closed removes nothing.
+//! - **Ends**: one writer and one reader across all processes ([`ClaimError::EndTaken`]). A
+//!   holder that dies (even by SIGKILL) frees its end at once: the kernel drops its lock.
+//! - **Closing**: the writer's close (or drop) lets the reader drain, then it gets
+//!   [`GetError::Closed`]; [`WriterFront::abort`] passes a reason. The reader's close
+//!   discards what remains and fails the writer's `put` with [`PutError::Closed`].
+//! - **Peer death**: a `put`/`get` that waits while the peer's process dies returns
+//!   `PeerGone` (the reader first drains every committed item).
+//! - **Cleanup**: a finished or never-used channel is removed when its last handle drops;
+//!   one with unread items stays until read or [removed](ChannelIo::remove).
+//! - **Hostile peers**: nothing read from the segment is trusted. Identity fields are
+//!   validated at open and never re-read; every index read from the peer is checked, so a
+//!   corrupt peer causes [`Corruption`] errors or garbled values, never an out-of-bounds
+//!   access. One thing no POSIX program can prevent: if another process **truncates** the
+//!   segment file while it is mapped, touching the lost pages raises `SIGBUS`. Segments are
+//!   created mode 0600, so only the same user (or root) can do that.
+//!
+//! ## Files
+//!
+//! Channel `NAME` lives in the directory `/dev/shm/shmchan.NAME` (or under `$SHMCHAN_DIR`):
+//! the segment `ring` and two doorbell FIFOs. See `docs/design.md` for the layout and the
+//! wake protocol.
+//!
+//! ## Platform
+//!
+//! Linux (OFD locks, pidfds, tmpfs). Peer-death detection while waiting uses a pidfd of the
+//! peer's pid as recorded in the segment; if the two processes are in different pid
+//! namespaces that pid is not visible, and a sleeping side learns of its peer's death only
+//! when it next wakes (the peer's end is still freed at once for a new holder).
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod channel;
+mod error;
+mod header;
+mod liveness;
+mod notify;
+mod reader;
+mod ring;
+mod segment;
+mod writer;
+
+pub use channel::{ChannelIo, Options, DEFAULT_RING_BYTES};
+pub use error::{ClaimError, Corruption, GetError, OpenError, PutError, RemoveError};
+pub use header::{End, MAX_DATA_LEN, REASON_MAX, SCHEMA_MAX};
+pub use notify::WaitStrategy;
+pub use reader::ReaderFront;
+pub use segment::{base_dir, channel_dir, validate_name, NAME_MAX};
+pub use writer::WriterFront;

@@ -1,0 +1,132 @@
+//! End claims and peer liveness.
+//!
+//! Claiming an end takes an exclusive OFD lock on that end's byte of the segment file. The
+//! kernel releases it when the holder's descriptor closes — in particular when the holder is
+//! killed — so "is the peer alive" is "is the peer end's byte locked", with no pid check and
+//! therefore no pid-reuse race. The pid (and start time) recorded in the header serve only
+//! to find a process to watch with a pidfd while sleeping, and for the CLI.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::error::ClaimError;
+use crate::header::{End, OPEN};
+use crate::segment::{end_byte, ofd_lock, ofd_lock_held, own_start_time, Segment};
+
+/// What the lock and the header say about the peer end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PeerStatus {
+    /// Nobody ever claimed it.
+    NeverClaimed,
+    /// Held by a live process (or through this very handle).
+    Alive {
+        claims: u64,
+        pid: u32,
+        start_time: u64,
+    },
+    /// Claimed before, but no longer held: its holder closed it or died.
+    Gone,
+}
+
+/// Probes the lock of `peer`. One `fcntl` (none if this handle holds the end itself).
+pub(crate) fn peer_status(seg: &Segment, peer: End) -> io::Result<PeerStatus> {
+    let rec = seg.header().end(peer);
+    // Acquire: pairs with the Release increment in `claim`, so the pid read below is the one
+    // that holder wrote.
+    let claims = rec.claims.load(Ordering::Acquire);
+    let pid = rec.pid.load(Ordering::Relaxed);
+    let start_time = rec.start_time.load(Ordering::Relaxed);
+    if seg.claimed_local(peer) {
+        // Our own handle's lock is invisible to F_OFD_GETLK through the same descriptor.
+        return Ok(PeerStatus::Alive {
+            claims,
+            pid,
+            start_time,
+        });
+    }
+    if ofd_lock_held(seg.fd(), end_byte(peer))? {
+        return Ok(PeerStatus::Alive {
+            claims,
+            pid,
+            start_time,
+        });
+    }
+    Ok(if claims == 0 {
+        PeerStatus::NeverClaimed
+    } else {
+        PeerStatus::Gone
+    })
+}
+
+/// A claimed end: holds the end's lock until dropped.
+pub(crate) struct Claim {
+    pub(crate) seg: Arc<Segment>,
+    end: End,
+}
+
+impl Claim {
+    /// Claims `end` of `seg` for this process.
+    pub(crate) fn take(seg: &Arc<Segment>, end: End) -> Result<Claim, ClaimError> {
+        let h = seg.header();
+        let taken = || ClaimError::EndTaken {
+            name: seg.name().to_string(),
+            end,
+            pid: Some(h.end(end).pid.load(Ordering::Relaxed)).filter(|p| *p != 0),
+        };
+        if !seg.claim_local(end) {
+            return Err(taken());
+        }
+        match ofd_lock(seg.fd(), end_byte(end), libc::F_WRLCK, false) {
+            Ok(true) => {}
+            Ok(false) => {
+                seg.release_local(end);
+                return Err(taken());
+            }
+            Err(source) => {
+                seg.release_local(end);
+                return Err(ClaimError::Io {
+                    name: seg.name().to_string(),
+                    op: "locking the end",
+                    source,
+                });
+            }
+        }
+        let claim = Claim {
+            seg: Arc::clone(seg),
+            end,
+        };
+        // Acquire: pairs with the Release store of a closing end's state.
+        let rs = h.reader_state.load(Ordering::Acquire);
+        let ws = h.writer_state.load(Ordering::Acquire);
+        let closed_by = if rs != OPEN {
+            Some(End::Reader)
+        } else if end == End::Writer && ws != OPEN {
+            Some(End::Writer)
+        } else {
+            None
+        };
+        if let Some(by) = closed_by {
+            return Err(ClaimError::Closed {
+                name: seg.name().to_string(),
+                by,
+            });
+        }
+        let rec = h.end(end);
+        // Relaxed stores published by the Release increment below.
+        rec.pid.store(std::process::id(), Ordering::Relaxed);
+        rec.start_time.store(own_start_time(), Ordering::Relaxed);
+        // Release: a peer that reads this claim count with Acquire sees our pid above.
+        // Only the lock holder writes this word, so load + store cannot lose an update.
+        let c = rec.claims.load(Ordering::Relaxed);
+        rec.claims.store(c.wrapping_add(1).max(1), Ordering::Release);
+        Ok(claim)
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let _ = ofd_lock(self.seg.fd(), end_byte(self.end), libc::F_UNLCK, false);
+        self.seg.release_local(self.end);
+    }
+}

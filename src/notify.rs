@@ -1,0 +1,426 @@
+//! Waking a sleeping peer: an eventcount per direction, with a named FIFO as its doorbell.
+//!
+//! # The protocol
+//!
+//! Each direction has a *waiting word* in the header (`data_waiting`: the reader may sleep
+//! until items arrive; `room_waiting`: the writer may sleep until room frees up) and a
+//! doorbell FIFO (`data.bell`, `room.bell`) that the sleeper polls.
+//!
+//! ```text
+//! waiter                                  notifier
+//! ------                                  --------
+//! check condition          -> done?       publish (tail/head store, Release)
+//! waiting.store(1)                        fence(SeqCst)
+//! fence(SeqCst)                           if waiting.load() != 0
+//! check condition again    -> done?           && waiting.swap(0) != 0 { ring the doorbell }
+//! sleep on the doorbell (and the peer's pidfd)
+//! drain the doorbell, loop
+//! ```
+//!
+//! The two fences make this Dekker's pattern: of the waiter's `store(waiting)` → `load(index)`
+//! and the notifier's `store(index)` → `load(waiting)`, at least one side's load sees the other
+//! side's store. So either the waiter's second check sees the new index (and it does not
+//! sleep), or the notifier sees `waiting == 1` and rings (and the sleep returns at once, since
+//! the FIFO byte stays until drained, even if it was written before the waiter began to poll).
+//! The interleaving this prevents — the waiter checks (empty), the notifier publishes and
+//! reads `waiting == 0`, the waiter sets `waiting = 1` and sleeps forever — needs both loads
+//! to miss both stores, which the fences forbid.
+//!
+//! The fast path — the peer is not sleeping — costs the notifier one fence and one load of a
+//! line that stays shared in its cache: no system call. A spurious byte in a FIFO (a notifier
+//! rang for a waiter whose second check succeeded) costs one extra loop on a later wait.
+//!
+//! # Why FIFOs
+//!
+//! A doorbell must be reachable by name by unrelated processes started in either order, and
+//! awaitable by tokio without a thread per waiter. A named FIFO opened `O_RDWR | O_NONBLOCK`
+//! never blocks on open, never raises SIGPIPE, and is an ordinary pollable descriptor:
+//! `poll(2)` for the blocking twins, [`AsyncFd`] for async.
+//!
+//! # Peer death
+//!
+//! While sleeping, the waiter also polls a pidfd of the peer's process, so a peer killed with
+//! SIGKILL wakes it. The pidfd is only a hint: the truth is the peer end's OFD lock, which the
+//! kernel drops when the holder dies (see `liveness`).
+
+use std::future::poll_fn;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{fence, AtomicU32, Ordering};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::io::Errno;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+use crate::header::End;
+use crate::liveness::{peer_status, PeerStatus};
+use crate::segment::{self, Segment};
+
+/// How a waiting `put`/`get` waits.
+///
+/// Waiting always ends in a real wakeup (a doorbell or the peer's death), never in a timed
+/// poll. The strategy only decides whether to spin briefly first, which saves the ~5–50 µs of
+/// a kernel wakeup when the peer answers within the spin window, at the cost of burning CPU
+/// for that window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WaitStrategy {
+    /// Sleep on the doorbell at once. Costs no CPU while waiting; every wait that is not
+    /// satisfied immediately pays a kernel wakeup. Tests use it to force every wait through
+    /// the doorbell, which is what finds lost wakeups.
+    Sleep,
+    /// Spin for up to this long (checking, with `spin_loop` hints and `sched_yield` every
+    /// few dozen checks so the peer can run on a shared core), then sleep.
+    SpinThenSleep(Duration),
+}
+
+impl Default for WaitStrategy {
+    /// `SpinThenSleep(50 µs)`.
+    fn default() -> Self {
+        WaitStrategy::SpinThenSleep(Duration::from_micros(50))
+    }
+}
+
+/// Whether a wait may block the thread (blocking twins) or must yield to tokio.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Async,
+    Blocking,
+}
+
+/// How a wait ended.
+pub(crate) enum Wake<R> {
+    /// The condition returned `Some`.
+    Ready(R),
+    /// The peer's process died, the condition still does not hold, and the peer did not
+    /// close its end first.
+    PeerGone,
+}
+
+/// A descriptor we wait on: plain until the first async wait registers it with tokio.
+enum Pollable {
+    Plain(OwnedFd),
+    Registered(AsyncFd<OwnedFd>),
+    /// Only transiently, while moving between the two.
+    Moved,
+}
+
+impl Pollable {
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        match self {
+            Pollable::Plain(fd) => Some(fd.as_fd()),
+            Pollable::Registered(a) => Some(a.get_ref().as_fd()),
+            Pollable::Moved => None,
+        }
+    }
+
+    /// Registers the descriptor with the current tokio runtime (once).
+    fn registered(&mut self) -> io::Result<&AsyncFd<OwnedFd>> {
+        if let Pollable::Plain(_) = self {
+            if tokio::runtime::Handle::try_current().is_err() {
+                return Err(io::Error::other(
+                    "an async method was called outside a tokio runtime; use its blocking_ twin",
+                ));
+            }
+            let Pollable::Plain(fd) = std::mem::replace(self, Pollable::Moved) else {
+                unreachable!("matched Plain above")
+            };
+            // SAFETY: `fd` is an open descriptor that the AsyncFd takes ownership of; it
+            // stays open, and refers to the same open file description, until the AsyncFd is
+            // dropped, since nothing else owns it.
+            match unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) } {
+                Ok(a) => *self = Pollable::Registered(a),
+                Err(e) => {
+                    let (fd, err) = e.into_parts();
+                    *self = Pollable::Plain(fd);
+                    return Err(err);
+                }
+            }
+        }
+        match self {
+            Pollable::Registered(a) => Ok(a),
+            _ => Err(io::Error::other("doorbell descriptor lost")),
+        }
+    }
+}
+
+/// Reads a doorbell FIFO until it is empty. Returns `WouldBlock` at the end, as tokio's
+/// `try_io` wants to see before it clears readiness.
+fn drain(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let mut buf = [0u8; 64];
+    loop {
+        match rustix::io::read(fd, &mut buf) {
+            Ok(0) => return Err(io::ErrorKind::WouldBlock.into()),
+            Ok(_) => continue,
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => return Err(io::ErrorKind::WouldBlock.into()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Rings a doorbell: one byte into the FIFO. A full FIFO (EAGAIN) is already readable, so
+/// the byte is not needed.
+pub(crate) fn ring(bell: BorrowedFd<'_>) {
+    loop {
+        match rustix::io::write(bell, &[1u8]) {
+            Err(Errno::INTR) => continue,
+            _ => return,
+        }
+    }
+}
+
+/// The notifier's half of the eventcount: call right after publishing with a Release store.
+#[inline]
+pub(crate) fn notify(waiting: &AtomicU32, bell: BorrowedFd<'_>) {
+    // SeqCst fence: orders our preceding Release store of the index before the load of the
+    // waiting word below (a Release store alone may be reordered after a later load). Pairs
+    // with the fence in `Waiter::wait` between its store of the waiting word and its second
+    // check; see the module docs for the interleaving it rules out.
+    fence(Ordering::SeqCst);
+    // Relaxed load first: while the peer is busy the word stays 0 and its line stays shared
+    // in our cache, so the fast path writes nothing. The swap makes exactly one notifier
+    // ring per announced sleep (Relaxed: the doorbell carries no data; the waiter re-checks
+    // the indices with Acquire after waking).
+    if waiting.load(Ordering::Relaxed) != 0 && waiting.swap(0, Ordering::Relaxed) != 0 {
+        ring(bell);
+    }
+}
+
+/// One end's waiting machinery: its own doorbell, the peer's doorbell, and the peer watch.
+pub(crate) struct Waiter {
+    /// The end that waits here.
+    end: End,
+    bell: Pollable,
+    peer_bell: OwnedFd,
+    /// Claim count of the peer end whose process `pidfd` watches (0: none watched).
+    watched_claims: u64,
+    pidfd: Option<Pollable>,
+    pub(crate) strategy: WaitStrategy,
+}
+
+impl Waiter {
+    /// Opens both doorbells of `seg` for `end`.
+    pub(crate) fn new(seg: &Segment, end: End, strategy: WaitStrategy) -> io::Result<Waiter> {
+        let (own, peer) = match end {
+            End::Reader => (segment::DATA_BELL, segment::ROOM_BELL),
+            End::Writer => (segment::ROOM_BELL, segment::DATA_BELL),
+        };
+        let open = |which| {
+            // O_RDWR: a FIFO open for reading and writing by us never blocks in open, never
+            // fails with ENXIO for lack of a reader, and writes to it never raise SIGPIPE.
+            rustix::fs::open(
+                seg.bell_path(which),
+                rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(io::Error::from)
+        };
+        let bell = open(own)?;
+        let peer_bell = open(peer)?;
+        for fd in [&bell, &peer_bell] {
+            let st = rustix::fs::fstat(fd)?;
+            if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Fifo {
+                return Err(io::Error::other("a doorbell is not a FIFO"));
+            }
+        }
+        Ok(Waiter {
+            end,
+            bell: Pollable::Plain(bell),
+            peer_bell,
+            watched_claims: 0,
+            pidfd: None,
+            strategy,
+        })
+    }
+
+    /// The doorbell the peer sleeps on.
+    pub(crate) fn peer_bell(&self) -> BorrowedFd<'_> {
+        self.peer_bell.as_fd()
+    }
+
+    /// Waits until `check` returns `Some`, or the peer dies (and `check` still says no).
+    ///
+    /// `check` must be cheap and must not block: it is called in the spin loop and twice per
+    /// sleep. In [`Mode::Blocking`] the returned future never returns `Pending`.
+    pub(crate) async fn wait<R>(
+        &mut self,
+        seg: &Segment,
+        mode: Mode,
+        mut check: impl FnMut() -> Option<R>,
+    ) -> io::Result<Wake<R>> {
+        if let WaitStrategy::SpinThenSleep(window) = self.strategy {
+            if !window.is_zero() {
+                let start = Instant::now();
+                let mut i = 0u32;
+                loop {
+                    if let Some(r) = check() {
+                        return Ok(Wake::Ready(r));
+                    }
+                    i = i.wrapping_add(1);
+                    if i % 32 == 0 {
+                        // Instant::now is a vDSO call, not a system call.
+                        if start.elapsed() >= window {
+                            break;
+                        }
+                        // On two cores the peer may share ours: let it run.
+                        std::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                }
+            }
+        }
+        let waiting = segment::waiting_word(seg.header(), self.end);
+        loop {
+            // Announce that we may sleep. Relaxed: the fence below orders it.
+            waiting.store(1, Ordering::Relaxed);
+            // SeqCst fence: orders the store above before the index loads in `check`; pairs
+            // with the fence in `notify`. See the module docs.
+            fence(Ordering::SeqCst);
+            if let Some(r) = check() {
+                // Not sleeping after all; spare the notifier a pointless system call.
+                waiting.store(0, Ordering::Relaxed);
+                return Ok(Wake::Ready(r));
+            }
+            match peer_status(seg, self.end.peer())? {
+                PeerStatus::Gone => {
+                    waiting.store(0, Ordering::Relaxed);
+                    // The peer may have closed properly between our check and the lock
+                    // probe (it sets its state before it unlocks): check once more.
+                    return Ok(match check() {
+                        Some(r) => Wake::Ready(r),
+                        None => Wake::PeerGone,
+                    });
+                }
+                PeerStatus::Alive { claims, pid, start_time } => {
+                    self.watch(claims, pid, start_time)
+                }
+                PeerStatus::NeverClaimed => {
+                    // A new peer rings our doorbell after it claims its end.
+                    self.pidfd = None;
+                    self.watched_claims = 0;
+                }
+            }
+            let peer_died = match mode {
+                Mode::Blocking => self.sleep_blocking()?,
+                Mode::Async => self.sleep_async().await?,
+            };
+            if peer_died {
+                // The pidfd fired. If the peer end is still locked (a new holder took over,
+                // or a child process inherited the lock), this pidfd is useless: drop it so
+                // it cannot wake us again; the next round watches the current holder.
+                self.pidfd = None;
+                self.watched_claims = 0;
+            }
+        }
+    }
+
+    /// Opens a pidfd for the peer holding claim `claims`, unless we already watch it.
+    fn watch(&mut self, claims: u64, pid: u32, start_time: u64) {
+        if claims == self.watched_claims && self.pidfd.is_some() {
+            return;
+        }
+        self.watched_claims = claims;
+        self.pidfd = None;
+        let Some(pid) = rustix::process::Pid::from_raw(pid as i32).filter(|_| pid <= i32::MAX as u32) else {
+            return;
+        };
+        let Ok(fd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::NONBLOCK) else {
+            // Gone already (the lock probe will say so next round), or not visible from our
+            // pid namespace: we then learn of its death only from its doorbell.
+            return;
+        };
+        // The pid must still be the process that claimed (pid reuse, or a pid from another
+        // namespace): compare start times, when the peer recorded one.
+        if start_time != 0 && segment::process_start_time(pid.as_raw_nonzero().get() as u32) != Some(start_time) {
+            return;
+        }
+        self.pidfd = Some(Pollable::Plain(fd));
+    }
+
+    /// Sleeps in poll(2) until the doorbell rings or the peer's pidfd fires. Returns true if
+    /// only the pidfd fired.
+    fn sleep_blocking(&mut self) -> io::Result<bool> {
+        let bell = self
+            .bell
+            .fd()
+            .ok_or_else(|| io::Error::other("doorbell descriptor lost"))?;
+        let pid = self.pidfd.as_ref().and_then(Pollable::fd);
+        let mut fds = Vec::with_capacity(2);
+        fds.push(PollFd::new(&bell, PollFlags::IN));
+        if let Some(p) = &pid {
+            fds.push(PollFd::new(p, PollFlags::IN));
+        }
+        loop {
+            match rustix::event::poll(&mut fds, None) {
+                Ok(_) => break,
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let rang = !fds[0].revents().is_empty();
+        let died = fds.get(1).is_some_and(|p| !p.revents().is_empty());
+        if rang {
+            match drain(bell) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+                Ok(()) => {}
+            }
+        }
+        Ok(died && !rang)
+    }
+
+    /// Awaits the doorbell or the peer's pidfd through tokio. Returns true if only the pidfd
+    /// fired.
+    async fn sleep_async(&mut self) -> io::Result<bool> {
+        self.bell.registered()?;
+        if let Some(p) = self.pidfd.as_mut() {
+            p.registered()?;
+        }
+        let bell = match &self.bell {
+            Pollable::Registered(a) => a,
+            _ => return Err(io::Error::other("doorbell not registered")),
+        };
+        let pid = match &self.pidfd {
+            Some(Pollable::Registered(a)) => Some(a),
+            _ => None,
+        };
+        poll_fn(|cx| {
+            if let Poll::Ready(guard) = bell.poll_read_ready(cx) {
+                let mut guard = guard?;
+                // Drain until WouldBlock: try_io then clears tokio's readiness, but only if
+                // no new edge arrived since the guard was made (so a ring that races with
+                // the drain is not lost).
+                return match guard.try_io(|a| drain(a.get_ref().as_fd())) {
+                    Ok(Err(e)) => Poll::Ready(Err(e)),
+                    _ => Poll::Ready(Ok(false)),
+                };
+            }
+            if let Some(p) = pid {
+                if let Poll::Ready(guard) = p.poll_read_ready(cx) {
+                    // A pidfd stays readable once its process exited; we do not clear it.
+                    guard?.retain_ready();
+                    return Poll::Ready(Ok(true));
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// Runs a future made for [`Mode::Blocking`] to completion on this thread. Such futures never
+/// return `Pending` (their waits block inside `poll`), so one poll completes them; `None`
+/// would mean a wait returned `Pending` in blocking mode, which is a bug.
+pub(crate) fn run_blocking<F: std::future::Future>(fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match fut.as_mut().poll(&mut cx) {
+        Poll::Ready(v) => Some(v),
+        Poll::Pending => None,
+    }
+}

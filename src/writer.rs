@@ -1,0 +1,356 @@
+//! [`WriterFront`]: the producing end.
+
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytemuck::Pod;
+
+use crate::error::{ClaimError, Corruption, PutError};
+use crate::header::{Header, End, ABORTED, CLOSED, OPEN, REASON_MAX};
+use crate::liveness::Claim;
+use crate::notify::{self, Mode, WaitStrategy, Waiter, Wake};
+use crate::ring::{self, Producer, RingError};
+use crate::segment::Segment;
+
+/// The writing end of a channel: appends sequences of `T` in order.
+///
+/// Obtained from [`ChannelIo::writer`](crate::ChannelIo::writer); one per channel across all
+/// processes. Dropping it [closes](Self::close) the channel for writing: the reader drains
+/// what remains, then gets [`GetError::Closed`](crate::GetError::Closed).
+///
+/// ```
+/// use shmchan::{ChannelIo, Options};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let name = format!("doc-writer-front-{}", std::process::id());
+/// let chan = ChannelIo::<u32>::create(&name, Options::new().capacity(1024))?;
+/// let mut w = chan.writer()?;
+/// w.put(&[1, 2, 3]).await?; // fits: returns at once
+/// w.close();                // or drop; `w.abort("sensor lost")` passes a reason on
+/// assert_eq!(chan.len(), 3); // waiting for a reader, which may start later
+/// # shmchan::ChannelIo::remove(&name)?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct WriterFront<T> {
+    seg: Arc<Segment>,
+    ring: Producer,
+    waiter: Waiter,
+    closed: bool,
+    // Declared last: dropped after `Drop::drop` closed the channel, releasing the lock.
+    _claim: Claim,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> std::fmt::Debug for WriterFront<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriterFront")
+            .field("name", &self.seg.name())
+            .field("committed", &self.ring.position())
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+fn corrupt(seg: &Segment, e: RingError) -> Corruption {
+    Corruption {
+        name: seg.name().to_string(),
+        field: e.field,
+        detail: e.detail,
+    }
+}
+
+impl<T: Pod> WriterFront<T> {
+    pub(crate) fn claim(seg: &Arc<Segment>, wait: WaitStrategy) -> Result<Self, ClaimError> {
+        let claim = Claim::take(seg, End::Writer)?;
+        let h = seg.header();
+        // Resume after the last committed item. Acquire on head: pairs with the reader's
+        // Release; Relaxed would do for tail (only writers store it, and we hold the lock,
+        // whose acquisition orders us after the previous holder), Acquire costs nothing here.
+        let tail = h.tail.0.load(Ordering::Acquire);
+        let head = h.head.0.load(Ordering::Acquire);
+        let ring = Producer::new(tail, head, seg.capacity).map_err(|e| corrupt(seg, e))?;
+        let waiter = Waiter::new(seg, End::Writer, wait).map_err(|source| ClaimError::Io {
+            name: seg.name().to_string(),
+            op: "opening the doorbells",
+            source,
+        })?;
+        // A reader may be asleep waiting for a writer to appear: wake it so it starts
+        // watching us.
+        notify::ring(waiter.peer_bell());
+        Ok(WriterFront {
+            seg: Arc::clone(seg),
+            ring,
+            waiter,
+            closed: false,
+            _claim: claim,
+            _t: PhantomData,
+        })
+    }
+
+    fn header(&self) -> &Header {
+        self.seg.header()
+    }
+
+    /// Puts as many items of `items` as fit now, without waiting; returns how many (a
+    /// prefix, possibly 0).
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::Closed`] if the reader closed the channel, [`PutError::WriterClosed`]
+    /// after [`close`](Self::close)-like use, [`PutError::Corrupted`] if the reader's index
+    /// makes no sense.
+    ///
+    /// ```
+    /// # use shmchan::{ChannelIo, Options};
+    /// # let name = format!("doc-try-put-{}", std::process::id());
+    /// let chan = ChannelIo::<u64>::create(&name, Options::new().capacity(512))?;
+    /// let mut w = chan.writer()?;
+    /// assert_eq!(w.try_put(&[7; 600])?, 512); // the ring holds 512
+    /// assert_eq!(w.try_put(&[7])?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_put(&mut self, items: &[T]) -> Result<usize, PutError> {
+        if self.closed {
+            return Err(PutError::WriterClosed {
+                name: self.seg.name().to_string(),
+            });
+        }
+        let h = self.seg.header();
+        // Relaxed: a flag with no data behind it; a close that we miss here is seen by the
+        // next call or by the wait, whose check re-reads it after a SeqCst fence.
+        if h.reader_state.load(Ordering::Relaxed) != OPEN {
+            return Err(PutError::Closed {
+                name: self.seg.name().to_string(),
+                accepted: 0,
+            });
+        }
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let room = self
+            .ring
+            .room(&h.head.0, items.len() as u64)
+            .map_err(|e| corrupt(&self.seg, e))?;
+        let n = (room as usize).min(items.len());
+        if n == 0 {
+            return Ok(0);
+        }
+        // SAFETY: `data()` is the mirrored region of 2 × capacity × size_of::<T>() bytes;
+        // `slot() < capacity` and `n <= room <= capacity`, so the copy stays inside it; the
+        // `n` slots from `slot()` are free (per `room`), i.e. owned by the producer.
+        unsafe {
+            ring::copy_in(
+                self.seg.data(),
+                self.ring.slot(),
+                std::mem::size_of::<T>(),
+                bytemuck::cast_slice(&items[..n]),
+            )
+        };
+        self.ring.commit(n as u64, &h.tail.0);
+        notify::notify(&h.data_waiting.0, self.waiter.peer_bell());
+        Ok(n)
+    }
+
+    async fn put_in(&mut self, items: &[T], mode: Mode) -> Result<(), PutError> {
+        let mut done = 0;
+        loop {
+            done += self.try_put(&items[done..]).map_err(|e| match e {
+                PutError::Closed { name, .. } => PutError::Closed {
+                    name,
+                    accepted: done,
+                },
+                e => e,
+            })?;
+            if done == items.len() {
+                return Ok(());
+            }
+            let seg = &self.seg;
+            let ring = &mut self.ring;
+            let woke = self
+                .waiter
+                .wait(seg, mode, || {
+                    let h = seg.header();
+                    if h.reader_state.load(Ordering::Relaxed) != OPEN {
+                        return Some(Ok(())); // try_put reports it
+                    }
+                    match ring.room(&h.head.0, 1) {
+                        Ok(0) => None,
+                        Ok(_) => Some(Ok(())),
+                        Err(e) => Some(Err(e)),
+                    }
+                })
+                .await
+                .map_err(|source| PutError::Io {
+                    name: seg.name().to_string(),
+                    op: "waiting for room",
+                    source,
+                })?;
+            match woke {
+                Wake::Ready(Ok(())) => {}
+                Wake::Ready(Err(e)) => return Err(corrupt(seg, e).into()),
+                Wake::PeerGone => {
+                    return Err(PutError::PeerGone {
+                        name: seg.name().to_string(),
+                        accepted: done,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Appends all of `items`, in order, waiting for room as needed. A slice longer than the
+    /// ring is streamed in pieces as the reader makes room.
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::Closed`] if the reader closed the channel (before or while this waits),
+    /// [`PutError::PeerGone`] if the reader's process died while this waited; both say how
+    /// many items of `items` were accepted. [`PutError::Io`] if called outside a tokio
+    /// runtime (with the IO driver enabled).
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: if the future is dropped while waiting, a prefix of `items` may
+    /// already be in the channel, and you cannot tell how long. Use
+    /// [`try_put`](Self::try_put) (which reports the count) with your own waiting if you need
+    /// to cancel precisely.
+    ///
+    /// ```
+    /// # use shmchan::{ChannelIo, Options};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let name = format!("doc-put-{}", std::process::id());
+    /// let chan = ChannelIo::<f32>::create(&name, Options::new().capacity(1024))?;
+    /// let (mut w, mut r) = (chan.writer()?, chan.reader()?);
+    /// let reader = tokio::spawn(async move {
+    ///     let mut all = vec![0f32; 5000];
+    ///     r.get(&mut all).await.map(|()| all)
+    /// });
+    /// let samples: Vec<f32> = (0..5000).map(|i| i as f32).collect();
+    /// w.put(&samples).await?; // 5000 items through a 1024-slot ring
+    /// assert_eq!(reader.await??, samples);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn put(&mut self, items: &[T]) -> Result<(), PutError> {
+        self.put_in(items, Mode::Async).await
+    }
+
+    /// The blocking twin of [`put`](Self::put), for code without a tokio runtime. Do not call
+    /// it from async code (it blocks the thread).
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](Self::put).
+    ///
+    /// ```
+    /// # use shmchan::{ChannelIo, Options};
+    /// # let name = format!("doc-blocking-put-{}", std::process::id());
+    /// let chan = ChannelIo::<u16>::create(&name, Options::new())?;
+    /// let mut w = chan.writer()?;
+    /// w.blocking_put(&[1, 2, 3])?;
+    /// assert_eq!(chan.len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn blocking_put(&mut self, items: &[T]) -> Result<(), PutError> {
+        let name = self.seg.name().to_string();
+        notify::run_blocking(self.put_in(items, Mode::Blocking)).unwrap_or_else(|| {
+            Err(PutError::Io {
+                name,
+                op: "waiting for room",
+                source: std::io::Error::other("a blocking wait did not complete (bug)"),
+            })
+        })
+    }
+
+    /// Closes the channel for writing. The reader can read everything committed, then gets
+    /// [`GetError::Closed`](crate::GetError::Closed). Dropping the writer does the same.
+    ///
+    /// ```
+    /// # use shmchan::{ChannelIo, GetError, Options};
+    /// # let name = format!("doc-close-{}", std::process::id());
+    /// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
+    /// let (mut w, mut r) = (chan.writer()?, chan.reader()?);
+    /// w.blocking_put(b"hi")?;
+    /// w.close();
+    /// let mut buf = [0u8; 2];
+    /// r.blocking_get(&mut buf)?;
+    /// assert!(matches!(r.blocking_get(&mut buf), Err(GetError::Closed { remaining: 0, .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close(mut self) {
+        self.finish(CLOSED, "");
+    }
+
+    /// Closes the channel for writing with a reason: the reader drains what was committed,
+    /// then gets [`GetError::Aborted`](crate::GetError::Aborted) carrying `reason` (cut to
+    /// [`REASON_MAX`](crate::REASON_MAX) bytes).
+    ///
+    /// ```
+    /// # use shmchan::{ChannelIo, GetError, Options};
+    /// # let name = format!("doc-abort-{}", std::process::id());
+    /// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
+    /// let (w, mut r) = (chan.writer()?, chan.reader()?);
+    /// w.abort("sensor lost");
+    /// match r.blocking_get(&mut [0u8; 1]) {
+    ///     Err(GetError::Aborted { reason, .. }) => assert_eq!(reason, "sensor lost"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn abort(mut self, reason: &str) {
+        self.finish(ABORTED, reason);
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &str {
+        self.seg.name()
+    }
+
+    /// Ring capacity in elements.
+    pub fn capacity(&self) -> usize {
+        self.seg.capacity as usize
+    }
+
+    /// Changes how this end waits (see [`WaitStrategy`]).
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.waiter.strategy = strategy;
+    }
+
+    /// True if the reader closed the channel (a `put` would fail with
+    /// [`PutError::Closed`]).
+    pub fn is_closed(&self) -> bool {
+        self.closed || self.header().reader_state.load(Ordering::Relaxed) != OPEN
+    }
+}
+
+impl<T> WriterFront<T> {
+    fn finish(&mut self, state: u32, reason: &str) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        let h = self.seg.header();
+        if state == ABORTED {
+            let mut cut = reason.len().min(REASON_MAX);
+            while !reason.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            Header::write_bytes(&h.reason, &reason.as_bytes()[..cut]);
+            h.reason_len.store(cut as u32, Ordering::Relaxed);
+        }
+        // Release: the reader that loads this state with Acquire sees our last tail store and
+        // the reason bytes above.
+        h.writer_state.store(state, Ordering::Release);
+        // Always ring: closing is rare, and the reader must wake whatever it waits for.
+        notify::ring(self.waiter.peer_bell());
+    }
+}
+
+impl<T> Drop for WriterFront<T> {
+    fn drop(&mut self) {
+        self.finish(CLOSED, "");
+    }
+}
