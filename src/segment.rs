@@ -723,7 +723,14 @@ impl Drop for Segment {
         // Last handle in this process. If no other process has the channel open (we can make
         // our presence lock exclusive), remove a finished or unused one, unless it persists.
         // A committed, unread item is never removed here.
+        //
+        // Release our shared lock first, then try for the exclusive one. Of two handles
+        // dropping at once, the one that tries last finds no other lock and wins: the first
+        // try fails only while the other still holds its shared lock, and that other then
+        // releases before its own try. (Converting shared → exclusive in place instead lets
+        // both tries fail, and the channel would stay behind.)
         let persist = self.header().flags.load(Ordering::Relaxed) & FLAG_PERSIST != 0;
+        let _ = ofd_lock(self.file.as_fd(), PRESENCE, libc::F_UNLCK, false);
         if !persist
             && matches!(ofd_lock(self.file.as_fd(), PRESENCE, libc::F_WRLCK, false), Ok(true))
             && self.finished_or_unused()

@@ -1,1 +1,939 @@
-fn main(){}
+//! Cross-process tests: every test here runs its peers as real processes.
+//!
+//! This file is its own harness (`harness = false`, libtest-mimic): when started with
+//! `SHMCHAN_TEST_ROLE` set, the binary plays that role (a writer, a reader, a holder...) in a
+//! child process instead of running tests. Every child arms `alarm(2)` so it cannot outlive a
+//! broken test, and the parent bounds every wait with a watchdog, so a bug fails a test
+//! instead of hanging CI.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use shmchan::{
+    ChannelIo, ClaimError, End, GetError, OpenError, Options, PutError, WaitStrategy,
+};
+use wait_timeout::ChildExt;
+
+type R = Result<(), Failed>;
+
+const ROLE: &str = "SHMCHAN_TEST_ROLE";
+const CHILD_ALARM_SECS: u32 = 120;
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+fn unique(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("t{}-{}-{}", std::process::id(), tag, N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// xorshift64*: reproducible batch sizes without a dependency.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A closure running on its own thread, awaited with a time limit.
+struct Background<T> {
+    rx: mpsc::Receiver<T>,
+    what: String,
+}
+
+/// Starts `f` on a thread; [`Background::wait`] collects its result.
+fn background<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> Background<T> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    Background {
+        rx,
+        what: what.to_string(),
+    }
+}
+
+impl<T> Background<T> {
+    /// Fails if the closure takes longer than `limit` (its thread is left blocked; the
+    /// harness exits at the end anyway).
+    fn wait(self, limit: Duration) -> Result<T, Failed> {
+        self.rx
+            .recv_timeout(limit)
+            .map_err(|_| Failed::from(format!("{}: still waiting after {limit:?} (hang)", self.what)))
+    }
+}
+
+/// Runs `f` on a thread and fails if it takes longer than `limit`.
+fn watchdog<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Failed> {
+    background(what, f).wait(limit)
+}
+
+struct Peer {
+    child: Child,
+    role: String,
+}
+
+impl Peer {
+    /// Starts this test binary as `role` with `env` pairs.
+    fn spawn(role: &str, env: &[(&str, String)]) -> Peer {
+        let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
+        cmd.env(ROLE, role)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Peer {
+            child: cmd.spawn().expect("spawn child"),
+            role: role.to_string(),
+        }
+    }
+
+    fn spawn_as_nobody(role: &str, env: &[(&str, String)]) -> Peer {
+        let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
+        cmd.env(ROLE, role)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.uid(65534).gid(65534);
+        Peer {
+            child: cmd.spawn().expect("spawn child"),
+            role: role.to_string(),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the child's first stdout line (e.g. "ready").
+    fn read_line(&mut self) -> Result<String, Failed> {
+        let out = self.child.stdout.take().ok_or("stdout already taken")?;
+        let role = self.role.clone();
+        let (line, out) = watchdog(TIMEOUT, &format!("{role}: first line"), move || {
+            let mut r = BufReader::new(out);
+            let mut line = String::new();
+            let _ = r.read_line(&mut line);
+            (line, r.into_inner())
+        })?;
+        self.child.stdout = Some(out);
+        Ok(line.trim().to_string())
+    }
+
+    /// Waits for exit; returns (exit code, rest of stdout).
+    fn finish(mut self) -> Result<(i32, String), Failed> {
+        drop(self.child.stdin.take());
+        let status = match self.child.wait_timeout(TIMEOUT).map_err(|e| e.to_string())? {
+            Some(s) => s,
+            None => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Err(format!("{}: did not exit within {TIMEOUT:?} (hang)", self.role).into());
+            }
+        };
+        let mut out = String::new();
+        if let Some(mut o) = self.child.stdout.take() {
+            let _ = o.read_to_string(&mut out);
+        }
+        let code = status.code().unwrap_or(-1);
+        Ok((code, out.trim().to_string()))
+    }
+
+    /// Waits for a successful exit and returns stdout.
+    fn success(self) -> Result<String, Failed> {
+        let role = self.role.clone();
+        let (code, out) = self.finish()?;
+        if code != 0 {
+            return Err(format!("{role} exited with {code}; stdout: {out}").into());
+        }
+        Ok(out)
+    }
+
+    fn kill9(&mut self) {
+        // std's kill sends SIGKILL.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn check(cond: bool, what: impl Into<String>) -> R {
+    if cond {
+        Ok(())
+    } else {
+        Err(Failed::from(what.into()))
+    }
+}
+
+fn gone(name: &str) -> bool {
+    !shmchan::channel_dir(name).exists()
+}
+
+fn no_spin() -> Options {
+    Options::new().wait_strategy(WaitStrategy::Sleep)
+}
+
+// ---------------------------------------------------------------------------------------
+// Child roles
+
+fn env(k: &str) -> String {
+    std::env::var(k).unwrap_or_else(|_| panic!("child needs {k}"))
+}
+fn env_u64(k: &str) -> u64 {
+    env(k).parse().unwrap_or_else(|_| panic!("{k} is not a number"))
+}
+
+fn role_main(role: &str) -> i32 {
+    // SAFETY: alarm(2) only arms a timer; its default action ends this child if a test bug
+    // would leave it waiting forever.
+    unsafe { libc::alarm(CHILD_ALARM_SECS) };
+    let r = match role {
+        "stream_writer" => role_stream_writer(),
+        "stream_reader" => role_stream_reader(),
+        "hold_writer" => role_hold(End::Writer),
+        "hold_reader" => role_hold(End::Reader),
+        "open_report" => role_open_report(),
+        other => Err(format!("unknown role {other}")),
+    };
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("child {role}: {e}");
+            3
+        }
+    }
+}
+
+fn child_options() -> Options {
+    let mut o = Options::new().capacity(env_u64("CAP") as usize);
+    if std::env::var("NOSPIN").is_ok() {
+        o = o.wait_strategy(WaitStrategy::Sleep);
+    }
+    o
+}
+
+fn child_chan() -> Result<ChannelIo<u64>, String> {
+    ChannelIo::<u64>::create_or_open(&env("NAME"), child_options()).map_err(|e| e.to_string())
+}
+
+/// Puts 0..COUNT in random batches (1..=MAXB), then closes (or aborts with ABORT).
+fn role_stream_writer() -> Result<(), String> {
+    let count = env_u64("COUNT");
+    let maxb = env_u64("MAXB");
+    let mut rng = Rng(env_u64("SEED") | 1);
+    let chan = child_chan()?;
+    let mut w = chan.writer().map_err(|e| e.to_string())?;
+    let asynch = std::env::var("ASYNC").is_ok();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut next = 0u64;
+    let mut buf = Vec::new();
+    while next < count {
+        let b = (1 + rng.below(maxb)).min(count - next);
+        buf.clear();
+        buf.extend(next..next + b);
+        if asynch {
+            rt.block_on(w.put(&buf)).map_err(|e| e.to_string())?;
+        } else {
+            w.blocking_put(&buf).map_err(|e| e.to_string())?;
+        }
+        next += b;
+    }
+    match std::env::var("ABORT") {
+        Ok(reason) => w.abort(&reason),
+        Err(_) => w.close(),
+    }
+    println!("wrote {count}");
+    Ok(())
+}
+
+/// Reads with random get sizes (1..=MAXB), checking item i == i, until the stream ends;
+/// prints "read N <end>" where <end> names the error that ended it.
+fn role_stream_reader() -> Result<(), String> {
+    let maxb = env_u64("MAXB");
+    let mut rng = Rng(env_u64("SEED").wrapping_mul(7) | 1);
+    let chan = child_chan()?;
+    let mut r = chan.reader().map_err(|e| e.to_string())?;
+    let asynch = std::env::var("ASYNC").is_ok();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut next = 0u64;
+    let mut buf = vec![0u64; maxb as usize];
+    let end = loop {
+        let b = 1 + rng.below(maxb) as usize;
+        let to = &mut buf[..b];
+        let res = if asynch {
+            rt.block_on(r.get(to))
+        } else {
+            r.blocking_get(to)
+        };
+        match res {
+            Ok(()) => {
+                for (i, v) in to.iter().enumerate() {
+                    if *v != next + i as u64 {
+                        return Err(format!("item {} is {v}", next + i as u64));
+                    }
+                }
+                next += b as u64;
+            }
+            Err(e) if e.is_end_of_stream() => {
+                // Nothing was removed: drain the rest with get_some.
+                let mut rest = e.remaining() as u64;
+                while rest > 0 {
+                    let k = r.blocking_get_some(&mut buf).map_err(|e| e.to_string())?;
+                    for (i, v) in buf[..k].iter().enumerate() {
+                        if *v != next + i as u64 {
+                            return Err(format!("item {} is {v}", next + i as u64));
+                        }
+                    }
+                    next += k as u64;
+                    rest -= k as u64;
+                }
+                break match e {
+                    GetError::Closed { .. } => "closed".to_string(),
+                    GetError::Aborted { reason, .. } => format!("aborted:{reason}"),
+                    GetError::PeerGone { .. } => "gone".to_string(),
+                    _ => unreachable!(),
+                };
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    println!("read {next} {end}");
+    Ok(())
+}
+
+/// Claims an end; a writer puts PUT items. Prints "ready", then waits for stdin to close
+/// (the parent kills it, or closes stdin to let it exit normally).
+fn role_hold(end: End) -> Result<(), String> {
+    let chan = child_chan()?;
+    let put = std::env::var("PUT").ok().and_then(|p| p.parse::<u64>().ok()).unwrap_or(0);
+    let _w;
+    let _r;
+    match end {
+        End::Writer => {
+            let mut w = chan.writer().map_err(|e| e.to_string())?;
+            w.blocking_put(&(0..put).collect::<Vec<u64>>())
+                .map_err(|e| e.to_string())?;
+            _w = Some(w);
+        }
+        End::Reader => _r = Some(chan.reader().map_err(|e| e.to_string())?),
+    }
+    println!("ready");
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
+    Ok(())
+}
+
+/// Opens NAME as u64 and prints the Debug of the error variant's name, or "ok".
+fn role_open_report() -> Result<(), String> {
+    match ChannelIo::<u64>::open(&env("NAME")) {
+        Ok(_) => println!("ok"),
+        Err(OpenError::PermissionDenied { .. }) => println!("PermissionDenied"),
+        Err(e) => println!("other: {e}"),
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+
+fn stream_env(name: &str, count: u64, maxb: u64, cap: u64, seed: u64) -> Vec<(&'static str, String)> {
+    vec![
+        ("NAME", name.to_string()),
+        ("COUNT", count.to_string()),
+        ("MAXB", maxb.to_string()),
+        ("CAP", cap.to_string()),
+        ("SEED", seed.to_string()),
+    ]
+}
+
+/// Reader process first, writer process second; different batch sizes on each side;
+/// async reader, blocking writer.
+fn reader_first_writer_second() -> R {
+    let name = unique("rfirst");
+    let mut e = stream_env(&name, 300_000, 700, 1024, 11);
+    e.push(("ASYNC", "1".into()));
+    let reader = Peer::spawn("stream_reader", &e);
+    e.pop();
+    let writer = Peer::spawn("stream_writer", &e);
+    check(writer.success()? == "wrote 300000", "writer output")?;
+    let out = reader.success()?;
+    check(out == "read 300000 closed", format!("reader said {out:?}"))?;
+    check(gone(&name), "finished channel left files behind")
+}
+
+/// Writer process first, and it exits before the reader even starts: the items wait in the
+/// channel (not removed at the writer's exit), and the channel goes once drained.
+fn writer_exits_before_reader_starts() -> R {
+    let name = unique("wfirst");
+    let mut e = stream_env(&name, 3000, 97, 4096, 5);
+    Peer::spawn("stream_writer", &e).success()?;
+    check(!gone(&name), "channel with unread items was removed at the writer's exit")?;
+    e.push(("ASYNC", "1".into()));
+    let out = Peer::spawn("stream_reader", &e).success()?;
+    check(out == "read 3000 closed", format!("reader said {out:?}"))?;
+    check(gone(&name), "drained channel left files behind")
+}
+
+/// Both sides sleep on every wait (no spin) with a tiny ring and tiny batches: thousands of
+/// doorbell round trips; a lost wakeup hangs and the watchdog fails the test.
+fn no_spin_stress_both_orders() -> R {
+    for (i, reader_first) in [true, false].into_iter().enumerate() {
+        let name = unique("nospin");
+        let mut e = stream_env(&name, 200_000, 9, 512, 100 + i as u64);
+        e.push(("NOSPIN", "1".into()));
+        let (reader, writer);
+        if reader_first {
+            reader = Peer::spawn("stream_reader", &e);
+            e.push(("ASYNC", "1".into()));
+            writer = Peer::spawn("stream_writer", &e);
+        } else {
+            writer = Peer::spawn("stream_writer", &e);
+            e.push(("ASYNC", "1".into()));
+            reader = Peer::spawn("stream_reader", &e);
+        }
+        writer.success()?;
+        let out = reader.success()?;
+        check(out == "read 200000 closed", format!("reader said {out:?}"))?;
+        check(gone(&name), "finished channel left files behind")?;
+    }
+    Ok(())
+}
+
+/// The writer aborts with a reason: the reader drains everything, then sees the reason.
+fn abort_reaches_reader_after_drain() -> R {
+    let name = unique("abort");
+    let mut e = stream_env(&name, 5000, 300, 1024, 3);
+    e.push(("ABORT", "sensor lost".into()));
+    let writer = Peer::spawn("stream_writer", &e);
+    let reader = Peer::spawn("stream_reader", &e);
+    writer.success()?;
+    let out = reader.success()?;
+    check(out == "read 5000 aborted:sensor lost", format!("reader said {out:?}"))
+}
+
+/// get into a buffer larger than what remains after close: Closed{remaining}, nothing
+/// removed, the rest readable. And a get larger than the ring is filled progressively.
+fn closed_get_removes_nothing() -> R {
+    let name = unique("closedget");
+    let mut e = stream_env(&name, 10, 10, 512, 1);
+    e.push(("PUT", "10".into()));
+    let mut holder = Peer::spawn("hold_writer", &e);
+    check(holder.read_line()? == "ready", "holder not ready")?;
+    let chan = ChannelIo::<u64>::open(&name)?;
+    let mut r = chan.reader()?;
+    let mut four = [0u64; 4];
+    r.blocking_get(&mut four)?;
+    check(four == [0, 1, 2, 3], format!("{four:?}"))?;
+    holder.success()?; // closes stdin: the writer closes normally and exits
+    let mut eight = [0u64; 8];
+    match r.blocking_get(&mut eight) {
+        Err(GetError::Closed {
+            remaining: 6,
+            filled: 0,
+            ..
+        }) => {}
+        other => return Err(format!("expected Closed with 6 remaining, got {other:?}").into()),
+    }
+    let mut six = [0u64; 6];
+    r.blocking_get(&mut six)?;
+    check(six == [4, 5, 6, 7, 8, 9], format!("{six:?}"))?;
+    // Larger than the ring (512), writer closed after 10: filled progressively, then Closed.
+    let name2 = unique("bigget");
+    let mut e2 = stream_env(&name2, 2000, 50, 512, 2);
+    e2.push(("ASYNC", "1".into()));
+    let chan2 = ChannelIo::<u64>::create_or_open(&name2, Options::new().capacity(512))?;
+    let mut r2 = chan2.reader()?;
+    let writer = Peer::spawn("stream_writer", &e2); // 2000 items through 512 slots
+
+    let mut big = vec![0u64; 1500];
+    r2.blocking_get(&mut big)?;
+    check(big.iter().enumerate().all(|(i, v)| *v == i as u64), "big get out of order")?;
+    let mut bigger = vec![0u64; 1000];
+    match r2.blocking_get(&mut bigger) {
+        Err(GetError::Closed {
+            remaining: 0,
+            filled: 500,
+            ..
+        }) => {}
+        other => return Err(format!("expected Closed with 500 filled, got {other:?}").into()),
+    }
+    writer.success()?;
+    check(
+        bigger[..500].iter().enumerate().all(|(i, v)| *v == 1500 + i as u64),
+        "progressive fill out of order",
+    )
+}
+
+/// The reader (another process) closes while the writer waits for room: put fails with
+/// Closed and says how many items it accepted.
+fn reader_close_fails_waiting_put() -> R {
+    let name = unique("rclose");
+    let e = stream_env(&name, 0, 1, 512, 1);
+    let chan = ChannelIo::<u64>::create(&name, Options::new().capacity(512))?;
+    let mut w = chan.writer()?;
+    w.blocking_put(&[7; 500])?;
+    let mut holder = Peer::spawn("hold_reader", &e);
+    check(holder.read_line()? == "ready", "holder not ready")?;
+    let put = background("put", move || {
+        let r = w.blocking_put(&[1; 100]); // 12 fit, then it waits
+        (r, w)
+    });
+    std::thread::sleep(Duration::from_millis(100)); // let the put reach its wait
+    holder.success()?; // the reader drops: close
+    let (res, mut w) = put.wait(TIMEOUT)?;
+    match res {
+        Err(PutError::Closed { accepted: 12, .. }) => {}
+        other => return Err(format!("expected Closed{{accepted: 12}}, got {other:?}").into()),
+    }
+    match w.blocking_put(&[1]) {
+        Err(PutError::Closed { accepted: 0, .. }) => {}
+        other => return Err(format!("expected Closed{{accepted: 0}}, got {other:?}").into()),
+    }
+    drop(w);
+    drop(chan);
+    check(gone(&name), "reader-closed channel left files behind")
+}
+
+/// kill -9 of the writer while the reader waits: the reader drains, then gets PeerGone.
+fn kill_writer_while_reader_waits() -> R {
+    for asynch in [false, true] {
+        let name = unique("killw");
+        let mut e = stream_env(&name, 0, 1, 512, 1);
+        e.push(("PUT", "100".into()));
+        let mut holder = Peer::spawn("hold_writer", &e);
+        check(holder.read_line()? == "ready", "holder not ready")?;
+        let chan = ChannelIo::<u64>::open_with(&name, no_spin())?;
+        let mut r = chan.reader()?;
+        let got = background("get", move || {
+            let mut buf = vec![0u64; 150];
+            let res = if asynch {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(r.get(&mut buf))
+            } else {
+                r.blocking_get(&mut buf)
+            };
+            let mut rest = vec![0u64; 100];
+            let drained = r.blocking_get_some(&mut rest).map(|n| rest[..n].to_vec());
+            let after = r.blocking_get_some(&mut rest);
+            (res, drained, after, r)
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        holder.kill9();
+        let (res, drained, after, mut r) = got.wait(TIMEOUT)?;
+        match res {
+            Err(GetError::PeerGone { remaining: 100, .. }) => {}
+            other => return Err(format!("expected PeerGone with 100 left, got {other:?}").into()),
+        }
+        check(
+            drained.as_deref().ok() == Some(&(0..100).collect::<Vec<u64>>()[..]),
+            format!("drain after PeerGone: {drained:?}"),
+        )?;
+        check(
+            matches!(after, Err(GetError::PeerGone { remaining: 0, .. })),
+            format!("after drain: {after:?}"),
+        )?;
+        // The dead writer's end is free again at once; a new writer appends after the last
+        // committed item and the same reader goes on.
+        let mut w = chan.writer()?;
+        w.blocking_put(&[100, 101])?;
+        let mut two = [0u64; 2];
+        r.blocking_get(&mut two)?;
+        check(two == [100, 101], format!("after restart: {two:?}"))?;
+    }
+    Ok(())
+}
+
+/// kill -9 of the reader while the writer waits for room: put returns PeerGone.
+fn kill_reader_while_writer_waits() -> R {
+    for asynch in [false, true] {
+        let name = unique("killr");
+        let e = stream_env(&name, 0, 1, 512, 1);
+        let chan = ChannelIo::<u64>::create(&name, no_spin().capacity(512))?;
+        let mut w = chan.writer()?;
+        let mut holder = Peer::spawn("hold_reader", &e);
+        check(holder.read_line()? == "ready", "holder not ready")?;
+        let put = background("put", move || {
+            let items = vec![5u64; 600];
+            if asynch {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(w.put(&items))
+            } else {
+                w.blocking_put(&items)
+            }
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        holder.kill9();
+        match put.wait(TIMEOUT)? {
+            Err(PutError::PeerGone { accepted: 512, .. }) => {}
+            other => return Err(format!("expected PeerGone{{accepted: 512}}, got {other:?}").into()),
+        }
+        // The items are still there for a new reader: it resumes at the first unread one.
+        let mut r = chan.reader()?;
+        let mut buf = vec![0u64; 512];
+        r.blocking_get(&mut buf)?;
+        check(buf.iter().all(|v| *v == 5), "resumed reader saw other items")?;
+    }
+    Ok(())
+}
+
+/// An end held by a live process is refused with its pid; freed when the holder exits.
+fn end_taken_across_processes() -> R {
+    let name = unique("taken");
+    let e = stream_env(&name, 0, 1, 512, 1);
+    let chan = ChannelIo::<u64>::create(&name, Options::new().capacity(512))?;
+    let mut holder = Peer::spawn("hold_writer", &e);
+    check(holder.read_line()? == "ready", "holder not ready")?;
+    let pid = holder.pid();
+    match chan.writer() {
+        Err(ClaimError::EndTaken {
+            end: End::Writer,
+            pid: Some(p),
+            ..
+        }) if p == pid => {}
+        other => return Err(format!("expected EndTaken by {pid}, got {other:?}").into()),
+    }
+    let msg = chan.writer().unwrap_err().to_string();
+    check(msg.contains(&pid.to_string()) && msg.contains(&name), msg)?;
+    holder.kill9();
+    // Its writer was killed, not closed: the end is free for a new writer.
+    check(chan.writer().is_ok(), "end not freed after kill -9")?;
+    Ok(())
+}
+
+/// Every open error, each with its typed variant.
+fn open_errors() -> R {
+    let bad = ChannelIo::<u8>::create("no/slash", Options::new());
+    check(matches!(bad, Err(OpenError::InvalidName { .. })), format!("{bad:?}"))?;
+    check(matches!(ChannelIo::<u8>::open(""), Err(OpenError::InvalidName { .. })), "empty name")?;
+    let name = unique("errs");
+    let zero = ChannelIo::<u8>::create(&name, Options::new().capacity(0));
+    check(matches!(zero, Err(OpenError::InvalidCapacity { .. })), format!("{zero:?}"))?;
+    let huge = ChannelIo::<u64>::create(&name, Options::new().capacity(usize::MAX / 2));
+    check(matches!(huge, Err(OpenError::InvalidCapacity { .. })), format!("{huge:?}"))?;
+    let zst = ChannelIo::<()>::create(&name, Options::new());
+    check(matches!(zst, Err(OpenError::UnsupportedElement { .. })), format!("{zst:?}"))?;
+    let long = ChannelIo::<u8>::create(&name, Options::new().schema("x".repeat(49)));
+    check(matches!(long, Err(OpenError::InvalidSchema { .. })), format!("{long:?}"))?;
+    check(gone(&name), "failed creates left files")?;
+
+    let missing = ChannelIo::<u8>::open(&name);
+    check(matches!(missing, Err(OpenError::NotFound { .. })), format!("{missing:?}"))?;
+    let chan = ChannelIo::<f32>::create(&name, Options::new().schema("imu/v2"))?;
+    let exists = ChannelIo::<f32>::create(&name, Options::new());
+    check(matches!(exists, Err(OpenError::AlreadyExists { .. })), format!("{exists:?}"))?;
+    match ChannelIo::<f64>::open_with(&name, Options::new().schema("imu/v2")) {
+        Err(e @ OpenError::ElementMismatch {
+            expected_size: 8,
+            found_size: 4,
+            ..
+        }) => {
+            let m = e.to_string();
+            check(m.contains("f64") && m.contains("4 bytes"), m)?;
+        }
+        other => return Err(format!("expected ElementMismatch, got {other:?}").into()),
+    }
+    match ChannelIo::<f32>::open_with(&name, Options::new().schema("imu/v1")) {
+        Err(OpenError::SchemaMismatch { expected, found, .. }) => check(
+            expected.as_deref() == Some("imu/v1") && found.as_deref() == Some("imu/v2"),
+            "schema values",
+        )?,
+        other => return Err(format!("expected SchemaMismatch, got {other:?}").into()),
+    }
+    check(
+        matches!(ChannelIo::<f32>::open(&name), Err(OpenError::SchemaMismatch { .. })),
+        "untagged open of a tagged channel",
+    )?;
+    drop(chan);
+    check(gone(&name), "unused channel not removed")?;
+    Ok(())
+}
+
+/// Plants files under a channel's name: too small, foreign, zeroed, other version, a plain
+/// file instead of the directory, a header describing more bytes than the file has.
+fn planted_segments() -> R {
+    let plant = |bytes: &[u8]| -> Result<String, Failed> {
+        let name = unique("plant");
+        let dir = shmchan::channel_dir(&name);
+        std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("ring"), bytes).map_err(|e| e.to_string())?;
+        Ok(name)
+    };
+    let expect = |name: &str, ok: &dyn Fn(&OpenError) -> bool| -> R {
+        let res = ChannelIo::<u64>::open(name);
+        let r = match &res {
+            Err(e) if ok(e) => Ok(()),
+            other => Err(Failed::from(format!("{name}: unexpected {other:?}"))),
+        };
+        ChannelIo::remove(name).map_err(|e| e.to_string())?;
+        r
+    };
+    let n = plant(b"tiny")?;
+    expect(&n, &|e| matches!(e, OpenError::TooSmall { size: 4, .. }))?;
+    let n = plant(&[0xAB; 8192])?;
+    expect(&n, &|e| matches!(e, OpenError::Foreign { .. }))?;
+    let n = plant(&[0; 8192])?;
+    expect(&n, &|e| matches!(e, OpenError::NotInitialized { .. }))?;
+    let n = plant(&[])?;
+    expect(&n, &|e| matches!(e, OpenError::NotInitialized { .. }))?;
+
+    // A real header, edited.
+    let real = unique("real");
+    drop(ChannelIo::<u64>::create(&real, Options::new().capacity(512).persist(true))?);
+    let good = std::fs::read(shmchan::channel_dir(&real).join("ring")).map_err(|e| e.to_string())?;
+    ChannelIo::remove(&real)?;
+    let mut v = good.clone();
+    v[8..12].copy_from_slice(&99u32.to_ne_bytes());
+    let n = plant(&v)?;
+    expect(&n, &|e| matches!(e, OpenError::VersionMismatch { found: 99, .. }))?;
+    let mut v = good.clone();
+    v[24..32].copy_from_slice(&(1u64 << 50).to_ne_bytes()); // capacity
+    let n = plant(&v)?;
+    expect(&n, &|e| matches!(e, OpenError::Corrupted(c) if c.field == "data_len"))?;
+    let n = plant(&good[..good.len() - 4096])?; // truncated before open
+    expect(&n, &|e| matches!(e, OpenError::Corrupted(c) if c.field == "size"))?;
+
+    // A plain file where the directory should be.
+    let name = unique("plainfile");
+    std::fs::write(shmchan::channel_dir(&name), b"junk").map_err(|e| e.to_string())?;
+    let res = ChannelIo::<u64>::open(&name);
+    let create = ChannelIo::<u64>::create(&name, Options::new());
+    ChannelIo::remove(&name)?;
+    check(matches!(res, Err(OpenError::Foreign { .. })), format!("{res:?}"))?;
+    check(matches!(create, Err(OpenError::AlreadyExists { .. })), format!("{create:?}"))
+}
+
+/// Corrupt indices written into a live segment give Corrupted errors, not crashes.
+fn corrupt_indices_are_errors() -> R {
+    let name = unique("corrupt");
+    let chan = ChannelIo::<u64>::create(&name, Options::new().capacity(512))?;
+    let (mut w, mut r) = (chan.writer()?, chan.reader()?);
+    w.blocking_put(&[1; 512])?;
+    // Scribble on the mapped header through the file: head far beyond tail.
+    let path = shmchan::channel_dir(&name).join("ring");
+    let f = std::fs::OpenOptions::new().write(true).open(&path).map_err(|e| e.to_string())?;
+    use std::os::unix::fs::FileExt;
+    f.write_at(&u64::MAX.to_ne_bytes(), 256).map_err(|e| e.to_string())?; // head
+    match w.blocking_put(&[1]) {
+        Err(PutError::Corrupted(c)) if c.field == "head" => {}
+        other => return Err(format!("expected Corrupted(head), got {other:?}").into()),
+    }
+    f.write_at(&(1u64 << 40).to_ne_bytes(), 128).map_err(|e| e.to_string())?; // tail
+    let mut buf = [0u64; 1024];
+    match r.blocking_get(&mut buf) {
+        Err(GetError::Corrupted(c)) if c.field == "tail" => {}
+        other => return Err(format!("expected Corrupted(tail), got {other:?}").into()),
+    }
+    drop((w, r, chan));
+    ChannelIo::remove(&name).ok();
+    Ok(())
+}
+
+/// A channel created 0600 by one user cannot be opened by another: PermissionDenied.
+fn permission_denied_for_other_user() -> R {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        // Without root we cannot become another user; check a mode that refuses us instead.
+        let name = unique("perm");
+        let chan = ChannelIo::<u64>::create(&name, Options::new().mode(0o000))?;
+        let res = ChannelIo::<u64>::open(&name);
+        drop(chan);
+        ChannelIo::remove(&name).ok();
+        return check(matches!(res, Err(OpenError::PermissionDenied { .. })), format!("{res:?}"));
+    }
+    let name = unique("perm");
+    let chan = ChannelIo::<u64>::create(&name, Options::new())?;
+    let e = vec![("NAME", name.clone())];
+    let out = Peer::spawn_as_nobody("open_report", &e).success()?;
+    drop(chan);
+    check(out == "PermissionDenied", format!("other user got {out:?}"))?;
+    // Widened on purpose, the other user can open it.
+    let name = unique("perm-wide");
+    let chan = ChannelIo::<u64>::create(&name, Options::new().mode(0o666))?;
+    let e = vec![("NAME", name.clone())];
+    let out = Peer::spawn_as_nobody("open_report", &e).success()?;
+    drop(chan);
+    check(out == "ok", format!("other user with mode 0666 got {out:?}"))
+}
+
+/// A ring larger than the shared-memory file system fails at create with NoSpace, leaving
+/// nothing behind.
+fn no_space_at_create() -> R {
+    let base = shmchan::base_dir();
+    let st = rustix::fs::statvfs(&base).map_err(|e| e.to_string())?;
+    let total = st.f_blocks * st.f_frsize;
+    let want = total.saturating_mul(2);
+    if want == 0 || want > shmchan::MAX_DATA_LEN {
+        // Unlimited or huge file system: nothing to fill. Still an assertion of the path:
+        return check(true, "");
+    }
+    let name = unique("nospace");
+    match ChannelIo::<u8>::create(&name, Options::new().capacity(want as usize)) {
+        Err(e @ OpenError::NoSpace { .. }) => {
+            check(e.to_string().contains("--shm-size"), e.to_string())?;
+        }
+        other => return Err(format!("expected NoSpace for {want} bytes, got {other:?}").into()),
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&base)
+        .map_err(|e| e.to_string())?
+        .filter_map(|d| d.ok())
+        .filter(|d| d.file_name().to_string_lossy().contains(&name))
+        .collect();
+    check(leftovers.is_empty(), format!("left behind: {leftovers:?}"))
+}
+
+/// create_or_open from many processes at once: exactly one channel, all of them open it.
+fn create_or_open_race() -> R {
+    let name = unique("race");
+    let e = stream_env(&name, 0, 1, 512, 1);
+    let mut holders: Vec<Peer> = (0..6).map(|_| Peer::spawn("hold_reader", &e)).collect();
+    // Exactly one of them gets the reader end; the others report EndTaken. All opened it.
+    let mut ready = 0;
+    let mut taken = 0;
+    for h in holders.iter_mut() {
+        match h.read_line()?.as_str() {
+            "ready" => ready += 1,
+            _ => taken += 1,
+        }
+    }
+    for h in holders {
+        let _ = h.finish()?;
+    }
+    check(ready == 1 && taken == 5, format!("{ready} readers, {taken} refused"))
+}
+
+/// The fronts and ChannelIo move into tokio tasks and threads; futures are Send.
+fn fronts_are_send() -> R {
+    fn assert_send<S: Send>(_: &S) {}
+    let name = unique("send");
+    let chan = ChannelIo::<u32>::create(&name, Options::new().capacity(1024))?;
+    let (mut w, mut r) = (chan.writer()?, chan.reader()?);
+    assert_send(&chan);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let sum = watchdog(TIMEOUT, "tasks", move || {
+        rt.block_on(async move {
+            let p = tokio::spawn(async move {
+                for i in 0..10_000u32 {
+                    w.put(&[i]).await?;
+                }
+                Ok::<_, PutError>(())
+            });
+            let c = tokio::spawn(async move {
+                let mut s = 0u64;
+                let mut buf = [0u32; 100];
+                loop {
+                    match r.get_some(&mut buf).await {
+                        Ok(n) => s += buf[..n].iter().map(|&x| x as u64).sum::<u64>(),
+                        Err(GetError::Closed { .. }) => return Ok::<_, GetError>(s),
+                        Err(e) => return Err(e),
+                    }
+                }
+            });
+            p.await.unwrap().unwrap();
+            c.await.unwrap()
+        })
+    })??;
+    check(sum == (0..10_000u64).sum::<u64>(), format!("sum {sum}"))
+}
+
+/// A created-and-dropped channel, and one whose reader closed, leave no files; a persistent
+/// one stays until removed.
+fn cleanup_rules() -> R {
+    let a = unique("unused");
+    drop(ChannelIo::<u8>::create(&a, Options::new())?);
+    check(gone(&a), "unused channel left files")?;
+    let b = unique("persist");
+    drop(ChannelIo::<u8>::create(&b, Options::new().persist(true))?);
+    check(!gone(&b), "persistent channel removed")?;
+    {
+        let chan = ChannelIo::<u8>::open(&b)?;
+        let mut w = chan.writer()?;
+        w.blocking_put(b"x")?;
+        let r = chan.reader()?;
+        r.close();
+    }
+    check(!gone(&b), "persistent channel removed after use")?;
+    ChannelIo::remove(&b)?;
+    check(gone(&b), "remove left files")?;
+    let c = unique("rclosed");
+    {
+        let chan = ChannelIo::<u8>::create(&c, Options::new())?;
+        let mut w = chan.writer()?;
+        w.blocking_put(b"unread")?;
+        drop(chan.reader()?); // reader closes: discards the rest
+    }
+    check(gone(&c), "reader-closed channel left files")?;
+    check(
+        !Path::new(&shmchan::base_dir())
+            .read_dir()
+            .map_err(|e| e.to_string())?
+            .filter_map(|d| d.ok())
+            .any(|d| d.file_name().to_string_lossy().starts_with(".shmchan-tmp.")),
+        "temporary directories left behind",
+    )
+}
+
+fn main() {
+    if let Ok(role) = std::env::var(ROLE) {
+        std::process::exit(role_main(&role));
+    }
+    let args = Arguments::from_args();
+    let tests: Vec<(&str, fn() -> R)> = vec![
+        ("reader_first_writer_second", reader_first_writer_second),
+        ("writer_exits_before_reader_starts", writer_exits_before_reader_starts),
+        ("no_spin_stress_both_orders", no_spin_stress_both_orders),
+        ("abort_reaches_reader_after_drain", abort_reaches_reader_after_drain),
+        ("closed_get_removes_nothing", closed_get_removes_nothing),
+        ("reader_close_fails_waiting_put", reader_close_fails_waiting_put),
+        ("kill_writer_while_reader_waits", kill_writer_while_reader_waits),
+        ("kill_reader_while_writer_waits", kill_reader_while_writer_waits),
+        ("end_taken_across_processes", end_taken_across_processes),
+        ("open_errors", open_errors),
+        ("planted_segments", planted_segments),
+        ("corrupt_indices_are_errors", corrupt_indices_are_errors),
+        ("permission_denied_for_other_user", permission_denied_for_other_user),
+        ("no_space_at_create", no_space_at_create),
+        ("create_or_open_race", create_or_open_race),
+        ("fronts_are_send", fronts_are_send),
+        ("cleanup_rules", cleanup_rules),
+    ];
+    let trials = tests
+        .into_iter()
+        .map(|(name, f)| Trial::test(name, f))
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
