@@ -368,4 +368,3 @@ impl ChannelIo<()> {
         segment::remove(name)
     }
 }
-

@@ -125,7 +125,9 @@ pub enum OpenError {
         found: Option<String>,
     },
     /// The segment is smaller than a header.
-    #[error("channel '{name}': segment {path} has {size} bytes, fewer than the {needed} of a header")]
+    #[error(
+        "channel '{name}': segment {path} has {size} bytes, fewer than the {needed} of a header"
+    )]
     TooSmall {
         /// The channel's name.
         name: String,
@@ -265,7 +267,9 @@ pub enum PutError {
         name: String,
     },
     /// The reader's process died while this put waited for room.
-    #[error("channel '{name}': the reader's process died; {accepted} items of this put were accepted")]
+    #[error(
+        "channel '{name}': the reader's process died; {accepted} items of this put were accepted"
+    )]
     PeerGone {
         /// The channel's name.
         name: String,

@@ -64,7 +64,7 @@ pub(crate) const fn abi_word() -> u32 {
     endian | ((size_of::<usize>() as u32) << 8)
 }
 
-/// Index of an end in [`Header::ends`] and its lock byte (see `segment`).
+/// One of the two ends of a channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum End {
     /// The writing end ([`WriterFront`](crate::WriterFront)).
@@ -312,7 +312,10 @@ impl Snapshot {
         if self.data_len % page != 0 || self.data_len > MAX_DATA_LEN {
             return field(
                 "data_len",
-                format!("{} is not a page multiple of at most {MAX_DATA_LEN}", self.data_len),
+                format!(
+                    "{} is not a page multiple of at most {MAX_DATA_LEN}",
+                    self.data_len
+                ),
             );
         }
         if self.schema_len as usize > SCHEMA_MAX {
@@ -374,26 +377,47 @@ mod tests {
     #[test]
     fn validate_accepts_a_good_header_and_names_bad_fields() {
         assert_eq!(good().validate(4096, 8192), Ok(()));
-        assert_eq!(good().validate(4096, 8191).unwrap_err(), Invalid::Field("size", "segment has 8191 bytes, its header describes 8192".into()));
+        assert_eq!(
+            good().validate(4096, 8191).unwrap_err(),
+            Invalid::Field(
+                "size",
+                "segment has 8191 bytes, its header describes 8192".into()
+            )
+        );
         let mut s = good();
         s.magic = 7;
         assert_eq!(s.validate(4096, 8192), Err(Invalid::Foreign));
-        assert_eq!(Snapshot::default().validate(4096, 8192), Err(Invalid::Uninitialised));
+        assert_eq!(
+            Snapshot::default().validate(4096, 8192),
+            Err(Invalid::Uninitialised)
+        );
         let mut s = good();
         s.version = 9;
         assert_eq!(s.validate(4096, 8192), Err(Invalid::Version(9)));
         let mut s = good();
         s.capacity = 1023;
-        assert!(matches!(s.validate(4096, 8192), Err(Invalid::Field("data_len", _))));
+        assert!(matches!(
+            s.validate(4096, 8192),
+            Err(Invalid::Field("data_len", _))
+        ));
         let mut s = good();
         s.header_len = 100;
-        assert!(matches!(s.validate(4096, 8192), Err(Invalid::Field("header_len", _))));
+        assert!(matches!(
+            s.validate(4096, 8192),
+            Err(Invalid::Field("header_len", _))
+        ));
         let mut s = good();
         s.elem_align = 3;
-        assert!(matches!(s.validate(4096, 8192), Err(Invalid::Field("elem_align", _))));
+        assert!(matches!(
+            s.validate(4096, 8192),
+            Err(Invalid::Field("elem_align", _))
+        ));
         let mut s = good();
         s.capacity = u64::MAX;
-        assert!(matches!(s.validate(4096, 8192), Err(Invalid::Field("data_len", _))));
+        assert!(matches!(
+            s.validate(4096, 8192),
+            Err(Invalid::Field("data_len", _))
+        ));
     }
 
     #[test]
@@ -404,7 +428,10 @@ mod tests {
         b[48..52].copy_from_slice(&3u32.to_ne_bytes());
         b[64..67].copy_from_slice(b"abc");
         let s = Snapshot::parse(&b);
-        assert_eq!((s.magic, s.capacity, s.schema.as_slice()), (MAGIC, 77, &b"abc"[..]));
+        assert_eq!(
+            (s.magic, s.capacity, s.schema.as_slice()),
+            (MAGIC, 77, &b"abc"[..])
+        );
         // A hostile schema_len is clamped while parsing and refused by validate.
         b[48..52].copy_from_slice(&u32::MAX.to_ne_bytes());
         assert_eq!(Snapshot::parse(&b).schema.len(), SCHEMA_MAX);

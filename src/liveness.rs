@@ -119,7 +119,8 @@ impl Claim {
         // Release: a peer that reads this claim count with Acquire sees our pid above.
         // Only the lock holder writes this word, so load + store cannot lose an update.
         let c = rec.claims.load(Ordering::Relaxed);
-        rec.claims.store(c.wrapping_add(1).max(1), Ordering::Release);
+        rec.claims
+            .store(c.wrapping_add(1).max(1), Ordering::Release);
         Ok(claim)
     }
 }

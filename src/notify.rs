@@ -174,8 +174,9 @@ pub(crate) fn ring(bell: BorrowedFd<'_>) {
 }
 
 /// The notifier's half of the eventcount: call right after publishing with a Release store.
+/// Returns true if it rang (made a system call).
 #[inline]
-pub(crate) fn notify(waiting: &AtomicU32, bell: BorrowedFd<'_>) {
+pub(crate) fn notify(waiting: &AtomicU32, bell: BorrowedFd<'_>) -> bool {
     // SeqCst fence: orders our preceding Release store of the index before the load of the
     // waiting word below (a Release store alone may be reordered after a later load). Pairs
     // with the fence in `Waiter::wait` between its store of the waiting word and its second
@@ -187,7 +188,19 @@ pub(crate) fn notify(waiting: &AtomicU32, bell: BorrowedFd<'_>) {
     // the indices with Acquire after waking).
     if waiting.load(Ordering::Relaxed) != 0 && waiting.swap(0, Ordering::Relaxed) != 0 {
         ring(bell);
+        return true;
     }
+    false
+}
+
+/// Counters of one end's waiting: each sleep and each ring is one system call; everything
+/// else an end does on the fast path makes none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WaitStats {
+    /// Times this end went to sleep on its doorbell (`poll(2)` or tokio's epoll).
+    pub sleeps: u64,
+    /// Times this end rang the peer's doorbell (a `write(2)`), including on claim and close.
+    pub rings: u64,
 }
 
 /// One end's waiting machinery: its own doorbell, the peer's doorbell, and the peer watch.
@@ -200,6 +213,7 @@ pub(crate) struct Waiter {
     watched_claims: u64,
     pidfd: Option<Pollable>,
     pub(crate) strategy: WaitStrategy,
+    pub(crate) stats: WaitStats,
 }
 
 impl Waiter {
@@ -214,7 +228,9 @@ impl Waiter {
             // fails with ENXIO for lack of a reader, and writes to it never raise SIGPIPE.
             rustix::fs::open(
                 seg.bell_path(which),
-                rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::OFlags::RDWR
+                    | rustix::fs::OFlags::NONBLOCK
+                    | rustix::fs::OFlags::CLOEXEC,
                 rustix::fs::Mode::empty(),
             )
             .map_err(io::Error::from)
@@ -234,12 +250,22 @@ impl Waiter {
             watched_claims: 0,
             pidfd: None,
             strategy,
+            stats: WaitStats::default(),
         })
     }
 
-    /// The doorbell the peer sleeps on.
-    pub(crate) fn peer_bell(&self) -> BorrowedFd<'_> {
-        self.peer_bell.as_fd()
+    /// Rings the peer's doorbell unconditionally (claim, close).
+    pub(crate) fn ring_peer(&mut self) {
+        ring(self.peer_bell.as_fd());
+        self.stats.rings += 1;
+    }
+
+    /// The notifier's half of the eventcount towards the peer; see [`notify`].
+    #[inline]
+    pub(crate) fn notify_peer(&mut self, waiting: &AtomicU32) {
+        if notify(waiting, self.peer_bell.as_fd()) {
+            self.stats.rings += 1;
+        }
     }
 
     /// Waits until `check` returns `Some`, or the peer dies (and `check` still says no).
@@ -296,15 +322,18 @@ impl Waiter {
                         None => Wake::PeerGone,
                     });
                 }
-                PeerStatus::Alive { claims, pid, start_time } => {
-                    self.watch(claims, pid, start_time)
-                }
+                PeerStatus::Alive {
+                    claims,
+                    pid,
+                    start_time,
+                } => self.watch(claims, pid, start_time),
                 PeerStatus::NeverClaimed => {
                     // A new peer rings our doorbell after it claims its end.
                     self.pidfd = None;
                     self.watched_claims = 0;
                 }
             }
+            self.stats.sleeps += 1;
             let peer_died = match mode {
                 Mode::Blocking => self.sleep_blocking()?,
                 Mode::Async => self.sleep_async().await?,
@@ -326,7 +355,9 @@ impl Waiter {
         }
         self.watched_claims = claims;
         self.pidfd = None;
-        let Some(pid) = rustix::process::Pid::from_raw(pid as i32).filter(|_| pid <= i32::MAX as u32) else {
+        let Some(pid) =
+            rustix::process::Pid::from_raw(pid as i32).filter(|_| pid <= i32::MAX as u32)
+        else {
             return;
         };
         let Ok(fd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::NONBLOCK) else {
@@ -336,7 +367,9 @@ impl Waiter {
         };
         // The pid must still be the process that claimed (pid reuse, or a pid from another
         // namespace): compare start times, when the peer recorded one.
-        if start_time != 0 && segment::process_start_time(pid.as_raw_nonzero().get() as u32) != Some(start_time) {
+        if start_time != 0
+            && segment::process_start_time(pid.as_raw_nonzero().get() as u32) != Some(start_time)
+        {
             return;
         }
         self.pidfd = Some(Pollable::Plain(fd));

@@ -9,7 +9,7 @@ use bytemuck::Pod;
 use crate::error::{ClaimError, Corruption, GetError};
 use crate::header::{End, Header, ABORTED, CLOSED, OPEN, REASON_MAX};
 use crate::liveness::Claim;
-use crate::notify::{self, Mode, WaitStrategy, Waiter, Wake};
+use crate::notify::{self, Mode, WaitStats, WaitStrategy, Waiter, Wake};
 use crate::ring::{self, Consumer, RingError};
 use crate::segment::Segment;
 
@@ -105,13 +105,13 @@ impl<T: Pod> ReaderFront<T> {
         let head = h.head.0.load(Ordering::Acquire);
         let tail = h.tail.0.load(Ordering::Acquire);
         let ring = Consumer::new(tail, head, seg.capacity).map_err(|e| corrupt(seg, e))?;
-        let waiter = Waiter::new(seg, End::Reader, wait).map_err(|source| ClaimError::Io {
+        let mut waiter = Waiter::new(seg, End::Reader, wait).map_err(|source| ClaimError::Io {
             name: seg.name().to_string(),
             op: "opening the doorbells",
             source,
         })?;
         // A writer may be asleep waiting for room with no reader: wake it to watch us.
-        notify::ring(waiter.peer_bell());
+        waiter.ring_peer();
         Ok(ReaderFront {
             seg: Arc::clone(seg),
             ring,
@@ -147,7 +147,7 @@ impl<T: Pod> ReaderFront<T> {
             )
         };
         self.ring.release(k as u64, &h.head.0);
-        notify::notify(&h.room_waiting.0, self.waiter.peer_bell());
+        self.waiter.notify_peer(&h.room_waiting.0);
     }
 
     /// The error for a stream that ended with `avail` items left.
@@ -453,7 +453,7 @@ impl<T> ReaderFront<T> {
             .reader_state
             .store(CLOSED, Ordering::Release);
         // Always ring: closing is rare, and a writer waiting for room must wake.
-        notify::ring(self.waiter.peer_bell());
+        self.waiter.ring_peer();
     }
 
     /// The channel's name.
@@ -464,6 +464,11 @@ impl<T> ReaderFront<T> {
     /// Ring capacity in elements.
     pub fn capacity(&self) -> usize {
         self.seg.capacity as usize
+    }
+
+    /// This end's waiting counters (system calls made to sleep and to wake the peer).
+    pub fn wait_stats(&self) -> WaitStats {
+        self.waiter.stats
     }
 
     /// Changes how this end waits (see [`WaitStrategy`]).

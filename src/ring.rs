@@ -180,11 +180,7 @@ pub(crate) unsafe fn copy_in(data: *mut u8, slot: u64, elem: usize, src: &[u8]) 
     // touch these bytes only if it is corrupt; with plain bytes that garbles values, never
     // memory safety of this process.
     unsafe {
-        std::ptr::copy_nonoverlapping(
-            src.as_ptr(),
-            data.add(slot as usize * elem),
-            src.len(),
-        )
+        std::ptr::copy_nonoverlapping(src.as_ptr(), data.add(slot as usize * elem), src.len())
     }
 }
 
@@ -197,11 +193,7 @@ pub(crate) unsafe fn copy_in(data: *mut u8, slot: u64, elem: usize, src: &[u8]) 
 pub(crate) unsafe fn copy_out(data: *const u8, slot: u64, elem: usize, dst: &mut [u8]) {
     // SAFETY: as in `copy_in`: in bounds of the mapping, no overlap with `dst`.
     unsafe {
-        std::ptr::copy_nonoverlapping(
-            data.add(slot as usize * elem),
-            dst.as_mut_ptr(),
-            dst.len(),
-        )
+        std::ptr::copy_nonoverlapping(data.add(slot as usize * elem), dst.as_mut_ptr(), dst.len())
     }
 }
 

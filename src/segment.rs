@@ -40,8 +40,7 @@ use rustix::mm::{MapFlags, ProtFlags};
 
 use crate::error::{Corruption, OpenError, RemoveError};
 use crate::header::{
-    self, End, Header, Invalid, Snapshot, FLAG_PERSIST, HEADER_SIZE, MAX_DATA_LEN, OPEN,
-    SCHEMA_MAX,
+    self, End, Header, Invalid, Snapshot, FLAG_PERSIST, HEADER_SIZE, MAX_DATA_LEN, OPEN, SCHEMA_MAX,
 };
 
 /// Lock byte held shared by every open handle.
@@ -245,7 +244,13 @@ pub(crate) fn ofd_lock_held(fd: BorrowedFd<'_>, byte: i64) -> io::Result<bool> {
     fl.l_start = byte;
     fl.l_len = 1;
     // SAFETY: `fd` is valid for the borrow; `fl` is a valid `flock` the kernel writes back.
-    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_GETLK, &mut fl as *mut libc::flock) };
+    let r = unsafe {
+        libc::fcntl(
+            fd.as_raw_fd(),
+            libc::F_OFD_GETLK,
+            &mut fl as *mut libc::flock,
+        )
+    };
     if r != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -563,7 +568,8 @@ impl Segment {
         // stops any further cleanup) or a name that no longer exists (NotFound), so two rounds
         // settle it unless the name is removed and re-created in between, again and again.
         for _ in 0..64 {
-            let file = match rustix::fs::open(&path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()) {
+            let file = match rustix::fs::open(&path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+            {
                 Ok(f) => f,
                 Err(Errno::NOENT) => {
                     return Err(OpenError::NotFound {
@@ -586,7 +592,8 @@ impl Segment {
                 Err(e) => return Err(errno_err(name, "opening the segment")(e)),
             };
             let st = rustix::fs::fstat(&file).map_err(errno_err(name, "fstat"))?;
-            if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+            if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile
+            {
                 return Err(OpenError::Foreign {
                     name: name.to_string(),
                     path,
@@ -603,8 +610,7 @@ impl Segment {
             let (snap, size) = read_snapshot(&file, name, &path)?;
             snap.validate(page, size)
                 .map_err(|inv| invalid_to_error(inv, name, &path))?;
-            if snap.elem_size as usize != layout.size || snap.elem_align as usize != layout.align
-            {
+            if snap.elem_size as usize != layout.size || snap.elem_align as usize != layout.align {
                 return Err(OpenError::ElementMismatch {
                     name: name.to_string(),
                     type_name: layout.type_name,
@@ -732,12 +738,18 @@ impl Drop for Segment {
         let persist = self.header().flags.load(Ordering::Relaxed) & FLAG_PERSIST != 0;
         let _ = ofd_lock(self.file.as_fd(), PRESENCE, libc::F_UNLCK, false);
         if !persist
-            && matches!(ofd_lock(self.file.as_fd(), PRESENCE, libc::F_WRLCK, false), Ok(true))
+            && matches!(
+                ofd_lock(self.file.as_fd(), PRESENCE, libc::F_WRLCK, false),
+                Ok(true)
+            )
             && self.finished_or_unused()
         {
             // Only if the name still refers to our file (it may have been removed and
             // re-created by someone else meanwhile).
-            let ours = match (rustix::fs::fstat(&self.file), fs::metadata(self.dir.join(RING_FILE))) {
+            let ours = match (
+                rustix::fs::fstat(&self.file),
+                fs::metadata(self.dir.join(RING_FILE)),
+            ) {
                 (Ok(a), Ok(b)) => a.st_ino == b.ino() && a.st_dev == b.dev(),
                 _ => false,
             };

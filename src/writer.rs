@@ -7,9 +7,9 @@ use std::sync::Arc;
 use bytemuck::Pod;
 
 use crate::error::{ClaimError, Corruption, PutError};
-use crate::header::{Header, End, ABORTED, CLOSED, OPEN, REASON_MAX};
+use crate::header::{End, Header, ABORTED, CLOSED, OPEN, REASON_MAX};
 use crate::liveness::Claim;
-use crate::notify::{self, Mode, WaitStrategy, Waiter, Wake};
+use crate::notify::{self, Mode, WaitStats, WaitStrategy, Waiter, Wake};
 use crate::ring::{self, Producer, RingError};
 use crate::segment::Segment;
 
@@ -71,14 +71,14 @@ impl<T: Pod> WriterFront<T> {
         let tail = h.tail.0.load(Ordering::Acquire);
         let head = h.head.0.load(Ordering::Acquire);
         let ring = Producer::new(tail, head, seg.capacity).map_err(|e| corrupt(seg, e))?;
-        let waiter = Waiter::new(seg, End::Writer, wait).map_err(|source| ClaimError::Io {
+        let mut waiter = Waiter::new(seg, End::Writer, wait).map_err(|source| ClaimError::Io {
             name: seg.name().to_string(),
             op: "opening the doorbells",
             source,
         })?;
         // A reader may be asleep waiting for a writer to appear: wake it so it starts
         // watching us.
-        notify::ring(waiter.peer_bell());
+        waiter.ring_peer();
         Ok(WriterFront {
             seg: Arc::clone(seg),
             ring,
@@ -109,6 +109,7 @@ impl<T: Pod> WriterFront<T> {
     /// let mut w = chan.writer()?;
     /// assert_eq!(w.try_put(&[7; 600])?, 512); // the ring holds 512
     /// assert_eq!(w.try_put(&[7])?, 0);
+    /// # shmchan::ChannelIo::remove(&name)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_put(&mut self, items: &[T]) -> Result<usize, PutError> {
@@ -149,7 +150,7 @@ impl<T: Pod> WriterFront<T> {
             )
         };
         self.ring.commit(n as u64, &h.tail.0);
-        notify::notify(&h.data_waiting.0, self.waiter.peer_bell());
+        self.waiter.notify_peer(&h.data_waiting.0);
         Ok(n)
     }
 
@@ -252,6 +253,7 @@ impl<T: Pod> WriterFront<T> {
     /// let mut w = chan.writer()?;
     /// w.blocking_put(&[1, 2, 3])?;
     /// assert_eq!(chan.len(), 3);
+    /// # shmchan::ChannelIo::remove(&name)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn blocking_put(&mut self, items: &[T]) -> Result<(), PutError> {
@@ -314,6 +316,11 @@ impl<T: Pod> WriterFront<T> {
         self.seg.capacity as usize
     }
 
+    /// This end's waiting counters (system calls made to sleep and to wake the peer).
+    pub fn wait_stats(&self) -> WaitStats {
+        self.waiter.stats
+    }
+
     /// Changes how this end waits (see [`WaitStrategy`]).
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
         self.waiter.strategy = strategy;
@@ -345,7 +352,7 @@ impl<T> WriterFront<T> {
         // the reason bytes above.
         h.writer_state.store(state, Ordering::Release);
         // Always ring: closing is rare, and the reader must wake whatever it waits for.
-        notify::ring(self.waiter.peer_bell());
+        self.waiter.ring_peer();
     }
 }
 

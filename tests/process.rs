@@ -15,12 +15,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use shmchan::{
-    ChannelIo, ClaimError, End, GetError, OpenError, Options, PutError, WaitStrategy,
-};
+use shmchan::{ChannelIo, ClaimError, End, GetError, OpenError, Options, PutError, WaitStrategy};
 use wait_timeout::ChildExt;
 
 type R = Result<(), Failed>;
+type TestFn = fn() -> R;
 
 const ROLE: &str = "SHMCHAN_TEST_ROLE";
 const CHILD_ALARM_SECS: u32 = 120;
@@ -31,7 +30,12 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 
 fn unique(tag: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("t{}-{}-{}", std::process::id(), tag, N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "t{}-{}-{}",
+        std::process::id(),
+        tag,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// xorshift64*: reproducible batch sizes without a dependency.
@@ -55,7 +59,10 @@ struct Background<T> {
 }
 
 /// Starts `f` on a thread; [`Background::wait`] collects its result.
-fn background<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> Background<T> {
+fn background<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Background<T> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(f());
@@ -70,9 +77,12 @@ impl<T> Background<T> {
     /// Fails if the closure takes longer than `limit` (its thread is left blocked; the
     /// harness exits at the end anyway).
     fn wait(self, limit: Duration) -> Result<T, Failed> {
-        self.rx
-            .recv_timeout(limit)
-            .map_err(|_| Failed::from(format!("{}: still waiting after {limit:?} (hang)", self.what)))
+        self.rx.recv_timeout(limit).map_err(|_| {
+            Failed::from(format!(
+                "{}: still waiting after {limit:?} (hang)",
+                self.what
+            ))
+        })
     }
 }
 
@@ -144,12 +154,18 @@ impl Peer {
     /// Waits for exit; returns (exit code, rest of stdout).
     fn finish(mut self) -> Result<(i32, String), Failed> {
         drop(self.child.stdin.take());
-        let status = match self.child.wait_timeout(TIMEOUT).map_err(|e| e.to_string())? {
+        let status = match self
+            .child
+            .wait_timeout(TIMEOUT)
+            .map_err(|e| e.to_string())?
+        {
             Some(s) => s,
             None => {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                return Err(format!("{}: did not exit within {TIMEOUT:?} (hang)", self.role).into());
+                return Err(
+                    format!("{}: did not exit within {TIMEOUT:?} (hang)", self.role).into(),
+                );
             }
         };
         let mut out = String::new();
@@ -185,6 +201,17 @@ fn check(cond: bool, what: impl Into<String>) -> R {
     }
 }
 
+/// First line of a child's output, and the number on its "sleeps N" line.
+fn report(out: &str) -> (&str, u64) {
+    let first = out.lines().next().unwrap_or("");
+    let sleeps = out
+        .lines()
+        .find_map(|l| l.strip_prefix("sleeps "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    (first, sleeps)
+}
+
 fn gone(name: &str) -> bool {
     !shmchan::channel_dir(name).exists()
 }
@@ -200,7 +227,9 @@ fn env(k: &str) -> String {
     std::env::var(k).unwrap_or_else(|_| panic!("child needs {k}"))
 }
 fn env_u64(k: &str) -> u64 {
-    env(k).parse().unwrap_or_else(|_| panic!("{k} is not a number"))
+    env(k)
+        .parse()
+        .unwrap_or_else(|_| panic!("{k} is not a number"))
 }
 
 fn role_main(role: &str) -> i32 {
@@ -261,11 +290,13 @@ fn role_stream_writer() -> Result<(), String> {
         }
         next += b;
     }
+    let sleeps = w.wait_stats().sleeps;
     match std::env::var("ABORT") {
         Ok(reason) => w.abort(&reason),
         Err(_) => w.close(),
     }
     println!("wrote {count}");
+    println!("sleeps {sleeps}");
     Ok(())
 }
 
@@ -324,6 +355,7 @@ fn role_stream_reader() -> Result<(), String> {
         }
     };
     println!("read {next} {end}");
+    println!("sleeps {}", r.wait_stats().sleeps);
     Ok(())
 }
 
@@ -331,7 +363,10 @@ fn role_stream_reader() -> Result<(), String> {
 /// (the parent kills it, or closes stdin to let it exit normally).
 fn role_hold(end: End) -> Result<(), String> {
     let chan = child_chan()?;
-    let put = std::env::var("PUT").ok().and_then(|p| p.parse::<u64>().ok()).unwrap_or(0);
+    let put = std::env::var("PUT")
+        .ok()
+        .and_then(|p| p.parse::<u64>().ok())
+        .unwrap_or(0);
     let _w;
     let _r;
     match end {
@@ -362,7 +397,13 @@ fn role_open_report() -> Result<(), String> {
 // ---------------------------------------------------------------------------------------
 // Tests
 
-fn stream_env(name: &str, count: u64, maxb: u64, cap: u64, seed: u64) -> Vec<(&'static str, String)> {
+fn stream_env(
+    name: &str,
+    count: u64,
+    maxb: u64,
+    cap: u64,
+    seed: u64,
+) -> Vec<(&'static str, String)> {
     vec![
         ("NAME", name.to_string()),
         ("COUNT", count.to_string()),
@@ -381,9 +422,15 @@ fn reader_first_writer_second() -> R {
     let reader = Peer::spawn("stream_reader", &e);
     e.pop();
     let writer = Peer::spawn("stream_writer", &e);
-    check(writer.success()? == "wrote 300000", "writer output")?;
+    check(
+        report(&writer.success()?).0 == "wrote 300000",
+        "writer output",
+    )?;
     let out = reader.success()?;
-    check(out == "read 300000 closed", format!("reader said {out:?}"))?;
+    check(
+        report(&out).0 == "read 300000 closed",
+        format!("reader said {out:?}"),
+    )?;
     check(gone(&name), "finished channel left files behind")
 }
 
@@ -393,10 +440,16 @@ fn writer_exits_before_reader_starts() -> R {
     let name = unique("wfirst");
     let mut e = stream_env(&name, 3000, 97, 4096, 5);
     Peer::spawn("stream_writer", &e).success()?;
-    check(!gone(&name), "channel with unread items was removed at the writer's exit")?;
+    check(
+        !gone(&name),
+        "channel with unread items was removed at the writer's exit",
+    )?;
     e.push(("ASYNC", "1".into()));
     let out = Peer::spawn("stream_reader", &e).success()?;
-    check(out == "read 3000 closed", format!("reader said {out:?}"))?;
+    check(
+        report(&out).0 == "read 3000 closed",
+        format!("reader said {out:?}"),
+    )?;
     check(gone(&name), "drained channel left files behind")
 }
 
@@ -417,9 +470,19 @@ fn no_spin_stress_both_orders() -> R {
             e.push(("ASYNC", "1".into()));
             reader = Peer::spawn("stream_reader", &e);
         }
-        writer.success()?;
-        let out = reader.success()?;
-        check(out == "read 200000 closed", format!("reader said {out:?}"))?;
+        let (w_out, r_out) = (writer.success()?, reader.success()?);
+        let (line, r_sleeps) = report(&r_out);
+        let w_sleeps = report(&w_out).1;
+        eprintln!("no-spin stress: reader slept {r_sleeps} times, writer {w_sleeps} times");
+        check(
+            line == "read 200000 closed",
+            format!("reader said {r_out:?}"),
+        )?;
+        // The point of the test is the doorbell path: make sure it was taken.
+        check(
+            r_sleeps + w_sleeps >= 100,
+            format!("only {r_sleeps} + {w_sleeps} sleeps: the doorbell path was barely used"),
+        )?;
         check(gone(&name), "finished channel left files behind")?;
     }
     Ok(())
@@ -434,7 +497,10 @@ fn abort_reaches_reader_after_drain() -> R {
     let reader = Peer::spawn("stream_reader", &e);
     writer.success()?;
     let out = reader.success()?;
-    check(out == "read 5000 aborted:sensor lost", format!("reader said {out:?}"))
+    check(
+        report(&out).0 == "read 5000 aborted:sensor lost",
+        format!("reader said {out:?}"),
+    )
 }
 
 /// get into a buffer larger than what remains after close: Closed{remaining}, nothing
@@ -473,7 +539,10 @@ fn closed_get_removes_nothing() -> R {
 
     let mut big = vec![0u64; 1500];
     r2.blocking_get(&mut big)?;
-    check(big.iter().enumerate().all(|(i, v)| *v == i as u64), "big get out of order")?;
+    check(
+        big.iter().enumerate().all(|(i, v)| *v == i as u64),
+        "big get out of order",
+    )?;
     let mut bigger = vec![0u64; 1000];
     match r2.blocking_get(&mut bigger) {
         Err(GetError::Closed {
@@ -485,7 +554,10 @@ fn closed_get_removes_nothing() -> R {
     }
     writer.success()?;
     check(
-        bigger[..500].iter().enumerate().all(|(i, v)| *v == 1500 + i as u64),
+        bigger[..500]
+            .iter()
+            .enumerate()
+            .all(|(i, v)| *v == 1500 + i as u64),
         "progressive fill out of order",
     )
 }
@@ -597,13 +669,18 @@ fn kill_reader_while_writer_waits() -> R {
         holder.kill9();
         match put.wait(TIMEOUT)? {
             Err(PutError::PeerGone { accepted: 512, .. }) => {}
-            other => return Err(format!("expected PeerGone{{accepted: 512}}, got {other:?}").into()),
+            other => {
+                return Err(format!("expected PeerGone{{accepted: 512}}, got {other:?}").into())
+            }
         }
         // The items are still there for a new reader: it resumes at the first unread one.
         let mut r = chan.reader()?;
         let mut buf = vec![0u64; 512];
         r.blocking_get(&mut buf)?;
-        check(buf.iter().all(|v| *v == 5), "resumed reader saw other items")?;
+        check(
+            buf.iter().all(|v| *v == 5),
+            "resumed reader saw other items",
+        )?;
     }
     Ok(())
 }
@@ -635,44 +712,78 @@ fn end_taken_across_processes() -> R {
 /// Every open error, each with its typed variant.
 fn open_errors() -> R {
     let bad = ChannelIo::<u8>::create("no/slash", Options::new());
-    check(matches!(bad, Err(OpenError::InvalidName { .. })), format!("{bad:?}"))?;
-    check(matches!(ChannelIo::<u8>::open(""), Err(OpenError::InvalidName { .. })), "empty name")?;
+    check(
+        matches!(bad, Err(OpenError::InvalidName { .. })),
+        format!("{bad:?}"),
+    )?;
+    check(
+        matches!(
+            ChannelIo::<u8>::open(""),
+            Err(OpenError::InvalidName { .. })
+        ),
+        "empty name",
+    )?;
     let name = unique("errs");
     let zero = ChannelIo::<u8>::create(&name, Options::new().capacity(0));
-    check(matches!(zero, Err(OpenError::InvalidCapacity { .. })), format!("{zero:?}"))?;
+    check(
+        matches!(zero, Err(OpenError::InvalidCapacity { .. })),
+        format!("{zero:?}"),
+    )?;
     let huge = ChannelIo::<u64>::create(&name, Options::new().capacity(usize::MAX / 2));
-    check(matches!(huge, Err(OpenError::InvalidCapacity { .. })), format!("{huge:?}"))?;
+    check(
+        matches!(huge, Err(OpenError::InvalidCapacity { .. })),
+        format!("{huge:?}"),
+    )?;
     let zst = ChannelIo::<()>::create(&name, Options::new());
-    check(matches!(zst, Err(OpenError::UnsupportedElement { .. })), format!("{zst:?}"))?;
+    check(
+        matches!(zst, Err(OpenError::UnsupportedElement { .. })),
+        format!("{zst:?}"),
+    )?;
     let long = ChannelIo::<u8>::create(&name, Options::new().schema("x".repeat(49)));
-    check(matches!(long, Err(OpenError::InvalidSchema { .. })), format!("{long:?}"))?;
+    check(
+        matches!(long, Err(OpenError::InvalidSchema { .. })),
+        format!("{long:?}"),
+    )?;
     check(gone(&name), "failed creates left files")?;
 
     let missing = ChannelIo::<u8>::open(&name);
-    check(matches!(missing, Err(OpenError::NotFound { .. })), format!("{missing:?}"))?;
+    check(
+        matches!(missing, Err(OpenError::NotFound { .. })),
+        format!("{missing:?}"),
+    )?;
     let chan = ChannelIo::<f32>::create(&name, Options::new().schema("imu/v2"))?;
     let exists = ChannelIo::<f32>::create(&name, Options::new());
-    check(matches!(exists, Err(OpenError::AlreadyExists { .. })), format!("{exists:?}"))?;
+    check(
+        matches!(exists, Err(OpenError::AlreadyExists { .. })),
+        format!("{exists:?}"),
+    )?;
     match ChannelIo::<f64>::open_with(&name, Options::new().schema("imu/v2")) {
-        Err(e @ OpenError::ElementMismatch {
-            expected_size: 8,
-            found_size: 4,
-            ..
-        }) => {
+        Err(
+            e @ OpenError::ElementMismatch {
+                expected_size: 8,
+                found_size: 4,
+                ..
+            },
+        ) => {
             let m = e.to_string();
             check(m.contains("f64") && m.contains("4 bytes"), m)?;
         }
         other => return Err(format!("expected ElementMismatch, got {other:?}").into()),
     }
     match ChannelIo::<f32>::open_with(&name, Options::new().schema("imu/v1")) {
-        Err(OpenError::SchemaMismatch { expected, found, .. }) => check(
+        Err(OpenError::SchemaMismatch {
+            expected, found, ..
+        }) => check(
             expected.as_deref() == Some("imu/v1") && found.as_deref() == Some("imu/v2"),
             "schema values",
         )?,
         other => return Err(format!("expected SchemaMismatch, got {other:?}").into()),
     }
     check(
-        matches!(ChannelIo::<f32>::open(&name), Err(OpenError::SchemaMismatch { .. })),
+        matches!(
+            ChannelIo::<f32>::open(&name),
+            Err(OpenError::SchemaMismatch { .. })
+        ),
         "untagged open of a tagged channel",
     )?;
     drop(chan);
@@ -710,19 +821,31 @@ fn planted_segments() -> R {
 
     // A real header, edited.
     let real = unique("real");
-    drop(ChannelIo::<u64>::create(&real, Options::new().capacity(512).persist(true))?);
-    let good = std::fs::read(shmchan::channel_dir(&real).join("ring")).map_err(|e| e.to_string())?;
+    drop(ChannelIo::<u64>::create(
+        &real,
+        Options::new().capacity(512).persist(true),
+    )?);
+    let good =
+        std::fs::read(shmchan::channel_dir(&real).join("ring")).map_err(|e| e.to_string())?;
     ChannelIo::remove(&real)?;
     let mut v = good.clone();
     v[8..12].copy_from_slice(&99u32.to_ne_bytes());
     let n = plant(&v)?;
-    expect(&n, &|e| matches!(e, OpenError::VersionMismatch { found: 99, .. }))?;
+    expect(&n, &|e| {
+        matches!(e, OpenError::VersionMismatch { found: 99, .. })
+    })?;
     let mut v = good.clone();
     v[24..32].copy_from_slice(&(1u64 << 50).to_ne_bytes()); // capacity
     let n = plant(&v)?;
-    expect(&n, &|e| matches!(e, OpenError::Corrupted(c) if c.field == "data_len"))?;
+    expect(
+        &n,
+        &|e| matches!(e, OpenError::Corrupted(c) if c.field == "data_len"),
+    )?;
     let n = plant(&good[..good.len() - 4096])?; // truncated before open
-    expect(&n, &|e| matches!(e, OpenError::Corrupted(c) if c.field == "size"))?;
+    expect(
+        &n,
+        &|e| matches!(e, OpenError::Corrupted(c) if c.field == "size"),
+    )?;
 
     // A plain file where the directory should be.
     let name = unique("plainfile");
@@ -730,8 +853,14 @@ fn planted_segments() -> R {
     let res = ChannelIo::<u64>::open(&name);
     let create = ChannelIo::<u64>::create(&name, Options::new());
     ChannelIo::remove(&name)?;
-    check(matches!(res, Err(OpenError::Foreign { .. })), format!("{res:?}"))?;
-    check(matches!(create, Err(OpenError::AlreadyExists { .. })), format!("{create:?}"))
+    check(
+        matches!(res, Err(OpenError::Foreign { .. })),
+        format!("{res:?}"),
+    )?;
+    check(
+        matches!(create, Err(OpenError::AlreadyExists { .. })),
+        format!("{create:?}"),
+    )
 }
 
 /// Corrupt indices written into a live segment give Corrupted errors, not crashes.
@@ -742,14 +871,19 @@ fn corrupt_indices_are_errors() -> R {
     w.blocking_put(&[1; 512])?;
     // Scribble on the mapped header through the file: head far beyond tail.
     let path = shmchan::channel_dir(&name).join("ring");
-    let f = std::fs::OpenOptions::new().write(true).open(&path).map_err(|e| e.to_string())?;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(|e| e.to_string())?;
     use std::os::unix::fs::FileExt;
-    f.write_at(&u64::MAX.to_ne_bytes(), 256).map_err(|e| e.to_string())?; // head
+    f.write_at(&u64::MAX.to_ne_bytes(), 256)
+        .map_err(|e| e.to_string())?; // head
     match w.blocking_put(&[1]) {
         Err(PutError::Corrupted(c)) if c.field == "head" => {}
         other => return Err(format!("expected Corrupted(head), got {other:?}").into()),
     }
-    f.write_at(&(1u64 << 40).to_ne_bytes(), 128).map_err(|e| e.to_string())?; // tail
+    f.write_at(&(1u64 << 40).to_ne_bytes(), 128)
+        .map_err(|e| e.to_string())?; // tail
     let mut buf = [0u64; 1024];
     match r.blocking_get(&mut buf) {
         Err(GetError::Corrupted(c)) if c.field == "tail" => {}
@@ -770,7 +904,10 @@ fn permission_denied_for_other_user() -> R {
         let res = ChannelIo::<u64>::open(&name);
         drop(chan);
         ChannelIo::remove(&name).ok();
-        return check(matches!(res, Err(OpenError::PermissionDenied { .. })), format!("{res:?}"));
+        return check(
+            matches!(res, Err(OpenError::PermissionDenied { .. })),
+            format!("{res:?}"),
+        );
     }
     let name = unique("perm");
     let chan = ChannelIo::<u64>::create(&name, Options::new())?;
@@ -784,7 +921,10 @@ fn permission_denied_for_other_user() -> R {
     let e = vec![("NAME", name.clone())];
     let out = Peer::spawn_as_nobody("open_report", &e).success()?;
     drop(chan);
-    check(out == "ok", format!("other user with mode 0666 got {out:?}"))
+    check(
+        out == "ok",
+        format!("other user with mode 0666 got {out:?}"),
+    )
 }
 
 /// A ring larger than the shared-memory file system fails at create with NoSpace, leaving
@@ -830,7 +970,10 @@ fn create_or_open_race() -> R {
     for h in holders {
         let _ = h.finish()?;
     }
-    check(ready == 1 && taken == 5, format!("{ready} readers, {taken} refused"))
+    check(
+        ready == 1 && taken == 5,
+        format!("{ready} readers, {taken} refused"),
+    )
 }
 
 /// The fronts and ChannelIo move into tokio tasks and threads; futures are Send.
@@ -912,20 +1055,38 @@ fn main() {
         std::process::exit(role_main(&role));
     }
     let args = Arguments::from_args();
-    let tests: Vec<(&str, fn() -> R)> = vec![
+    let tests: Vec<(&str, TestFn)> = vec![
         ("reader_first_writer_second", reader_first_writer_second),
-        ("writer_exits_before_reader_starts", writer_exits_before_reader_starts),
+        (
+            "writer_exits_before_reader_starts",
+            writer_exits_before_reader_starts,
+        ),
         ("no_spin_stress_both_orders", no_spin_stress_both_orders),
-        ("abort_reaches_reader_after_drain", abort_reaches_reader_after_drain),
+        (
+            "abort_reaches_reader_after_drain",
+            abort_reaches_reader_after_drain,
+        ),
         ("closed_get_removes_nothing", closed_get_removes_nothing),
-        ("reader_close_fails_waiting_put", reader_close_fails_waiting_put),
-        ("kill_writer_while_reader_waits", kill_writer_while_reader_waits),
-        ("kill_reader_while_writer_waits", kill_reader_while_writer_waits),
+        (
+            "reader_close_fails_waiting_put",
+            reader_close_fails_waiting_put,
+        ),
+        (
+            "kill_writer_while_reader_waits",
+            kill_writer_while_reader_waits,
+        ),
+        (
+            "kill_reader_while_writer_waits",
+            kill_reader_while_writer_waits,
+        ),
         ("end_taken_across_processes", end_taken_across_processes),
         ("open_errors", open_errors),
         ("planted_segments", planted_segments),
         ("corrupt_indices_are_errors", corrupt_indices_are_errors),
-        ("permission_denied_for_other_user", permission_denied_for_other_user),
+        (
+            "permission_denied_for_other_user",
+            permission_denied_for_other_user,
+        ),
         ("no_space_at_create", no_space_at_create),
         ("create_or_open_race", create_or_open_race),
         ("fronts_are_send", fronts_are_send),
