@@ -31,6 +31,7 @@ pub struct Options {
     schema: Option<String>,
     mode: Option<u32>,
     persist: bool,
+    other_owner: bool,
     wait: WaitStrategy,
 }
 
@@ -71,6 +72,14 @@ impl Options {
     /// [`ChannelIo::remove`] (or `shmchan rm`) deletes it.
     pub fn persist(mut self, persist: bool) -> Options {
         self.persist = persist;
+        self
+    }
+
+    /// When opening, accept a channel that belongs to another user (default: only this user's
+    /// or root's). Any user can create names in `/dev/shm`, so without this another user
+    /// could plant a channel under the name you open and read or inject items.
+    pub fn accept_other_owner(mut self, accept: bool) -> Options {
+        self.other_owner = accept;
         self
     }
 
@@ -215,7 +224,8 @@ impl<T: Pod> ChannelIo<T> {
     }
 
     /// Opens existing channel `name` with `options`' schema tag (which must match the
-    /// channel's) and wait strategy; its capacity, mode and persistence are ignored.
+    /// channel's), owner policy and wait strategy; its capacity, mode and persistence are
+    /// ignored.
     ///
     /// # Errors
     ///
@@ -231,7 +241,12 @@ impl<T: Pod> ChannelIo<T> {
     /// # Ok::<(), OpenError>(())
     /// ```
     pub fn open_with(name: &str, options: Options) -> Result<ChannelIo<T>, OpenError> {
-        let seg = Segment::open(name, layout::<T>(), options.schema.as_deref())?;
+        let seg = Segment::open(
+            name,
+            layout::<T>(),
+            options.schema.as_deref(),
+            options.other_owner,
+        )?;
         Ok(ChannelIo {
             seg: Arc::new(seg),
             wait: options.wait,
@@ -291,6 +306,7 @@ impl<T: Pod> ChannelIo<T> {
     /// let w = chan.writer()?;
     /// assert!(matches!(chan.writer(), Err(ClaimError::EndTaken { .. })));
     /// # drop(w);
+    /// # ChannelIo::remove(&name)?; // a closed writer's end of stream waits for a reader
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn writer(&self) -> Result<WriterFront<T>, ClaimError> {

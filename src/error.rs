@@ -95,6 +95,21 @@ pub enum OpenError {
         /// The path that refused.
         path: PathBuf,
     },
+    /// The channel belongs to another user (not root). Anyone can create a name in
+    /// `/dev/shm`, so opening another user's channel is refused unless asked for with
+    /// [`Options::accept_other_owner`](crate::Options::accept_other_owner).
+    #[error(
+        "channel '{name}' belongs to uid {owner}, not to this user (uid {uid}); if you mean to \
+         share it, open it with Options::accept_other_owner(true)"
+    )]
+    ForeignOwner {
+        /// The channel's name.
+        name: String,
+        /// The owner of the channel's directory.
+        owner: u32,
+        /// Our effective uid.
+        uid: u32,
+    },
     /// The segment holds elements of another size or alignment than `T`.
     #[error(
         "channel '{name}' holds elements of {found_size} bytes aligned to {found_align}, \

@@ -103,7 +103,8 @@ impl std::fmt::Display for End {
 pub(crate) struct EndRecord {
     /// Pid of the holder, in the holder's pid namespace. Written before `claims` is bumped.
     pub pid: AtomicU32,
-    _pad: u32,
+    /// Unused; an atomic like every other field, since the peer can write it.
+    _pad: AtomicU32,
     /// The holder's start time (`/proc/PID/stat` field 22, clock ticks since boot); with the
     /// pid it names one process even after pid reuse.
     pub start_time: AtomicU64,

@@ -64,14 +64,29 @@
 //!
 //! ## Platform
 //!
-//! Linux (OFD locks, pidfds, tmpfs). Peer-death detection while waiting uses a pidfd of the
-//! peer's pid as recorded in the segment; if the two processes are in different pid
-//! namespaces that pid is not visible, and a sleeping side learns of its peer's death only
-//! when it next wakes (the peer's end is still freed at once for a new holder).
+//! Linux (OFD locks, pidfds, tmpfs), 64-bit. Peer-death detection while waiting uses a pidfd
+//! of the peer's pid as recorded in the segment; if the two processes are in different pid
+//! namespaces that pid is not visible, and a sleeping side learns of its peer's death
+//! within a second (it then re-checks the peer's lock periodically; the peer's end is freed
+//! at once for a new holder either way).
+//!
+//! Async methods need a tokio runtime with its IO driver enabled (`enable_io` or
+//! `enable_all`), like every tokio socket type; a front registers its doorbell with the
+//! runtime of its first async wait, so use its async methods within one runtime.
+//!
+//! `fork` without `exec` is not supported for open channels: the child shares the parent's
+//! open file descriptions and so its locks. The child's handles are inert (dropping them
+//! neither closes the parent's ends nor releases its locks), but the child must not use them.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
+
+// The mapping arithmetic relies on `usize` holding any in-range u64 size (a ring is up to
+// 1 TiB, mapped twice); 32-bit targets would need extra checks, and shmchan targets
+// 64-bit Linux.
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!("shmchan supports 64-bit targets only");
 
 mod channel;
 mod error;

@@ -66,7 +66,8 @@ pub(crate) struct Claim {
 }
 
 impl Claim {
-    /// Claims `end` of `seg` for this process.
+    /// Takes the lock of `end` of `seg` for this process and checks the channel is not
+    /// closed; [`publish`](Self::publish) then makes the claim visible.
     pub(crate) fn take(seg: &Arc<Segment>, end: End) -> Result<Claim, ClaimError> {
         let h = seg.header();
         let taken = || ClaimError::EndTaken {
@@ -112,8 +113,15 @@ impl Claim {
                 by,
             });
         }
-        let rec = h.end(end);
-        // Relaxed stores published by the Release increment below.
+        Ok(claim)
+    }
+
+    /// Records this process as the end's holder, so the peer can watch it. Called once the
+    /// front is fully set up: a claim that fails before this was never visible (the peer
+    /// saw the end as never claimed, or as its previous holder left it).
+    pub(crate) fn publish(&self) {
+        let rec = self.seg.header().end(self.end);
+        // Relaxed stores published by the Release store of `claims` below.
         rec.pid.store(std::process::id(), Ordering::Relaxed);
         rec.start_time.store(own_start_time(), Ordering::Relaxed);
         // Release: a peer that reads this claim count with Acquire sees our pid above.
@@ -121,13 +129,16 @@ impl Claim {
         let c = rec.claims.load(Ordering::Relaxed);
         rec.claims
             .store(c.wrapping_add(1).max(1), Ordering::Release);
-        Ok(claim)
     }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        let _ = ofd_lock(self.seg.fd(), end_byte(self.end), libc::F_UNLCK, false);
-        self.seg.release_local(self.end);
+        // In a child forked without exec the lock is the parent's (shared open file
+        // description): leave it.
+        if self.seg.in_owner_process() {
+            let _ = ofd_lock(self.seg.fd(), end_byte(self.end), libc::F_UNLCK, false);
+            self.seg.release_local(self.end);
+        }
     }
 }

@@ -147,11 +147,13 @@ impl Pollable {
     }
 }
 
-/// Reads a doorbell FIFO until it is empty. Returns `WouldBlock` at the end, as tokio's
-/// `try_io` wants to see before it clears readiness.
+/// Reads a doorbell FIFO (or a timerfd) until it is empty, or at most 64 KiB so a peer that
+/// keeps writing cannot hold us here. Returns `WouldBlock` once empty, as tokio's `try_io`
+/// wants to see before it clears readiness; `Ok` if it stopped early (readiness stays set,
+/// and the next wait drains the rest).
 fn drain(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let mut buf = [0u8; 64];
-    loop {
+    let mut buf = [0u8; 4096];
+    for _ in 0..16 {
         match rustix::io::read(fd, &mut buf) {
             Ok(0) => return Err(io::ErrorKind::WouldBlock.into()),
             Ok(_) => continue,
@@ -160,6 +162,7 @@ fn drain(fd: BorrowedFd<'_>) -> io::Result<()> {
             Err(e) => return Err(e.into()),
         }
     }
+    Ok(())
 }
 
 /// Rings a doorbell: one byte into the FIFO. A full FIFO (EAGAIN) is already readable, so
@@ -203,52 +206,49 @@ pub struct WaitStats {
     pub rings: u64,
 }
 
+/// A peer-end holder, as recorded in the header: its claim number and pid.
+type Holder = (u64, u32);
+
+/// First and last re-check interval while the peer cannot be watched with a pidfd.
+const RECHECK_FIRST: Duration = Duration::from_millis(1);
+const RECHECK_MAX: Duration = Duration::from_secs(1);
+
 /// One end's waiting machinery: its own doorbell, the peer's doorbell, and the peer watch.
 pub(crate) struct Waiter {
     /// The end that waits here.
     end: End,
     bell: Pollable,
     peer_bell: OwnedFd,
-    /// Claim count of the peer end whose process `pidfd` watches (0: none watched).
-    watched_claims: u64,
+    /// The holder `pidfd` watches, if any.
+    watched: Option<Holder>,
     pidfd: Option<Pollable>,
+    /// A holder whose pidfd fired while its end stayed locked (the lock outlives it, e.g.
+    /// held by a child it forked): never watched again, so its pidfd cannot spin us.
+    dead: Option<Holder>,
+    /// Interval of the next timed re-check of an unwatchable peer.
+    recheck: Duration,
+    /// Timer for timed re-checks in async mode (created on first need).
+    timer: Option<Pollable>,
     pub(crate) strategy: WaitStrategy,
     pub(crate) stats: WaitStats,
 }
 
 impl Waiter {
-    /// Opens both doorbells of `seg` for `end`.
+    /// Takes descriptors for both doorbells of `seg` for `end`.
     pub(crate) fn new(seg: &Segment, end: End, strategy: WaitStrategy) -> io::Result<Waiter> {
         let (own, peer) = match end {
             End::Reader => (segment::DATA_BELL, segment::ROOM_BELL),
             End::Writer => (segment::ROOM_BELL, segment::DATA_BELL),
         };
-        let open = |which| {
-            // O_RDWR: a FIFO open for reading and writing by us never blocks in open, never
-            // fails with ENXIO for lack of a reader, and writes to it never raise SIGPIPE.
-            rustix::fs::open(
-                seg.bell_path(which),
-                rustix::fs::OFlags::RDWR
-                    | rustix::fs::OFlags::NONBLOCK
-                    | rustix::fs::OFlags::CLOEXEC,
-                rustix::fs::Mode::empty(),
-            )
-            .map_err(io::Error::from)
-        };
-        let bell = open(own)?;
-        let peer_bell = open(peer)?;
-        for fd in [&bell, &peer_bell] {
-            let st = rustix::fs::fstat(fd)?;
-            if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Fifo {
-                return Err(io::Error::other("a doorbell is not a FIFO"));
-            }
-        }
         Ok(Waiter {
             end,
-            bell: Pollable::Plain(bell),
-            peer_bell,
-            watched_claims: 0,
+            bell: Pollable::Plain(seg.bell(own)?),
+            peer_bell: seg.bell(peer)?,
+            watched: None,
             pidfd: None,
+            dead: None,
+            recheck: RECHECK_FIRST,
+            timer: None,
             strategy,
             stats: WaitStats::default(),
         })
@@ -301,6 +301,7 @@ impl Waiter {
             }
         }
         let waiting = segment::waiting_word(seg.header(), self.end);
+        self.recheck = RECHECK_FIRST;
         loop {
             // Announce that we may sleep. Relaxed: the fence below orders it.
             waiting.store(1, Ordering::Relaxed);
@@ -312,7 +313,7 @@ impl Waiter {
                 waiting.store(0, Ordering::Relaxed);
                 return Ok(Wake::Ready(r));
             }
-            match peer_status(seg, self.end.peer())? {
+            let timeout = match peer_status(seg, self.end.peer())? {
                 PeerStatus::Gone => {
                     waiting.store(0, Ordering::Relaxed);
                     // The peer may have closed properly between our check and the lock
@@ -326,58 +327,77 @@ impl Waiter {
                     claims,
                     pid,
                     start_time,
-                } => self.watch(claims, pid, start_time),
+                } => {
+                    if self.watch((claims, pid), start_time) {
+                        None
+                    } else {
+                        // Alive by its lock but no pidfd can tell us of its death (another
+                        // pid namespace, or a lock that outlived the process we watched):
+                        // re-check the lock now and then, backing off to once a second.
+                        // Doorbell rings still wake us at once; this is only the peer's
+                        // death watch, never the data path.
+                        let t = self.recheck;
+                        self.recheck = (t * 2).min(RECHECK_MAX);
+                        Some(t)
+                    }
+                }
                 PeerStatus::NeverClaimed => {
                     // A new peer rings our doorbell after it claims its end.
                     self.pidfd = None;
-                    self.watched_claims = 0;
+                    self.watched = None;
+                    None
                 }
-            }
-            self.stats.sleeps += 1;
-            let peer_died = match mode {
-                Mode::Blocking => self.sleep_blocking()?,
-                Mode::Async => self.sleep_async().await?,
             };
-            if peer_died {
-                // The pidfd fired. If the peer end is still locked (a new holder took over,
-                // or a child process inherited the lock), this pidfd is useless: drop it so
-                // it cannot wake us again; the next round watches the current holder.
+            self.stats.sleeps += 1;
+            let woke = match mode {
+                Mode::Blocking => self.sleep_blocking(timeout)?,
+                Mode::Async => self.sleep_async(timeout).await?,
+            };
+            if woke == Woke::PeerExited {
+                // The pidfd fired. If the lock still shows the same holder next round, the
+                // lock outlived the process (a forked child, a deferred close): `dead`
+                // keeps us from watching it again, and the timed re-check takes over.
+                self.dead = self.watched.take();
                 self.pidfd = None;
-                self.watched_claims = 0;
+                self.recheck = RECHECK_FIRST;
             }
         }
     }
 
-    /// Opens a pidfd for the peer holding claim `claims`, unless we already watch it.
-    fn watch(&mut self, claims: u64, pid: u32, start_time: u64) {
-        if claims == self.watched_claims && self.pidfd.is_some() {
-            return;
+    /// Makes sure a pidfd watches `holder`; false if none can.
+    fn watch(&mut self, holder: Holder, start_time: u64) -> bool {
+        if self.watched == Some(holder) && self.pidfd.is_some() {
+            return true;
         }
-        self.watched_claims = claims;
+        self.watched = None;
         self.pidfd = None;
-        let Some(pid) =
-            rustix::process::Pid::from_raw(pid as i32).filter(|_| pid <= i32::MAX as u32)
+        if self.dead == Some(holder) {
+            return false;
+        }
+        // A hostile pid ≥ 2^31 or 0 is simply not watchable.
+        let Some(pid) = i32::try_from(holder.1)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
         else {
-            return;
+            return false;
         };
         let Ok(fd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::NONBLOCK) else {
-            // Gone already (the lock probe will say so next round), or not visible from our
-            // pid namespace: we then learn of its death only from its doorbell.
-            return;
+            // Gone already (the lock probe will say so), or not visible from our pid
+            // namespace.
+            return false;
         };
         // The pid must still be the process that claimed (pid reuse, or a pid from another
         // namespace): compare start times, when the peer recorded one.
-        if start_time != 0
-            && segment::process_start_time(pid.as_raw_nonzero().get() as u32) != Some(start_time)
-        {
-            return;
+        if start_time != 0 && segment::process_start_time(holder.1) != Some(start_time) {
+            return false;
         }
+        self.watched = Some(holder);
         self.pidfd = Some(Pollable::Plain(fd));
+        true
     }
 
-    /// Sleeps in poll(2) until the doorbell rings or the peer's pidfd fires. Returns true if
-    /// only the pidfd fired.
-    fn sleep_blocking(&mut self) -> io::Result<bool> {
+    /// Sleeps in poll(2) until the doorbell rings, the peer's pidfd fires, or `timeout`.
+    fn sleep_blocking(&mut self, timeout: Option<Duration>) -> io::Result<Woke> {
         let bell = self
             .bell
             .fd()
@@ -388,8 +408,12 @@ impl Waiter {
         if let Some(p) = &pid {
             fds.push(PollFd::new(p, PollFlags::IN));
         }
+        let ts = timeout.map(|t| rustix::time::Timespec {
+            tv_sec: t.as_secs() as i64,
+            tv_nsec: t.subsec_nanos() as i64,
+        });
         loop {
-            match rustix::event::poll(&mut fds, None) {
+            match rustix::event::poll(&mut fds, ts.as_ref()) {
                 Ok(_) => break,
                 Err(Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),
@@ -403,16 +427,46 @@ impl Waiter {
                 Err(e) => return Err(e),
                 Ok(()) => {}
             }
+            return Ok(Woke::Rang);
         }
-        Ok(died && !rang)
+        Ok(if died {
+            Woke::PeerExited
+        } else {
+            Woke::TimedOut
+        })
     }
 
-    /// Awaits the doorbell or the peer's pidfd through tokio. Returns true if only the pidfd
-    /// fired.
-    async fn sleep_async(&mut self) -> io::Result<bool> {
+    /// Awaits the doorbell, the peer's pidfd, or `timeout`, through tokio.
+    async fn sleep_async(&mut self, timeout: Option<Duration>) -> io::Result<Woke> {
         self.bell.registered()?;
         if let Some(p) = self.pidfd.as_mut() {
-            p.registered()?;
+            if p.registered().is_err() {
+                self.pidfd = None;
+                self.watched = None;
+            }
+        }
+        if let Some(t) = timeout {
+            let timer = match &mut self.timer {
+                Some(timer) => timer,
+                None => self
+                    .timer
+                    .insert(Pollable::Plain(rustix::time::timerfd_create(
+                        rustix::time::TimerfdClockId::Monotonic,
+                        rustix::time::TimerfdFlags::NONBLOCK | rustix::time::TimerfdFlags::CLOEXEC,
+                    )?)),
+            };
+            let fd = timer.registered()?.get_ref();
+            let spec = rustix::time::Itimerspec {
+                it_interval: rustix::time::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                },
+                it_value: rustix::time::Timespec {
+                    tv_sec: t.as_secs() as i64,
+                    tv_nsec: t.subsec_nanos().max(1) as i64,
+                },
+            };
+            rustix::time::timerfd_settime(fd, rustix::time::TimerfdTimerFlags::empty(), &spec)?;
         }
         let bell = match &self.bell {
             Pollable::Registered(a) => a,
@@ -422,6 +476,10 @@ impl Waiter {
             Some(Pollable::Registered(a)) => Some(a),
             _ => None,
         };
+        let timer = match (&self.timer, timeout) {
+            (Some(Pollable::Registered(a)), Some(_)) => Some(a),
+            _ => None,
+        };
         poll_fn(|cx| {
             if let Poll::Ready(guard) = bell.poll_read_ready(cx) {
                 let mut guard = guard?;
@@ -429,21 +487,36 @@ impl Waiter {
                 // no new edge arrived since the guard was made (so a ring that races with
                 // the drain is not lost).
                 return match guard.try_io(|a| drain(a.get_ref().as_fd())) {
-                    Ok(Err(e)) => Poll::Ready(Err(e)),
-                    _ => Poll::Ready(Ok(false)),
+                    Ok(Err(e)) if e.kind() != io::ErrorKind::WouldBlock => Poll::Ready(Err(e)),
+                    _ => Poll::Ready(Ok(Woke::Rang)),
                 };
             }
             if let Some(p) = pid {
                 if let Poll::Ready(guard) = p.poll_read_ready(cx) {
                     // A pidfd stays readable once its process exited; we do not clear it.
                     guard?.retain_ready();
-                    return Poll::Ready(Ok(true));
+                    return Poll::Ready(Ok(Woke::PeerExited));
+                }
+            }
+            if let Some(t) = timer {
+                if let Poll::Ready(guard) = t.poll_read_ready(cx) {
+                    let mut guard = guard?;
+                    let _ = guard.try_io(|a| drain(a.get_ref().as_fd()));
+                    return Poll::Ready(Ok(Woke::TimedOut));
                 }
             }
             Poll::Pending
         })
         .await
     }
+}
+
+/// Why a sleep ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Woke {
+    Rang,
+    PeerExited,
+    TimedOut,
 }
 
 /// Runs a future made for [`Mode::Blocking`] to completion on this thread. Such futures never

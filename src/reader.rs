@@ -110,7 +110,9 @@ impl<T: Pod> ReaderFront<T> {
             op: "opening the doorbells",
             source,
         })?;
-        // A writer may be asleep waiting for room with no reader: wake it to watch us.
+        // Only now, with nothing left to fail, make the claim visible, then wake a writer
+        // that may be asleep waiting for room with no reader, so it starts watching us.
+        claim.publish();
         waiter.ring_peer();
         Ok(ReaderFront {
             seg: Arc::clone(seg),
@@ -443,7 +445,9 @@ impl<T> ReaderFront<T> {
     }
 
     fn finish(&mut self) {
-        if self.closed {
+        // A child forked without exec must not close its parent's end.
+        if self.closed || !self.seg.in_owner_process() {
+            self.closed = true;
             return;
         }
         self.closed = true;

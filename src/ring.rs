@@ -121,13 +121,13 @@ impl Consumer {
         // Acquire: pairs with the producer's Release store of `tail` after it wrote those
         // slots; their bytes are visible from now on.
         let t = tail.load(Ordering::Acquire);
-        if t < self.tail_seen || t - self.head > self.cap {
+        if t < self.tail_seen || t - self.head > self.cap || t > u64::MAX / 2 {
             return Err(RingError {
                 field: "tail",
                 detail: format!(
                     "{t} is outside {}..={} (consumed so far + capacity)",
                     self.tail_seen,
-                    self.head + self.cap
+                    self.head.saturating_add(self.cap)
                 ),
             });
         }
@@ -157,7 +157,9 @@ impl Consumer {
 }
 
 fn check(head: u64, tail: u64, cap: u64) -> Result<(), RingError> {
-    if head > tail || tail - head > cap {
+    // No real channel comes near 2^64 items; refusing the top of the range keeps every
+    // `index + n` below from overflowing.
+    if head > tail || tail - head > cap || tail > u64::MAX / 2 {
         return Err(RingError {
             field: "head/tail",
             detail: format!("head {head}, tail {tail}: not within one capacity ({cap})"),

@@ -138,6 +138,10 @@ pub(crate) struct Segment {
     dir: PathBuf,
     /// The `ring` file; its open file description carries this handle's OFD locks.
     file: OwnedFd,
+    /// The two doorbell FIFOs, opened once through the directory we validated (so a channel
+    /// removed and re-created under the same name cannot hand us another channel's bells).
+    data_bell: OwnedFd,
+    room_bell: OwnedFd,
     /// Start of the mapping: header, then the data region twice.
     base: NonNull<u8>,
     map_len: usize,
@@ -148,6 +152,9 @@ pub(crate) struct Segment {
     pub schema: Option<String>,
     /// Ends claimed through this handle (the OFD lock cannot tell our own claims apart).
     claimed: [AtomicBool; 2],
+    /// The process that opened this handle. A child forked without exec shares our open file
+    /// descriptions, hence our locks: its drops must not release them or close our ends.
+    pid: u32,
 }
 
 // SAFETY: `base` points into a MAP_SHARED mapping owned by this value, valid until drop.
@@ -328,7 +335,7 @@ fn invalid_to_error(inv: Invalid, name: &str, path: &Path) -> OpenError {
 ///
 /// The caller must ensure that `file` is at least `header_len + data_len` bytes long (the
 /// kernel raises SIGBUS on access beyond the end of a file), that both lengths are non-zero
-/// page multiples, and that `header_len + 2 * data_len` fits in `usize`.
+/// page multiples, and that `header_len + 2 * data_len` fits in `isize`.
 unsafe fn map_mirrored(
     file: &OwnedFd,
     header_len: usize,
@@ -380,6 +387,42 @@ unsafe fn map_mirrored(
     Ok(NonNull::new(base.cast::<u8>()).expect("mmap never returns null on success"))
 }
 
+/// Opens a doorbell FIFO through the channel's directory. Checks the type *before* opening
+/// (opening a device node read-write could have effects) and again after.
+fn open_bell(dir: &OwnedFd, which: &str) -> io::Result<OwnedFd> {
+    let is_fifo = |st: &rustix::fs::Stat| {
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Fifo
+    };
+    let not_fifo = || io::Error::other(format!("{which} is not a FIFO"));
+    if !is_fifo(&rustix::fs::statat(
+        dir,
+        which,
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )?) {
+        return Err(not_fifo());
+    }
+    // O_RDWR: a FIFO open for reading and writing by us never blocks in open, never fails
+    // with ENXIO for lack of a reader, and writes to it never raise SIGPIPE.
+    let fd = rustix::fs::openat(
+        dir,
+        which,
+        OFlags::RDWR | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    )?;
+    if !is_fifo(&rustix::fs::fstat(&fd)?) {
+        return Err(not_fifo());
+    }
+    Ok(fd)
+}
+
+fn open_dir(path: &Path) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
 impl Segment {
     /// Creates channel `name` exclusively (fails if the name exists).
     pub(crate) fn create(
@@ -406,7 +449,7 @@ impl Segment {
             });
         }
         let tmp = tmp_path(&base, name);
-        let build = || -> Result<OwnedFd, OpenError> {
+        let build = || -> Result<(OwnedFd, OwnedFd, OwnedFd), OpenError> {
             rustix::fs::mkdir(&tmp, mode_of(dir_mode(spec.mode))).map_err(|e| match e {
                 Errno::ACCESS | Errno::PERM => OpenError::PermissionDenied {
                     name: name.to_string(),
@@ -419,13 +462,14 @@ impl Segment {
                 },
                 e => errno_err(name, "creating the channel directory")(e),
             })?;
+            let dir = open_dir(&tmp).map_err(errno_err(name, "opening the channel directory"))?;
             // mkdir applies the umask; the caller's mode is meant exactly.
-            rustix::fs::chmod(&tmp, mode_of(dir_mode(spec.mode)))
+            rustix::fs::fchmod(&dir, mode_of(dir_mode(spec.mode)))
                 .map_err(errno_err(name, "chmod of the channel directory"))?;
-            let ring = tmp.join(RING_FILE);
-            let file = rustix::fs::open(
-                &ring,
-                OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+            let file = rustix::fs::openat(
+                &dir,
+                RING_FILE,
+                OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC | OFlags::NOFOLLOW,
                 mode_of(spec.mode),
             )
             .map_err(errno_err(name, "creating the segment"))?;
@@ -450,19 +494,26 @@ impl Segment {
             }
             for bell in [DATA_BELL, ROOM_BELL] {
                 rustix::fs::mknodat(
-                    rustix::fs::CWD,
-                    tmp.join(bell),
+                    &dir,
+                    bell,
                     rustix::fs::FileType::Fifo,
                     mode_of(spec.mode),
                     0,
                 )
                 .map_err(errno_err(name, "creating a doorbell FIFO"))?;
-                rustix::fs::chmod(tmp.join(bell), mode_of(spec.mode))
+            }
+            let data_bell =
+                open_bell(&dir, DATA_BELL).map_err(io_err(name, "opening a doorbell"))?;
+            let room_bell =
+                open_bell(&dir, ROOM_BELL).map_err(io_err(name, "opening a doorbell"))?;
+            // Through the open descriptors: mknod applied the umask too.
+            for bell in [&data_bell, &room_bell] {
+                rustix::fs::fchmod(bell, mode_of(spec.mode))
                     .map_err(errno_err(name, "chmod of a doorbell FIFO"))?;
             }
-            Ok(file)
+            Ok((file, data_bell, room_bell))
         };
-        let file = match build() {
+        let (file, data_bell, room_bell) = match build() {
             Ok(f) => f,
             Err(e) => {
                 let _ = fs::remove_dir_all(&tmp);
@@ -471,34 +522,33 @@ impl Segment {
         };
         // Take our presence lock before the channel is visible, so no last-handle cleanup
         // elsewhere can remove it under us.
-        let locked = ofd_lock(file.as_fd(), PRESENCE, libc::F_RDLCK, false);
-        let seg = match locked {
-            Ok(_) => {
-                // SAFETY: the file was just allocated to `header_len + data_len` bytes; both
-                // are non-zero page multiples and `ring_geometry` bounded data_len to 1 TiB.
-                match unsafe { map_mirrored(&file, header_len, data_len as usize) } {
-                    Ok(base_ptr) => Segment {
-                        name: name.to_string(),
-                        dir: final_dir.clone(),
-                        file,
-                        base: base_ptr,
-                        map_len: header_len + 2 * data_len as usize,
-                        header_len,
-                        capacity,
-                        elem_size: layout.size,
-                        schema: spec.schema.map(str::to_string),
-                        claimed: [AtomicBool::new(false), AtomicBool::new(false)],
-                    },
-                    Err(e) => {
-                        let _ = fs::remove_dir_all(&tmp);
-                        return Err(errno_err(name, "mapping the segment")(e));
-                    }
-                }
-            }
+        if let Err(e) = ofd_lock(file.as_fd(), PRESENCE, libc::F_RDLCK, false) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(io_err(name, "locking the segment")(e));
+        }
+        // SAFETY: the file was just allocated to `header_len + data_len` bytes; both are
+        // non-zero page multiples and `ring_geometry` bounded the total to fit in isize.
+        let base_ptr = match unsafe { map_mirrored(&file, header_len, data_len as usize) } {
+            Ok(p) => p,
             Err(e) => {
                 let _ = fs::remove_dir_all(&tmp);
-                return Err(io_err(name, "locking the segment")(e));
+                return Err(errno_err(name, "mapping the segment")(e));
             }
+        };
+        let seg = Segment {
+            name: name.to_string(),
+            dir: final_dir.clone(),
+            file,
+            data_bell,
+            room_bell,
+            base: base_ptr,
+            map_len: header_len + 2 * data_len as usize,
+            header_len,
+            capacity,
+            elem_size: layout.size,
+            schema: spec.schema.map(str::to_string),
+            claimed: [AtomicBool::new(false), AtomicBool::new(false)],
+            pid: std::process::id(),
         };
         // Initialise the header. The file is fresh (all zero) and invisible to others, so
         // Relaxed stores suffice; the rename below publishes them (a process that opens the
@@ -524,14 +574,13 @@ impl Segment {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
         h.created_unix_ns.store(now, Ordering::Relaxed);
-        // Magic last, Release: even a process that mapped the file early (it cannot, it is
-        // not published yet) would see a complete header once it sees the magic.
+        // Magic last, Release: a reader of the file that sees the magic sees a complete
+        // header (belt and braces: the rename below already publishes the whole directory).
         h.magic.store(header::MAGIC, Ordering::Release);
 
-        let tmp_dir = tmp.clone();
         match rustix::fs::renameat_with(
             rustix::fs::CWD,
-            &tmp_dir,
+            &tmp,
             rustix::fs::CWD,
             &final_dir,
             rustix::fs::RenameFlags::NOREPLACE,
@@ -539,7 +588,7 @@ impl Segment {
             Ok(()) => Ok(seg),
             Err(e) => {
                 drop(seg);
-                let _ = fs::remove_dir_all(&tmp_dir);
+                let _ = fs::remove_dir_all(&tmp);
                 Err(match e {
                     Errno::EXIST | Errno::NOTEMPTY => OpenError::AlreadyExists {
                         name: name.to_string(),
@@ -552,37 +601,63 @@ impl Segment {
     }
 
     /// Opens existing channel `name`, checking it holds elements of `layout` and the given
-    /// schema tag.
+    /// schema tag, and that it belongs to this user (or root) unless `any_owner`.
     pub(crate) fn open(
         name: &str,
         layout: Layout,
         schema: Option<&str>,
+        any_owner: bool,
     ) -> Result<Segment, OpenError> {
         check_name(name)?;
         let page = page_size();
         check_layout(name, layout, page)?;
-        let dir = channel_dir(name);
-        let path = dir.join(RING_FILE);
+        let dir_path = channel_dir(name);
+        let path = dir_path.join(RING_FILE);
+        let foreign = || OpenError::Foreign {
+            name: name.to_string(),
+            path: dir_path.clone(),
+        };
         // A concurrent last-handle cleanup can unlink the file between our open and our lock;
         // we then start over. Each round either finds a linked file (and keeps it: our lock
         // stops any further cleanup) or a name that no longer exists (NotFound), so two rounds
         // settle it unless the name is removed and re-created in between, again and again.
         for _ in 0..64 {
-            let file = match rustix::fs::open(&path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
-            {
-                Ok(f) => f,
+            // No symlinks anywhere: another user could otherwise point us at their files.
+            let dir = match open_dir(&dir_path) {
+                Ok(d) => d,
                 Err(Errno::NOENT) => {
                     return Err(OpenError::NotFound {
                         name: name.to_string(),
-                        path: dir,
+                        path: dir_path,
                     })
                 }
-                Err(Errno::NOTDIR) | Err(Errno::ISDIR) | Err(Errno::NXIO) => {
-                    return Err(OpenError::Foreign {
+                Err(Errno::NOTDIR) | Err(Errno::LOOP) => return Err(foreign()),
+                Err(Errno::ACCESS) | Err(Errno::PERM) => {
+                    return Err(OpenError::PermissionDenied {
                         name: name.to_string(),
-                        path: dir,
+                        path: dir_path,
                     })
                 }
+                Err(e) => return Err(errno_err(name, "opening the channel directory")(e)),
+            };
+            let dir_st = rustix::fs::fstat(&dir).map_err(errno_err(name, "fstat"))?;
+            let me = rustix::process::geteuid().as_raw();
+            if !any_owner && dir_st.st_uid != me && dir_st.st_uid != 0 {
+                return Err(OpenError::ForeignOwner {
+                    name: name.to_string(),
+                    owner: dir_st.st_uid,
+                    uid: me,
+                });
+            }
+            let file = match rustix::fs::openat(
+                &dir,
+                RING_FILE,
+                OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                Mode::empty(),
+            ) {
+                Ok(f) => f,
+                Err(Errno::NOENT) => continue, // being removed (or never a channel): re-check
+                Err(Errno::LOOP) | Err(Errno::ISDIR) | Err(Errno::NXIO) => return Err(foreign()),
                 Err(Errno::ACCESS) | Err(Errno::PERM) => {
                     return Err(OpenError::PermissionDenied {
                         name: name.to_string(),
@@ -593,11 +668,9 @@ impl Segment {
             };
             let st = rustix::fs::fstat(&file).map_err(errno_err(name, "fstat"))?;
             if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile
+                || st.st_uid != dir_st.st_uid
             {
-                return Err(OpenError::Foreign {
-                    name: name.to_string(),
-                    path,
-                });
+                return Err(foreign());
             }
             // Blocks only while a last-handle cleanup holds the byte exclusively, which it
             // does for the few system calls of a removal.
@@ -628,19 +701,34 @@ impl Segment {
                     found,
                 });
             }
+            let bell = |which| {
+                open_bell(&dir, which).map_err(|e| match e.kind() {
+                    io::ErrorKind::PermissionDenied => OpenError::PermissionDenied {
+                        name: name.to_string(),
+                        path: dir_path.join(which),
+                    },
+                    io::ErrorKind::NotFound => foreign(),
+                    _ => io_err(name, "opening a doorbell")(e),
+                })
+            };
+            let data_bell = bell(DATA_BELL)?;
+            let room_bell = bell(ROOM_BELL)?;
+            // `validate` bounded header_len (1 MiB) and data_len (1 TiB); on this 64-bit
+            // target (see lib.rs) the window below fits in isize.
             let header_len = snap.header_len as usize;
             let data_len = snap.data_len as usize;
             // SAFETY: `validate` checked that the file holds at least header_len + data_len
-            // bytes, that both are non-zero page multiples, and bounded them (1 MiB, 1 TiB),
-            // so the sum of the window fits in usize on 64-bit targets. A peer that
-            // truncates the file later makes accesses raise SIGBUS (documented in lib.rs);
-            // it cannot make us touch memory outside the mapping.
+            // bytes and that both are non-zero page multiples; their sum fits (above). A peer
+            // that truncates the file later makes accesses raise SIGBUS (documented in
+            // lib.rs); it cannot make us touch memory outside the mapping.
             let base_ptr = unsafe { map_mirrored(&file, header_len, data_len) }
                 .map_err(errno_err(name, "mapping the segment"))?;
             return Ok(Segment {
                 name: name.to_string(),
-                dir,
+                dir: dir_path,
                 file,
+                data_bell,
+                room_bell,
                 base: base_ptr,
                 map_len: header_len + 2 * data_len,
                 header_len,
@@ -648,11 +736,12 @@ impl Segment {
                 elem_size: layout.size,
                 schema: found,
                 claimed: [AtomicBool::new(false), AtomicBool::new(false)],
+                pid: std::process::id(),
             });
         }
         Err(OpenError::NotFound {
             name: name.to_string(),
-            path: dir,
+            path: dir_path,
         })
     }
 
@@ -663,8 +752,9 @@ impl Segment {
     pub(crate) fn header(&self) -> &Header {
         // SAFETY: the mapping starts with `header_len >= size_of::<Header>()` bytes, is page
         // aligned (so aligned for Header's 128-byte alignment) and lives as long as `self`.
-        // Every field of Header is an atomic, valid for any bit pattern and meant for
-        // concurrent access, so a shared reference is sound even while the peer writes.
+        // Every field of Header is an atomic (padding included), valid for any bit pattern
+        // and meant for concurrent access, so a shared reference is sound even while the
+        // peer writes.
         unsafe { &*(self.base.as_ptr() as *const Header) }
     }
 
@@ -679,8 +769,18 @@ impl Segment {
         self.file.as_fd()
     }
 
-    pub(crate) fn bell_path(&self, which: &str) -> PathBuf {
-        self.dir.join(which)
+    /// A new descriptor for a doorbell (`DATA_BELL` or `ROOM_BELL`), for one front.
+    pub(crate) fn bell(&self, which: &str) -> io::Result<OwnedFd> {
+        match which {
+            DATA_BELL => self.data_bell.try_clone(),
+            _ => self.room_bell.try_clone(),
+        }
+    }
+
+    /// True in the process that opened this handle (false in a child forked without exec,
+    /// which shares our locks and must leave them alone).
+    pub(crate) fn in_owner_process(&self) -> bool {
+        std::process::id() == self.pid
     }
 
     /// Marks `end` as claimed through this handle; false if it already was.
@@ -708,8 +808,11 @@ impl Segment {
         tail.saturating_sub(head).min(self.capacity)
     }
 
-    /// True if this channel has delivered everything it ever will: the reader closed, or the
-    /// writer closed and the reader consumed every item; or it was never used.
+    /// True if this channel has delivered everything it ever will: the reader closed, or a
+    /// reader consumed every item after the writer closed; or it was never used at all.
+    ///
+    /// A writer that closed (or aborted) before any reader came is *not* finished: its
+    /// end-of-stream (and abort reason) has not been delivered yet, even with no items.
     fn finished_or_unused(&self) -> bool {
         let h = self.header();
         // Acquire: pairs with the Release stores of the state words by the closing end, so
@@ -718,9 +821,11 @@ impl Segment {
         let rs = h.reader_state.load(Ordering::Acquire);
         let head = h.head.0.load(Ordering::Acquire);
         let tail = h.tail.0.load(Ordering::Acquire);
-        let never_claimed = h.end(End::Writer).claims.load(Ordering::Acquire) == 0
-            && h.end(End::Reader).claims.load(Ordering::Acquire) == 0;
-        rs != OPEN || (ws != OPEN && head == tail) || (never_claimed && tail == 0)
+        let writers = h.end(End::Writer).claims.load(Ordering::Acquire);
+        let readers = h.end(End::Reader).claims.load(Ordering::Acquire);
+        rs != OPEN
+            || (ws != OPEN && readers > 0 && head == tail)
+            || (writers == 0 && readers == 0 && tail == 0)
     }
 }
 
@@ -735,41 +840,53 @@ impl Drop for Segment {
         // try fails only while the other still holds its shared lock, and that other then
         // releases before its own try. (Converting shared → exclusive in place instead lets
         // both tries fail, and the channel would stay behind.)
-        let persist = self.header().flags.load(Ordering::Relaxed) & FLAG_PERSIST != 0;
-        let _ = ofd_lock(self.file.as_fd(), PRESENCE, libc::F_UNLCK, false);
-        if !persist
-            && matches!(
-                ofd_lock(self.file.as_fd(), PRESENCE, libc::F_WRLCK, false),
-                Ok(true)
-            )
-            && self.finished_or_unused()
-        {
-            // Only if the name still refers to our file (it may have been removed and
-            // re-created by someone else meanwhile).
-            let ours = match (
-                rustix::fs::fstat(&self.file),
-                fs::metadata(self.dir.join(RING_FILE)),
-            ) {
-                (Ok(a), Ok(b)) => a.st_ino == b.ino() && a.st_dev == b.dev(),
-                _ => false,
-            };
-            if ours {
-                let _ = remove_dir(&self.dir);
+        if self.in_owner_process() {
+            let persist = self.header().flags.load(Ordering::Relaxed) & FLAG_PERSIST != 0;
+            let _ = ofd_lock(self.file.as_fd(), PRESENCE, libc::F_UNLCK, false);
+            if !persist
+                && matches!(
+                    ofd_lock(self.file.as_fd(), PRESENCE, libc::F_WRLCK, false),
+                    Ok(true)
+                )
+                && self.finished_or_unused()
+            {
+                let _ = remove_dir_if(&self.dir, Some(&self.file));
             }
         }
         // SAFETY: `base..base+map_len` is the mapping made in `map_mirrored`, owned by self;
         // after drop nothing refers to it (fronts hold an Arc to self).
         let _ = unsafe { rustix::mm::munmap(self.base.as_ptr().cast(), self.map_len) };
-        // `file` closes after this, releasing our locks.
+        // The descriptors close after this, releasing our locks.
     }
 }
 
 /// Unpublishes a channel directory atomically (rename to a temporary name), then deletes it.
-pub(crate) fn remove_dir(dir: &Path) -> io::Result<()> {
+/// With `only`, deletes it only if its `ring` is that very file; otherwise (the name was
+/// removed and re-created meanwhile) puts it back.
+fn remove_dir_if(dir: &Path, only: Option<&OwnedFd>) -> io::Result<()> {
     let base = dir.parent().unwrap_or(Path::new("/"));
     let leaf: OsString = dir.file_name().unwrap_or_default().to_os_string();
     let tmp = tmp_path(base, &leaf.to_string_lossy());
     fs::rename(dir, &tmp)?;
+    if let Some(file) = only {
+        let ours = match (
+            rustix::fs::fstat(file),
+            fs::symlink_metadata(tmp.join(RING_FILE)),
+        ) {
+            (Ok(a), Ok(b)) => a.st_ino == b.ino() && a.st_dev == b.dev(),
+            _ => false,
+        };
+        if !ours {
+            return rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                &tmp,
+                rustix::fs::CWD,
+                dir,
+                rustix::fs::RenameFlags::NOREPLACE,
+            )
+            .map_err(io::Error::from);
+        }
+    }
     fs::remove_dir_all(&tmp)
 }
 
@@ -796,7 +913,7 @@ pub(crate) fn remove(name: &str) -> Result<(), RemoveError> {
         }
     })?;
     let r = if meta.is_dir() {
-        remove_dir(&dir)
+        remove_dir_if(&dir, None)
     } else {
         fs::remove_file(&dir)
     };

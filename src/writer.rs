@@ -76,8 +76,9 @@ impl<T: Pod> WriterFront<T> {
             op: "opening the doorbells",
             source,
         })?;
-        // A reader may be asleep waiting for a writer to appear: wake it so it starts
-        // watching us.
+        // Only now, with nothing left to fail, make the claim visible, then wake a reader
+        // that may be asleep waiting for a writer to appear, so it starts watching us.
+        claim.publish();
         waiter.ring_peer();
         Ok(WriterFront {
             seg: Arc::clone(seg),
@@ -335,7 +336,9 @@ impl<T: Pod> WriterFront<T> {
 
 impl<T> WriterFront<T> {
     fn finish(&mut self, state: u32, reason: &str) {
-        if self.closed {
+        // A child forked without exec must not close its parent's end.
+        if self.closed || !self.seg.in_owner_process() {
+            self.closed = true;
             return;
         }
         self.closed = true;

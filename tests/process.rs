@@ -242,6 +242,8 @@ fn role_main(role: &str) -> i32 {
         "hold_writer" => role_hold(End::Writer),
         "hold_reader" => role_hold(End::Reader),
         "open_report" => role_open_report(),
+        "create_persist" => role_create_persist(),
+        "abort_empty" => role_abort_empty(),
         other => Err(format!("unknown role {other}")),
     };
     match r {
@@ -378,9 +380,39 @@ fn role_hold(end: End) -> Result<(), String> {
         }
         End::Reader => _r = Some(chan.reader().map_err(|e| e.to_string())?),
     }
+    if let Ok(fake) = std::env::var("FAKE_PID") {
+        // Pretend to live in another pid namespace: record a pid nobody can watch.
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(shmchan::channel_dir(&env("NAME")).join("ring"))
+            .map_err(|e| e.to_string())?;
+        let off = if end == End::Writer { 1024 } else { 1152 };
+        let pid: u32 = fake.parse().map_err(|_| "FAKE_PID")?;
+        f.write_at(&pid.to_ne_bytes(), off)
+            .map_err(|e| e.to_string())?;
+    }
     println!("ready");
     let mut sink = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut sink);
+    Ok(())
+}
+
+/// Creates NAME (u64, persistent) and exits.
+fn role_create_persist() -> Result<(), String> {
+    ChannelIo::<u64>::create(&env("NAME"), Options::new().persist(true))
+        .map_err(|e| e.to_string())?;
+    println!("created");
+    Ok(())
+}
+
+/// Creates NAME, claims the writer and aborts at once, with no item, then exits.
+fn role_abort_empty() -> Result<(), String> {
+    let chan = child_chan()?;
+    chan.writer()
+        .map_err(|e| e.to_string())?
+        .abort("no data today");
+    println!("aborted");
     Ok(())
 }
 
@@ -705,7 +737,12 @@ fn end_taken_across_processes() -> R {
     check(msg.contains(&pid.to_string()) && msg.contains(&name), msg)?;
     holder.kill9();
     // Its writer was killed, not closed: the end is free for a new writer.
-    check(chan.writer().is_ok(), "end not freed after kill -9")?;
+    let w = chan.writer();
+    check(w.is_ok(), format!("end not freed after kill -9: {w:?}"))?;
+    // That writer closes with no reader ever come: the channel waits for one; remove it.
+    drop((w, chan));
+    check(!gone(&name), "undelivered end of stream was removed")?;
+    ChannelIo::remove(&name)?;
     Ok(())
 }
 
@@ -1050,6 +1087,114 @@ fn cleanup_rules() -> R {
     )
 }
 
+/// A writer that closes (here: aborts) with no item and exits before any reader came: the
+/// channel stays, and the reader later gets the end of stream with the reason.
+fn writer_abort_before_reader_came() -> R {
+    let name = unique("abortempty");
+    let e = stream_env(&name, 0, 1, 512, 1);
+    check(
+        Peer::spawn("abort_empty", &e).success()? == "aborted",
+        "child",
+    )?;
+    check(
+        !gone(&name),
+        "a channel whose abort was never delivered was removed",
+    )?;
+    let chan = ChannelIo::<u64>::open(&name)?;
+    let mut r = chan.reader()?;
+    match r.blocking_get_some(&mut [0u64; 4]) {
+        Err(GetError::Aborted {
+            reason,
+            remaining: 0,
+            ..
+        }) if reason == "no data today" => {}
+        other => return Err(format!("expected Aborted, got {other:?}").into()),
+    }
+    drop((r, chan));
+    check(gone(&name), "delivered channel left files behind")
+}
+
+/// A peer whose recorded pid cannot be watched (as from another pid namespace): its death is
+/// still found, by re-checking its lock, within about a second.
+fn unwatchable_peer_death_is_found() -> R {
+    for asynch in [false, true] {
+        let name = unique("unwatch");
+        let mut e = stream_env(&name, 0, 1, 512, 1);
+        e.push(("PUT", "3".into()));
+        e.push(("FAKE_PID", "2147483000".into()));
+        let mut holder = Peer::spawn("hold_writer", &e);
+        check(holder.read_line()? == "ready", "holder not ready")?;
+        let chan = ChannelIo::<u64>::open_with(&name, no_spin())?;
+        let mut r = chan.reader()?;
+        let got = background("get", move || {
+            let mut buf = [0u64; 10];
+            let res = if asynch {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(r.get(&mut buf))
+            } else {
+                r.blocking_get(&mut buf)
+            };
+            (res, std::time::Instant::now())
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let killed = std::time::Instant::now();
+        holder.kill9();
+        let (res, when) = got.wait(TIMEOUT)?;
+        check(
+            matches!(res, Err(GetError::PeerGone { remaining: 3, .. })),
+            format!("expected PeerGone with 3 left, got {res:?}"),
+        )?;
+        let after = when.saturating_duration_since(killed);
+        eprintln!("unwatchable peer (async: {asynch}): death found {after:?} after kill -9");
+    }
+    Ok(())
+}
+
+/// Channels of another user are refused unless accepted; symlinks are never followed.
+fn foreign_owner_and_symlinks() -> R {
+    let target = unique("symtarget");
+    let chan = ChannelIo::<u64>::create(&target, Options::new())?;
+    let link = unique("symlink");
+    std::os::unix::fs::symlink(shmchan::channel_dir(&target), shmchan::channel_dir(&link))
+        .map_err(|e| e.to_string())?;
+    let res = ChannelIo::<u64>::open(&link);
+    std::fs::remove_file(shmchan::channel_dir(&link)).map_err(|e| e.to_string())?;
+    drop(chan);
+    check(
+        matches!(res, Err(OpenError::Foreign { .. })),
+        format!("symlink: {res:?}"),
+    )?;
+
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(()); // cannot act as another user
+    }
+    let name = unique("foreign");
+    let e = vec![("NAME", name.clone())];
+    check(
+        Peer::spawn_as_nobody("create_persist", &e).success()? == "created",
+        "child",
+    )?;
+    let res = ChannelIo::<u64>::open(&name);
+    let accepted = ChannelIo::<u64>::open_with(&name, Options::new().accept_other_owner(true));
+    ChannelIo::remove(&name)?;
+    check(
+        matches!(
+            res,
+            Err(OpenError::ForeignOwner {
+                owner: 65534,
+                uid: 0,
+                ..
+            })
+        ),
+        format!("another user's channel: {res:?}"),
+    )?;
+    check(accepted.is_ok(), format!("accepted: {accepted:?}"))
+}
+
 fn main() {
     if let Ok(role) = std::env::var(ROLE) {
         std::process::exit(role_main(&role));
@@ -1091,6 +1236,15 @@ fn main() {
         ("create_or_open_race", create_or_open_race),
         ("fronts_are_send", fronts_are_send),
         ("cleanup_rules", cleanup_rules),
+        (
+            "writer_abort_before_reader_came",
+            writer_abort_before_reader_came,
+        ),
+        (
+            "unwatchable_peer_death_is_found",
+            unwatchable_peer_death_is_found,
+        ),
+        ("foreign_owner_and_symlinks", foreign_owner_and_symlinks),
     ];
     let trials = tests
         .into_iter()
