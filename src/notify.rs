@@ -65,6 +65,18 @@ use crate::segment::{self, Segment};
 /// poll. The strategy only decides whether to spin briefly first, which saves the ~5–50 µs of
 /// a kernel wakeup when the peer answers within the spin window, at the cost of burning CPU
 /// for that window.
+///
+/// ```
+/// use std::time::Duration;
+/// use shmchan::{ChannelIo, Options, WaitStrategy};
+/// # let name = format!("doc-strategy-{}", std::process::id());
+/// // Latency first: spin up to 200 µs before sleeping.
+/// let spin = Options::new().wait_strategy(WaitStrategy::SpinThenSleep(Duration::from_micros(200)));
+/// let chan = ChannelIo::<u64>::create(&name, spin)?;
+/// let mut r = chan.reader()?;
+/// r.set_wait_strategy(WaitStrategy::Sleep); // or change it per end later
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WaitStrategy {
@@ -198,6 +210,22 @@ pub(crate) fn notify(waiting: &AtomicU32, bell: BorrowedFd<'_>) -> bool {
 
 /// Counters of one end's waiting: each sleep and each ring is one system call; everything
 /// else an end does on the fast path makes none.
+///
+/// ```
+/// # use shmchan::{ChannelIo, Options};
+/// # let name = format!("doc-stats-{}", std::process::id());
+/// let chan = ChannelIo::<u32>::create(&name, Options::new())?;
+/// let (mut w, mut r) = (chan.writer()?, chan.reader()?);
+/// for i in 0..1000 {
+///     w.blocking_put(&[i])?;
+///     r.blocking_get(&mut [0])?;
+/// }
+/// // Nobody ever slept, so nobody rang: 2000 operations, no system call but the one
+/// // ring each end made when it claimed.
+/// assert_eq!(w.wait_stats().sleeps + r.wait_stats().sleeps, 0);
+/// assert_eq!(w.wait_stats().rings + r.wait_stats().rings, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WaitStats {
     /// Times this end went to sleep on its doorbell (`poll(2)` or tokio's epoll).

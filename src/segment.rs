@@ -55,6 +55,12 @@ pub(crate) fn end_byte(end: End) -> i64 {
 pub const NAME_MAX: usize = 100;
 
 /// The directory that holds channels: `$SHMCHAN_DIR` if set, else `/dev/shm`.
+///
+/// ```
+/// if std::env::var_os("SHMCHAN_DIR").is_none() {
+///     assert_eq!(shmchan::base_dir(), std::path::Path::new("/dev/shm"));
+/// }
+/// ```
 pub fn base_dir() -> PathBuf {
     std::env::var_os("SHMCHAN_DIR")
         .filter(|d| !d.is_empty())
@@ -67,7 +73,11 @@ pub(crate) const DIR_PREFIX: &str = "shmchan.";
 /// Prefix of directories being created or removed.
 pub(crate) const TMP_PREFIX: &str = ".shmchan-tmp.";
 
-/// The directory of channel `name`.
+/// The directory of channel `name` (its segment and doorbells live in it).
+///
+/// ```
+/// assert!(shmchan::channel_dir("imu").ends_with("shmchan.imu"));
+/// ```
 pub fn channel_dir(name: &str) -> PathBuf {
     base_dir().join(format!("{DIR_PREFIX}{name}"))
 }
@@ -78,6 +88,15 @@ pub(crate) const ROOM_BELL: &str = "room.bell";
 
 /// Checks a channel name: 1 to [`NAME_MAX`] characters from `A-Z a-z 0-9 _ . -`, not starting
 /// with `.` or `-`.
+///
+/// # Errors
+///
+/// A short reason, as used in [`OpenError::InvalidName`].
+///
+/// ```
+/// assert!(shmchan::validate_name("imu-left.v2").is_ok());
+/// assert!(shmchan::validate_name("../etc").is_err());
+/// ```
 pub fn validate_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() {
         return Err("it is empty");
