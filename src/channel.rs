@@ -150,11 +150,12 @@ impl<T> Clone for ChannelIo<T> {
     }
 }
 
-fn layout<T>() -> Layout {
+fn layout<T: 'static>() -> Layout {
     Layout {
         size: std::mem::size_of::<T>(),
         align: std::mem::align_of::<T>(),
         type_name: std::any::type_name::<T>(),
+        kind: crate::header::Primitive::of::<T>(),
     }
 }
 

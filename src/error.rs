@@ -112,8 +112,9 @@ pub enum OpenError {
     },
     /// The segment holds elements of another size or alignment than `T`.
     #[error(
-        "channel '{name}' holds elements of {found_size} bytes aligned to {found_align}, \
-         but this side's element type {type_name} has {expected_size} bytes aligned to {expected_align}"
+        "channel '{name}' holds {} of {found_size} bytes aligned to {found_align}, \
+         but this side's element type {type_name} has {expected_size} bytes aligned to {expected_align}",
+        found_type.map_or("elements".to_string(), |t| format!("{t} elements"))
     )]
     ElementMismatch {
         /// The channel's name.
@@ -128,6 +129,8 @@ pub enum OpenError {
         found_size: u32,
         /// Element alignment recorded in the segment.
         found_align: u32,
+        /// The segment's element type, if it is a [`Primitive`](crate::Primitive).
+        found_type: Option<&'static str>,
     },
     /// The segment's schema tag differs from this side's ([`Options::schema`](crate::Options::schema)).
     #[error("channel '{name}' has schema tag {found:?}, but this side expects {expected:?}")]

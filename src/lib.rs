@@ -100,7 +100,7 @@ mod writer;
 
 pub use channel::{ChannelIo, Options, DEFAULT_RING_BYTES};
 pub use error::{ClaimError, Corruption, GetError, OpenError, PutError, RemoveError};
-pub use header::{End, MAX_DATA_LEN, REASON_MAX, SCHEMA_MAX};
+pub use header::{End, Primitive, MAX_DATA_LEN, REASON_MAX, SCHEMA_MAX};
 pub use notify::{WaitStats, WaitStrategy};
 pub use reader::ReaderFront;
 pub use segment::{base_dir, channel_dir, validate_name, NAME_MAX};

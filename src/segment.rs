@@ -140,6 +140,9 @@ pub(crate) struct Layout {
     pub size: usize,
     pub align: usize,
     pub type_name: &'static str,
+    /// The primitive the element type is, if any (recorded, and compared when both sides
+    /// know theirs).
+    pub kind: Option<header::Primitive>,
 }
 
 /// What `create` needs beyond the layout.
@@ -577,6 +580,8 @@ impl Segment {
         h.header_len.store(header_len as u32, Ordering::Relaxed);
         h.elem_size.store(layout.size as u32, Ordering::Relaxed);
         h.elem_align.store(layout.align as u32, Ordering::Relaxed);
+        h.elem_kind
+            .store(layout.kind.map_or(0, |k| k.code()), Ordering::Relaxed);
         h.capacity.store(capacity, Ordering::Relaxed);
         h.data_len.store(data_len, Ordering::Relaxed);
         h.abi.store(header::abi_word(), Ordering::Relaxed);
@@ -702,7 +707,12 @@ impl Segment {
             let (snap, size) = read_snapshot(&file, name, &path)?;
             snap.validate(page, size)
                 .map_err(|inv| invalid_to_error(inv, name, &path))?;
-            if snap.elem_size as usize != layout.size || snap.elem_align as usize != layout.align {
+            let found_kind = header::Primitive::from_code(snap.elem_kind);
+            let kinds_differ = matches!((found_kind, layout.kind), (Some(a), Some(b)) if a != b);
+            if snap.elem_size as usize != layout.size
+                || snap.elem_align as usize != layout.align
+                || kinds_differ
+            {
                 return Err(OpenError::ElementMismatch {
                     name: name.to_string(),
                     type_name: layout.type_name,
@@ -710,6 +720,7 @@ impl Segment {
                     expected_align: layout.align as u32,
                     found_size: snap.elem_size,
                     found_align: snap.elem_align,
+                    found_type: found_kind.map(|k| k.name()),
                 });
             }
             let found = snap.schema_str();

@@ -807,6 +807,28 @@ fn open_errors() -> R {
         }
         other => return Err(format!("expected ElementMismatch, got {other:?}").into()),
     }
+    // Same size and alignment, another primitive: told apart by the recorded kind.
+    match ChannelIo::<u32>::open_with(&name, Options::new().schema("imu/v2")) {
+        Err(
+            e @ OpenError::ElementMismatch {
+                found_type: Some("f32"),
+                ..
+            },
+        ) => check(e.to_string().contains("f32 elements"), e.to_string())?,
+        other => return Err(format!("expected ElementMismatch(f32), got {other:?}").into()),
+    }
+    // An application type of the same layout is not a primitive: allowed (its tag decides).
+    let raw = ChannelIo::<[u8; 4]>::open_with(&name, Options::new().schema("imu/v2"));
+    check(
+        matches!(raw, Err(OpenError::ElementMismatch { .. })),
+        "align 1 vs 4 must differ",
+    )?;
+    #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    #[repr(C)]
+    struct Sample(f32);
+    let rec = ChannelIo::<Sample>::open_with(&name, Options::new().schema("imu/v2"));
+    check(rec.is_ok(), format!("record type over f32: {rec:?}"))?;
+    drop(rec);
     match ChannelIo::<f32>::open_with(&name, Options::new().schema("imu/v1")) {
         Err(OpenError::SchemaMismatch {
             expected, found, ..
@@ -877,6 +899,13 @@ fn planted_segments() -> R {
     expect(
         &n,
         &|e| matches!(e, OpenError::Corrupted(c) if c.field == "data_len"),
+    )?;
+    let mut v = good.clone();
+    v[112..116].copy_from_slice(&9u32.to_ne_bytes()); // elem_kind f32 on 8-byte elements
+    let n = plant(&v)?;
+    expect(
+        &n,
+        &|e| matches!(e, OpenError::Corrupted(c) if c.field == "elem_kind"),
     )?;
     let n = plant(&good[..good.len() - 4096])?; // truncated before open
     expect(
