@@ -284,6 +284,16 @@ pub enum PutError {
         /// The channel's name.
         name: String,
     },
+    /// More slots were asked for at once than the ring has.
+    #[error("channel '{name}': {requested} slots asked for, but the ring holds {capacity}")]
+    Oversized {
+        /// The channel's name.
+        name: String,
+        /// Slots asked for.
+        requested: usize,
+        /// The ring's capacity.
+        capacity: usize,
+    },
     /// The reader's process died while this put waited for room.
     #[error(
         "channel '{name}': the reader's process died; {accepted} items of this put were accepted"
@@ -358,6 +368,18 @@ pub enum GetError {
         remaining: usize,
         /// Items of this call already copied into `to`.
         filled: usize,
+    },
+    /// More items were asked for at once than the ring holds.
+    #[error(
+        "channel '{name}': {requested} items asked for at once, but the ring holds {capacity}"
+    )]
+    Oversized {
+        /// The channel's name.
+        name: String,
+        /// Items asked for.
+        requested: usize,
+        /// The ring's capacity.
+        capacity: usize,
     },
     /// This reader was already closed.
     #[error("channel '{name}': this reader is closed")]

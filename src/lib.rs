@@ -102,6 +102,6 @@ pub use channel::{ChannelIo, Options, DEFAULT_RING_BYTES};
 pub use error::{ClaimError, Corruption, GetError, OpenError, PutError, RemoveError};
 pub use header::{End, Primitive, MAX_DATA_LEN, REASON_MAX, SCHEMA_MAX};
 pub use notify::{WaitStats, WaitStrategy};
-pub use reader::ReaderFront;
+pub use reader::{ReaderFront, View};
 pub use segment::{base_dir, channel_dir, validate_name, NAME_MAX};
-pub use writer::WriterFront;
+pub use writer::{Slots, WriterFront};

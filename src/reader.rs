@@ -10,7 +10,7 @@ use crate::error::{ClaimError, Corruption, GetError};
 use crate::header::{End, Header, ABORTED, CLOSED, OPEN, REASON_MAX};
 use crate::liveness::Claim;
 use crate::notify::{self, Mode, WaitStats, WaitStrategy, Waiter, Wake};
-use crate::ring::{self, Consumer, RingError};
+use crate::ring::{Consumer, RingError};
 use crate::segment::Segment;
 
 /// The reading end of a channel: takes items out in order, in any batch sizes.
@@ -133,23 +133,28 @@ impl<T: Pod> ReaderFront<T> {
         Ok(())
     }
 
-    /// Copies the next `k` items into `to[..k]` and releases their slots.
-    fn take(&mut self, to: &mut [T], k: usize) {
+    /// The first unconsumed item. Up to `capacity` slots from here are one contiguous range
+    /// of the mirrored mapping; the first `available` of them are committed.
+    fn items(&self) -> *const T {
+        // SAFETY: `slot() < capacity`, so the offset is inside the first copy of the data
+        // region; slots are `size_of::<T>()` apart from a page-aligned start, so aligned.
+        unsafe { (self.seg.data() as *const T).add(self.ring.slot() as usize) }
+    }
+
+    /// Releases the next `k` items to the writer and wakes it if it sleeps.
+    fn release(&mut self, k: usize) {
         let h = self.seg.header();
-        // SAFETY: `data()` is the mirrored region of 2 × capacity × size_of::<T>() bytes;
-        // `slot() < capacity` and `k <= available <= capacity` (callers pass k ≤ a count that
-        // `probe` returned), so the copy stays inside it; those slots are committed and not
-        // yet released, so the producer does not write them.
-        unsafe {
-            ring::copy_out(
-                self.seg.data(),
-                self.ring.slot(),
-                std::mem::size_of::<T>(),
-                bytemuck::cast_slice_mut(&mut to[..k]),
-            )
-        };
         self.ring.release(k as u64, &h.head.0);
         self.waiter.notify_peer(&h.room_waiting.0);
+    }
+
+    /// Copies the next `k` items into `to[..k]` and releases their slots.
+    fn take(&mut self, to: &mut [T], k: usize) {
+        // SAFETY: callers pass `k` ≤ a count `probe` returned, so `k` committed items start
+        // at `items()`, inside the mapping (see `items`); the producer does not write them
+        // until we release them below; `to` is a distinct allocation of ≥ k items.
+        unsafe { std::ptr::copy_nonoverlapping(self.items(), to.as_mut_ptr(), k) };
+        self.release(k);
     }
 
     /// The error for a stream that ended with `avail` items left.
@@ -406,6 +411,178 @@ impl<T: Pod> ReaderFront<T> {
             .unwrap_or_else(|| Err(blocking_bug(name)))
     }
 
+    async fn peek_in(&mut self, n: usize, mode: Mode) -> Result<View<'_, T>, GetError> {
+        self.check_open()?;
+        if n > self.capacity() {
+            return Err(GetError::Oversized {
+                name: self.seg.name().to_string(),
+                requested: n,
+                capacity: self.capacity(),
+            });
+        }
+        if n == 0 {
+            return Ok(View {
+                front: self,
+                len: 0,
+            });
+        }
+        match self.wait_for(n as u64, mode).await? {
+            Avail::Enough(_) => Ok(View {
+                front: self,
+                len: n,
+            }),
+            Avail::Ended { avail, state } => Err(self.ended(avail, state, 0)),
+        }
+    }
+
+    async fn peek_some_in(&mut self, mode: Mode) -> Result<View<'_, T>, GetError> {
+        self.check_open()?;
+        match self.wait_for(1, mode).await? {
+            Avail::Enough(avail) => Ok(View {
+                front: self,
+                len: avail as usize,
+            }),
+            Avail::Ended { avail, state } => Err(self.ended(avail, state, 0)),
+        }
+    }
+
+    /// Waits until `n` items are available and shows them in place, in the shared segment,
+    /// without copying: one contiguous slice even across the ring's wrap. Nothing is removed
+    /// until you [`consume`](View::consume).
+    ///
+    /// # Errors
+    ///
+    /// [`GetError::Oversized`] if `n` exceeds the capacity; otherwise as
+    /// [`get`](Self::get) (nothing is removed).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: peeking removes nothing.
+    ///
+    /// ```
+    /// # use shmchan::{ChannelIo, Options};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let name = format!("doc-peek-{}", std::process::id());
+    /// let chan = ChannelIo::<f64>::create(&name, Options::new())?;
+    /// let (mut w, mut r) = (chan.writer()?, chan.reader()?);
+    /// w.put(&[1.0, 2.0, 3.0, 4.0]).await?;
+    /// let view = r.peek(3).await?;
+    /// let sum: f64 = view.iter().sum(); // read in place
+    /// view.consume(2);                  // remove the first two; 3.0 and 4.0 stay
+    /// assert_eq!(sum, 6.0);
+    /// assert_eq!(r.len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn peek(&mut self, n: usize) -> Result<View<'_, T>, GetError> {
+        self.peek_in(n, Mode::Async).await
+    }
+
+    /// Waits until at least one item is available and shows all available items in place
+    /// (up to the capacity).
+    ///
+    /// # Errors
+    ///
+    /// As [`get_some`](Self::get_some).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: peeking removes nothing.
+    ///
+    /// ```
+    /// # use shmchan::{ChannelIo, Options};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let name = format!("doc-peek-some-{}", std::process::id());
+    /// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
+    /// let (mut w, mut r) = (chan.writer()?, chan.reader()?);
+    /// w.put(b"line one\nline").await?;
+    /// let view = r.peek_some().await?;
+    /// let upto = view.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
+    /// view.consume(upto); // take one whole line, leave the partial one
+    /// assert_eq!(r.len(), 4);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn peek_some(&mut self) -> Result<View<'_, T>, GetError> {
+        self.peek_some_in(Mode::Async).await
+    }
+
+    /// The blocking twin of [`peek`](Self::peek).
+    ///
+    /// # Errors
+    ///
+    /// As [`peek`](Self::peek).
+    ///
+    /// ```
+    /// # use shmchan::{ChannelIo, Options};
+    /// # let name = format!("doc-blocking-peek-{}", std::process::id());
+    /// let chan = ChannelIo::<u32>::create(&name, Options::new())?;
+    /// let (mut w, mut r) = (chan.writer()?, chan.reader()?);
+    /// w.blocking_put(&[7, 8, 9])?;
+    /// let view = r.blocking_peek(2)?;
+    /// assert_eq!(&*view, &[7, 8]);
+    /// view.consume_all();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn blocking_peek(&mut self, n: usize) -> Result<View<'_, T>, GetError> {
+        let name = self.seg.name().to_string();
+        notify::run_blocking(self.peek_in(n, Mode::Blocking))
+            .unwrap_or_else(|| Err(blocking_bug(name)))
+    }
+
+    /// The blocking twin of [`peek_some`](Self::peek_some).
+    ///
+    /// # Errors
+    ///
+    /// As [`peek_some`](Self::peek_some).
+    ///
+    /// ```
+    /// # use shmchan::{ChannelIo, Options};
+    /// # let name = format!("doc-blocking-peek-some-{}", std::process::id());
+    /// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
+    /// let (mut w, mut r) = (chan.writer()?, chan.reader()?);
+    /// w.blocking_put(b"abc")?;
+    /// assert_eq!(r.blocking_peek_some()?.consume_all(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn blocking_peek_some(&mut self) -> Result<View<'_, T>, GetError> {
+        let name = self.seg.name().to_string();
+        notify::run_blocking(self.peek_some_in(Mode::Blocking))
+            .unwrap_or_else(|| Err(blocking_bug(name)))
+    }
+
+    /// Shows the items available now, in place, without waiting (possibly none).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_get_some`](Self::try_get_some).
+    ///
+    /// ```
+    /// # use shmchan::{ChannelIo, Options};
+    /// # let name = format!("doc-try-peek-{}", std::process::id());
+    /// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
+    /// let mut r = chan.reader()?;
+    /// assert!(r.try_peek_some()?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_peek_some(&mut self) -> Result<View<'_, T>, GetError> {
+        self.check_open()?;
+        match probe(&mut self.ring, &self.seg, 1) {
+            None => Ok(View {
+                front: self,
+                len: 0,
+            }),
+            Some(Err(e)) => Err(corrupt(&self.seg, e).into()),
+            Some(Ok(Avail::Enough(avail))) => Ok(View {
+                front: self,
+                len: avail as usize,
+            }),
+            Some(Ok(Avail::Ended { avail, state })) => Err(self.ended(avail, state, 0)),
+        }
+    }
+
     /// Items available right now (stale as soon as it returns while the writer works).
     pub fn len(&mut self) -> usize {
         let h = self.seg.header();
@@ -423,6 +600,57 @@ fn blocking_bug(name: String) -> GetError {
         name,
         op: "waiting for items",
         source: std::io::Error::other("a blocking wait did not complete (bug)"),
+    }
+}
+
+/// Committed items shown in place by [`ReaderFront::peek`]: a contiguous `&[T]` in the
+/// shared segment. [`consume`](Self::consume) removes a prefix; dropping the view removes
+/// nothing.
+///
+/// # What the peer can do to these items
+///
+/// The protocol forbids the writer to touch committed items until the reader releases them,
+/// so the `&[T]` does not change under you while you hold it, as Rust requires, and it is
+/// always inside our mapping whatever the peer writes to the indices. A corrupt or hostile
+/// process that writes into the segment anyway can change these values while you read them
+/// (with `T: Pod` every bit pattern is still a valid `T`, so you see garbled values, never
+/// an invalid one); it cannot make the slice point elsewhere. Copy out with
+/// [`get`](ReaderFront::get) if you would rather never hold a reference into shared memory.
+pub struct View<'a, T: Pod> {
+    front: &'a mut ReaderFront<T>,
+    len: usize,
+}
+
+impl<T: Pod> View<'_, T> {
+    /// Removes the first `k` items (at most [`len`](<[T]>::len)) and returns how many.
+    pub fn consume(self, k: usize) -> usize {
+        let k = k.min(self.len);
+        if k > 0 {
+            self.front.release(k);
+        }
+        k
+    }
+
+    /// Removes every item shown.
+    pub fn consume_all(self) -> usize {
+        let n = self.len;
+        self.consume(n)
+    }
+}
+
+impl<T: Pod> std::ops::Deref for View<'_, T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: `len` ≤ the committed items counted when the view was made; they start at
+        // `items()`, contiguous and aligned in the mirrored mapping, and the writer does not
+        // write them until we release them, which needs `&mut` of the front the view holds.
+        unsafe { std::slice::from_raw_parts(self.front.items(), self.len) }
+    }
+}
+
+impl<T: Pod> std::fmt::Debug for View<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("View").field("len", &self.len).finish()
     }
 }
 

@@ -168,37 +168,6 @@ fn check(head: u64, tail: u64, cap: u64) -> Result<(), RingError> {
     Ok(())
 }
 
-/// Copies `src` into the ring at `slot`.
-///
-/// # Safety
-///
-/// The caller must ensure that:
-/// - `data` points to `2 * cap * elem` mapped, writable bytes (the mirrored data region);
-/// - `slot < cap` and `src.len() <= cap * elem`, so the copy stays inside the mapping;
-/// - the slots written belong to the producer (they are free per [`Producer::room`]).
-pub(crate) unsafe fn copy_in(data: *mut u8, slot: u64, elem: usize, src: &[u8]) {
-    // SAFETY: by the contract, `slot * elem + src.len() <= 2 * cap * elem`, the mapped
-    // length; `src` is a distinct Rust allocation, so the ranges do not overlap. The peer may
-    // touch these bytes only if it is corrupt; with plain bytes that garbles values, never
-    // memory safety of this process.
-    unsafe {
-        std::ptr::copy_nonoverlapping(src.as_ptr(), data.add(slot as usize * elem), src.len())
-    }
-}
-
-/// Copies items at `slot` out of the ring into `dst`.
-///
-/// # Safety
-///
-/// As [`copy_in`], with `dst.len() <= cap * elem` and the slots available per
-/// [`Consumer::available`].
-pub(crate) unsafe fn copy_out(data: *const u8, slot: u64, elem: usize, dst: &mut [u8]) {
-    // SAFETY: as in `copy_in`: in bounds of the mapping, no overlap with `dst`.
-    unsafe {
-        std::ptr::copy_nonoverlapping(data.add(slot as usize * elem), dst.as_mut_ptr(), dst.len())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

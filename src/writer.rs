@@ -10,7 +10,7 @@ use crate::error::{ClaimError, Corruption, PutError};
 use crate::header::{End, Header, ABORTED, CLOSED, OPEN, REASON_MAX};
 use crate::liveness::Claim;
 use crate::notify::{self, Mode, WaitStats, WaitStrategy, Waiter, Wake};
-use crate::ring::{self, Producer, RingError};
+use crate::ring::{Producer, RingError};
 use crate::segment::Segment;
 
 /// The writing end of a channel: appends sequences of `T` in order.
@@ -114,6 +114,22 @@ impl<T: Pod> WriterFront<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_put(&mut self, items: &[T]) -> Result<usize, PutError> {
+        let n = self.free(items.len())?.min(items.len());
+        if n == 0 {
+            return Ok(0);
+        }
+        // SAFETY: `slots()` points at `free()` ≥ n slots owned by the producer, inside the
+        // mirrored mapping (see `slots`); `items` is a distinct allocation.
+        unsafe {
+            std::ptr::copy_nonoverlapping(items.as_ptr(), self.slots(), n);
+        }
+        self.publish(n);
+        Ok(n)
+    }
+
+    /// Free slots now, re-reading the reader's index only if the cached view shows fewer
+    /// than `want`. Fails if this writer or the reader closed.
+    fn free(&mut self, want: usize) -> Result<usize, PutError> {
         if self.closed {
             return Err(PutError::WriterClosed {
                 name: self.seg.name().to_string(),
@@ -128,31 +144,171 @@ impl<T: Pod> WriterFront<T> {
                 accepted: 0,
             });
         }
-        if items.is_empty() {
+        if want == 0 {
             return Ok(0);
         }
         let room = self
             .ring
-            .room(&h.head.0, items.len() as u64)
+            .room(&h.head.0, want as u64)
             .map_err(|e| corrupt(&self.seg, e))?;
-        let n = (room as usize).min(items.len());
-        if n == 0 {
-            return Ok(0);
-        }
-        // SAFETY: `data()` is the mirrored region of 2 × capacity × size_of::<T>() bytes;
-        // `slot() < capacity` and `n <= room <= capacity`, so the copy stays inside it; the
-        // `n` slots from `slot()` are free (per `room`), i.e. owned by the producer.
-        unsafe {
-            ring::copy_in(
-                self.seg.data(),
-                self.ring.slot(),
-                std::mem::size_of::<T>(),
-                bytemuck::cast_slice(&items[..n]),
-            )
-        };
+        Ok(room as usize)
+    }
+
+    /// The first free slot. Up to `capacity` slots from here are one contiguous range of
+    /// the mirrored mapping; the first `free()` of them belong to the producer.
+    fn slots(&self) -> *mut T {
+        // SAFETY: `slot() < capacity`, so the offset is inside the first copy of the data
+        // region; the data region starts page aligned and slots are `size_of::<T>()` apart,
+        // so the pointer is aligned for T.
+        unsafe { (self.seg.data() as *mut T).add(self.ring.slot() as usize) }
+    }
+
+    /// Commits the next `n` slots (written by the caller) and wakes a sleeping reader.
+    fn publish(&mut self, n: usize) {
+        let h = self.seg.header();
         self.ring.commit(n as u64, &h.tail.0);
         self.waiter.notify_peer(&h.data_waiting.0);
-        Ok(n)
+    }
+
+    /// Waits until at least `want` (≤ capacity) slots are free, or the reader closed (then
+    /// the caller's next `free` reports it) or died.
+    async fn wait_room(
+        &mut self,
+        want: usize,
+        mode: Mode,
+        accepted: usize,
+    ) -> Result<(), PutError> {
+        let seg = &self.seg;
+        let ring = &mut self.ring;
+        let woke = self
+            .waiter
+            .wait(seg, mode, || {
+                let h = seg.header();
+                if h.reader_state.load(Ordering::Relaxed) != OPEN {
+                    return Some(Ok(()));
+                }
+                match ring.room(&h.head.0, want as u64) {
+                    Ok(room) if (room as usize) < want => None,
+                    Ok(_) => Some(Ok(())),
+                    Err(e) => Some(Err(e)),
+                }
+            })
+            .await
+            .map_err(|source| PutError::Io {
+                name: seg.name().to_string(),
+                op: "waiting for room",
+                source,
+            })?;
+        match woke {
+            Wake::Ready(Ok(())) => Ok(()),
+            Wake::Ready(Err(e)) => Err(corrupt(seg, e).into()),
+            Wake::PeerGone => Err(PutError::PeerGone {
+                name: seg.name().to_string(),
+                accepted,
+            }),
+        }
+    }
+
+    async fn reserve_in(&mut self, n: usize, mode: Mode) -> Result<Slots<'_, T>, PutError> {
+        if n > self.capacity() {
+            return Err(PutError::Oversized {
+                name: self.seg.name().to_string(),
+                requested: n,
+                capacity: self.capacity(),
+            });
+        }
+        while self.free(n)? < n {
+            self.wait_room(n, mode, 0).await?;
+        }
+        Ok(Slots {
+            front: self,
+            len: n,
+        })
+    }
+
+    /// Waits until `n` slots are free and lends them, in place in the shared segment, to be
+    /// filled and then [committed](Slots::commit). One contiguous slice, even across the
+    /// ring's wrap. Dropping the guard without committing publishes nothing.
+    ///
+    /// The slots hold whatever was there before (old items, or zeros): any bit pattern is a
+    /// valid `T`, but write what you commit.
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::Oversized`] if `n` exceeds the capacity; otherwise as [`put`](Self::put)
+    /// (with `accepted: 0`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: nothing is published until you commit.
+    ///
+    /// ```
+    /// # use shmchan::{ChannelIo, Options};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let name = format!("doc-reserve-{}", std::process::id());
+    /// let chan = ChannelIo::<u64>::create(&name, Options::new())?;
+    /// let (mut w, mut r) = (chan.writer()?, chan.reader()?);
+    /// let mut slots = w.reserve(4).await?;
+    /// for (i, s) in slots.iter_mut().enumerate() {
+    ///     *s = i as u64 * 10; // written in place, in shared memory
+    /// }
+    /// slots.commit(3); // publish the first 3
+    /// let mut got = [0u64; 3];
+    /// r.get(&mut got).await?;
+    /// assert_eq!(got, [0, 10, 20]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn reserve(&mut self, n: usize) -> Result<Slots<'_, T>, PutError> {
+        self.reserve_in(n, Mode::Async).await
+    }
+
+    /// The blocking twin of [`reserve`](Self::reserve).
+    ///
+    /// # Errors
+    ///
+    /// As [`reserve`](Self::reserve).
+    ///
+    /// ```
+    /// # use shmchan::{ChannelIo, Options};
+    /// # let name = format!("doc-blocking-reserve-{}", std::process::id());
+    /// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
+    /// let (mut w, mut r) = (chan.writer()?, chan.reader()?);
+    /// let mut slots = w.blocking_reserve(5)?;
+    /// slots.copy_from_slice(b"hello");
+    /// slots.commit_all();
+    /// assert_eq!(&*r.blocking_peek(5)?, b"hello");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn blocking_reserve(&mut self, n: usize) -> Result<Slots<'_, T>, PutError> {
+        let name = self.seg.name().to_string();
+        notify::run_blocking(self.reserve_in(n, Mode::Blocking))
+            .unwrap_or_else(|| Err(blocking_bug(name)))
+    }
+
+    /// Lends up to `n` free slots without waiting: as many as are free now, possibly none.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_put`](Self::try_put).
+    ///
+    /// ```
+    /// # use shmchan::{ChannelIo, Options};
+    /// # let name = format!("doc-try-reserve-{}", std::process::id());
+    /// let chan = ChannelIo::<u16>::create(&name, Options::new().capacity(2048))?;
+    /// let mut w = chan.writer()?;
+    /// let slots = w.try_reserve(5000)?;
+    /// assert_eq!(slots.len(), 2048); // all that is free
+    /// drop(slots); // nothing published
+    /// assert_eq!(chan.len(), 0);
+    /// # drop(w);
+    /// # ChannelIo::remove(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_reserve(&mut self, n: usize) -> Result<Slots<'_, T>, PutError> {
+        let len = self.free(n)?.min(n);
+        Ok(Slots { front: self, len })
     }
 
     async fn put_in(&mut self, items: &[T], mode: Mode) -> Result<(), PutError> {
@@ -168,37 +324,8 @@ impl<T: Pod> WriterFront<T> {
             if done == items.len() {
                 return Ok(());
             }
-            let seg = &self.seg;
-            let ring = &mut self.ring;
-            let woke = self
-                .waiter
-                .wait(seg, mode, || {
-                    let h = seg.header();
-                    if h.reader_state.load(Ordering::Relaxed) != OPEN {
-                        return Some(Ok(())); // try_put reports it
-                    }
-                    match ring.room(&h.head.0, 1) {
-                        Ok(0) => None,
-                        Ok(_) => Some(Ok(())),
-                        Err(e) => Some(Err(e)),
-                    }
-                })
-                .await
-                .map_err(|source| PutError::Io {
-                    name: seg.name().to_string(),
-                    op: "waiting for room",
-                    source,
-                })?;
-            match woke {
-                Wake::Ready(Ok(())) => {}
-                Wake::Ready(Err(e)) => return Err(corrupt(seg, e).into()),
-                Wake::PeerGone => {
-                    return Err(PutError::PeerGone {
-                        name: seg.name().to_string(),
-                        accepted: done,
-                    })
-                }
-            }
+            // Any room will do: the rest is streamed in pieces.
+            self.wait_room(1, mode, done).await?;
         }
     }
 
@@ -259,13 +386,8 @@ impl<T: Pod> WriterFront<T> {
     /// ```
     pub fn blocking_put(&mut self, items: &[T]) -> Result<(), PutError> {
         let name = self.seg.name().to_string();
-        notify::run_blocking(self.put_in(items, Mode::Blocking)).unwrap_or_else(|| {
-            Err(PutError::Io {
-                name,
-                op: "waiting for room",
-                source: std::io::Error::other("a blocking wait did not complete (bug)"),
-            })
-        })
+        notify::run_blocking(self.put_in(items, Mode::Blocking))
+            .unwrap_or_else(|| Err(blocking_bug(name)))
     }
 
     /// Closes the channel for writing. The reader can read everything committed, then gets
@@ -331,6 +453,75 @@ impl<T: Pod> WriterFront<T> {
     /// [`PutError::Closed`]).
     pub fn is_closed(&self) -> bool {
         self.closed || self.header().reader_state.load(Ordering::Relaxed) != OPEN
+    }
+}
+
+fn blocking_bug(name: String) -> PutError {
+    PutError::Io {
+        name,
+        op: "waiting for room",
+        source: std::io::Error::other("a blocking wait did not complete (bug)"),
+    }
+}
+
+/// Free slots of the ring lent to the writer by [`WriterFront::reserve`]: a contiguous
+/// `&mut [T]` in the shared segment. Fill them, then [`commit`](Self::commit) a prefix;
+/// dropping the guard publishes nothing.
+///
+/// # What the peer can do to these slots
+///
+/// The protocol gives reserved slots to the writer alone: a reader following it does not
+/// touch them until they are committed, so the `&mut [T]` is exclusive as Rust requires, and
+/// it is always inside our mapping whatever the peer writes to the indices. A corrupt or
+/// hostile process that writes into the segment anyway can change these values under you
+/// (with `T: Pod` every bit pattern is still a valid `T`); it cannot make the slice point
+/// elsewhere. Use the copy API ([`put`](WriterFront::put)) if you would rather never hold a
+/// reference into shared memory.
+pub struct Slots<'a, T: Pod> {
+    front: &'a mut WriterFront<T>,
+    len: usize,
+}
+
+impl<T: Pod> Slots<'_, T> {
+    /// Publishes the first `k` slots (at most [`len`](<[T]>::len); a larger `k` publishes all
+    /// of them) to the reader, in order, and returns how many.
+    pub fn commit(self, k: usize) -> usize {
+        let k = k.min(self.len);
+        if k > 0 {
+            self.front.publish(k);
+        }
+        k
+    }
+
+    /// Publishes every slot.
+    pub fn commit_all(self) -> usize {
+        let n = self.len;
+        self.commit(n)
+    }
+}
+
+impl<T: Pod> std::ops::Deref for Slots<'_, T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: `len` ≤ the free slots counted when the guard was made (and slots only
+        // become more free while we hold `&mut` of the front); they lie in the mirrored
+        // mapping from `slots()` on, contiguous and aligned; the reader does not access
+        // uncommitted slots (see the type's docs for a peer that ignores the protocol).
+        unsafe { std::slice::from_raw_parts(self.front.slots(), self.len) }
+    }
+}
+
+impl<T: Pod> std::ops::DerefMut for Slots<'_, T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as in `deref`; the guard holds the only `&mut` of the writer, so no other
+        // reference to these slots exists in this process.
+        unsafe { std::slice::from_raw_parts_mut(self.front.slots(), self.len) }
+    }
+}
+
+impl<T: Pod> std::fmt::Debug for Slots<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slots").field("len", &self.len).finish()
     }
 }
 

@@ -244,6 +244,7 @@ fn role_main(role: &str) -> i32 {
         "open_report" => role_open_report(),
         "create_persist" => role_create_persist(),
         "abort_empty" => role_abort_empty(),
+        "records_writer" => role_records_writer(),
         other => Err(format!("unknown role {other}")),
     };
     match r {
@@ -395,6 +396,45 @@ fn role_hold(end: End) -> Result<(), String> {
     println!("ready");
     let mut sink = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut sink);
+    Ok(())
+}
+
+/// A record type as an application would define it.
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+struct Record {
+    seq: u64,
+    x: f32,
+    y: f32,
+}
+
+/// Writes COUNT records in place (reserve, fill, commit) in chunks of random size.
+fn role_records_writer() -> Result<(), String> {
+    let count = env_u64("COUNT");
+    let mut rng = Rng(env_u64("SEED") | 1);
+    let chan = ChannelIo::<Record>::create_or_open(
+        &env("NAME"),
+        Options::new()
+            .capacity(env_u64("CAP") as usize)
+            .schema("record/v1"),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut w = chan.writer().map_err(|e| e.to_string())?;
+    let mut seq = 0u64;
+    while seq < count {
+        let n = (1 + rng.below(300)).min(count - seq) as usize;
+        let mut slots = w.blocking_reserve(n).map_err(|e| e.to_string())?;
+        for s in slots.iter_mut() {
+            *s = Record {
+                seq,
+                x: seq as f32,
+                y: -(seq as f32),
+            };
+            seq += 1;
+        }
+        slots.commit_all();
+    }
+    w.close();
     Ok(())
 }
 
@@ -1182,6 +1222,53 @@ fn unwatchable_peer_death_is_found() -> R {
     Ok(())
 }
 
+/// Records written in place by another process are read in place (peek/consume) in chunks
+/// of other sizes, every field checked.
+fn zero_copy_records_across_processes() -> R {
+    let name = unique("records");
+    let e = stream_env(&name, 100_000, 1, 1000, 9);
+    let chan = ChannelIo::<Record>::create_or_open(
+        &name,
+        Options::new().capacity(1000).schema("record/v1"),
+    )?;
+    let mut r = chan.reader()?;
+    let writer = Peer::spawn("records_writer", &e);
+    let (next, r) = watchdog(TIMEOUT, "peek loop", move || {
+        let mut next = 0u64;
+        let mut rng = Rng(77);
+        loop {
+            let want = 1 + rng.below(500) as usize;
+            let view = match r.blocking_peek(want) {
+                Ok(v) => v,
+                Err(GetError::Closed { remaining, .. }) => match r.blocking_peek(remaining) {
+                    Ok(v) => v,
+                    Err(e) => return Err(e.to_string()),
+                },
+                Err(e) => return Err(e.to_string()),
+            };
+            if view.is_empty() {
+                return Ok((next, r));
+            }
+            for rec in view.iter() {
+                if *rec
+                    != (Record {
+                        seq: next,
+                        x: next as f32,
+                        y: -(next as f32),
+                    })
+                {
+                    return Err(format!("record {next} is {rec:?}"));
+                }
+                next += 1;
+            }
+            view.consume_all();
+        }
+    })??;
+    writer.success()?;
+    drop(r);
+    check(next == 100_000, format!("read {next} records"))
+}
+
 /// Channels of another user are refused unless accepted; symlinks are never followed.
 fn foreign_owner_and_symlinks() -> R {
     let target = unique("symtarget");
@@ -1274,6 +1361,10 @@ fn main() {
             unwatchable_peer_death_is_found,
         ),
         ("foreign_owner_and_symlinks", foreign_owner_and_symlinks),
+        (
+            "zero_copy_records_across_processes",
+            zero_copy_records_across_processes,
+        ),
     ];
     let trials = tests
         .into_iter()
