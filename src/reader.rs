@@ -622,7 +622,7 @@ pub struct View<'a, T: Pod> {
 }
 
 impl<T: Pod> View<'_, T> {
-    /// Removes the first `k` items (at most [`len`](<[T]>::len)) and returns how many.
+    /// Removes the first `k` items (at most the view's length) and returns how many.
     pub fn consume(self, k: usize) -> usize {
         let k = k.min(self.len);
         if k > 0 {

@@ -483,7 +483,7 @@ pub struct Slots<'a, T: Pod> {
 }
 
 impl<T: Pod> Slots<'_, T> {
-    /// Publishes the first `k` slots (at most [`len`](<[T]>::len); a larger `k` publishes all
+    /// Publishes the first `k` slots (at most the guard's length; a larger `k` publishes all
     /// of them) to the reader, in order, and returns how many.
     pub fn commit(self, k: usize) -> usize {
         let k = k.min(self.len);
