@@ -364,6 +364,69 @@ impl<T: Pod> ChannelIo<T> {
 }
 
 impl ChannelIo<()> {
+    /// Reads channel `name`'s header without opening it for use (no lock, no mapping, no
+    /// effect on its cleanup), validates it, and reports it.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](ChannelIo::open) for a missing, foreign, corrupt or unreadable channel
+    /// (no element type or owner check).
+    ///
+    /// ```
+    /// use shmchan::{ChannelIo, Options, Primitive};
+    /// # let name = format!("doc-inspect-{}", std::process::id());
+    /// let chan = ChannelIo::<f32>::create(&name, Options::new().capacity(1024))?;
+    /// let mut w = chan.writer()?;
+    /// w.blocking_put(&[1.0, 2.0])?;
+    /// let info = ChannelIo::inspect(&name)?;
+    /// assert_eq!(info.elem_type, Some(Primitive::F32));
+    /// assert_eq!((info.capacity, info.len()), (1024, 2));
+    /// assert!(info.writer.held && info.in_use);
+    /// # drop(w);
+    /// # ChannelIo::remove(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn inspect(name: &str) -> Result<crate::ChannelInfo, OpenError> {
+        segment::inspect(name)
+    }
+
+    /// Every channel on the machine (in [`base_dir`](crate::base_dir)), sorted by name,
+    /// each with what [`inspect`](ChannelIo::inspect) says of it.
+    ///
+    /// # Errors
+    ///
+    /// If the base directory cannot be read.
+    ///
+    /// ```
+    /// use shmchan::{ChannelIo, Options};
+    /// # let name = format!("doc-list-{}", std::process::id());
+    /// let _chan = ChannelIo::<u8>::create(&name, Options::new())?;
+    /// let all = ChannelIo::list()?;
+    /// assert!(all.iter().any(|(n, info)| *n == name && info.is_ok()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn list() -> std::io::Result<Vec<(String, Result<crate::ChannelInfo, OpenError>)>> {
+        let (names, _) = segment::scan()?;
+        Ok(names
+            .into_iter()
+            .map(|n| {
+                let info = segment::inspect(&n);
+                (n, info)
+            })
+            .collect())
+    }
+
+    /// Temporary directories left in [`base_dir`](crate::base_dir) by a creator or remover
+    /// that was killed midway (their process is gone). [`ChannelIo::remove`] does not see
+    /// them; delete them with `std::fs::remove_dir_all` (the CLI's `gc` does).
+    ///
+    /// # Errors
+    ///
+    /// If the base directory cannot be read.
+    pub fn leftovers() -> std::io::Result<Vec<std::path::PathBuf>> {
+        Ok(segment::scan()?.1)
+    }
+
     /// Removes channel `name` and all its files, whether or not it is finished or in use.
     /// Processes that have it open keep working on their mapping; new opens no longer find
     /// it. This is the only way a channel holding unread items, or a persistent one, goes.

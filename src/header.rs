@@ -232,6 +232,42 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
     u64::from_ne_bytes(b[off..off + 8].try_into().expect("8 bytes"))
 }
 
+/// The fields the ends change while they work, as read at one moment (each field on its own;
+/// for reporting only, never for bounds).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Dynamic {
+    pub tail: u64,
+    pub head: u64,
+    pub writer_state: u32,
+    pub reader_state: u32,
+    pub reason: Vec<u8>,
+    /// pid, start time, claims — writer, then reader.
+    pub ends: [(u32, u64, u64); 2],
+}
+
+impl Dynamic {
+    pub(crate) fn parse(bytes: &[u8; HEADER_SIZE]) -> Dynamic {
+        let r = offset_of!(Header, reason);
+        let reason_len = (u32_at(bytes, offset_of!(Header, reason_len)) as usize).min(REASON_MAX);
+        let end = |i: usize| {
+            let base = offset_of!(Header, ends) + i * size_of::<EndRecord>();
+            (
+                u32_at(bytes, base + offset_of!(EndRecord, pid)),
+                u64_at(bytes, base + offset_of!(EndRecord, start_time)),
+                u64_at(bytes, base + offset_of!(EndRecord, claims)),
+            )
+        };
+        Dynamic {
+            tail: u64_at(bytes, offset_of!(Header, tail)),
+            head: u64_at(bytes, offset_of!(Header, head)),
+            writer_state: u32_at(bytes, offset_of!(Header, writer_state)),
+            reader_state: u32_at(bytes, offset_of!(Header, reader_state)),
+            reason: bytes[r..r + reason_len].to_vec(),
+            ends: [end(0), end(1)],
+        }
+    }
+}
+
 /// Why a segment's identity fields were refused.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Invalid {

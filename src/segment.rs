@@ -39,6 +39,7 @@ use rustix::io::Errno;
 use rustix::mm::{MapFlags, ProtFlags};
 
 use crate::error::{Corruption, OpenError, RemoveError};
+use crate::info::{ChannelInfo, EndInfo, WriterState};
 use crate::header::{
     self, End, Header, Invalid, Snapshot, FLAG_PERSIST, HEADER_SIZE, MAX_DATA_LEN, OPEN, SCHEMA_MAX,
 };
@@ -286,8 +287,18 @@ pub(crate) fn ofd_lock_held(fd: BorrowedFd<'_>, byte: i64) -> io::Result<bool> {
     Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
 }
 
-/// Reads and validates the first bytes of `file` (no mapping yet).
+/// Reads the identity fields of `file` (no mapping yet), and the file's size.
 fn read_snapshot(file: &OwnedFd, name: &str, path: &Path) -> Result<(Snapshot, u64), OpenError> {
+    let (buf, size) = read_header(file, name, path)?;
+    Ok((Snapshot::parse(&buf), size))
+}
+
+/// Reads the header bytes of `file` with pread, and the file's size.
+fn read_header(
+    file: &OwnedFd,
+    name: &str,
+    path: &Path,
+) -> Result<([u8; HEADER_SIZE], u64), OpenError> {
     let st = rustix::fs::fstat(file).map_err(errno_err(name, "fstat"))?;
     let size = st.st_size as u64;
     if size < HEADER_SIZE as u64 {
@@ -320,7 +331,7 @@ fn read_snapshot(file: &OwnedFd, name: &str, path: &Path) -> Result<(Snapshot, u
             Err(e) => return Err(errno_err(name, "reading the header")(e)),
         }
     }
-    Ok((Snapshot::parse(&buf), size))
+    Ok((buf, size))
 }
 
 fn invalid_to_error(inv: Invalid, name: &str, path: &Path) -> OpenError {
@@ -918,6 +929,151 @@ fn remove_dir_if(dir: &Path, only: Option<&OwnedFd>) -> io::Result<()> {
         }
     }
     fs::remove_dir_all(&tmp)
+}
+
+/// Reads channel `name`'s header without opening it for use: no lock is taken, nothing is
+/// mapped, and the channel's cleanup is not affected. Validates like `open` (without the
+/// element type and owner checks) and reports what it finds.
+pub(crate) fn inspect(name: &str) -> Result<ChannelInfo, OpenError> {
+    check_name(name)?;
+    let dir_path = channel_dir(name);
+    let path = dir_path.join(RING_FILE);
+    let foreign = || OpenError::Foreign {
+        name: name.to_string(),
+        path: dir_path.clone(),
+    };
+    let dir = match open_dir(&dir_path) {
+        Ok(d) => d,
+        Err(Errno::NOENT) => {
+            return Err(OpenError::NotFound {
+                name: name.to_string(),
+                path: dir_path,
+            })
+        }
+        Err(Errno::NOTDIR) | Err(Errno::LOOP) => return Err(foreign()),
+        Err(Errno::ACCESS) | Err(Errno::PERM) => {
+            return Err(OpenError::PermissionDenied {
+                name: name.to_string(),
+                path: dir_path,
+            })
+        }
+        Err(e) => return Err(errno_err(name, "opening the channel directory")(e)),
+    };
+    let open = |flags| {
+        rustix::fs::openat(
+            &dir,
+            RING_FILE,
+            flags | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
+            Mode::empty(),
+        )
+    };
+    let file = match open(OFlags::RDONLY) {
+        Ok(f) => f,
+        Err(Errno::NOENT) | Err(Errno::LOOP) | Err(Errno::ISDIR) | Err(Errno::NXIO) => {
+            return Err(foreign())
+        }
+        Err(Errno::ACCESS) | Err(Errno::PERM) => {
+            return Err(OpenError::PermissionDenied {
+                name: name.to_string(),
+                path,
+            })
+        }
+        Err(e) => return Err(errno_err(name, "opening the segment")(e)),
+    };
+    let st = rustix::fs::fstat(&file).map_err(errno_err(name, "fstat"))?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err(foreign());
+    }
+    let (buf, size) = read_header(&file, name, &path)?;
+    let snap = Snapshot::parse(&buf);
+    snap.validate(page_size(), size)
+        .map_err(|inv| invalid_to_error(inv, name, &path))?;
+    let dynamic = header::Dynamic::parse(&buf);
+    if dynamic.head > dynamic.tail || dynamic.tail - dynamic.head > snap.capacity {
+        return Err(OpenError::Corrupted(Corruption {
+            name: name.to_string(),
+            field: "head/tail",
+            detail: format!(
+                "head {}, tail {}: not within one capacity ({})",
+                dynamic.head, dynamic.tail, snap.capacity
+            ),
+        }));
+    }
+    // Our descriptor holds no lock, so any lock F_OFD_GETLK reports is another holder's.
+    let held = |byte| ofd_lock_held(file.as_fd(), byte).unwrap_or(false);
+    let end = |i: usize, byte| {
+        let (pid, start_time, claims) = dynamic.ends[i];
+        EndInfo {
+            claims,
+            pid: (claims > 0).then_some(pid),
+            start_time,
+            held: held(byte),
+        }
+    };
+    let writer_state = match dynamic.writer_state {
+        OPEN => WriterState::Open,
+        header::CLOSED => WriterState::Closed,
+        header::ABORTED => WriterState::Aborted(String::from_utf8_lossy(&dynamic.reason).into_owned()),
+        other => {
+            return Err(OpenError::Corrupted(Corruption {
+                name: name.to_string(),
+                field: "writer_state",
+                detail: format!("{other} is not 0, 1 or 2"),
+            }))
+        }
+    };
+    Ok(ChannelInfo {
+        name: name.to_string(),
+        dir: dir_path,
+        owner_uid: st.st_uid,
+        mode: st.st_mode & 0o777,
+        version: snap.version,
+        elem_size: snap.elem_size,
+        elem_align: snap.elem_align,
+        elem_type: header::Primitive::from_code(snap.elem_kind),
+        schema: snap.schema_str(),
+        capacity: snap.capacity,
+        header_len: snap.header_len,
+        data_len: snap.data_len,
+        persist: snap.flags & FLAG_PERSIST != 0,
+        creator_pid: snap.creator_pid,
+        created_unix_ns: snap.created_unix_ns,
+        tail: dynamic.tail,
+        head: dynamic.head,
+        writer: end(0, end_byte(End::Writer)),
+        reader: end(1, end_byte(End::Reader)),
+        writer_state,
+        reader_closed: dynamic.reader_state != OPEN,
+        in_use: held(PRESENCE),
+    })
+}
+
+/// The names of every channel directory in the base directory (`shmchan.*`), sorted,
+/// whatever their contents; and the leftover temporary directories of creators or removers
+/// that were killed (`.shmchan-tmp.*`) whose process is gone.
+pub(crate) fn scan() -> io::Result<(Vec<String>, Vec<PathBuf>)> {
+    let mut names = Vec::new();
+    let mut leftovers = Vec::new();
+    for entry in fs::read_dir(base_dir())? {
+        let entry = entry?;
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else {
+            continue;
+        };
+        if let Some(name) = file_name.strip_prefix(DIR_PREFIX) {
+            if validate_name(name).is_ok() {
+                names.push(name.to_string());
+            }
+        } else if let Some(rest) = file_name.strip_prefix(TMP_PREFIX) {
+            // NAME.PID.N.NANOS: the pid is the third field from the end.
+            let pid = rest.rsplit('.').nth(2).and_then(|p| p.parse::<u32>().ok());
+            if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+                leftovers.push(entry.path());
+            }
+        }
+    }
+    names.sort();
+    Ok((names, leftovers))
 }
 
 /// Removes channel `name` and all its files, whoever holds it. Processes that have it open
