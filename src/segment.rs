@@ -39,10 +39,10 @@ use rustix::io::Errno;
 use rustix::mm::{MapFlags, ProtFlags};
 
 use crate::error::{Corruption, OpenError, RemoveError};
-use crate::info::{ChannelInfo, EndInfo, WriterState};
 use crate::header::{
     self, End, Header, Invalid, Snapshot, FLAG_PERSIST, HEADER_SIZE, MAX_DATA_LEN, OPEN, SCHEMA_MAX,
 };
+use crate::info::{ChannelInfo, EndInfo, WriterState};
 
 /// Lock byte held shared by every open handle.
 pub(crate) const PRESENCE: i64 = 0;
@@ -1013,7 +1013,9 @@ pub(crate) fn inspect(name: &str) -> Result<ChannelInfo, OpenError> {
     let writer_state = match dynamic.writer_state {
         OPEN => WriterState::Open,
         header::CLOSED => WriterState::Closed,
-        header::ABORTED => WriterState::Aborted(String::from_utf8_lossy(&dynamic.reason).into_owned()),
+        header::ABORTED => {
+            WriterState::Aborted(String::from_utf8_lossy(&dynamic.reason).into_owned())
+        }
         other => {
             return Err(OpenError::Corrupted(Corruption {
                 name: name.to_string(),
