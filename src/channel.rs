@@ -62,7 +62,8 @@ impl Options {
     }
 
     /// Permission bits of the channel's files (default `0o600`: this user only). Widen it on
-    /// purpose, e.g. `0o660` to share with a group.
+    /// purpose, e.g. `0o660` to share with a group; the other users then open it with
+    /// [`accept_other_owner`](Self::accept_other_owner).
     pub fn mode(mut self, mode: u32) -> Options {
         self.mode = Some(mode);
         self
@@ -103,9 +104,10 @@ impl Options {
 /// # Lifetime of the channel
 ///
 /// When the last handle to a channel (in any process) is dropped, the channel is removed if
-/// it is *finished* (the reader closed, or the writer closed and everything was read) or was
-/// never used, unless it [persists](Options::persist). A channel still holding committed,
-/// unread items stays, so a writer can finish and exit before its reader starts.
+/// it is *finished* — its reader closed, after reading to the end or early — or was never
+/// used, unless it [persists](Options::persist). A channel whose writer closed but whose
+/// reader has not read the end yet stays (with its unread items, or just its end of stream),
+/// so a writer can finish and exit before its reader starts.
 ///
 /// # Example
 ///

@@ -69,11 +69,10 @@ impl ChannelInfo {
         self.len() == 0
     }
 
-    /// True if the channel delivered everything it will: the reader closed, or a reader
-    /// consumed every item after the writer closed.
+    /// True if the channel delivered everything it will: its reader closed (after reading
+    /// to the end, or early, discarding the rest).
     pub fn is_finished(&self) -> bool {
         self.reader_closed
-            || (self.writer_state != WriterState::Open && self.reader.claims > 0 && self.is_empty())
     }
 
     /// True if the writer ended the stream (closed or aborted) and its end of stream is

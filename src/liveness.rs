@@ -75,6 +75,17 @@ impl Claim {
             end,
             pid: Some(h.end(end).pid.load(Ordering::Relaxed)).filter(|p| *p != 0),
         };
+        if !seg.in_owner_process() {
+            // A child forked without exec shares our open file description, so the lock
+            // would not stop two holders of one end.
+            return Err(ClaimError::Io {
+                name: seg.name().to_string(),
+                op: "claiming an end",
+                source: std::io::Error::other(
+                    "this handle was inherited across fork; open the channel again in this process",
+                ),
+            });
+        }
         if !seg.claim_local(end) {
             return Err(taken());
         }

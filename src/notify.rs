@@ -61,10 +61,12 @@ use crate::segment::{self, Segment};
 
 /// How a waiting `put`/`get` waits.
 ///
-/// Waiting always ends in a real wakeup (a doorbell or the peer's death), never in a timed
-/// poll. The strategy only decides whether to spin briefly first, which saves the ~5–50 µs of
-/// a kernel wakeup when the peer answers within the spin window, at the cost of burning CPU
-/// for that window.
+/// Waiting for items or room always ends in a real wakeup (the peer's doorbell), never in a
+/// timed poll; a peer's death wakes a sleeper through a pidfd. (Only a peer whose process
+/// cannot be watched — another pid namespace — is re-checked on a timer, backing off to once
+/// a second.) The strategy only decides whether to spin briefly first, which saves the
+/// ~5–50 µs of a kernel wakeup when the peer answers within the spin window, at the cost of
+/// burning CPU for that window.
 ///
 /// ```
 /// use std::time::Duration;
@@ -232,6 +234,9 @@ pub struct WaitStats {
     pub sleeps: u64,
     /// Times this end rang the peer's doorbell (a `write(2)`), including on claim and close.
     pub rings: u64,
+    /// Sleeps that had a timeout because the peer's process could not be watched (see
+    /// [`WaitStrategy`]); 0 whenever peers are in our pid namespace.
+    pub timed_sleeps: u64,
 }
 
 /// A peer-end holder, as recorded in the header: its claim number and pid.
@@ -356,7 +361,7 @@ impl Waiter {
                     pid,
                     start_time,
                 } => {
-                    if self.watch((claims, pid), start_time) {
+                    if self.watch((claims, pid), start_time, mode) {
                         None
                     } else {
                         // Alive by its lock but no pidfd can tell us of its death (another
@@ -377,6 +382,7 @@ impl Waiter {
                 }
             };
             self.stats.sleeps += 1;
+            self.stats.timed_sleeps += u64::from(timeout.is_some());
             let woke = match mode {
                 Mode::Blocking => self.sleep_blocking(timeout)?,
                 Mode::Async => self.sleep_async(timeout).await?,
@@ -392,8 +398,9 @@ impl Waiter {
         }
     }
 
-    /// Makes sure a pidfd watches `holder`; false if none can.
-    fn watch(&mut self, holder: Holder, start_time: u64) -> bool {
+    /// Makes sure a pidfd watches `holder` (registered with tokio in async mode); false if
+    /// none can.
+    fn watch(&mut self, holder: Holder, start_time: u64, mode: Mode) -> bool {
         if self.watched == Some(holder) && self.pidfd.is_some() {
             return true;
         }
@@ -419,8 +426,12 @@ impl Waiter {
         if start_time != 0 && segment::process_start_time(holder.1) != Some(start_time) {
             return false;
         }
+        let mut pidfd = Pollable::Plain(fd);
+        if mode == Mode::Async && pidfd.registered().is_err() {
+            return false;
+        }
         self.watched = Some(holder);
-        self.pidfd = Some(Pollable::Plain(fd));
+        self.pidfd = Some(pidfd);
         true
     }
 
@@ -468,6 +479,8 @@ impl Waiter {
     async fn sleep_async(&mut self, timeout: Option<Duration>) -> io::Result<Woke> {
         self.bell.registered()?;
         if let Some(p) = self.pidfd.as_mut() {
+            // Normally registered by `watch` already (which falls back to the timed re-check
+            // when registration fails); a runtime change can still fail here.
             if p.registered().is_err() {
                 self.pidfd = None;
                 self.watched = None;
@@ -483,18 +496,7 @@ impl Waiter {
                         rustix::time::TimerfdFlags::NONBLOCK | rustix::time::TimerfdFlags::CLOEXEC,
                     )?)),
             };
-            let fd = timer.registered()?.get_ref();
-            let spec = rustix::time::Itimerspec {
-                it_interval: rustix::time::Timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                },
-                it_value: rustix::time::Timespec {
-                    tv_sec: t.as_secs() as i64,
-                    tv_nsec: t.subsec_nanos().max(1) as i64,
-                },
-            };
-            rustix::time::timerfd_settime(fd, rustix::time::TimerfdTimerFlags::empty(), &spec)?;
+            arm(timer.registered()?.get_ref().as_fd(), t)?;
         }
         let bell = match &self.bell {
             Pollable::Registered(a) => a,
@@ -508,7 +510,7 @@ impl Waiter {
             (Some(Pollable::Registered(a)), Some(_)) => Some(a),
             _ => None,
         };
-        poll_fn(|cx| {
+        let woke = poll_fn(|cx| {
             if let Poll::Ready(guard) = bell.poll_read_ready(cx) {
                 let mut guard = guard?;
                 // Drain until WouldBlock: try_io then clears tokio's readiness, but only if
@@ -527,15 +529,56 @@ impl Waiter {
                 }
             }
             if let Some(t) = timer {
-                if let Poll::Ready(guard) = t.poll_read_ready(cx) {
-                    let mut guard = guard?;
-                    let _ = guard.try_io(|a| drain(a.get_ref().as_fd()));
-                    return Poll::Ready(Ok(Woke::TimedOut));
+                // Readiness left over from an earlier expiry is cleared by a read that finds
+                // no expiration; then poll again, which registers our waker.
+                while let Poll::Ready(guard) = t.poll_read_ready(cx) {
+                    match guard?.try_io(|a| read_expirations(a.get_ref().as_fd())) {
+                        Ok(Ok(_)) => return Poll::Ready(Ok(Woke::TimedOut)),
+                        Ok(Err(e)) => return Poll::Ready(Err(e)),
+                        Err(_would_block) => continue,
+                    }
                 }
             }
             Poll::Pending
         })
-        .await
+        .await;
+        if let (Some(t), Some(_)) = (&self.timer, timeout) {
+            if let Some(fd) = t.fd() {
+                // Disarm, so a later expiry does not wake a future sleep for nothing.
+                arm(fd, Duration::ZERO)?;
+            }
+        }
+        woke
+    }
+}
+
+/// Arms a timerfd to expire once after `after` (zero disarms it).
+fn arm(fd: BorrowedFd<'_>, after: Duration) -> io::Result<()> {
+    let zero = rustix::time::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let spec = rustix::time::Itimerspec {
+        it_interval: zero,
+        it_value: rustix::time::Timespec {
+            tv_sec: after.as_secs() as i64,
+            tv_nsec: after.subsec_nanos() as i64,
+        },
+    };
+    rustix::time::timerfd_settime(fd, rustix::time::TimerfdTimerFlags::empty(), &spec)?;
+    Ok(())
+}
+
+/// Reads a timerfd's expiration count; `WouldBlock` if it has not expired.
+fn read_expirations(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    let mut buf = [0u8; 8];
+    loop {
+        match rustix::io::read(fd, &mut buf) {
+            Ok(_) => return Ok(u64::from_ne_bytes(buf)),
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => return Err(io::ErrorKind::WouldBlock.into()),
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 

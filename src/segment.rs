@@ -32,7 +32,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::OnceLock;
 
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
@@ -122,9 +121,15 @@ pub(crate) fn page_size() -> u64 {
 }
 
 /// `/proc/self/stat` field 22 (start time in clock ticks since boot), 0 if unreadable.
+/// Cached per pid, so a child forked without exec records its own.
 pub(crate) fn own_start_time() -> u64 {
-    static START: OnceLock<u64> = OnceLock::new();
-    *START.get_or_init(|| process_start_time(std::process::id()).unwrap_or(0))
+    static START: std::sync::Mutex<(u32, u64)> = std::sync::Mutex::new((0, 0));
+    let pid = std::process::id();
+    let mut cached = START.lock().unwrap_or_else(|p| p.into_inner());
+    if cached.0 != pid {
+        *cached = (pid, process_start_time(pid).unwrap_or(0));
+    }
+    cached.1
 }
 
 /// Start time of process `pid` (field 22 of `/proc/PID/stat`), if it exists.
@@ -810,6 +815,21 @@ impl Segment {
         self.file.as_fd()
     }
 
+    /// True if our segment file is still linked and is the one the channel's name refers to
+    /// (it was not removed, and the name not re-created by someone else).
+    fn still_published(&self) -> bool {
+        let Ok(ours) = rustix::fs::fstat(&self.file) else {
+            return false;
+        };
+        if ours.st_nlink == 0 {
+            return false;
+        }
+        match fs::symlink_metadata(self.dir.join(RING_FILE)) {
+            Ok(m) => m.ino() == ours.st_ino && m.dev() == ours.st_dev,
+            Err(_) => false,
+        }
+    }
+
     /// A new descriptor for a doorbell (`DATA_BELL` or `ROOM_BELL`), for one front.
     pub(crate) fn bell(&self, which: &str) -> io::Result<OwnedFd> {
         match which {
@@ -849,24 +869,20 @@ impl Segment {
         tail.saturating_sub(head).min(self.capacity)
     }
 
-    /// True if this channel has delivered everything it ever will: the reader closed, or a
-    /// reader consumed every item after the writer closed; or it was never used at all.
+    /// True if this channel has delivered everything it ever will — its reader closed (after
+    /// reading to the end, or early, discarding the rest) — or if it was never used at all.
     ///
-    /// A writer that closed (or aborted) before any reader came is *not* finished: its
-    /// end-of-stream (and abort reason) has not been delivered yet, even with no items.
+    /// A writer that closed (or aborted) is not enough, even with no items left: its end of
+    /// stream (and abort reason) has not reached a reader until a reader closes. A reader
+    /// that crashed never closed, so a restarted reader still finds the channel.
     fn finished_or_unused(&self) -> bool {
         let h = self.header();
-        // Acquire: pairs with the Release stores of the state words by the closing end, so
-        // the indices read after them are the final ones.
-        let ws = h.writer_state.load(Ordering::Acquire);
+        // Acquire: pairs with the Release store of the reader's state when it closes.
         let rs = h.reader_state.load(Ordering::Acquire);
-        let head = h.head.0.load(Ordering::Acquire);
         let tail = h.tail.0.load(Ordering::Acquire);
         let writers = h.end(End::Writer).claims.load(Ordering::Acquire);
         let readers = h.end(End::Reader).claims.load(Ordering::Acquire);
-        rs != OPEN
-            || (ws != OPEN && readers > 0 && head == tail)
-            || (writers == 0 && readers == 0 && tail == 0)
+        rs != OPEN || (writers == 0 && readers == 0 && tail == 0)
     }
 }
 
@@ -890,6 +906,7 @@ impl Drop for Segment {
                     Ok(true)
                 )
                 && self.finished_or_unused()
+                && self.still_published()
             {
                 let _ = remove_dir_if(&self.dir, Some(&self.file));
             }

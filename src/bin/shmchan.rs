@@ -710,8 +710,6 @@ fn end_json(e: &EndInfo) -> EndJson {
 fn state_word(i: &ChannelInfo) -> &'static str {
     if i.is_finished() {
         "finished"
-    } else if i.reader_closed {
-        "reader-closed"
     } else if matches!(i.writer_state, WriterState::Aborted(_)) {
         "aborted"
     } else if i.writer_state == WriterState::Closed {
