@@ -431,7 +431,7 @@ fn open_bell(dir: &OwnedFd, which: &str) -> io::Result<OwnedFd> {
     let is_fifo = |st: &rustix::fs::Stat| {
         rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Fifo
     };
-    let not_fifo = || io::Error::other(format!("{which} is not a FIFO"));
+    let not_fifo = || io::Error::new(io::ErrorKind::InvalidData, format!("{which} is not a FIFO"));
     if !is_fifo(&rustix::fs::statat(
         dir,
         which,
@@ -753,7 +753,8 @@ impl Segment {
                         name: name.to_string(),
                         path: dir_path.join(which),
                     },
-                    io::ErrorKind::NotFound => foreign(),
+                    io::ErrorKind::NotFound | io::ErrorKind::InvalidData => foreign(),
+                    _ if e.raw_os_error() == Some(libc::ELOOP) => foreign(),
                     _ => io_err(name, "opening a doorbell")(e),
                 })
             };
