@@ -45,7 +45,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..items {
         w.blocking_put(&[i])?;
     }
-    println!("writer slept {} times, rang {} times", w.wait_stats().sleeps, w.wait_stats().rings);
+    println!(
+        "writer slept {} times, rang {} times",
+        w.wait_stats().sleeps,
+        w.wait_stats().rings
+    );
     w.close();
     child.wait()?;
     Ok(())

@@ -385,9 +385,8 @@ impl<T: Pod> ReaderFront<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn blocking_get(&mut self, to: &mut [T]) -> Result<(), GetError> {
-        let name = self.seg.name().to_string();
         notify::run_blocking(self.get_in(to, Mode::Blocking))
-            .unwrap_or_else(|| Err(blocking_bug(name)))
+            .unwrap_or_else(|| Err(blocking_bug(self.seg.name())))
     }
 
     /// The blocking twin of [`get_some`](Self::get_some). Do not call it from async code.
@@ -406,12 +405,13 @@ impl<T: Pod> ReaderFront<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn blocking_get_some(&mut self, to: &mut [T]) -> Result<usize, GetError> {
-        let name = self.seg.name().to_string();
         notify::run_blocking(self.get_some_in(to, Mode::Blocking))
-            .unwrap_or_else(|| Err(blocking_bug(name)))
+            .unwrap_or_else(|| Err(blocking_bug(self.seg.name())))
     }
 
-    async fn peek_in(&mut self, n: usize, mode: Mode) -> Result<View<'_, T>, GetError> {
+    /// Waits until `n` items can be shown; returns how many to show (`n`). The view is made
+    /// by the caller, so this future borrows nothing past its end.
+    async fn peek_len(&mut self, n: usize, mode: Mode) -> Result<usize, GetError> {
         self.check_open()?;
         if n > self.capacity() {
             return Err(GetError::Oversized {
@@ -421,27 +421,19 @@ impl<T: Pod> ReaderFront<T> {
             });
         }
         if n == 0 {
-            return Ok(View {
-                front: self,
-                len: 0,
-            });
+            return Ok(0);
         }
         match self.wait_for(n as u64, mode).await? {
-            Avail::Enough(_) => Ok(View {
-                front: self,
-                len: n,
-            }),
+            Avail::Enough(_) => Ok(n),
             Avail::Ended { avail, state } => Err(self.ended(avail, state, 0)),
         }
     }
 
-    async fn peek_some_in(&mut self, mode: Mode) -> Result<View<'_, T>, GetError> {
+    /// Waits until at least one item is available; returns how many are.
+    async fn peek_some_len(&mut self, mode: Mode) -> Result<usize, GetError> {
         self.check_open()?;
         match self.wait_for(1, mode).await? {
-            Avail::Enough(avail) => Ok(View {
-                front: self,
-                len: avail as usize,
-            }),
+            Avail::Enough(avail) => Ok(avail as usize),
             Avail::Ended { avail, state } => Err(self.ended(avail, state, 0)),
         }
     }
@@ -476,7 +468,8 @@ impl<T: Pod> ReaderFront<T> {
     /// # }
     /// ```
     pub async fn peek(&mut self, n: usize) -> Result<View<'_, T>, GetError> {
-        self.peek_in(n, Mode::Async).await
+        let len = self.peek_len(n, Mode::Async).await?;
+        Ok(View { front: self, len })
     }
 
     /// Waits until at least one item is available and shows all available items in place
@@ -506,7 +499,8 @@ impl<T: Pod> ReaderFront<T> {
     /// # }
     /// ```
     pub async fn peek_some(&mut self) -> Result<View<'_, T>, GetError> {
-        self.peek_some_in(Mode::Async).await
+        let len = self.peek_some_len(Mode::Async).await?;
+        Ok(View { front: self, len })
     }
 
     /// The blocking twin of [`peek`](Self::peek).
@@ -527,9 +521,9 @@ impl<T: Pod> ReaderFront<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn blocking_peek(&mut self, n: usize) -> Result<View<'_, T>, GetError> {
-        let name = self.seg.name().to_string();
-        notify::run_blocking(self.peek_in(n, Mode::Blocking))
-            .unwrap_or_else(|| Err(blocking_bug(name)))
+        let len = notify::run_blocking(self.peek_len(n, Mode::Blocking))
+            .unwrap_or_else(|| Err(blocking_bug(self.seg.name())))?;
+        Ok(View { front: self, len })
     }
 
     /// The blocking twin of [`peek_some`](Self::peek_some).
@@ -548,9 +542,9 @@ impl<T: Pod> ReaderFront<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn blocking_peek_some(&mut self) -> Result<View<'_, T>, GetError> {
-        let name = self.seg.name().to_string();
-        notify::run_blocking(self.peek_some_in(Mode::Blocking))
-            .unwrap_or_else(|| Err(blocking_bug(name)))
+        let len = notify::run_blocking(self.peek_some_len(Mode::Blocking))
+            .unwrap_or_else(|| Err(blocking_bug(self.seg.name())))?;
+        Ok(View { front: self, len })
     }
 
     /// Shows the items available now, in place, without waiting (possibly none).
@@ -595,9 +589,9 @@ impl<T: Pod> ReaderFront<T> {
     }
 }
 
-fn blocking_bug(name: String) -> GetError {
+fn blocking_bug(name: &str) -> GetError {
     GetError::Io {
-        name,
+        name: name.to_string(),
         op: "waiting for items",
         source: std::io::Error::other("a blocking wait did not complete (bug)"),
     }

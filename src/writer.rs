@@ -209,7 +209,9 @@ impl<T: Pod> WriterFront<T> {
         }
     }
 
-    async fn reserve_in(&mut self, n: usize, mode: Mode) -> Result<Slots<'_, T>, PutError> {
+    /// Waits until `n` slots are free; returns `n`. The guard is made by the caller, so this
+    /// future borrows nothing past its end.
+    async fn reserve_len(&mut self, n: usize, mode: Mode) -> Result<usize, PutError> {
         if n > self.capacity() {
             return Err(PutError::Oversized {
                 name: self.seg.name().to_string(),
@@ -220,10 +222,7 @@ impl<T: Pod> WriterFront<T> {
         while self.free(n)? < n {
             self.wait_room(n, mode, 0).await?;
         }
-        Ok(Slots {
-            front: self,
-            len: n,
-        })
+        Ok(n)
     }
 
     /// Waits until `n` slots are free and lends them, in place in the shared segment, to be
@@ -261,7 +260,8 @@ impl<T: Pod> WriterFront<T> {
     /// # }
     /// ```
     pub async fn reserve(&mut self, n: usize) -> Result<Slots<'_, T>, PutError> {
-        self.reserve_in(n, Mode::Async).await
+        let len = self.reserve_len(n, Mode::Async).await?;
+        Ok(Slots { front: self, len })
     }
 
     /// The blocking twin of [`reserve`](Self::reserve).
@@ -282,9 +282,9 @@ impl<T: Pod> WriterFront<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn blocking_reserve(&mut self, n: usize) -> Result<Slots<'_, T>, PutError> {
-        let name = self.seg.name().to_string();
-        notify::run_blocking(self.reserve_in(n, Mode::Blocking))
-            .unwrap_or_else(|| Err(blocking_bug(name)))
+        let len = notify::run_blocking(self.reserve_len(n, Mode::Blocking))
+            .unwrap_or_else(|| Err(blocking_bug(self.seg.name())))?;
+        Ok(Slots { front: self, len })
     }
 
     /// Lends up to `n` free slots without waiting: as many as are free now, possibly none.
@@ -385,9 +385,8 @@ impl<T: Pod> WriterFront<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn blocking_put(&mut self, items: &[T]) -> Result<(), PutError> {
-        let name = self.seg.name().to_string();
         notify::run_blocking(self.put_in(items, Mode::Blocking))
-            .unwrap_or_else(|| Err(blocking_bug(name)))
+            .unwrap_or_else(|| Err(blocking_bug(self.seg.name())))
     }
 
     /// Closes the channel for writing. The reader can read everything committed, then gets
@@ -456,9 +455,9 @@ impl<T: Pod> WriterFront<T> {
     }
 }
 
-fn blocking_bug(name: String) -> PutError {
+fn blocking_bug(name: &str) -> PutError {
     PutError::Io {
-        name,
+        name: name.to_string(),
         op: "waiting for room",
         source: std::io::Error::other("a blocking wait did not complete (bug)"),
     }

@@ -2,6 +2,8 @@
 //!
 //! Exit status: 0 on success, 1 on a channel error, 2 on a usage error.
 
+mod bench;
+
 use std::fmt::Display;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
@@ -87,6 +89,14 @@ enum Cmd {
                             Examples:\n  shmchan gc --dry-run\n  shmchan gc"
     )]
     Gc(GcArgs),
+    /// Measure throughput next to pipes, Unix sockets, memcpy and in-process queues.
+    #[command(
+        after_help = "Producer and consumer run as two processes pinned to CPUs 0 and 1 \
+                            (the in-process baselines as two pinned threads); every item is \
+                            checked.\n\nExamples:\n  shmchan bench\n  shmchan bench --quick\n  \
+                            shmchan bench --only shmchan --json results.json"
+    )]
+    Bench(bench::BenchArgs),
 }
 
 /// Element types of the CLI.
@@ -234,19 +244,19 @@ fn parse_mode(s: &str) -> Result<u32, String> {
 }
 
 /// How a command failed: the message (one line) and the exit status.
-struct Fail {
+pub(crate) struct Fail {
     code: u8,
     msg: String,
 }
 
 impl Fail {
-    fn channel(msg: impl Display) -> Fail {
+    pub(crate) fn channel(msg: impl Display) -> Fail {
         Fail {
             code: 1,
             msg: msg.to_string(),
         }
     }
-    fn usage(msg: impl Display) -> Fail {
+    pub(crate) fn usage(msg: impl Display) -> Fail {
         Fail {
             code: 2,
             msg: msg.to_string(),
@@ -281,6 +291,7 @@ fn main() -> ExitCode {
         Cmd::Inspect(a) => inspect(a),
         Cmd::Rm(a) => rm(a),
         Cmd::Gc(a) => gc(a),
+        Cmd::Bench(a) => bench::bench(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
