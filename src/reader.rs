@@ -153,7 +153,14 @@ impl<T: Pod> ReaderFront<T> {
         // SAFETY: callers pass `k` ≤ a count `probe` returned, so `k` committed items start
         // at `items()`, inside the mapping (see `items`); the producer does not write them
         // until we release them below; `to` is a distinct allocation of ≥ k items.
-        unsafe { std::ptr::copy_nonoverlapping(self.items(), to.as_mut_ptr(), k) };
+        unsafe {
+            if k == 1 {
+                // One item: a plain load, not a call to memcpy.
+                to[0] = self.items().read();
+            } else {
+                std::ptr::copy_nonoverlapping(self.items(), to.as_mut_ptr(), k)
+            }
+        };
         self.release(k);
     }
 
@@ -216,6 +223,18 @@ impl<T: Pod> ReaderFront<T> {
                     filled: 0,
                 })
             }
+        }
+    }
+
+    /// The non-waiting path: `want` items if they are there now (None: take the slow path,
+    /// which also reports closes and errors).
+    fn ready_now(&mut self, want: usize) -> Option<usize> {
+        if self.closed || want == 0 || want as u64 > self.seg.capacity {
+            return None;
+        }
+        match probe(&mut self.ring, &self.seg, want as u64) {
+            Some(Ok(Avail::Enough(avail))) => Some(avail as usize),
+            _ => None,
         }
     }
 
@@ -301,6 +320,10 @@ impl<T: Pod> ReaderFront<T> {
     /// # }
     /// ```
     pub async fn get(&mut self, to: &mut [T]) -> Result<(), GetError> {
+        if self.ready_now(to.len()).is_some() {
+            self.take(to, to.len());
+            return Ok(());
+        }
         self.get_in(to, Mode::Async).await
     }
 
@@ -331,6 +354,11 @@ impl<T: Pod> ReaderFront<T> {
     /// # }
     /// ```
     pub async fn get_some(&mut self, to: &mut [T]) -> Result<usize, GetError> {
+        if let Some(avail) = self.ready_now(1).filter(|_| !to.is_empty()) {
+            let k = avail.min(to.len());
+            self.take(to, k);
+            return Ok(k);
+        }
         self.get_some_in(to, Mode::Async).await
     }
 
@@ -385,6 +413,11 @@ impl<T: Pod> ReaderFront<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn blocking_get(&mut self, to: &mut [T]) -> Result<(), GetError> {
+        // Fast path without building the waiting future (which run_blocking would move).
+        if self.ready_now(to.len()).is_some() {
+            self.take(to, to.len());
+            return Ok(());
+        }
         notify::run_blocking(self.get_in(to, Mode::Blocking))
             .unwrap_or_else(|| Err(blocking_bug(self.seg.name())))
     }
@@ -405,6 +438,11 @@ impl<T: Pod> ReaderFront<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn blocking_get_some(&mut self, to: &mut [T]) -> Result<usize, GetError> {
+        if let Some(avail) = self.ready_now(1).filter(|_| !to.is_empty()) {
+            let k = avail.min(to.len());
+            self.take(to, k);
+            return Ok(k);
+        }
         notify::run_blocking(self.get_some_in(to, Mode::Blocking))
             .unwrap_or_else(|| Err(blocking_bug(self.seg.name())))
     }
@@ -521,6 +559,12 @@ impl<T: Pod> ReaderFront<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn blocking_peek(&mut self, n: usize) -> Result<View<'_, T>, GetError> {
+        if self.ready_now(n).is_some() {
+            return Ok(View {
+                front: self,
+                len: n,
+            });
+        }
         let len = notify::run_blocking(self.peek_len(n, Mode::Blocking))
             .unwrap_or_else(|| Err(blocking_bug(self.seg.name())))?;
         Ok(View { front: self, len })
@@ -542,6 +586,12 @@ impl<T: Pod> ReaderFront<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn blocking_peek_some(&mut self) -> Result<View<'_, T>, GetError> {
+        if let Some(avail) = self.ready_now(1) {
+            return Ok(View {
+                front: self,
+                len: avail,
+            });
+        }
         let len = notify::run_blocking(self.peek_some_len(Mode::Blocking))
             .unwrap_or_else(|| Err(blocking_bug(self.seg.name())))?;
         Ok(View { front: self, len })

@@ -121,7 +121,12 @@ impl<T: Pod> WriterFront<T> {
         // SAFETY: `slots()` points at `free()` ≥ n slots owned by the producer, inside the
         // mirrored mapping (see `slots`); `items` is a distinct allocation.
         unsafe {
-            std::ptr::copy_nonoverlapping(items.as_ptr(), self.slots(), n);
+            if n == 1 {
+                // One item: a plain store, not a call to memcpy.
+                self.slots().write(items[0]);
+            } else {
+                std::ptr::copy_nonoverlapping(items.as_ptr(), self.slots(), n);
+            }
         }
         self.publish(n);
         Ok(n)
@@ -282,6 +287,12 @@ impl<T: Pod> WriterFront<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn blocking_reserve(&mut self, n: usize) -> Result<Slots<'_, T>, PutError> {
+        if n <= self.capacity() && self.free(n)? >= n {
+            return Ok(Slots {
+                front: self,
+                len: n,
+            });
+        }
         let len = notify::run_blocking(self.reserve_len(n, Mode::Blocking))
             .unwrap_or_else(|| Err(blocking_bug(self.seg.name())))?;
         Ok(Slots { front: self, len })
@@ -311,8 +322,8 @@ impl<T: Pod> WriterFront<T> {
         Ok(Slots { front: self, len })
     }
 
-    async fn put_in(&mut self, items: &[T], mode: Mode) -> Result<(), PutError> {
-        let mut done = 0;
+    /// Puts `items[done..]`, waiting as needed (`done` items were put already).
+    async fn put_in(&mut self, items: &[T], mut done: usize, mode: Mode) -> Result<(), PutError> {
         loop {
             done += self.try_put(&items[done..]).map_err(|e| match e {
                 PutError::Closed { name, .. } => PutError::Closed {
@@ -364,7 +375,11 @@ impl<T: Pod> WriterFront<T> {
     /// # }
     /// ```
     pub async fn put(&mut self, items: &[T]) -> Result<(), PutError> {
-        self.put_in(items, Mode::Async).await
+        let done = self.try_put(items)?;
+        if done == items.len() {
+            return Ok(());
+        }
+        self.put_in(items, done, Mode::Async).await
     }
 
     /// The blocking twin of [`put`](Self::put), for code without a tokio runtime. Do not call
@@ -385,7 +400,12 @@ impl<T: Pod> WriterFront<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn blocking_put(&mut self, items: &[T]) -> Result<(), PutError> {
-        notify::run_blocking(self.put_in(items, Mode::Blocking))
+        // Fast path without building the waiting future (which run_blocking would move).
+        let done = self.try_put(items)?;
+        if done == items.len() {
+            return Ok(());
+        }
+        notify::run_blocking(self.put_in(items, done, Mode::Blocking))
             .unwrap_or_else(|| Err(blocking_bug(self.seg.name())))
     }
 
