@@ -237,6 +237,15 @@ pub struct WaitStats {
     /// Sleeps that had a timeout because the peer's process could not be watched (see
     /// [`WaitStrategy`]); 0 whenever peers are in our pid namespace.
     pub timed_sleeps: u64,
+    /// `sched_yield(2)` calls made while spinning (a system call each).
+    pub spin_yields: u64,
+}
+
+impl WaitStats {
+    /// System calls these counters stand for: sleeps, rings and spin yields.
+    pub fn syscalls(&self) -> u64 {
+        self.sleeps + self.rings + self.spin_yields
+    }
 }
 
 /// A peer-end holder, as recorded in the header: its claim number and pid.
@@ -327,6 +336,7 @@ impl Waiter {
                         }
                         // On two cores the peer may share ours: let it run.
                         std::thread::yield_now();
+                        self.stats.spin_yields += 1;
                     } else {
                         std::hint::spin_loop();
                     }

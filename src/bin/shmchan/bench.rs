@@ -8,10 +8,10 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Args;
-use shmchan::{ChannelIo, GetError, Options};
+use shmchan::{ChannelIo, GetError, Options, WaitStrategy};
 
 use crate::Fail;
 
@@ -122,6 +122,8 @@ struct Row {
     seconds: f64,
     items_per_sec: f64,
     gb_per_sec: f64,
+    /// shmchan only: system calls of both ends' waiting (sleeps, rings, spin yields).
+    syscalls_per_million: Option<f64>,
 }
 
 pub(crate) fn bench(a: BenchArgs) -> Result<(), Fail> {
@@ -151,7 +153,7 @@ pub(crate) fn bench(a: BenchArgs) -> Result<(), Fail> {
         let _ = std::io::stdout().flush();
         for b in BATCHES {
             let items = items_for(b, a.quick);
-            let secs = run_case(t, b, items)?;
+            let (secs, syscalls) = run_case(t, b, items)?;
             let row = Row {
                 transport: t.key(),
                 batch_items: b,
@@ -159,6 +161,7 @@ pub(crate) fn bench(a: BenchArgs) -> Result<(), Fail> {
                 seconds: secs,
                 items_per_sec: items as f64 / secs,
                 gb_per_sec: items as f64 * 8.0 / secs / 1e9,
+                syscalls_per_million: syscalls.map(|c| c as f64 * 1e6 / items as f64),
             };
             print!(
                 "{:>22}",
@@ -173,8 +176,53 @@ pub(crate) fn bench(a: BenchArgs) -> Result<(), Fail> {
         }
         println!();
     }
+    for r in rows.iter().filter(|r| r.syscalls_per_million.is_some()) {
+        if r.batch_items == 64 || r.batch_items == 1 {
+            println!(
+                "  {} batch {}: {:.1} system calls per million items (both ends' waiting)",
+                r.transport,
+                r.batch_items,
+                r.syscalls_per_million.unwrap_or(0.0)
+            );
+        }
+    }
+    let mut lat = Vec::new();
+    if a.only.as_deref().is_none_or(|o| "latency".contains(o)) {
+        println!("\none-way latency, ping-pong of one u64 between two processes (ns):");
+        println!("{:<36}{:>10}{:>10}{:>10}", "", "p50", "p99", "p99.9");
+        for kind in [Lat::CacheLine, Lat::Spin, Lat::Default, Lat::Sleep] {
+            let iters = kind.iterations(a.quick);
+            let h = latency(kind, iters)?;
+            let q = |p: f64| h.value_at_quantile(p);
+            println!(
+                "{:<36}{:>10}{:>10}{:>10}",
+                kind.name(),
+                q(0.5),
+                q(0.99),
+                q(0.999)
+            );
+            lat.push(LatRow {
+                case: kind.name(),
+                iterations: iters,
+                p50_ns: q(0.5),
+                p99_ns: q(0.99),
+                p999_ns: q(0.999),
+            });
+        }
+        let secs = if a.quick { 2 } else { 10 };
+        let cpu = idle_waiter_cpu(secs)?;
+        println!(
+            "\nidle waiter (default strategy), {secs} s: {:.3} s of CPU = {:.2}% of a core",
+            cpu,
+            cpu * 100.0 / secs as f64
+        );
+    }
     if let Some(path) = &a.json {
-        let text = serde_json::to_string_pretty(&rows).map_err(Fail::channel)?;
+        let text = serde_json::to_string_pretty(&serde_json::json!({
+            "throughput": rows,
+            "latency": lat,
+        }))
+        .map_err(Fail::channel)?;
         std::fs::write(path, text)
             .map_err(|e| Fail::channel(format!("writing {}: {e}", path.display())))?;
     }
@@ -189,12 +237,13 @@ fn batch_label(b: usize) -> String {
     }
 }
 
-/// Runs one case; returns the consumer's seconds from its first item to its last.
-fn run_case(t: Transport, batch: usize, items: u64) -> Result<f64, Fail> {
+/// Runs one case; returns the consumer's seconds from its first item to its last, and for
+/// shmchan the system calls both ends' waiting made.
+fn run_case(t: Transport, batch: usize, items: u64) -> Result<(f64, Option<u64>), Fail> {
     match t {
-        Transport::Memcpy => Ok(memcpy(batch, items)),
-        Transport::Rtrb => rtrb_case(batch, items),
-        Transport::TokioMpsc => tokio_case(batch, items),
+        Transport::Memcpy => Ok((memcpy(batch, items), None)),
+        Transport::Rtrb => Ok((rtrb_case(batch, items)?, None)),
+        Transport::TokioMpsc => Ok((tokio_case(batch, items)?, None)),
         _ => cross_process(t, batch, items),
     }
 }
@@ -208,7 +257,9 @@ fn spawn_consumer(args: &[String], stdin: Stdio) -> Result<std::process::Child, 
         .map_err(|e| Fail::channel(format!("starting the consumer: {e}")))
 }
 
-fn collect(child: std::process::Child) -> Result<f64, Fail> {
+/// The consumer's report: seconds from its first item to its last, and the system calls its
+/// waiting made (shmchan cases; 0 otherwise).
+fn collect(child: std::process::Child) -> Result<(f64, u64), Fail> {
     let out = child
         .wait_with_output()
         .map_err(|e| Fail::channel(e.to_string()))?;
@@ -216,12 +267,14 @@ fn collect(child: std::process::Child) -> Result<f64, Fail> {
     if !out.status.success() {
         return Err(Fail::channel(format!("the consumer failed: {text}")));
     }
-    text.trim()
-        .parse()
-        .map_err(|_| Fail::channel(format!("the consumer said {text:?}")))
+    let mut it = text.split_whitespace();
+    let secs = it.next().and_then(|v| v.parse().ok());
+    let calls = it.next().and_then(|v| v.parse().ok());
+    secs.zip(calls)
+        .ok_or_else(|| Fail::channel(format!("the consumer said {text:?}")))
 }
 
-fn cross_process(t: Transport, batch: usize, items: u64) -> Result<f64, Fail> {
+fn cross_process(t: Transport, batch: usize, items: u64) -> Result<(f64, Option<u64>), Fail> {
     pin(0);
     let args = vec![t.key().to_string(), batch.to_string(), items.to_string()];
     let fill = |buf: &mut [u64], next: u64| {
@@ -270,8 +323,10 @@ fn cross_process(t: Transport, batch: usize, items: u64) -> Result<f64, Fail> {
                     }
                 }
             }
+            let ours = w.wait_stats().syscalls();
             w.close();
-            collect(child)
+            let (secs, theirs) = collect(child)?;
+            Ok((secs, Some(ours + theirs)))
         }
         Transport::Pipe | Transport::Pipe1M | Transport::Unix => {
             let (rd, wr): (OwnedFd, OwnedFd) = if t == Transport::Unix {
@@ -296,7 +351,7 @@ fn cross_process(t: Transport, batch: usize, items: u64) -> Result<f64, Fail> {
                 next += batch as u64;
             }
             drop(out);
-            collect(child)
+            Ok((collect(child)?.0, None))
         }
         _ => Err(Fail::channel("not a cross-process transport")),
     }
@@ -306,6 +361,9 @@ fn cross_process(t: Transport, batch: usize, items: u64) -> Result<f64, Fail> {
 fn consume(a: &[String]) -> Result<(), Fail> {
     pin(1);
     let bad = || Fail::usage("--consume TRANSPORT BATCH ITEMS [NAME]");
+    if a[0] == "echo" || a[0] == "idle" {
+        return echo(a);
+    }
     let t = Transport::from_key(&a[0]).ok_or_else(bad)?;
     let batch: usize = a[1].parse().map_err(|_| bad())?;
     let items: u64 = a[2].parse().map_err(|_| bad())?;
@@ -320,6 +378,7 @@ fn consume(a: &[String]) -> Result<(), Fail> {
         Ok(())
     };
     let mut start = None;
+    let mut syscalls = 0;
     match t {
         Transport::ShmCopy | Transport::ShmCopyAsync | Transport::ShmZeroCopy => {
             let chan = ChannelIo::<u64>::open(a.get(3).ok_or_else(bad)?)?;
@@ -356,6 +415,7 @@ fn consume(a: &[String]) -> Result<(), Fail> {
                     }
                 }
             }
+            syscalls = r.wait_stats().syscalls();
             match r.blocking_get(&mut buf[..1]) {
                 Err(GetError::Closed { .. }) => {}
                 other => return Err(Fail::channel(format!("after the last item: {other:?}"))),
@@ -389,7 +449,7 @@ fn consume(a: &[String]) -> Result<(), Fail> {
         }
     }
     let secs = start.map_or(0.0, |s| s.elapsed().as_secs_f64());
-    println!("{secs}");
+    println!("{secs} {syscalls}");
     Ok(())
 }
 
@@ -492,4 +552,190 @@ fn tokio_case(batch: usize, items: u64) -> Result<f64, Fail> {
         }
         Ok(start.map_or(0.0, |s| s.elapsed().as_secs_f64()))
     })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lat {
+    CacheLine,
+    Spin,
+    Default,
+    Sleep,
+}
+
+impl Lat {
+    fn name(self) -> &'static str {
+        match self {
+            Lat::CacheLine => "cache line (2 threads, the floor)",
+            Lat::Spin => "shmchan, spin",
+            Lat::Default => "shmchan, default (spin 50 us, sleep)",
+            Lat::Sleep => "shmchan, sleep (doorbell every time)",
+        }
+    }
+
+    fn strategy(self) -> WaitStrategy {
+        match self {
+            Lat::Spin => WaitStrategy::SpinThenSleep(Duration::from_secs(1)),
+            Lat::Sleep => WaitStrategy::Sleep,
+            _ => WaitStrategy::default(),
+        }
+    }
+
+    fn iterations(self, quick: bool) -> u64 {
+        let n = match self {
+            Lat::Sleep => 20_000,
+            _ => 200_000,
+        };
+        if quick {
+            n / 10
+        } else {
+            n
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct LatRow {
+    case: &'static str,
+    iterations: u64,
+    p50_ns: u64,
+    p99_ns: u64,
+    p999_ns: u64,
+}
+
+fn histogram() -> Result<hdrhistogram::Histogram<u64>, Fail> {
+    hdrhistogram::Histogram::new_with_bounds(1, 10_000_000_000, 3).map_err(Fail::channel)
+}
+
+/// Round trips of one u64; records half of each round trip, after a warm-up.
+fn latency(kind: Lat, iters: u64) -> Result<hdrhistogram::Histogram<u64>, Fail> {
+    let mut h = histogram()?;
+    let warm = iters / 10;
+    if kind == Lat::CacheLine {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
+        #[repr(align(128))]
+        struct Line(AtomicU64);
+        let (ping, pong) = (Arc::new(Line(AtomicU64::new(0))), Arc::new(Line(AtomicU64::new(0))));
+        let (p2, q2) = (Arc::clone(&ping), Arc::clone(&pong));
+        let echo = std::thread::spawn(move || {
+            pin(1);
+            for i in 1..=iters + warm {
+                // Acquire/Release: the pair orders nothing else; this is the hardware floor.
+                while p2.0.load(Ordering::Acquire) != i {
+                    std::hint::spin_loop();
+                }
+                q2.0.store(i, Ordering::Release);
+            }
+        });
+        pin(0);
+        for i in 1..=iters + warm {
+            let t0 = Instant::now();
+            ping.0.store(i, Ordering::Release);
+            while pong.0.load(Ordering::Acquire) != i {
+                std::hint::spin_loop();
+            }
+            if i > warm {
+                let _ = h.record((t0.elapsed().as_nanos() as u64 / 2).max(1));
+            }
+        }
+        echo.join().map_err(|_| Fail::channel("echo thread panicked"))?;
+        return Ok(h);
+    }
+    pin(0);
+    let name = format!("bench-lat-{}", std::process::id());
+    let opts = Options::new().capacity(512).wait_strategy(kind.strategy());
+    let ping = ChannelIo::<u64>::create(&format!("{name}-ping"), opts.clone())?;
+    let pong = ChannelIo::<u64>::create(&format!("{name}-pong"), opts)?;
+    let (mut w, mut r) = (ping.writer()?, pong.reader()?);
+    let strategy = match kind {
+        Lat::Spin => "spin",
+        Lat::Sleep => "sleep",
+        _ => "default",
+    };
+    let child = spawn_consumer(
+        &[
+            "echo".to_string(),
+            strategy.to_string(),
+            (iters + warm).to_string(),
+            name,
+        ],
+        Stdio::null(),
+    )?;
+    let mut x = [0u64];
+    for i in 1..=iters + warm {
+        let t0 = Instant::now();
+        w.blocking_put(&[i])?;
+        r.blocking_get(&mut x)?;
+        if x[0] != i {
+            return Err(Fail::channel(format!("echo {i} came back as {}", x[0])));
+        }
+        if i > warm {
+            let _ = h.record((t0.elapsed().as_nanos() as u64 / 2).max(1));
+        }
+    }
+    w.close();
+    collect(child)?;
+    Ok(h)
+}
+
+/// The echo side of the latency cases, and the idle waiter.
+fn echo(a: &[String]) -> Result<(), Fail> {
+    pin(1);
+    let bad = || Fail::usage("--consume echo|idle STRATEGY ITERS NAME");
+    let strategy = match a[1].as_str() {
+        "spin" => Lat::Spin.strategy(),
+        "sleep" => Lat::Sleep.strategy(),
+        _ => WaitStrategy::default(),
+    };
+    let iters: u64 = a[2].parse().map_err(|_| bad())?;
+    let name = a.get(3).ok_or_else(bad)?;
+    let opts = Options::new().wait_strategy(strategy);
+    if a[0] == "idle" {
+        // Wait for one item that comes after ITERS seconds; report our CPU time.
+        let chan = ChannelIo::<u64>::open_with(name, opts)?;
+        let mut r = chan.reader()?;
+        let mut x = [0u64];
+        r.blocking_get(&mut x)?;
+        // SAFETY: getrusage fills the struct we pass; all-zero is a valid rusage.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `ru` is a valid, writable rusage for the call.
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+        let cpu = ru.ru_utime.tv_sec as f64
+            + ru.ru_utime.tv_usec as f64 / 1e6
+            + ru.ru_stime.tv_sec as f64
+            + ru.ru_stime.tv_usec as f64 / 1e6;
+        println!("{cpu} 0");
+        return Ok(());
+    }
+    let ping = ChannelIo::<u64>::open_with(&format!("{name}-ping"), opts.clone())?;
+    let pong = ChannelIo::<u64>::open_with(&format!("{name}-pong"), opts)?;
+    let (mut r, mut w) = (ping.reader()?, pong.writer()?);
+    let mut x = [0u64];
+    for _ in 0..iters {
+        r.blocking_get(&mut x)?;
+        w.blocking_put(&x)?;
+    }
+    println!("0 0");
+    Ok(())
+}
+
+/// CPU time a reader burns while it waits `secs` seconds for an item (default strategy).
+fn idle_waiter_cpu(secs: u64) -> Result<f64, Fail> {
+    let name = format!("bench-idle-{}", std::process::id());
+    let chan = ChannelIo::<u64>::create(&name, Options::new().capacity(512))?;
+    let mut w = chan.writer()?;
+    let child = spawn_consumer(
+        &[
+            "idle".to_string(),
+            "default".to_string(),
+            secs.to_string(),
+            name,
+        ],
+        Stdio::null(),
+    )?;
+    // The test side of a benchmark may sleep: this is the idle period being measured.
+    std::thread::sleep(Duration::from_secs(secs));
+    w.blocking_put(&[1])?;
+    w.close();
+    Ok(collect(child)?.0)
 }
