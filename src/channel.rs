@@ -418,6 +418,38 @@ impl ChannelIo<()> {
             .collect())
     }
 
+    /// Removes channel `name` if no process has it open and `decide` says so, given what the
+    /// header says (or the error, for files under the name that are not a readable channel).
+    /// The decision is made on the header as read under the channel's presence lock, held
+    /// exclusively: no process can open the channel between the decision and the removal.
+    ///
+    /// # Errors
+    ///
+    /// [`RemoveError::InvalidName`], or [`RemoveError::Io`] if the files cannot be removed.
+    ///
+    /// ```
+    /// use shmchan::{ChannelIo, Options, Removal};
+    /// # let name = format!("doc-remove-unused-{}", std::process::id());
+    /// let chan = ChannelIo::<u8>::create(&name, Options::new().persist(true))?;
+    /// // Open here: refused.
+    /// assert_eq!(ChannelIo::remove_unused(&name, |_| true)?, Removal::InUse);
+    /// drop(chan);
+    /// // Keep it if it is persistent...
+    /// let keep_persistent = |i: Result<&shmchan::ChannelInfo, &shmchan::OpenError>| {
+    ///     !i.is_ok_and(|i| i.persist)
+    /// };
+    /// assert_eq!(ChannelIo::remove_unused(&name, keep_persistent)?, Removal::Kept);
+    /// assert_eq!(ChannelIo::remove_unused(&name, |_| true)?, Removal::Removed);
+    /// assert_eq!(ChannelIo::remove_unused(&name, |_| true)?, Removal::NotFound);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn remove_unused(
+        name: &str,
+        decide: impl FnOnce(Result<&crate::ChannelInfo, &OpenError>) -> bool,
+    ) -> Result<crate::Removal, RemoveError> {
+        segment::remove_unused(name, decide)
+    }
+
     /// Temporary directories left in [`base_dir`](crate::base_dir) by a creator or remover
     /// that was killed midway (their process is gone). [`ChannelIo::remove`] does not see
     /// them; delete them with `std::fs::remove_dir_all` (the CLI's `gc` does).

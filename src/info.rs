@@ -75,10 +75,11 @@ impl ChannelInfo {
         self.reader_closed
     }
 
-    /// True if the writer ended the stream (closed or aborted) and its end of stream is
-    /// still to be delivered: a reader would get it (and any items left).
-    pub fn is_pending_delivery(&self) -> bool {
-        self.writer_state != WriterState::Open && !self.is_finished()
+    /// True if a reader that comes would still get something: committed items, or the
+    /// writer's end of stream (close or abort reason). Such a channel is not removed by its
+    /// last handle, nor by `shmchan gc` without `--all`, even when its writer died.
+    pub fn has_undelivered(&self) -> bool {
+        !self.reader_closed && (!self.is_empty() || self.writer_state != WriterState::Open)
     }
 }
 

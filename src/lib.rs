@@ -52,7 +52,9 @@
 //! - **Hostile peers**: nothing read from the segment is trusted. Identity fields are
 //!   validated at open and never re-read; every index read from the peer is checked, so a
 //!   corrupt peer causes [`Corruption`] errors or garbled values, never an out-of-bounds
-//!   access. One thing no POSIX program can prevent: if another process **truncates** the
+//!   access. The copy API (`put`/`get`) never holds a reference into shared memory; the
+//!   zero-copy views ([`Slots`], [`View`]) stay in bounds too, but their aliasing guarantee
+//!   assumes a peer that follows the protocol (see their docs). One thing no POSIX program can prevent: if another process **truncates** the
 //!   segment file while it is mapped, touching the lost pages raises `SIGBUS`. Segments are
 //!   created mode 0600, so only the same user (or root) can do that.
 //!
@@ -105,5 +107,5 @@ pub use header::{End, Primitive, MAX_DATA_LEN, REASON_MAX, SCHEMA_MAX};
 pub use info::{ChannelInfo, EndInfo, WriterState};
 pub use notify::{WaitStats, WaitStrategy};
 pub use reader::{ReaderFront, View};
-pub use segment::{base_dir, channel_dir, validate_name, NAME_MAX};
+pub use segment::{base_dir, channel_dir, validate_name, Removal, NAME_MAX};
 pub use writer::{Slots, WriterFront};

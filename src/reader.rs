@@ -653,13 +653,17 @@ fn blocking_bug(name: &str) -> GetError {
 ///
 /// # What the peer can do to these items
 ///
-/// The protocol forbids the writer to touch committed items until the reader releases them,
-/// so the `&[T]` does not change under you while you hold it, as Rust requires, and it is
-/// always inside our mapping whatever the peer writes to the indices. A corrupt or hostile
-/// process that writes into the segment anyway can change these values while you read them
-/// (with `T: Pod` every bit pattern is still a valid `T`, so you see garbled values, never
-/// an invalid one); it cannot make the slice point elsewhere. Copy out with
-/// [`get`](ReaderFront::get) if you would rather never hold a reference into shared memory.
+/// The slice is always inside our mapping, whatever the peer writes to the indices: a
+/// corrupt peer cannot make it point elsewhere. Beyond that, this API relies on the peer
+/// following the protocol, which forbids the writer to touch committed items until the
+/// reader releases them, so that the `&[T]` does not change while you hold it, as Rust
+/// requires. A process that writes into the segment anyway breaks that assumption: a value
+/// could change between two reads of it, which safe code is entitled to assume impossible
+/// (a bounds check on `view[0]` followed by a use of `view[0]`, say). Channels are created
+/// 0600 and opened only from their owner (see
+/// [`Options::accept_other_owner`](crate::Options::accept_other_owner)), so such a process
+/// runs as the same user. If you cannot trust the peer that far, copy out with
+/// [`get`](ReaderFront::get), which never holds a reference into shared memory.
 pub struct View<'a, T: Pod> {
     front: &'a mut ReaderFront<T>,
     len: usize,

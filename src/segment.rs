@@ -949,10 +949,9 @@ fn remove_dir_if(dir: &Path, only: Option<&OwnedFd>) -> io::Result<()> {
     fs::remove_dir_all(&tmp)
 }
 
-/// Reads channel `name`'s header without opening it for use: no lock is taken, nothing is
-/// mapped, and the channel's cleanup is not affected. Validates like `open` (without the
-/// element type and owner checks) and reports what it finds.
-pub(crate) fn inspect(name: &str) -> Result<ChannelInfo, OpenError> {
+/// Opens channel `name`'s directory and segment file for inspection or removal: no owner
+/// check, no lock, nothing mapped. The segment's type is checked before it is opened.
+fn open_for_inspection(name: &str) -> Result<(PathBuf, OwnedFd), OpenError> {
     check_name(name)?;
     let dir_path = channel_dir(name);
     let path = dir_path.join(RING_FILE);
@@ -977,15 +976,25 @@ pub(crate) fn inspect(name: &str) -> Result<ChannelInfo, OpenError> {
         }
         Err(e) => return Err(errno_err(name, "opening the channel directory")(e)),
     };
-    let open = |flags| {
-        rustix::fs::openat(
-            &dir,
-            RING_FILE,
-            flags | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
-            Mode::empty(),
-        )
-    };
-    let file = match open(OFlags::RDONLY) {
+    match rustix::fs::statat(&dir, RING_FILE, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st)
+            if rustix::fs::FileType::from_raw_mode(st.st_mode)
+                == rustix::fs::FileType::RegularFile => {}
+        Ok(_) | Err(Errno::NOENT) => return Err(foreign()),
+        Err(Errno::ACCESS) | Err(Errno::PERM) => {
+            return Err(OpenError::PermissionDenied {
+                name: name.to_string(),
+                path,
+            })
+        }
+        Err(e) => return Err(errno_err(name, "stat of the segment")(e)),
+    }
+    let file = match rustix::fs::openat(
+        &dir,
+        RING_FILE,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
+        Mode::empty(),
+    ) {
         Ok(f) => f,
         Err(Errno::NOENT) | Err(Errno::LOOP) | Err(Errno::ISDIR) | Err(Errno::NXIO) => {
             return Err(foreign())
@@ -998,16 +1007,46 @@ pub(crate) fn inspect(name: &str) -> Result<ChannelInfo, OpenError> {
         }
         Err(e) => return Err(errno_err(name, "opening the segment")(e)),
     };
-    let st = rustix::fs::fstat(&file).map_err(errno_err(name, "fstat"))?;
-    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
-        return Err(foreign());
-    }
-    let (buf, size) = read_header(&file, name, &path)?;
+    Ok((dir_path, file))
+}
+
+/// Reads one aligned u64 of the header with its own pread.
+fn pread_u64(file: &OwnedFd, offset: usize) -> Option<u64> {
+    let mut b = [0u8; 8];
+    matches!(rustix::io::pread(file, &mut b, offset as u64), Ok(8)).then(|| u64::from_ne_bytes(b))
+}
+
+/// Reads and validates the header of an open segment file. `exclusive`: the caller holds
+/// the presence lock exclusively (so nobody else has the channel open).
+fn inspect_file(
+    name: &str,
+    dir_path: PathBuf,
+    file: &OwnedFd,
+    exclusive: bool,
+) -> Result<ChannelInfo, OpenError> {
+    let path = dir_path.join(RING_FILE);
+    let st = rustix::fs::fstat(file).map_err(errno_err(name, "fstat"))?;
+    let (buf, size) = read_header(file, name, &path)?;
     let snap = Snapshot::parse(&buf);
     snap.validate(page_size(), size)
         .map_err(|inv| invalid_to_error(inv, name, &path))?;
-    let dynamic = header::Dynamic::parse(&buf);
-    if dynamic.head > dynamic.tail || dynamic.tail - dynamic.head > snap.capacity {
+    let mut dynamic = header::Dynamic::parse(&buf);
+    // The ends may be working: read head before tail (the reader's head only ever moves up
+    // to a tail already published), each on its own, and retry a torn or raced pair.
+    let mut consistent = false;
+    for _ in 0..16 {
+        let head = pread_u64(file, std::mem::offset_of!(Header, head));
+        let tail = pread_u64(file, std::mem::offset_of!(Header, tail));
+        if let (Some(h), Some(t)) = (head, tail) {
+            dynamic.head = h;
+            dynamic.tail = t;
+            if h <= t && t - h <= snap.capacity {
+                consistent = true;
+                break;
+            }
+        }
+    }
+    if !consistent {
         return Err(OpenError::Corrupted(Corruption {
             name: name.to_string(),
             field: "head/tail",
@@ -1017,8 +1056,9 @@ pub(crate) fn inspect(name: &str) -> Result<ChannelInfo, OpenError> {
             ),
         }));
     }
-    // Our descriptor holds no lock, so any lock F_OFD_GETLK reports is another holder's.
-    let held = |byte| ofd_lock_held(file.as_fd(), byte).unwrap_or(false);
+    // Our descriptor holds no end lock, so any lock F_OFD_GETLK reports is another holder's.
+    // A probe that fails counts as held: when unsure, a channel is in use.
+    let held = |byte| ofd_lock_held(file.as_fd(), byte).unwrap_or(true);
     let end = |i: usize, byte| {
         let (pid, start_time, claims) = dynamic.ends[i];
         EndInfo {
@@ -1064,8 +1104,104 @@ pub(crate) fn inspect(name: &str) -> Result<ChannelInfo, OpenError> {
         reader: end(1, end_byte(End::Reader)),
         writer_state,
         reader_closed: dynamic.reader_state != OPEN,
-        in_use: held(PRESENCE),
+        in_use: !exclusive && held(PRESENCE),
     })
+}
+
+/// Reads channel `name`'s header without opening it for use: no lock is taken, nothing is
+/// mapped, and the channel's cleanup is not affected. Validates like `open` (without the
+/// element type and owner checks) and reports what it finds.
+pub(crate) fn inspect(name: &str) -> Result<ChannelInfo, OpenError> {
+    let (dir_path, file) = open_for_inspection(name)?;
+    inspect_file(name, dir_path, &file, false)
+}
+
+/// What [`remove_unused`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Removal {
+    /// Removed.
+    Removed,
+    /// A process has the channel open: left alone.
+    InUse,
+    /// The decision said keep it.
+    Kept,
+    /// There is no channel by that name (any more).
+    NotFound,
+}
+
+/// Removes channel `name` if no process has it open and `decide` agrees, deciding on the
+/// header as read while holding the channel's presence lock exclusively: no process can
+/// open the channel between the decision and the removal (an opener waits for the lock,
+/// then finds the channel gone). `decide` also gets the error for a name whose files are
+/// not a readable channel.
+pub(crate) fn remove_unused(
+    name: &str,
+    decide: impl FnOnce(Result<&ChannelInfo, &OpenError>) -> bool,
+) -> Result<Removal, RemoveError> {
+    validate_name(name).map_err(|reason| RemoveError::InvalidName {
+        name: name.to_string(),
+        reason,
+    })?;
+    let io = |source: io::Error| RemoveError::Io {
+        name: name.to_string(),
+        path: channel_dir(name),
+        source,
+    };
+    let (dir_path, file) = match open_for_inspection(name) {
+        Ok(f) => f,
+        Err(OpenError::NotFound { .. }) => return Ok(Removal::NotFound),
+        Err(e) => {
+            // No segment file to lock (a plain file, a directory without a ring...).
+            return if decide(Err(&e)) {
+                match remove(name) {
+                    Ok(()) => Ok(Removal::Removed),
+                    Err(RemoveError::NotFound { .. }) => Ok(Removal::NotFound),
+                    Err(e) => Err(e),
+                }
+            } else {
+                Ok(Removal::Kept)
+            };
+        }
+    };
+    // A write lock needs a descriptor open for writing; F_OFD locks are per open file
+    // description, and a read-only one can take only read locks. Re-open read-write when we
+    // may (the owner or root), else the channel is not ours to remove anyway.
+    let file = match rustix::fs::open(
+        dir_path.join(RING_FILE),
+        OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
+        Mode::empty(),
+    ) {
+        Ok(rw) if same_file(&rw, &file) => rw,
+        Ok(_) => return Ok(Removal::NotFound), // replaced meanwhile: look again later
+        Err(Errno::NOENT) => return Ok(Removal::NotFound),
+        Err(e) => return Err(io(e.into())),
+    };
+    match ofd_lock(file.as_fd(), PRESENCE, libc::F_WRLCK, false) {
+        Ok(true) => {}
+        Ok(false) => return Ok(Removal::InUse),
+        Err(e) => return Err(io(e)),
+    }
+    let st = rustix::fs::fstat(&file).map_err(|e| io(e.into()))?;
+    if st.st_nlink == 0 {
+        return Ok(Removal::NotFound);
+    }
+    let info = inspect_file(name, dir_path.clone(), &file, true);
+    if !decide(info.as_ref()) {
+        return Ok(Removal::Kept);
+    }
+    match remove_dir_if(&dir_path, Some(&file)) {
+        Ok(()) => Ok(Removal::Removed),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Removal::NotFound),
+        Err(e) => Err(io(e)),
+    }
+}
+
+fn same_file(a: &OwnedFd, b: &OwnedFd) -> bool {
+    match (rustix::fs::fstat(a), rustix::fs::fstat(b)) {
+        (Ok(x), Ok(y)) => x.st_ino == y.st_ino && x.st_dev == y.st_dev,
+        _ => false,
+    }
 }
 
 /// The names of every channel directory in the base directory (`shmchan.*`), sorted,
@@ -1085,9 +1221,19 @@ pub(crate) fn scan() -> io::Result<(Vec<String>, Vec<PathBuf>)> {
                 names.push(name.to_string());
             }
         } else if let Some(rest) = file_name.strip_prefix(TMP_PREFIX) {
-            // NAME.PID.N.NANOS: the pid is the third field from the end.
+            // NAME.PID.N.NANOS: the pid is the third field from the end. Its process must be
+            // gone (as far as we can see: another pid namespace, or `hidepid`, may hide it),
+            // the directory ours, and older than a minute, so a creation or removal under
+            // way elsewhere is never taken for a leftover.
             let pid = rest.rsplit('.').nth(2).and_then(|p| p.parse::<u32>().ok());
-            if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+            let meta = entry.metadata()?;
+            let old = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(60));
+            let mine = meta.uid() == rustix::process::geteuid().as_raw();
+            if old && mine && pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
                 leftovers.push(entry.path());
             }
         }

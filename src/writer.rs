@@ -489,13 +489,15 @@ fn blocking_bug(name: &str) -> PutError {
 ///
 /// # What the peer can do to these slots
 ///
-/// The protocol gives reserved slots to the writer alone: a reader following it does not
-/// touch them until they are committed, so the `&mut [T]` is exclusive as Rust requires, and
-/// it is always inside our mapping whatever the peer writes to the indices. A corrupt or
-/// hostile process that writes into the segment anyway can change these values under you
-/// (with `T: Pod` every bit pattern is still a valid `T`); it cannot make the slice point
-/// elsewhere. Use the copy API ([`put`](WriterFront::put)) if you would rather never hold a
-/// reference into shared memory.
+/// The slice is always inside our mapping, whatever the peer writes to the indices: a
+/// corrupt peer cannot make it point elsewhere. Beyond that, this API relies on the peer
+/// following the protocol, which gives reserved slots to the writer alone, so that the
+/// `&mut [T]` is exclusive as Rust requires. A process that writes into the segment anyway
+/// breaks that assumption: values could change under the reference, and the compiler may
+/// have assumed they do not. Channels are created 0600 and opened only from their owner (see
+/// [`Options::accept_other_owner`](crate::Options::accept_other_owner)), so such a process
+/// runs as the same user. If you cannot trust the peer that far, use the copy API
+/// ([`put`](WriterFront::put)), which never holds a reference into shared memory.
 pub struct Slots<'a, T: Pod> {
     front: &'a mut WriterFront<T>,
     len: usize,

@@ -1,6 +1,9 @@
 //! Tests of the `shmchan` command: they run the built binary as separate processes.
 //!
 //! Every child is waited for with a time limit, so a hang fails the test instead of CI.
+//! Channels live in `$SHMCHAN_DIR` if it is set (CI sets a private one), else in
+//! `/dev/shm/shmchan-clitest`: these tests run `shmchan gc`, which must not touch the
+//! channels of whoever runs them.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -12,8 +15,25 @@ use wait_timeout::ChildExt;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// The channel directory of this test run (passed to every child as `SHMCHAN_DIR`).
+fn dir() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(d) = std::env::var_os("SHMCHAN_DIR").filter(|d| !d.is_empty()) {
+            return PathBuf::from(d);
+        }
+        let d = PathBuf::from("/dev/shm/shmchan-clitest");
+        let _ = std::fs::create_dir(&d);
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777));
+        d
+    })
+}
+
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_shmchan"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_shmchan"));
+    c.env("SHMCHAN_DIR", dir());
+    c
 }
 
 fn unique(tag: &str) -> String {
@@ -88,8 +108,19 @@ fn json(o: &Output) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
 }
 
+fn channel_dir(name: &str) -> PathBuf {
+    dir().join(format!("shmchan.{name}"))
+}
+
 fn gone(name: &str) -> bool {
-    !shmchan::channel_dir(name).exists()
+    !channel_dir(name).exists()
+}
+
+/// `shmchan inspect NAME --json`'s detail object, if the channel is readable.
+fn detail(name: &str) -> Option<serde_json::Value> {
+    let o = run(&["inspect", name, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+    (v["ok"] == true).then(|| v["detail"].clone())
 }
 
 /// Polls `cond` (a test-side wait for another process to reach a state; bounded).
@@ -153,11 +184,18 @@ fn roundtrip(recv_first: bool) {
     // A ring much smaller than the data, so both sides wait for each other.
     let recv_args = ["recv", &name, &out_s, "--capacity", "65536"];
     let send_args = ["send", &name, &in_s, "--capacity", "65536"];
+    // The first side has claimed its end before the second starts.
     let (recv, send) = if recv_first {
         let r = spawn(&recv_args, Stdio::null());
+        eventually("the reader to claim", || {
+            detail(&name).is_some_and(|d| d["reader"]["alive"] == true)
+        });
         (r, spawn(&send_args, Stdio::null()))
     } else {
         let s = spawn(&send_args, Stdio::null());
+        eventually("the writer to claim", || {
+            detail(&name).is_some_and(|d| d["writer"]["alive"] == true)
+        });
         (spawn(&recv_args, Stdio::null()), s)
     };
     let s = finish(send);
@@ -290,40 +328,71 @@ fn create_ls_inspect_json() {
 #[test]
 fn rm_refuses_a_live_channel_and_gc_removes_a_stale_one() {
     let name = unique("stale");
-    // A writer that waits on its stdin, holding the end.
+    // A writer that waits on its stdin, holding the end, 7 bytes committed.
     let mut send = spawn(&["send", &name], Stdio::piped());
     let mut stdin = send.stdin.take().unwrap();
     stdin.write_all(b"partial").unwrap();
-    eventually("the writer to claim", || {
-        shmchan::ChannelIo::inspect(&name).is_ok_and(|i| i.writer.held && i.len() == 7)
+    eventually("the writer to commit", || {
+        detail(&name).is_some_and(|d| d["writer"]["alive"] == true && d["len"] == 7)
     });
     let o = run(&["rm", &name]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(e.contains("writer pid") && e.contains("--force"), "{e}");
     let gc = run(&["gc"]);
-    assert!(String::from_utf8_lossy(&gc.stdout).contains(&format!("kept    {name}")));
+    assert!(gc.status.success(), "{}", stderr(&gc));
+    let out = String::from_utf8_lossy(&gc.stdout).into_owned();
+    assert!(
+        out.contains(&format!("kept    {name}: open in a live process")),
+        "{out}"
+    );
 
     send.kill().unwrap(); // SIGKILL
     send.wait().unwrap();
     drop(stdin);
-    let i = json(&run(&["inspect", &name, "--json"]));
-    assert_eq!(i["detail"]["writer"]["alive"], false);
-    assert_eq!(i["detail"]["state"], "stale");
+    let d = detail(&name).expect("readable");
+    assert_eq!(d["writer"]["alive"], false);
+    assert_eq!(d["state"], "stale");
+    // Its 7 committed items still wait for a reader: gc keeps them unless --all.
     let gc = run(&["gc"]);
-    assert!(gc.status.success(), "{}", stderr(&gc));
+    let out = String::from_utf8_lossy(&gc.stdout).into_owned();
     assert!(
-        String::from_utf8_lossy(&gc.stdout).contains(&format!("removed {name} (stale)")),
-        "{}",
-        String::from_utf8_lossy(&gc.stdout)
+        out.contains(&format!("kept    {name}: 7 items wait for a reader")),
+        "{out}"
     );
+    let dry = run(&["gc", "--all", "--dry-run"]);
+    let out = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert!(
+        out.contains(&format!("would remove {name} (stale)")),
+        "{out}"
+    );
+    assert!(!gone(&name));
+    let gc = run(&["gc", "--all"]);
+    assert!(gc.status.success(), "{}", stderr(&gc));
+    let out = String::from_utf8_lossy(&gc.stdout).into_owned();
+    assert!(out.contains(&format!("removed {name} (stale)")), "{out}");
+    assert!(gone(&name));
+
+    // A writer killed before it committed anything leaves nothing to deliver: plain gc.
+    let name = unique("stale-empty");
+    let mut send = spawn(&["send", &name], Stdio::piped());
+    let stdin = send.stdin.take().unwrap();
+    eventually("the writer to claim", || {
+        detail(&name).is_some_and(|d| d["writer"]["alive"] == true)
+    });
+    send.kill().unwrap();
+    send.wait().unwrap();
+    drop(stdin);
+    let gc = run(&["gc"]);
+    let out = String::from_utf8_lossy(&gc.stdout).into_owned();
+    assert!(out.contains(&format!("removed {name} (stale)")), "{out}");
     assert!(gone(&name));
 }
 
 #[test]
 fn garbage_under_a_channel_name() {
     let name = unique("junk");
-    let dir = shmchan::channel_dir(&name);
+    let dir = channel_dir(&name);
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(dir.join("ring"), vec![0x5a; 10_000]).unwrap();
     let o = run(&["inspect", &name]);
@@ -356,11 +425,11 @@ fn kill_send_while_recv_waits() {
     let mut stdin = send.stdin.take().unwrap();
     stdin.write_all(b"all of this is committed").unwrap();
     eventually("the writer to commit", || {
-        shmchan::ChannelIo::inspect(&name).is_ok_and(|i| i.len() == 24)
+        detail(&name).is_some_and(|d| d["len"] == 24)
     });
     let recv = spawn(&["recv", &name], Stdio::null());
     eventually("the reader to claim", || {
-        shmchan::ChannelIo::inspect(&name).is_ok_and(|i| i.reader.held)
+        detail(&name).is_some_and(|d| d["reader"]["alive"] == true)
     });
     let killed = Instant::now();
     send.kill().unwrap();
@@ -372,7 +441,7 @@ fn kill_send_while_recv_waits() {
     assert!(stderr(&r).contains("process died"), "{}", stderr(&r));
     assert_eq!(r.stdout, b"all of this is committed");
     assert!(took < Duration::from_secs(5), "took {took:?}");
-    let _ = shmchan::ChannelIo::remove(&name);
+    assert!(gone(&name), "drained channel left behind");
 }
 
 #[test]
@@ -383,11 +452,11 @@ fn kill_recv_while_send_waits() {
     // The reader claims but its output pipe is never read: it stalls, then the ring fills.
     let mut recv = spawn(&["recv", &name, "--capacity", "4096"], Stdio::null());
     eventually("the reader to claim", || {
-        shmchan::ChannelIo::inspect(&name).is_ok_and(|i| i.reader.held)
+        detail(&name).is_some_and(|d| d["reader"]["alive"] == true)
     });
     let send = spawn(&["send", &name, input.to_str().unwrap()], Stdio::null());
     eventually("the ring to fill", || {
-        shmchan::ChannelIo::inspect(&name).is_ok_and(|i| i.len() == i.capacity)
+        detail(&name).is_some_and(|d| d["len"] == d["capacity"])
     });
     let killed = Instant::now();
     recv.kill().unwrap();
@@ -401,7 +470,7 @@ fn kill_recv_while_send_waits() {
         stderr(&s)
     );
     let _ = std::fs::remove_file(input);
-    let _ = shmchan::ChannelIo::remove(&name);
+    assert!(run(&["rm", &name]).status.success());
 }
 
 #[test]
@@ -409,8 +478,18 @@ fn recv_into_a_closed_pipe_exits_quietly() {
     let name = unique("pipe");
     let input = tmpfile("pipein");
     std::fs::write(&input, random_bytes(8 << 20, 3)).unwrap();
-    let mut recv = spawn(&["recv", &name], Stdio::null());
-    let send = spawn(&["send", &name, input.to_str().unwrap()], Stdio::null());
+    // A ring far smaller than the input: send cannot finish before recv quits.
+    let mut recv = spawn(&["recv", &name, "--capacity", "65536"], Stdio::null());
+    let send = spawn(
+        &[
+            "send",
+            &name,
+            input.to_str().unwrap(),
+            "--capacity",
+            "65536",
+        ],
+        Stdio::null(),
+    );
     let mut first = [0u8; 100];
     recv.stdout.take().unwrap().read_exact(&mut first).unwrap(); // then drop the pipe
     let r = finish(recv);
@@ -440,10 +519,102 @@ fn send_rejects_a_partial_element() {
     let r = run(&["recv", &name, "--format", "text"]);
     assert_eq!(String::from_utf8_lossy(&r.stdout), "1\n");
     assert_eq!(r.status.code(), Some(1));
-    // A type that differs from the channel's is refused.
-    let name = unique("wrongtype");
-    let mut send = spawn(&["send", &name, "--type", "f32"], Stdio::piped());
+    assert!(
+        stderr(&r).contains("aborted: the input ends with 2 bytes"),
+        "{}",
+        stderr(&r)
+    );
+}
+
+#[test]
+fn an_element_split_across_reads_arrives_whole() {
+    let name = unique("split");
+    let mut send = spawn(&["send", &name, "--type", "u32"], Stdio::piped());
+    let mut stdin = send.stdin.take().unwrap();
+    stdin.write_all(&[7, 0]).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(50)); // two separate reads on the other side
+    stdin.write_all(&[0, 0, 9, 0, 0, 0]).unwrap();
+    drop(stdin);
+    assert!(finish(send).status.success());
+    let r = run(&["recv", &name, "--format", "text"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(String::from_utf8_lossy(&r.stdout), "7\n9\n");
+}
+
+#[test]
+fn type_and_schema_of_an_existing_channel_are_checked() {
+    let name = unique("typed");
+    assert!(run(&[
+        "create",
+        &name,
+        "--type",
+        "u32",
+        "--capacity",
+        "64",
+        "--schema",
+        "a/v1"
+    ])
+    .status
+    .success());
+    let o = run(&["send", &name, "--type", "f32"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("holds u32, not f32"), "{}", stderr(&o));
+    let o = run(&["recv", &name, "--schema", "a/v2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("schema tag"), "{}", stderr(&o));
+    assert!(run(&["rm", &name]).status.success());
+}
+
+#[test]
+fn a_failed_recv_leaves_the_output_file_alone() {
+    let name = unique("keepfile");
+    let out = tmpfile("keep");
+    std::fs::write(&out, b"precious").unwrap();
+    // The reader end is taken by a live recv: a second recv must fail before touching FILE.
+    let first = spawn(&["recv", &name], Stdio::null());
+    eventually("the reader to claim", || {
+        detail(&name).is_some_and(|d| d["reader"]["alive"] == true)
+    });
+    let o = run(&["recv", &name, out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("held by"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+    let mut send = spawn(&["send", &name], Stdio::piped());
     drop(send.stdin.take());
-    let _ = finish(send);
-    let _ = shmchan::ChannelIo::remove(&name);
+    assert!(finish(send).status.success());
+    assert!(finish(first).status.success());
+    let _ = std::fs::remove_file(out);
+}
+
+#[test]
+fn text_output_flows_before_the_stream_ends() {
+    let name = unique("live");
+    let mut send = spawn(
+        &["send", &name, "--type", "f64", "--format", "text"],
+        Stdio::piped(),
+    );
+    let mut stdin = send.stdin.take().unwrap();
+    let mut recv = spawn(
+        &["recv", &name, "--type", "f64", "--format", "text"],
+        Stdio::null(),
+    );
+    stdin.write_all(b"1.25\n").unwrap();
+    stdin.flush().unwrap();
+    // The sender is still running: the line must arrive anyway.
+    let mut out = recv.stdout.take().unwrap();
+    let mut got = [0u8; 5];
+    let reader = std::thread::spawn(move || out.read_exact(&mut got).map(|()| got));
+    let start = Instant::now();
+    while !reader.is_finished() {
+        assert!(
+            start.elapsed() < LIMIT,
+            "the line never arrived while the stream was open"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(&reader.join().unwrap().unwrap(), b"1.25\n");
+    drop(stdin);
+    assert!(finish(send).status.success());
+    assert!(finish(recv).status.success());
 }

@@ -615,7 +615,10 @@ fn latency(kind: Lat, iters: u64) -> Result<hdrhistogram::Histogram<u64>, Fail> 
         use std::sync::Arc;
         #[repr(align(128))]
         struct Line(AtomicU64);
-        let (ping, pong) = (Arc::new(Line(AtomicU64::new(0))), Arc::new(Line(AtomicU64::new(0))));
+        let (ping, pong) = (
+            Arc::new(Line(AtomicU64::new(0))),
+            Arc::new(Line(AtomicU64::new(0))),
+        );
         let (p2, q2) = (Arc::clone(&ping), Arc::clone(&pong));
         let echo = std::thread::spawn(move || {
             pin(1);
@@ -638,7 +641,8 @@ fn latency(kind: Lat, iters: u64) -> Result<hdrhistogram::Histogram<u64>, Fail> 
                 let _ = h.record((t0.elapsed().as_nanos() as u64 / 2).max(1));
             }
         }
-        echo.join().map_err(|_| Fail::channel("echo thread panicked"))?;
+        echo.join()
+            .map_err(|_| Fail::channel("echo thread panicked"))?;
         return Ok(h);
     }
     pin(0);

@@ -18,7 +18,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use shmchan::{
     ChannelInfo, ChannelIo, ClaimError, EndInfo, GetError, OpenError, Options, Primitive, PutError,
-    WriterState,
+    Removal, WriterState,
 };
 
 const EXAMPLES: &str = "\
@@ -273,16 +273,44 @@ macro_rules! from_error {
         }
     )*};
 }
-from_error!(
-    OpenError,
-    ClaimError,
-    PutError,
-    GetError,
-    shmchan::RemoveError
-);
+from_error!(ClaimError, PutError, GetError);
+
+impl From<OpenError> for Fail {
+    fn from(e: OpenError) -> Fail {
+        // What the user typed is wrong (exit 2), not the channel.
+        let usage = matches!(
+            e,
+            OpenError::InvalidName { .. }
+                | OpenError::InvalidCapacity { .. }
+                | OpenError::InvalidSchema { .. }
+        );
+        if usage {
+            Fail::usage(e)
+        } else {
+            Fail::channel(e)
+        }
+    }
+}
+
+impl From<shmchan::RemoveError> for Fail {
+    fn from(e: shmchan::RemoveError) -> Fail {
+        match e {
+            shmchan::RemoveError::InvalidName { .. } => Fail::usage(e),
+            e => Fail::channel(e),
+        }
+    }
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.cmd, Cmd::Send(_) | Cmd::Recv(_)) {
+        // Listing commands die quietly when their reader goes away, like other Unix tools
+        // (`shmchan ls | head -1`). send and recv keep Rust's SIGPIPE-ignored default: they
+        // handle EPIPE themselves and close their end of the channel properly.
+        // SAFETY: setting a signal's disposition to its default is async-signal-safe and
+        // happens before any other thread exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let r = match cli.cmd {
         Cmd::Create(a) => create(a),
         Cmd::Send(a) => send(a),
@@ -374,6 +402,22 @@ impl Target<'_> {
                         )));
                     }
                 }
+                if let Some(s) = self.schema {
+                    if info.schema.as_deref() != Some(s) {
+                        return Err(Fail::channel(format!(
+                            "channel '{}' has schema tag {:?}, not {s:?}",
+                            self.name,
+                            info.schema.as_deref().unwrap_or("")
+                        )));
+                    }
+                }
+                if self.capacity.is_some_and(|c| c as u64 > info.capacity) {
+                    eprintln!(
+                        "shmchan: channel '{}' exists with capacity {}; --capacity applies only \
+                         when creating",
+                        self.name, info.capacity
+                    );
+                }
                 Ok((found, info.schema))
             }
             Err(OpenError::NotFound { .. }) => Ok((
@@ -448,7 +492,7 @@ fn send(a: SendArgs) -> Result<(), Fail> {
 fn send_typed<T>(
     target: &Target<'_>,
     schema: Option<String>,
-    mut input: File,
+    input: File,
     format: Format,
     bar: &ProgressBar,
 ) -> Result<(), Fail>
@@ -457,6 +501,34 @@ where
 {
     let chan = target.open::<T>(schema)?;
     let mut w = chan.writer()?;
+    // Whatever goes wrong, the reader must learn that the stream is incomplete: abort with
+    // the reason (a plain close would look like a complete stream).
+    match stream_in::<T>(&mut w, input, format, bar) {
+        Ok(()) => {
+            w.close();
+            Ok(())
+        }
+        Err(f) => {
+            w.abort(&f.msg);
+            let msg = if f.msg.starts_with("channel '") {
+                f.msg
+            } else {
+                format!("channel '{}': {}", target.name, f.msg)
+            };
+            Err(Fail { code: f.code, msg })
+        }
+    }
+}
+
+fn stream_in<T>(
+    w: &mut shmchan::WriterFront<T>,
+    mut input: File,
+    format: Format,
+    bar: &ProgressBar,
+) -> Result<(), Fail>
+where
+    T: Pod + FromStr,
+{
     let type_name = Primitive::of::<T>().map_or("element", Primitive::name);
     match format {
         Format::Raw => {
@@ -468,13 +540,13 @@ where
                 let mut slots = w.blocking_reserve(chunk)?;
                 let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut slots);
                 let mut filled = 0;
-                let mut eof = false;
+                let mut end = Ok(false);
                 // read(2) straight into the ring; publish after every read that ends on an
                 // element boundary, so a slow producer's data flows at once.
                 loop {
                     match input.read(&mut bytes[filled..]) {
                         Ok(0) => {
-                            eof = true;
+                            end = Ok(true);
                             break;
                         }
                         Ok(n) => {
@@ -485,26 +557,23 @@ where
                         }
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(e) => {
-                            let msg = format!("reading the input: {e}");
-                            slots.commit(0); // publishes nothing; ends the borrow
-                            w.abort(&msg);
-                            return Err(Fail::channel(msg));
+                            end = Err(Fail::channel(format!("reading the input: {e}")));
+                            break;
                         }
                     }
                 }
+                // Whole elements read so far are delivered even if the input then failed.
                 let whole = filled / size;
                 slots.commit(whole);
                 bar.inc((whole * size) as u64);
-                if eof {
+                if end? {
                     if filled % size != 0 {
-                        let msg = format!(
+                        return Err(Fail::channel(format!(
                             "the input ends with {} bytes, not a whole {type_name} ({size} bytes)",
                             filled % size
-                        );
-                        w.abort(&msg);
-                        return Err(Fail::channel(msg));
+                        )));
                     }
-                    break;
+                    return Ok(());
                 }
             }
         }
@@ -519,9 +588,8 @@ where
                     Ok(0) => break,
                     Ok(n) => bar.inc(n as u64),
                     Err(e) => {
-                        let msg = format!("reading the input: {e}");
-                        w.abort(&msg);
-                        return Err(Fail::channel(msg));
+                        w.blocking_put(&batch)?;
+                        return Err(Fail::channel(format!("reading the input: {e}")));
                     }
                 }
                 line_no += 1;
@@ -531,11 +599,9 @@ where
                         Ok(v) => batch.push(v),
                         Err(_) => {
                             w.blocking_put(&batch)?;
-                            let msg = format!(
+                            return Err(Fail::channel(format!(
                                 "token {token_no} (line {line_no}) {tok:?} is not a valid {type_name}"
-                            );
-                            w.abort(&msg);
-                            return Err(Fail::channel(format!("channel '{}': {msg}", target.name)));
+                            )));
                         }
                     }
                     if batch.len() == batch.capacity() {
@@ -543,12 +609,16 @@ where
                         batch.clear();
                     }
                 }
+                // A line is a natural unit for a live text stream: send what it held.
+                if !batch.is_empty() && reader.buffer().is_empty() {
+                    w.blocking_put(&batch)?;
+                    batch.clear();
+                }
             }
             w.blocking_put(&batch)?;
+            Ok(())
         }
     }
-    w.close();
-    Ok(())
 }
 
 fn recv(a: RecvArgs) -> Result<(), Fail> {
@@ -559,20 +629,10 @@ fn recv(a: RecvArgs) -> Result<(), Fail> {
         schema: a.schema.as_deref(),
     };
     let (ty, schema) = target.resolve()?;
-    let output = match &a.file {
-        Some(p) => File::create(p)
-            .map_err(|e| Fail::channel(format!("cannot write {}: {e}", p.display())))?,
-        None => File::from(
-            io::stdout()
-                .as_fd()
-                .try_clone_to_owned()
-                .map_err(|e| Fail::channel(format!("stdout: {e}")))?,
-        ),
-    };
     let bar = progress(a.quiet, None, "recv");
     let r = with_type!(
         ty,
-        recv_typed(&target, schema, output, a.format, a.count, &bar)
+        recv_typed(&target, schema, a.file.as_deref(), a.format, a.count, &bar)
     );
     bar.finish_and_clear();
     r
@@ -592,10 +652,21 @@ fn write_out(out: &mut impl Write, bytes: &[u8]) -> Result<(), Fail> {
     })
 }
 
+fn flush_out(out: &mut impl Write) -> Result<(), Fail> {
+    match out.flush() {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(Fail {
+            code: 0,
+            msg: String::new(),
+        }),
+        Err(e) => Err(Fail::channel(format!("writing the output: {e}"))),
+        Ok(()) => Ok(()),
+    }
+}
+
 fn recv_typed<T>(
     target: &Target<'_>,
     schema: Option<String>,
-    output: File,
+    file: Option<&std::path::Path>,
     format: Format,
     count: Option<u64>,
     bar: &ProgressBar,
@@ -605,9 +676,20 @@ where
 {
     let chan = target.open::<T>(schema)?;
     let mut r = chan.reader()?;
+    // Only now that the reader end is ours: a failed claim must not truncate a good file.
+    let raw = match file {
+        Some(p) => File::create(p)
+            .map_err(|e| Fail::channel(format!("cannot write {}: {e}", p.display())))?,
+        None => File::from(
+            io::stdout()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| Fail::channel(format!("stdout: {e}")))?,
+        ),
+    };
     let size = std::mem::size_of::<T>();
     let mut left = count.unwrap_or(u64::MAX);
-    let mut raw = output;
+    let mut raw = raw;
     let mut text = match format {
         Format::Text => Some(BufWriter::with_capacity(
             1 << 16,
@@ -619,6 +701,13 @@ where
     let end = loop {
         if left == 0 {
             break Ok(());
+        }
+        if let Some(out) = &mut text {
+            // About to wait: what was formatted so far goes out first (a slow live stream
+            // shows up line by line, not in 64 KiB lumps).
+            if r.try_peek_some().is_ok_and(|v| v.is_empty()) {
+                flush_out(out)?;
+            }
         }
         let view = match r.blocking_peek_some() {
             Ok(v) => v,
@@ -642,11 +731,7 @@ where
         bar.inc((k * size) as u64);
     };
     if let Some(out) = &mut text {
-        if let Err(e) = out.flush() {
-            if e.kind() != io::ErrorKind::BrokenPipe {
-                return Err(Fail::channel(format!("writing the output: {e}")));
-            }
-        }
+        flush_out(out)?;
     }
     match end {
         Ok(()) | Err(GetError::Closed { .. }) => Ok(()),
@@ -696,7 +781,8 @@ struct DetailJson {
     data_len: u64,
     persist: bool,
     creator_pid: u32,
-    created_unix_ns: u64,
+    /// Seconds since the Unix epoch (nanoseconds would exceed JSON's exact integers).
+    created_unix: f64,
     tail: u64,
     head: u64,
     len: u64,
@@ -747,7 +833,7 @@ fn detail(i: &ChannelInfo) -> DetailJson {
         data_len: i.data_len,
         persist: i.persist,
         creator_pid: i.creator_pid,
-        created_unix_ns: i.created_unix_ns,
+        created_unix: i.created_unix_ns as f64 / 1e9,
         tail: i.tail,
         head: i.head,
         len: i.len(),
@@ -911,83 +997,138 @@ fn holders(i: &ChannelInfo) -> String {
 }
 
 fn rm(a: RmArgs) -> Result<(), Fail> {
-    let mut failed = None;
     for name in &a.names {
         if let Err(e) = shmchan::validate_name(name) {
             return Err(Fail::usage(format!("invalid channel name {name:?}: {e}")));
         }
-        if !a.force {
-            if let Ok(i) = ChannelIo::inspect(name) {
-                if i.in_use {
-                    failed = Some(Fail::channel(format!(
-                        "channel '{name}' is {}; stop it first, or use --force",
-                        holders(&i)
-                    )));
-                    eprintln!("shmchan: {}", failed.as_ref().map_or("", |f| &f.msg));
-                    continue;
-                }
+    }
+    let mut failed = false;
+    for name in &a.names {
+        let r = if a.force {
+            match ChannelIo::remove(name) {
+                Ok(()) => Ok(Removal::Removed),
+                Err(shmchan::RemoveError::NotFound { .. }) => Ok(Removal::NotFound),
+                Err(e) => Err(e),
+            }
+        } else {
+            // Decided and removed under the channel's lock: nobody can open it in between.
+            ChannelIo::remove_unused(name, |_| true)
+        };
+        match r {
+            Ok(Removal::Removed) => {}
+            Ok(Removal::NotFound) if a.force => {}
+            Ok(Removal::NotFound) => {
+                eprintln!(
+                    "shmchan: channel '{name}' does not exist (no {})",
+                    shmchan::channel_dir(name).display()
+                );
+                failed = true;
+            }
+            Ok(_) => {
+                let who = ChannelIo::inspect(name)
+                    .map(|i| holders(&i))
+                    .unwrap_or_else(|_| "open in a live process".to_string());
+                eprintln!("shmchan: channel '{name}' is {who}; stop it first, or use --force");
+                failed = true;
+            }
+            Err(e) => {
+                eprintln!("shmchan: {e}");
+                failed = true;
             }
         }
-        if let Err(e) = ChannelIo::remove(name) {
-            eprintln!("shmchan: {e}");
-            failed = Some(Fail::channel(""));
-        }
     }
-    match failed {
-        Some(mut f) => {
-            f.msg.clear(); // already said
-            Err(f)
-        }
-        None => Ok(()),
+    if failed {
+        return Err(Fail::channel("")); // each failure was reported above
     }
+    Ok(())
 }
 
 fn gc(a: GcArgs) -> Result<(), Fail> {
-    let all = ChannelIo::list().map_err(|e| {
-        Fail::channel(format!(
-            "cannot read {}: {e}",
-            shmchan::base_dir().display()
-        ))
-    })?;
-    let verb = if a.dry_run { "would remove" } else { "removed" };
+    let names: Vec<String> = ChannelIo::list()
+        .map_err(|e| {
+            Fail::channel(format!(
+                "cannot read {}: {e}",
+                shmchan::base_dir().display()
+            ))
+        })?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let me = rustix::process::geteuid().as_raw();
+    let mut out = io::stdout().lock();
     let mut errors = 0;
-    for (name, r) in &all {
-        let why = match r {
-            Ok(i) if i.in_use => {
-                println!("kept    {name}: {}", holders(i));
-                continue;
+    for name in &names {
+        let mut why = String::new();
+        let mut removable = false;
+        // Decided under the channel's lock, on the header as it is then.
+        let decide = |r: Result<&ChannelInfo, &OpenError>| {
+            let keep = match r {
+                Ok(i) if i.owner_uid != me && me != 0 => Some("another user's".to_string()),
+                Ok(i) if i.persist && !a.all => {
+                    Some(format!("persistent (use --all, or shmchan rm {name})"))
+                }
+                Ok(i) if i.has_undelivered() && !a.all => Some(format!(
+                    "{} items{} wait for a reader (use --all)",
+                    i.len(),
+                    if i.writer_state == WriterState::Open {
+                        ""
+                    } else {
+                        " and the end of stream"
+                    }
+                )),
+                Ok(_) => None,
+                Err(e) if !a.all => Some(format!("not a readable channel ({e}); use --all")),
+                Err(_) => None,
+            };
+            match keep {
+                Some(k) => {
+                    why = k;
+                    false
+                }
+                None => {
+                    why = match r {
+                        Ok(i) => state_word(i).to_string(),
+                        Err(_) => "not a readable channel".to_string(),
+                    };
+                    removable = true;
+                    !a.dry_run
+                }
             }
-            Ok(i) if i.persist && !a.all => {
-                println!("kept    {name}: persistent (use --all, or shmchan rm {name})");
-                continue;
-            }
-            Ok(i) if i.is_pending_delivery() && !a.all => {
-                println!(
-                    "kept    {name}: the writer finished, {} items wait for a reader (use --all)",
-                    i.len()
-                );
-                continue;
-            }
-            Ok(i) => state_word(i).to_string(),
-            Err(OpenError::NotFound { .. }) => continue,
-            Err(e) if !a.all => {
-                println!("kept    {name}: not a readable channel ({e}); use --all to remove");
-                continue;
-            }
-            Err(_) => "not a readable channel".to_string(),
         };
-        println!("{verb} {name} ({why})");
-        if !a.dry_run {
-            if let Err(e) = ChannelIo::remove(name) {
+        let r = ChannelIo::remove_unused(name, decide);
+        let line = match r {
+            Ok(Removal::Removed) => format!("removed {name} ({why})"),
+            Ok(Removal::Kept) if removable => {
+                format!("would remove {name} ({why})")
+            }
+            Ok(Removal::Kept) => format!("kept    {name}: {why}"),
+            Ok(Removal::InUse) => format!("kept    {name}: open in a live process"),
+            Ok(Removal::NotFound) | Ok(_) => continue,
+            Err(e) => {
                 eprintln!("shmchan: {e}");
                 errors += 1;
+                continue;
             }
+        };
+        if writeln!(out, "{line}").is_err() {
+            return Ok(());
         }
     }
     for dir in ChannelIo::leftovers().unwrap_or_default() {
-        println!("{verb} {} (left by a killed process)", dir.display());
-        if !a.dry_run {
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
+        if a.dry_run {
+            let _ = writeln!(
+                out,
+                "would remove {} (left by a killed process)",
+                dir.display()
+            );
+            continue;
+        }
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {
+                let _ = writeln!(out, "removed {} (left by a killed process)", dir.display());
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
                 eprintln!("shmchan: removing {}: {e}", dir.display());
                 errors += 1;
             }
