@@ -461,6 +461,26 @@ fn open_dir(path: &Path) -> rustix::io::Result<OwnedFd> {
     )
 }
 
+/// Opens a channel's directory (no symlinks: another user could otherwise point us at their
+/// files), mapping the errors of a missing, foreign or forbidden name.
+fn open_channel_dir(name: &str, dir_path: &Path) -> Result<OwnedFd, OpenError> {
+    open_dir(dir_path).map_err(|e| match e {
+        Errno::NOENT => OpenError::NotFound {
+            name: name.to_string(),
+            path: dir_path.to_path_buf(),
+        },
+        Errno::NOTDIR | Errno::LOOP => OpenError::Foreign {
+            name: name.to_string(),
+            path: dir_path.to_path_buf(),
+        },
+        Errno::ACCESS | Errno::PERM => OpenError::PermissionDenied {
+            name: name.to_string(),
+            path: dir_path.to_path_buf(),
+        },
+        e => errno_err(name, "opening the channel directory")(e),
+    })
+}
+
 impl Segment {
     /// Creates channel `name` exclusively (fails if the name exists).
     pub(crate) fn create(
@@ -662,24 +682,7 @@ impl Segment {
         // stops any further cleanup) or a name that no longer exists (NotFound), so two rounds
         // settle it unless the name is removed and re-created in between, again and again.
         for _ in 0..64 {
-            // No symlinks anywhere: another user could otherwise point us at their files.
-            let dir = match open_dir(&dir_path) {
-                Ok(d) => d,
-                Err(Errno::NOENT) => {
-                    return Err(OpenError::NotFound {
-                        name: name.to_string(),
-                        path: dir_path,
-                    })
-                }
-                Err(Errno::NOTDIR) | Err(Errno::LOOP) => return Err(foreign()),
-                Err(Errno::ACCESS) | Err(Errno::PERM) => {
-                    return Err(OpenError::PermissionDenied {
-                        name: name.to_string(),
-                        path: dir_path,
-                    })
-                }
-                Err(e) => return Err(errno_err(name, "opening the channel directory")(e)),
-            };
+            let dir = open_channel_dir(name, &dir_path)?;
             let dir_st = rustix::fs::fstat(&dir).map_err(errno_err(name, "fstat"))?;
             let me = rustix::process::geteuid().as_raw();
             if !any_owner && dir_st.st_uid != me && dir_st.st_uid != 0 {
@@ -797,11 +800,10 @@ impl Segment {
     }
 
     pub(crate) fn header(&self) -> &Header {
-        // SAFETY: the mapping starts with `header_len >= size_of::<Header>()` bytes, is page
-        // aligned (so aligned for Header's 128-byte alignment) and lives as long as `self`.
-        // Every field of Header is an atomic (padding included), valid for any bit pattern
-        // and meant for concurrent access, so a shared reference is sound even while the
-        // peer writes.
+        // Every field of Header is an atomic (padding included): valid for any bit pattern and
+        // meant for concurrent access, so a shared reference is sound while the peer writes.
+        // SAFETY: the mapping starts with header_len >= size_of::<Header>() bytes, is page
+        // aligned (Header needs 128) and lives as long as `self`; see above for the fields.
         unsafe { &*(self.base.as_ptr() as *const Header) }
     }
 
@@ -959,23 +961,7 @@ fn open_for_inspection(name: &str) -> Result<(PathBuf, OwnedFd), OpenError> {
         name: name.to_string(),
         path: dir_path.clone(),
     };
-    let dir = match open_dir(&dir_path) {
-        Ok(d) => d,
-        Err(Errno::NOENT) => {
-            return Err(OpenError::NotFound {
-                name: name.to_string(),
-                path: dir_path,
-            })
-        }
-        Err(Errno::NOTDIR) | Err(Errno::LOOP) => return Err(foreign()),
-        Err(Errno::ACCESS) | Err(Errno::PERM) => {
-            return Err(OpenError::PermissionDenied {
-                name: name.to_string(),
-                path: dir_path,
-            })
-        }
-        Err(e) => return Err(errno_err(name, "opening the channel directory")(e)),
-    };
+    let dir = open_channel_dir(name, &dir_path)?;
     match rustix::fs::statat(&dir, RING_FILE, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st)
             if rustix::fs::FileType::from_raw_mode(st.st_mode)

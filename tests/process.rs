@@ -250,6 +250,38 @@ fn gone(name: &str) -> bool {
     !shmchan::channel_dir(name).exists()
 }
 
+/// `get` through tokio (a runtime of its own) or the blocking twin.
+fn get_with(
+    r: &mut shmchan::ReaderFront<u64>,
+    buf: &mut [u64],
+    asynch: bool,
+) -> Result<(), GetError> {
+    if !asynch {
+        return r.blocking_get(buf);
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(r.get(buf))
+}
+
+/// `put` through tokio (a runtime of its own) or the blocking twin.
+fn put_with(
+    w: &mut shmchan::WriterFront<u64>,
+    items: &[u64],
+    asynch: bool,
+) -> Result<(), PutError> {
+    if !asynch {
+        return w.blocking_put(items);
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(w.put(items))
+}
+
 fn no_spin() -> Options {
     Options::new().wait_strategy(WaitStrategy::Sleep)
 }
@@ -802,15 +834,7 @@ fn kill_writer_while_reader_waits() -> R {
         let mut r = chan.reader()?;
         let got = background("get", move || {
             let mut buf = vec![0u64; 150];
-            let res = if asynch {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap()
-                    .block_on(r.get(&mut buf))
-            } else {
-                r.blocking_get(&mut buf)
-            };
+            let res = get_with(&mut r, &mut buf, asynch);
             let mut rest = vec![0u64; 100];
             let drained = r.blocking_get_some(&mut rest).map(|n| rest[..n].to_vec());
             let after = r.blocking_get_some(&mut rest);
@@ -858,15 +882,7 @@ fn kill_reader_while_writer_waits() -> R {
         let mut holder = Peer::spawn("hold_reader", &e);
         let put = background("put", move || {
             let items: Vec<u64> = (0..700).collect();
-            let r = if asynch {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap()
-                    .block_on(w.put(&items))
-            } else {
-                w.blocking_put(&items)
-            };
+            let r = put_with(&mut w, &items, asynch);
             (r, w.wait_stats().sleeps)
         });
         check(holder.read_line()? == "ready", "holder not ready")?;
@@ -1354,15 +1370,7 @@ fn unwatchable_peer_death_is_found() -> R {
         let mut r = chan.reader()?;
         let got = background("get", move || {
             let mut buf = [0u64; 10];
-            let res = if asynch {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap()
-                    .block_on(r.get(&mut buf))
-            } else {
-                r.blocking_get(&mut buf)
-            };
+            let res = get_with(&mut r, &mut buf, asynch);
             (res, std::time::Instant::now(), r.wait_stats())
         });
         until_asleep(&name, DATA_WAITING)?;

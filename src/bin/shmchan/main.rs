@@ -99,25 +99,9 @@ enum Cmd {
     Bench(bench::BenchArgs),
 }
 
-/// Element types of the CLI.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Ty {
-    U8,
-    I8,
-    U16,
-    I16,
-    U32,
-    I32,
-    U64,
-    I64,
-    F32,
-    F64,
-}
-
-impl Ty {
-    fn primitive(self) -> Primitive {
-        Primitive::ALL[self as usize]
-    }
+/// `--type`: one of u8 i8 u16 i16 u32 i32 u64 i64 f32 f64.
+fn parse_type(s: &str) -> Result<Primitive, String> {
+    s.parse()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
@@ -133,9 +117,9 @@ enum Format {
 struct CreateArgs {
     /// Channel name (A-Z a-z 0-9 _ . -).
     name: String,
-    /// Element type.
-    #[arg(long = "type", value_enum)]
-    ty: Ty,
+    /// Element type: u8 i8 u16 i16 u32 i32 u64 i64 f32 f64.
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_type)]
+    ty: Primitive,
     /// Ring capacity in elements (rounded up to whole pages).
     #[arg(long)]
     capacity: usize,
@@ -150,22 +134,22 @@ struct CreateArgs {
 /// Default ring for `send`/`recv` when they create the channel: 16 MiB.
 const DEFAULT_RING_BYTES: usize = 16 << 20;
 
+/// What `send` and `recv` share: the channel and how to create it if it does not exist.
 #[derive(Args, Debug)]
-struct SendArgs {
+struct StreamArgs {
     /// Channel name.
     name: String,
-    /// Input file (default: stdin).
-    file: Option<PathBuf>,
-    /// Element type, if the channel is created here (default u8); checked otherwise.
-    #[arg(long = "type", value_enum)]
-    ty: Option<Ty>,
+    /// Element type, if the channel is created here (default u8); checked otherwise. One of
+    /// u8 i8 u16 i16 u32 i32 u64 i64 f32 f64.
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_type)]
+    ty: Option<Primitive>,
     /// Ring capacity in elements, if the channel is created here (default: 16 MiB of ring).
     #[arg(long)]
     capacity: Option<usize>,
-    /// Schema tag, if the channel is created here.
+    /// Schema tag: recorded if the channel is created here, checked otherwise.
     #[arg(long)]
     schema: Option<String>,
-    /// Input format.
+    /// Format of the data: raw native-endian elements, or text numbers.
     #[arg(long, value_enum, default_value_t)]
     format: Format,
     /// No progress bar.
@@ -174,29 +158,22 @@ struct SendArgs {
 }
 
 #[derive(Args, Debug)]
+struct SendArgs {
+    #[command(flatten)]
+    s: StreamArgs,
+    /// Input file (default: stdin).
+    file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 struct RecvArgs {
-    /// Channel name.
-    name: String,
+    #[command(flatten)]
+    s: StreamArgs,
     /// Output file (default: stdout).
     file: Option<PathBuf>,
-    /// Element type, if the channel is created here (default u8); checked otherwise.
-    #[arg(long = "type", value_enum)]
-    ty: Option<Ty>,
-    /// Ring capacity in elements, if the channel is created here (default: 16 MiB of ring).
-    #[arg(long)]
-    capacity: Option<usize>,
-    /// Schema tag, if the channel is created here.
-    #[arg(long)]
-    schema: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t)]
-    format: Format,
     /// Stop after N items (then close the channel: the rest is discarded).
     #[arg(long)]
     count: Option<u64>,
-    /// No progress bar.
-    #[arg(long, short)]
-    quiet: bool,
 }
 
 #[derive(Args, Debug)]
@@ -364,20 +341,31 @@ fn create(a: CreateArgs) -> Result<(), Fail> {
             "created channel '{}': {} × {}, {} bytes of ring",
             a.name,
             chan.capacity(),
-            a.ty.primitive(),
+            a.ty,
             chan.capacity() * std::mem::size_of::<T>()
         );
         Ok(())
     }
-    with_type!(a.ty.primitive(), go(&a))
+    with_type!(a.ty, go(&a))
 }
 
 /// What `send`/`recv` need to open or create a channel.
 struct Target<'a> {
     name: &'a str,
-    ty: Option<Ty>,
+    ty: Option<Primitive>,
     capacity: Option<usize>,
     schema: Option<&'a str>,
+}
+
+impl<'a> Target<'a> {
+    fn of(s: &'a StreamArgs) -> Target<'a> {
+        Target {
+            name: &s.name,
+            ty: s.ty,
+            capacity: s.capacity,
+            schema: s.schema.as_deref(),
+        }
+    }
 }
 
 impl Target<'_> {
@@ -394,11 +382,10 @@ impl Target<'_> {
                     )));
                 };
                 if let Some(t) = self.ty {
-                    if t.primitive() != found {
+                    if t != found {
                         return Err(Fail::channel(format!(
-                            "channel '{}' holds {found}, not {}; drop --type or use --type {found}",
-                            self.name,
-                            t.primitive()
+                            "channel '{}' holds {found}, not {t}; drop --type or use --type {found}",
+                            self.name
                         )));
                     }
                 }
@@ -421,7 +408,7 @@ impl Target<'_> {
                 Ok((found, info.schema))
             }
             Err(OpenError::NotFound { .. }) => Ok((
-                self.ty.map_or(Primitive::U8, Ty::primitive),
+                self.ty.unwrap_or(Primitive::U8),
                 self.schema.map(str::to_string),
             )),
             Err(e) => Err(e.into()),
@@ -460,12 +447,7 @@ fn progress(quiet: bool, total: Option<u64>, verb: &str) -> ProgressBar {
 }
 
 fn send(a: SendArgs) -> Result<(), Fail> {
-    let target = Target {
-        name: &a.name,
-        ty: a.ty,
-        capacity: a.capacity,
-        schema: a.schema.as_deref(),
-    };
+    let target = Target::of(&a.s);
     let (ty, schema) = target.resolve()?;
     // Raw descriptors, not Stdin's buffer: the bytes are read straight into the ring.
     let (input, total) = match &a.file {
@@ -483,8 +465,8 @@ fn send(a: SendArgs) -> Result<(), Fail> {
             (File::from(fd), None)
         }
     };
-    let bar = progress(a.quiet, total, "send");
-    let r = with_type!(ty, send_typed(&target, schema, input, a.format, &bar));
+    let bar = progress(a.s.quiet, total, "send");
+    let r = with_type!(ty, send_typed(&target, schema, input, a.s.format, &bar));
     bar.finish_and_clear();
     r
 }
@@ -622,17 +604,19 @@ where
 }
 
 fn recv(a: RecvArgs) -> Result<(), Fail> {
-    let target = Target {
-        name: &a.name,
-        ty: a.ty,
-        capacity: a.capacity,
-        schema: a.schema.as_deref(),
-    };
+    let target = Target::of(&a.s);
     let (ty, schema) = target.resolve()?;
-    let bar = progress(a.quiet, None, "recv");
+    let bar = progress(a.s.quiet, None, "recv");
     let r = with_type!(
         ty,
-        recv_typed(&target, schema, a.file.as_deref(), a.format, a.count, &bar)
+        recv_typed(
+            &target,
+            schema,
+            a.file.as_deref(),
+            a.s.format,
+            a.count,
+            &bar
+        )
     );
     bar.finish_and_clear();
     r
