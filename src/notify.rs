@@ -86,8 +86,8 @@ pub enum WaitStrategy {
     /// satisfied immediately pays a kernel wakeup. Tests use it to force every wait through
     /// the doorbell, which is what finds lost wakeups.
     Sleep,
-    /// Spin for up to this long (checking, with `spin_loop` hints and `sched_yield` every
-    /// few dozen checks so the peer can run on a shared core), then sleep.
+    /// Spin for up to this long (checking, with `spin_loop` hints; past 20 µs also
+    /// `sched_yield` every few dozen checks, so a peer sharing our core can run), then sleep.
     SpinThenSleep(Duration),
 }
 
@@ -251,6 +251,9 @@ impl WaitStats {
 /// A peer-end holder, as recorded in the header: its claim number and pid.
 type Holder = (u64, u32);
 
+/// How long a spin goes before it starts yielding the CPU now and then.
+const SPIN_BEFORE_YIELD: Duration = Duration::from_micros(20);
+
 /// First and last re-check interval while the peer cannot be watched with a pidfd.
 const RECHECK_FIRST: Duration = Duration::from_millis(1);
 const RECHECK_MAX: Duration = Duration::from_secs(1);
@@ -329,16 +332,20 @@ impl Waiter {
                         return Ok(Wake::Ready(r));
                     }
                     i = i.wrapping_add(1);
-                    if i % 32 == 0 {
+                    std::hint::spin_loop();
+                    if i % 64 == 0 {
                         // Instant::now is a vDSO call, not a system call.
-                        if start.elapsed() >= window {
+                        let spun = start.elapsed();
+                        if spun >= window {
                             break;
                         }
-                        // On two cores the peer may share ours: let it run.
-                        std::thread::yield_now();
-                        self.stats.spin_yields += 1;
-                    } else {
-                        std::hint::spin_loop();
+                        // A peer that has not answered within ~20 µs may share our core (it
+                        // was preempted, or the machine is oversubscribed): let it run.
+                        // Yielding sooner would cost a system call on most short waits.
+                        if spun >= SPIN_BEFORE_YIELD {
+                            std::thread::yield_now();
+                            self.stats.spin_yields += 1;
+                        }
                     }
                 }
             }
