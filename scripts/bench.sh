@@ -14,5 +14,7 @@ cargo build --release --quiet -p shmchan-bench
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(uname -r), $(rustc --version)"
 grep -m1 'model name' /proc/cpuinfo || true
 target/release/shmchan bench $quick --json target/bench/shmchan-bench.json
+target/release/shmchan-bench plot target/bench/shmchan-bench.json target/bench/throughput.svg
+echo "(plot: target/bench/throughput.svg)"
 echo
 target/release/shmchan-bench $quick

@@ -23,6 +23,9 @@ pub(crate) struct BenchArgs {
     /// Only the transports whose names contain this text.
     #[arg(long)]
     only: Option<String>,
+    /// Runs per throughput case; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -133,8 +136,9 @@ pub(crate) fn bench(a: BenchArgs) -> Result<(), Fail> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "shmchan bench: u64 items, every one checked by the consumer; {cpus} CPUs, producer on \
-         CPU 0, consumer on CPU {}",
-        1 % cpus
+         CPU 0, consumer on CPU {}; median of {} runs per cell",
+        1 % cpus,
+        a.runs.max(1)
     );
     let mut rows = Vec::new();
     print!("{:<24}", "transport \\ batch");
@@ -153,7 +157,11 @@ pub(crate) fn bench(a: BenchArgs) -> Result<(), Fail> {
         let _ = std::io::stdout().flush();
         for b in BATCHES {
             let items = items_for(b, a.quick);
-            let (secs, syscalls) = run_case(t, b, items)?;
+            let mut runs = (0..a.runs.max(1))
+                .map(|_| run_case(t, b, items))
+                .collect::<Result<Vec<_>, Fail>>()?;
+            runs.sort_by(|x, y| x.0.total_cmp(&y.0));
+            let (secs, syscalls) = runs[runs.len() / 2];
             let row = Row {
                 transport: t.key(),
                 batch_items: b,
