@@ -1,0 +1,236 @@
+//! Hostile segments: arbitrary bytes written into a channel's header (and indices scribbled
+//! under live ends) must give typed errors or garbled values — never a panic, an access
+//! outside the mapping (the test would crash), or a hang (every operation here is
+//! non-blocking, and a watchdog aborts the test binary if one still hangs).
+//!
+//! A property test (proptest): each case plants a mutated copy of a real segment under a
+//! fresh name, then opens, inspects, claims, reads and writes it. Failing cases are kept in
+//! `tests/hostile.proptest-regressions` (the corpus, committed) and replayed first on every
+//! run.
+
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use shmchan::{ChannelIo, Options};
+
+fn unique(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "h{}-{tag}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Header size and offsets of interest (see src/header.rs).
+const HEADER: usize = 1280;
+const FIELDS: &[(usize, usize)] = &[
+    (0, 8),    // magic
+    (8, 4),    // version
+    (12, 4),   // header_len
+    (16, 4),   // elem_size
+    (20, 4),   // elem_align
+    (24, 8),   // capacity
+    (32, 8),   // data_len
+    (40, 4),   // abi
+    (44, 4),   // flags
+    (48, 4),   // schema_len
+    (112, 4),  // elem_kind
+    (128, 8),  // tail
+    (256, 8),  // head
+    (384, 4),  // data_waiting
+    (512, 4),  // room_waiting
+    (640, 4),  // writer_state
+    (644, 4),  // reader_state
+    (648, 4),  // reason_len
+    (1024, 4), // writer pid
+    (1040, 8), // writer claims
+    (1152, 4), // reader pid
+    (1168, 8), // reader claims
+];
+
+/// A real segment: u64, capacity 512, 100 items committed, writer closed.
+fn template() -> &'static Vec<u8> {
+    static T: OnceLock<Vec<u8>> = OnceLock::new();
+    T.get_or_init(|| {
+        let name = unique("template");
+        {
+            let chan = ChannelIo::<u64>::create(&name, Options::new().capacity(512).persist(true))
+                .expect("create");
+            let mut w = chan.writer().expect("writer");
+            w.blocking_put(&(0..100).collect::<Vec<u64>>())
+                .expect("put");
+        }
+        let bytes = std::fs::read(shmchan::channel_dir(&name).join("ring")).expect("read ring");
+        ChannelIo::remove(&name).expect("remove");
+        bytes
+    })
+}
+
+/// Plants `ring` as channel `name`, with real doorbell FIFOs.
+fn plant(name: &str, ring: &[u8]) {
+    let dir = shmchan::channel_dir(name);
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(dir.join("ring"), ring).expect("write ring");
+    for bell in ["data.bell", "room.bell"] {
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            dir.join(bell),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .expect("mkfifo");
+    }
+}
+
+/// Everything a program might do with a channel, none of it waiting.
+fn exercise(name: &str) {
+    let _ = ChannelIo::inspect(name).map(|i| (i.len(), i.is_finished(), i.has_undelivered()));
+    let _ = ChannelIo::<u8>::open(name); // wrong type: must be refused or fine, never a crash
+    if let Ok(chan) = ChannelIo::<u64>::open(name) {
+        let _ = chan.len();
+        if let Ok(mut r) = chan.reader() {
+            let mut buf = [0u64; 600];
+            let _ = r.try_get_some(&mut buf);
+            if let Ok(v) = r.try_peek_some() {
+                let sum: u64 = v.iter().fold(0, |a, b| a.wrapping_add(*b));
+                std::hint::black_box(sum);
+                v.consume(3);
+            }
+            let _ = r.len();
+        }
+        if let Ok(mut w) = chan.writer() {
+            let _ = w.try_put(&[1, 2, 3]);
+            if let Ok(mut s) = w.try_reserve(700) {
+                s.iter_mut().for_each(|x| *x = 7);
+                s.commit(5);
+            }
+        }
+    }
+    let _ = ChannelIo::remove_unused(name, |_| false);
+}
+
+/// Aborts the whole test binary if a case hangs (a hang is a failure, not a stuck CI).
+fn watchdog() -> std::sync::mpsc::Sender<()> {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            rx.recv_timeout(Duration::from_secs(120))
+        {
+            eprintln!("hostile-segment test hung for 120 s");
+            std::process::abort();
+        }
+    });
+    tx
+}
+
+fn interesting_u64() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        Just(0u64),
+        Just(1),
+        Just(511),
+        Just(512),
+        Just(513),
+        Just(4096),
+        Just(u32::MAX as u64),
+        Just(u64::MAX),
+        Just(u64::MAX / 2),
+        Just(1 << 40),
+        any::<u64>(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        ..ProptestConfig::default()
+    })]
+
+    /// Whole header fields set to boundary or random values.
+    #[test]
+    fn mutated_header_fields(muts in prop::collection::vec((0..FIELDS.len(), interesting_u64()), 1..4)) {
+        let done = watchdog();
+        let mut ring = template().clone();
+        for (f, v) in muts {
+            let (off, len) = FIELDS[f];
+            ring[off..off + len].copy_from_slice(&v.to_ne_bytes()[..len]);
+        }
+        let name = unique("fields");
+        plant(&name, &ring);
+        exercise(&name);
+        let _ = ChannelIo::remove(&name);
+        let _ = done.send(());
+    }
+
+    /// Random bytes anywhere in the header, and truncated files.
+    #[test]
+    fn random_header_bytes(
+        muts in prop::collection::vec((0..HEADER, any::<u8>()), 1..16),
+        cut in prop_oneof![Just(None), (0usize..8192).prop_map(Some)],
+    ) {
+        let done = watchdog();
+        let mut ring = template().clone();
+        for (off, b) in muts {
+            ring[off] = b;
+        }
+        if let Some(len) = cut {
+            ring.truncate(len);
+        }
+        let name = unique("bytes");
+        plant(&name, &ring);
+        exercise(&name);
+        let _ = ChannelIo::remove(&name);
+        let _ = done.send(());
+    }
+}
+
+/// Indices scribbled while both ends are live: every call returns (a value or a typed
+/// error) and nothing reads outside the mapping.
+#[test]
+fn indices_scribbled_under_live_ends() {
+    let done = watchdog();
+    let name = unique("live");
+    let chan = ChannelIo::<u64>::create(&name, Options::new().capacity(512)).unwrap();
+    let (mut w, mut r) = (chan.writer().unwrap(), chan.reader().unwrap());
+    let ring = std::fs::OpenOptions::new()
+        .write(true)
+        .open(shmchan::channel_dir(&name).join("ring"))
+        .unwrap();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut corrupted = 0;
+    for round in 0..2000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let _ = w.try_put(&[round; 7]);
+        if round % 3 == 0 {
+            let (off, _) = FIELDS[11 + (x % 2) as usize]; // tail or head
+            let v = match x % 5 {
+                0 => x,
+                1 => u64::MAX,
+                2 => x % 2048,
+                _ => round * 7,
+            };
+            ring.write_at(&v.to_ne_bytes(), off as u64).unwrap();
+        }
+        let mut buf = [0u64; 64];
+        match r.try_get_some(&mut buf) {
+            Err(shmchan::GetError::Corrupted(_)) => corrupted += 1,
+            _ => {}
+        }
+        if let Ok(v) = r.try_peek_some() {
+            std::hint::black_box(v.iter().fold(0u64, |a, b| a ^ b));
+        }
+    }
+    assert!(
+        corrupted > 0,
+        "scribbled indices were never reported as corrupted"
+    );
+    drop((w, r, chan));
+    let _ = ChannelIo::remove(&name);
+    let _ = done.send(());
+}
