@@ -92,13 +92,17 @@ compile_error!("shmchan supports 64-bit targets only");
 
 mod channel;
 mod error;
+mod eventcount;
 mod header;
 mod info;
 mod liveness;
 mod notify;
 mod reader;
 mod ring;
+#[cfg(test)]
+mod ring_tests;
 mod segment;
+mod sync;
 mod writer;
 
 pub use channel::{ChannelIo, Options, DEFAULT_RING_BYTES};

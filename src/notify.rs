@@ -27,7 +27,8 @@
 //! to miss both stores, which the fences forbid.
 //!
 //! The fast path — the peer is not sleeping — costs the notifier one fence and one load of a
-//! line that stays shared in its cache: no system call. A spurious byte in a FIFO (a notifier
+//! line that stays shared in its cache: no system call. The two halves are in `eventcount`
+//! (model-checked by `tests/loom.rs`). A spurious byte in a FIFO (a notifier
 //! rang for a waiter whose second check succeeded) costs one extra loop on a later wait.
 //!
 //! # Why FIFOs
@@ -46,7 +47,7 @@
 use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{fence, AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -55,6 +56,7 @@ use rustix::io::Errno;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
+use crate::eventcount;
 use crate::header::End;
 use crate::liveness::{peer_status, PeerStatus};
 use crate::segment::{self, Segment};
@@ -194,16 +196,7 @@ pub(crate) fn ring(bell: BorrowedFd<'_>) {
 /// Returns true if it rang (made a system call).
 #[inline]
 pub(crate) fn notify(waiting: &AtomicU32, bell: BorrowedFd<'_>) -> bool {
-    // SeqCst fence: orders our preceding Release store of the index before the load of the
-    // waiting word below (a Release store alone may be reordered after a later load). Pairs
-    // with the fence in `Waiter::wait` between its store of the waiting word and its second
-    // check; see the module docs for the interleaving it rules out.
-    fence(Ordering::SeqCst);
-    // Relaxed load first: while the peer is busy the word stays 0 and its line stays shared
-    // in our cache, so the fast path writes nothing. The swap makes exactly one notifier
-    // ring per announced sleep (Relaxed: the doorbell carries no data; the waiter re-checks
-    // the indices with Acquire after waking).
-    if waiting.load(Ordering::Relaxed) != 0 && waiting.swap(0, Ordering::Relaxed) != 0 {
+    if eventcount::must_ring(waiting) {
         ring(bell);
         return true;
     }
@@ -353,19 +346,15 @@ impl Waiter {
         let waiting = segment::waiting_word(seg.header(), self.end);
         self.recheck = RECHECK_FIRST;
         loop {
-            // Announce that we may sleep. Relaxed: the fence below orders it.
-            waiting.store(1, Ordering::Relaxed);
-            // SeqCst fence: orders the store above before the index loads in `check`; pairs
-            // with the fence in `notify`. See the module docs.
-            fence(Ordering::SeqCst);
+            // Announce that we may sleep (store + SeqCst fence), then check again.
+            eventcount::announce(waiting);
             if let Some(r) = check() {
-                // Not sleeping after all; spare the notifier a pointless system call.
-                waiting.store(0, Ordering::Relaxed);
+                eventcount::retract(waiting);
                 return Ok(Wake::Ready(r));
             }
             let timeout = match peer_status(seg, self.end.peer())? {
                 PeerStatus::Gone => {
-                    waiting.store(0, Ordering::Relaxed);
+                    eventcount::retract(waiting);
                     // The peer may have closed properly between our check and the lock
                     // probe (it sets its state before it unlocks): check once more.
                     return Ok(match check() {

@@ -1,0 +1,39 @@
+//! The eventcount's two halves, over the waiting word only: no system call, no waiting, so
+//! that `tests/loom.rs` can model-check them (with a modelled doorbell) exactly as built.
+//! `notify` adds the doorbell; see its module docs for the protocol and why it is correct.
+
+use crate::sync::{fence, AtomicU32, Ordering};
+
+/// Waiter, step 1: announce that we may sleep. After this returns, re-check the condition;
+/// if it now holds, [`retract`], else sleep on the doorbell.
+#[inline]
+pub(crate) fn announce(waiting: &AtomicU32) {
+    // Relaxed: the fence orders it.
+    waiting.store(1, Ordering::Relaxed);
+    // SeqCst fence: orders the store above before the waiter's following loads of the
+    // peer's index; pairs with the fence in `must_ring` (Dekker: of the two store→load
+    // pairs, at least one load sees the other side's store).
+    fence(Ordering::SeqCst);
+}
+
+/// Waiter: the re-check succeeded after all; spare the notifier a pointless ring.
+#[inline]
+pub(crate) fn retract(waiting: &AtomicU32) {
+    waiting.store(0, Ordering::Relaxed);
+}
+
+/// Notifier, right after publishing with a Release store: true if a waiter announced a
+/// sleep and this call took it upon itself to ring (exactly one notifier rings per
+/// announcement).
+#[inline]
+pub(crate) fn must_ring(waiting: &AtomicU32) -> bool {
+    // SeqCst fence: orders our preceding Release store of the index before the load of the
+    // waiting word below (a Release store alone may be reordered after a later load). Pairs
+    // with the fence in `announce`.
+    fence(Ordering::SeqCst);
+    // Relaxed load first: while the peer is busy the word stays 0 and its line stays shared
+    // in our cache, so the fast path writes nothing. The swap makes exactly one notifier
+    // ring per announced sleep (Relaxed: the doorbell carries no data; the waiter re-checks
+    // the indices with Acquire after waking).
+    waiting.load(Ordering::Relaxed) != 0 && waiting.swap(0, Ordering::Relaxed) != 0
+}
