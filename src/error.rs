@@ -294,7 +294,9 @@ pub enum PutError {
         /// The ring's capacity.
         capacity: usize,
     },
-    /// The reader's process died while this put waited for room.
+    /// The reader's process died while this put waited for room. Reported once per dead
+    /// reader: a later `put` waits for a new reader (a restarted process resumes where the
+    /// dead one stopped).
     #[error(
         "channel '{name}': the reader's process died; {accepted} items of this put were accepted"
     )]
@@ -360,6 +362,8 @@ pub enum GetError {
         filled: usize,
     },
     /// The writer's process died without closing, and fewer items remain than were asked for.
+    /// Reported once per dead writer: a later call waits for a new writer (a restarted
+    /// process appends after the last item the dead one committed).
     #[error("channel '{name}': the writer's process died; {remaining} items remain, {filled} were filled in")]
     PeerGone {
         /// The channel's name.

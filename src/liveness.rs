@@ -25,8 +25,8 @@ pub(crate) enum PeerStatus {
         pid: u32,
         start_time: u64,
     },
-    /// Claimed before, but no longer held: its holder closed it or died.
-    Gone,
+    /// Claimed before (`claims` times), but no longer held: its holder closed it or died.
+    Gone { claims: u64 },
 }
 
 /// Probes the lock of `peer`. One `fcntl` (none if this handle holds the end itself).
@@ -55,7 +55,7 @@ pub(crate) fn peer_status(seg: &Segment, peer: End) -> io::Result<PeerStatus> {
     Ok(if claims == 0 {
         PeerStatus::NeverClaimed
     } else {
-        PeerStatus::Gone
+        PeerStatus::Gone { claims }
     })
 }
 

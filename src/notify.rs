@@ -267,6 +267,9 @@ pub(crate) struct Waiter {
     recheck: Duration,
     /// Timer for timed re-checks in async mode (created on first need).
     timer: Option<Pollable>,
+    /// The claim count of a peer holder whose death a wait already reported: reported once,
+    /// after which waits wait for a new holder.
+    reported_gone: Option<u64>,
     pub(crate) strategy: WaitStrategy,
     pub(crate) stats: WaitStats,
 }
@@ -287,6 +290,7 @@ impl Waiter {
             dead: None,
             recheck: RECHECK_FIRST,
             timer: None,
+            reported_gone: None,
             strategy,
             stats: WaitStats::default(),
         })
@@ -353,13 +357,23 @@ impl Waiter {
                 return Ok(Wake::Ready(r));
             }
             let timeout = match peer_status(seg, self.end.peer())? {
-                PeerStatus::Gone => {
+                PeerStatus::Gone { claims } if self.reported_gone == Some(claims) => {
+                    // This holder's death was reported already: wait for a new holder (a
+                    // restarted process), as before any came; it rings us once it claims.
+                    self.pidfd = None;
+                    self.watched = None;
+                    None
+                }
+                PeerStatus::Gone { claims } => {
                     eventcount::retract(waiting);
                     // The peer may have closed properly between our check and the lock
                     // probe (it sets its state before it unlocks): check once more.
                     return Ok(match check() {
                         Some(r) => Wake::Ready(r),
-                        None => Wake::PeerGone,
+                        None => {
+                            self.reported_gone = Some(claims);
+                            Wake::PeerGone
+                        }
                     });
                 }
                 PeerStatus::Alive {
