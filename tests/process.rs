@@ -312,6 +312,7 @@ fn role_main(role: &str) -> i32 {
         "abort_empty" => role_abort_empty(),
         "records_writer" => role_records_writer(),
         "fork_guard" => role_fork_guard(),
+        "restart_writer" => role_restart_writer(),
         other => Err(format!("unknown role {other}")),
     };
     match r {
@@ -578,6 +579,30 @@ fn role_fork_guard() -> Result<(), String> {
         return Err(format!("read {got:?}"));
     }
     println!("ok");
+    Ok(())
+}
+
+/// A writer that appends after the last item its predecessors committed (item i has value
+/// i) until TOTAL, in random batches, then closes.
+fn role_restart_writer() -> Result<(), String> {
+    let name = env("NAME");
+    let total = env_u64("TOTAL");
+    let mut rng = Rng(env_u64("SEED") | 1);
+    // No other writer is alive (the previous one was killed and reaped): tail is final.
+    let start = ChannelIo::inspect(&name).map_err(|e| e.to_string())?.tail;
+    let chan = ChannelIo::<u64>::open(&name).map_err(|e| e.to_string())?;
+    let mut w = chan.writer().map_err(|e| e.to_string())?;
+    let mut next = start;
+    let mut buf = vec![0u64; 777];
+    while next < total {
+        let n = (1 + rng.below(777)).min(total - next) as usize;
+        for (i, v) in buf[..n].iter_mut().enumerate() {
+            *v = next + i as u64;
+        }
+        w.blocking_put(&buf[..n]).map_err(|e| e.to_string())?;
+        next += n as u64;
+    }
+    w.close();
     Ok(())
 }
 
@@ -1644,6 +1669,69 @@ fn tampered_files_are_foreign() -> R {
     Ok(())
 }
 
+/// Writers killed with SIGKILL at random points and restarted, while one reader reads on:
+/// every item arrives once, in order; each death is reported once (PeerGone), after which
+/// the reader waits for the restarted writer.
+fn writer_restarts_at_random_points() -> R {
+    let name = unique("wrestart");
+    let total = 3_000_000u64;
+    let chan = ChannelIo::<u64>::create(&name, no_spin().capacity(4096))?;
+    let mut r = chan.reader()?;
+    let reader = background("reader", move || -> Result<(u64, u64), String> {
+        let mut expect = 0u64;
+        let mut deaths = 0u64;
+        let mut buf = vec![0u64; 1000];
+        loop {
+            match r.blocking_get_some(&mut buf) {
+                Ok(n) => {
+                    for v in &buf[..n] {
+                        if *v != expect {
+                            return Err(format!("expected {expect}, got {v}"));
+                        }
+                        expect += 1;
+                    }
+                }
+                Err(GetError::PeerGone { remaining: 0, .. }) => deaths += 1,
+                Err(GetError::Closed { remaining: 0, .. }) => return Ok((expect, deaths)),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    });
+    let mut rng = Rng(0xabcdef);
+    let mut kills = 0;
+    for round in 0..8u64 {
+        let env = vec![
+            ("NAME", name.clone()),
+            ("TOTAL", total.to_string()),
+            ("SEED", (round + 1).to_string()),
+        ];
+        let mut w = Peer::spawn("restart_writer", &env);
+        if round == 7 {
+            w.success()?; // the last one runs to the end and closes
+            break;
+        }
+        // Kill it at a random point of its run (it may also finish first: then stop).
+        std::thread::sleep(Duration::from_millis(1 + rng.below(15)));
+        if w.child.try_wait().map_err(|e| e.to_string())?.is_some() {
+            w.success()?;
+            break;
+        }
+        w.kill9();
+        kills += 1;
+    }
+    let (got, deaths) = reader.wait(TIMEOUT)?.map_err(Failed::from)?;
+    eprintln!(
+        "writer restarts: {kills} writers killed, {deaths} deaths reported, {got} items in order"
+    );
+    check(got == total, format!("read {got} of {total}"))?;
+    check(
+        deaths <= kills,
+        format!("{deaths} deaths reported for {kills} kills"),
+    )?;
+    drop(chan);
+    check(gone(&name), "finished channel left behind")
+}
+
 fn main() {
     if let Ok(role) = std::env::var(ROLE) {
         std::process::exit(role_main(&role));
@@ -1719,6 +1807,10 @@ fn main() {
             long_abort_reason_is_cut_cleanly,
         ),
         ("tampered_files_are_foreign", tampered_files_are_foreign),
+        (
+            "writer_restarts_at_random_points",
+            writer_restarts_at_random_points,
+        ),
     ];
     let limited = shm_is_limited();
     let trials = tests
