@@ -9,6 +9,7 @@
 //! run.
 
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -185,6 +186,74 @@ proptest! {
         exercise(&name);
         let _ = ChannelIo::remove(&name);
         let _ = done.send(());
+    }
+}
+
+/// The corpus in `tests/corpus/`: header images (the first 1280 bytes of a segment; the
+/// rest of the ring is taken from the template, unless the image is shorter: a truncated
+/// file) that each once found, or guard against, a way to go wrong. Regenerate with
+/// `SHMCHAN_WRITE_CORPUS=1 cargo test --test hostile corpus`.
+#[test]
+fn corpus_replays() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    if std::env::var_os("SHMCHAN_WRITE_CORPUS").is_some() {
+        write_corpus(&dir);
+    }
+    let done = watchdog();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/corpus")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    entries.sort();
+    for path in &entries {
+        let header = std::fs::read(path).expect("corpus file");
+        let mut ring = header.clone();
+        if header.len() == HEADER {
+            ring.extend_from_slice(&template()[HEADER..]);
+        }
+        let name = unique("corpus");
+        plant(&name, &ring);
+        exercise(&name);
+        let _ = ChannelIo::remove(&name);
+    }
+    assert!(
+        entries.len() >= 40,
+        "the corpus has {} entries",
+        entries.len()
+    );
+    let _ = done.send(());
+}
+
+/// Writes the corpus: each header field at boundary values, a few random byte patterns,
+/// and truncations.
+fn write_corpus(dir: &Path) {
+    let _ = std::fs::create_dir_all(dir);
+    let base = &template()[..HEADER];
+    let mut n = 0;
+    let mut save = |bytes: &[u8], what: &str| {
+        std::fs::write(dir.join(format!("{n:03}-{what}.hdr")), bytes).expect("write corpus");
+        n += 1;
+    };
+    for (i, (off, len)) in FIELDS.iter().enumerate() {
+        for (tag, v) in [("zero", 0u64), ("max", u64::MAX)] {
+            let mut h = base.to_vec();
+            h[*off..off + len].copy_from_slice(&v.to_ne_bytes()[..*len]);
+            save(&h, &format!("field{i}-{tag}"));
+        }
+    }
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for k in 0..6 {
+        let mut h = base.to_vec();
+        for _ in 0..32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            h[(x % HEADER as u64) as usize] = (x >> 32) as u8;
+        }
+        save(&h, &format!("random{k}"));
+    }
+    for cut in [0, 7, 64, 1279] {
+        save(&base[..cut], &format!("truncated{cut}"));
     }
 }
 

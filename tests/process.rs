@@ -592,17 +592,34 @@ fn role_restart_writer() -> Result<(), String> {
     let start = ChannelIo::inspect(&name).map_err(|e| e.to_string())?.tail;
     let chan = ChannelIo::<u64>::open(&name).map_err(|e| e.to_string())?;
     let mut w = chan.writer().map_err(|e| e.to_string())?;
+    // ABORT_AFTER: stop that many items after our start and abort instead of closing.
+    let end = match std::env::var("ABORT_AFTER")
+        .ok()
+        .and_then(|a| a.parse::<u64>().ok())
+    {
+        Some(k) => (start + k).min(total),
+        None => total,
+    };
     let mut next = start;
     let mut buf = vec![0u64; 777];
-    while next < total {
-        let n = (1 + rng.below(777)).min(total - next) as usize;
+    while next < end {
+        let n = (1 + rng.below(777)).min(end - next) as usize;
         for (i, v) in buf[..n].iter_mut().enumerate() {
             *v = next + i as u64;
         }
         w.blocking_put(&buf[..n]).map_err(|e| e.to_string())?;
         next += n as u64;
     }
-    w.close();
+    if std::env::var("HOLD").is_ok() {
+        // Wait to be killed (stdin stays open): this writer never ends the stream.
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        return Ok(());
+    }
+    if std::env::var("ABORT_AFTER").is_ok() {
+        w.abort(&format!("stopped at {next}"));
+    } else {
+        w.close();
+    }
     Ok(())
 }
 
@@ -1669,15 +1686,16 @@ fn tampered_files_are_foreign() -> R {
     Ok(())
 }
 
-/// Writers killed with SIGKILL at random points and restarted, while one reader reads on:
-/// every item arrives once, in order; each death is reported once (PeerGone), after which
-/// the reader waits for the restarted writer.
+/// Writers killed with SIGKILL at random points and restarted, while one reader reads on;
+/// the last one aborts at a random point: every item arrives once, in order; each death is
+/// reported once (PeerGone), after which the reader waits for the restarted writer; the
+/// abort comes after exactly the items committed before it.
 fn writer_restarts_at_random_points() -> R {
     let name = unique("wrestart");
     let total = 3_000_000u64;
     let chan = ChannelIo::<u64>::create(&name, no_spin().capacity(4096))?;
     let mut r = chan.reader()?;
-    let reader = background("reader", move || -> Result<(u64, u64), String> {
+    let reader = background("reader", move || -> Result<(u64, u64, bool), String> {
         let mut expect = 0u64;
         let mut deaths = 0u64;
         let mut buf = vec![0u64; 1000];
@@ -1692,7 +1710,14 @@ fn writer_restarts_at_random_points() -> R {
                     }
                 }
                 Err(GetError::PeerGone { remaining: 0, .. }) => deaths += 1,
-                Err(GetError::Closed { remaining: 0, .. }) => return Ok((expect, deaths)),
+                Err(GetError::Aborted {
+                    remaining: 0,
+                    reason,
+                    ..
+                }) if reason == format!("stopped at {expect}") => {
+                    return Ok((expect, deaths, true))
+                }
+                Err(GetError::Closed { remaining: 0, .. }) => return Ok((expect, deaths, false)),
                 Err(e) => return Err(e.to_string()),
             }
         }
@@ -1700,30 +1725,36 @@ fn writer_restarts_at_random_points() -> R {
     let mut rng = Rng(0xabcdef);
     let mut kills = 0;
     for round in 0..8u64 {
-        let env = vec![
+        let mut env = vec![
             ("NAME", name.clone()),
             ("TOTAL", total.to_string()),
             ("SEED", (round + 1).to_string()),
         ];
-        let mut w = Peer::spawn("restart_writer", &env);
         if round == 7 {
-            w.success()?; // the last one runs to the end and closes
+            // The last one writes a random stretch more, then aborts.
+            env.push(("ABORT_AFTER", (1 + rng.below(100_000)).to_string()));
+            Peer::spawn("restart_writer", &env).success()?;
             break;
         }
-        // Kill it at a random point of its run (it may also finish first: then stop).
+        // It writes a random stretch and holds: killed while writing or while holding.
+        env.push(("HOLD", (1 + rng.below(400_000)).to_string()));
+        let mut w = Peer::spawn("restart_writer", &env);
         std::thread::sleep(Duration::from_millis(1 + rng.below(15)));
-        if w.child.try_wait().map_err(|e| e.to_string())?.is_some() {
-            w.success()?;
-            break;
-        }
         w.kill9();
         kills += 1;
     }
-    let (got, deaths) = reader.wait(TIMEOUT)?.map_err(Failed::from)?;
+    let (got, deaths, aborted) = reader.wait(TIMEOUT)?.map_err(Failed::from)?;
     eprintln!(
-        "writer restarts: {kills} writers killed, {deaths} deaths reported, {got} items in order"
+        "writer restarts: {kills} writers killed, {deaths} deaths reported, {got} items in \
+         order, ended by {}",
+        if aborted { "the abort" } else { "a close" }
     );
-    check(got == total, format!("read {got} of {total}"))?;
+    // Ended by the abort, after exactly the items before it (its reason names the count,
+    // checked by the reader).
+    check(
+        aborted,
+        format!("ended by a close after {got} items, not by the abort"),
+    )?;
     check(
         deaths <= kills,
         format!("{deaths} deaths reported for {kills} kills"),

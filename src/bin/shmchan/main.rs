@@ -155,6 +155,9 @@ struct StreamArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Accept a channel that belongs to another user (shared on purpose, e.g. mode 0660).
+    #[arg(long)]
+    any_owner: bool,
 }
 
 #[derive(Args, Debug)]
@@ -355,6 +358,7 @@ struct Target<'a> {
     ty: Option<Primitive>,
     capacity: Option<usize>,
     schema: Option<&'a str>,
+    any_owner: bool,
 }
 
 impl<'a> Target<'a> {
@@ -364,6 +368,7 @@ impl<'a> Target<'a> {
             ty: s.ty,
             capacity: s.capacity,
             schema: s.schema.as_deref(),
+            any_owner: s.any_owner,
         }
     }
 }
@@ -417,7 +422,9 @@ impl Target<'_> {
 
     fn open<T: Pod>(&self, schema: Option<String>) -> Result<ChannelIo<T>, Fail> {
         let size = std::mem::size_of::<T>();
-        let mut o = Options::new().capacity(self.capacity.unwrap_or(DEFAULT_RING_BYTES / size));
+        let mut o = Options::new()
+            .capacity(self.capacity.unwrap_or(DEFAULT_RING_BYTES / size))
+            .accept_other_owner(self.any_owner);
         if let Some(s) = schema {
             o = o.schema(s);
         }
