@@ -1102,7 +1102,7 @@ pub(crate) fn inspect(name: &str) -> Result<ChannelInfo, OpenError> {
     inspect_file(name, dir_path, &file, false)
 }
 
-/// What [`remove_unused`] did.
+/// What [`ChannelIo::remove_unused`](crate::ChannelIo::remove_unused) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Removal {
