@@ -877,13 +877,22 @@ fn kill_writer_while_reader_waits() -> R {
         let got = background("get", move || {
             let mut buf = vec![0u64; 150];
             let res = get_with(&mut r, &mut buf, asynch);
+            let returned = std::time::Instant::now();
             let mut rest = vec![0u64; 100];
             let drained = r.blocking_get_some(&mut rest).map(|n| rest[..n].to_vec());
-            (res, drained, r)
+            (res, returned, drained, r)
         });
         until_asleep(&name, DATA_WAITING)?;
+        let killed = std::time::Instant::now();
         holder.kill9();
-        let (res, drained, mut r) = got.wait(TIMEOUT)?;
+        let (res, returned, drained, mut r) = got.wait(TIMEOUT)?;
+        let after = returned.saturating_duration_since(killed);
+        eprintln!("kill -9 of the writer (async: {asynch}): PeerGone {after:?} later");
+        // Measured here in milliseconds (pidfd); the bound leaves room for a loaded CI.
+        check(
+            after < Duration::from_secs(2),
+            format!("PeerGone took {after:?}"),
+        )?;
         check(
             r.wait_stats().sleeps >= 1,
             "the get never slept: the pidfd path was not tested",
@@ -928,7 +937,7 @@ fn kill_reader_while_writer_waits() -> R {
         let put = background("put", move || {
             let items: Vec<u64> = (0..700).collect();
             let r = put_with(&mut w, &items, asynch);
-            (r, w.wait_stats().sleeps)
+            (r, std::time::Instant::now(), w.wait_stats().sleeps)
         });
         check(holder.read_line()? == "ready", "holder not ready")?;
         // 100 consumed, 512 in the ring: the writer waits for room.
@@ -937,8 +946,15 @@ fn kill_reader_while_writer_waits() -> R {
             std::thread::yield_now();
         }
         until_asleep(&name, ROOM_WAITING)?;
+        let killed = std::time::Instant::now();
         holder.kill9();
-        let (res, sleeps) = put.wait(TIMEOUT)?;
+        let (res, returned, sleeps) = put.wait(TIMEOUT)?;
+        let after = returned.saturating_duration_since(killed);
+        eprintln!("kill -9 of the reader (async: {asynch}): PeerGone {after:?} later");
+        check(
+            after < Duration::from_secs(2),
+            format!("PeerGone took {after:?}"),
+        )?;
         match res {
             Err(PutError::PeerGone { accepted: 612, .. }) => {}
             other => {
