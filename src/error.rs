@@ -362,8 +362,10 @@ pub enum GetError {
         filled: usize,
     },
     /// The writer's process died without closing, and fewer items remain than were asked for.
-    /// Reported once per dead writer: a later call waits for a new writer (a restarted
-    /// process appends after the last item the dead one committed).
+    /// While its items remain, each waiting call that cannot be satisfied reports it (drain
+    /// them with `get_some`); once nothing is left it is reported once more, with
+    /// `remaining: 0`, and a later call waits for a new writer (a restarted process appends
+    /// after the last item the dead one committed).
     #[error("channel '{name}': the writer's process died; {remaining} items remain, {filled} were filled in")]
     PeerGone {
         /// The channel's name.

@@ -46,7 +46,8 @@
 //!   [`GetError::Closed`]; [`WriterFront::abort`] passes a reason. The reader's close
 //!   discards what remains and fails the writer's `put` with [`PutError::Closed`].
 //! - **Peer death**: a `put`/`get` that waits while the peer's process dies returns
-//!   `PeerGone` (the reader first drains every committed item).
+//!   `PeerGone` (the reader first drains every committed item). The death is reported once
+//!   (to the reader: once nothing is left); after that a call waits for a restarted peer.
 //! - **Cleanup**: a finished or never-used channel is removed when its last handle drops;
 //!   one with unread items stays until read or [removed](ChannelIo::remove).
 //! - **Hostile peers**: nothing read from the segment is trusted. Identity fields are

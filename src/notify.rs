@@ -112,8 +112,10 @@ pub(crate) enum Wake<R> {
     /// The condition returned `Some`.
     Ready(R),
     /// The peer's process died, the condition still does not hold, and the peer did not
-    /// close its end first.
-    PeerGone,
+    /// close its end first. `holder` identifies the dead holder: pass it to
+    /// [`Waiter::reported`] once the caller has told its own caller (and has nothing left to
+    /// hand out), so that later waits wait for a new holder instead.
+    PeerGone { holder: u64 },
 }
 
 /// A descriptor we wait on: plain until the first async wait registers it with tokio.
@@ -167,9 +169,10 @@ impl Pollable {
 /// keeps writing cannot hold us here. Returns `WouldBlock` once empty, as tokio's `try_io`
 /// wants to see before it clears readiness; `Ok` if it stopped early (readiness stays set,
 /// and the next wait drains the rest).
-fn drain(fd: BorrowedFd<'_>) -> io::Result<()> {
+fn drain(fd: BorrowedFd<'_>, reads: &mut u64) -> io::Result<()> {
     let mut buf = [0u8; 4096];
     for _ in 0..16 {
+        *reads += 1;
         match rustix::io::read(fd, &mut buf) {
             Ok(0) => return Err(io::ErrorKind::WouldBlock.into()),
             Ok(_) => continue,
@@ -232,12 +235,17 @@ pub struct WaitStats {
     pub timed_sleeps: u64,
     /// `sched_yield(2)` calls made while spinning (a system call each).
     pub spin_yields: u64,
+    /// The other system calls of waiting: the peer-lock probe before each sleep, the reads
+    /// that drain a doorbell, opening a pidfd for a new peer (and reading its start time),
+    /// arming a timer.
+    pub other_syscalls: u64,
 }
 
 impl WaitStats {
-    /// System calls these counters stand for: sleeps, rings and spin yields.
+    /// Every system call this end made to wait and to wake its peer: sleeps (one `poll` or
+    /// `epoll_wait` each), rings, spin yields and the others.
     pub fn syscalls(&self) -> u64 {
-        self.sleeps + self.rings + self.spin_yields
+        self.sleeps + self.rings + self.spin_yields + self.other_syscalls
     }
 }
 
@@ -294,6 +302,13 @@ impl Waiter {
             strategy,
             stats: WaitStats::default(),
         })
+    }
+
+    /// Records that the death of peer holder `holder` has been reported to the user: from
+    /// now on, waits treat that holder as absent and wait for a new one (a restarted
+    /// process, which rings us when it claims).
+    pub(crate) fn reported(&mut self, holder: u64) {
+        self.reported_gone = Some(holder);
     }
 
     /// Rings the peer's doorbell unconditionally (claim, close).
@@ -356,6 +371,7 @@ impl Waiter {
                 eventcount::retract(waiting);
                 return Ok(Wake::Ready(r));
             }
+            self.stats.other_syscalls += u64::from(!seg.claimed_local(self.end.peer()));
             let timeout = match peer_status(seg, self.end.peer())? {
                 PeerStatus::Gone { claims } if self.reported_gone == Some(claims) => {
                     // This holder's death was reported already: wait for a new holder (a
@@ -370,10 +386,7 @@ impl Waiter {
                     // probe (it sets its state before it unlocks): check once more.
                     return Ok(match check() {
                         Some(r) => Wake::Ready(r),
-                        None => {
-                            self.reported_gone = Some(claims);
-                            Wake::PeerGone
-                        }
+                        None => Wake::PeerGone { holder: claims },
                     });
                 }
                 PeerStatus::Alive {
@@ -481,7 +494,7 @@ impl Waiter {
         let rang = !fds[0].revents().is_empty();
         let died = fds.get(1).is_some_and(|p| !p.revents().is_empty());
         if rang {
-            match drain(bell) {
+            match drain(bell, &mut self.stats.other_syscalls) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
                 Ok(()) => {}
@@ -517,6 +530,7 @@ impl Waiter {
                     )?)),
             };
             arm(timer.registered()?.get_ref().as_fd(), t)?;
+            self.stats.other_syscalls += 1;
         }
         let bell = match &self.bell {
             Pollable::Registered(a) => a,
@@ -530,13 +544,14 @@ impl Waiter {
             (Some(Pollable::Registered(a)), Some(_)) => Some(a),
             _ => None,
         };
+        let reads = &mut self.stats.other_syscalls;
         let woke = poll_fn(|cx| {
             if let Poll::Ready(guard) = bell.poll_read_ready(cx) {
                 let mut guard = guard?;
                 // Drain until WouldBlock: try_io then clears tokio's readiness, but only if
                 // no new edge arrived since the guard was made (so a ring that races with
                 // the drain is not lost).
-                return match guard.try_io(|a| drain(a.get_ref().as_fd())) {
+                return match guard.try_io(|a| drain(a.get_ref().as_fd(), reads)) {
                     Ok(Err(e)) if e.kind() != io::ErrorKind::WouldBlock => Poll::Ready(Err(e)),
                     _ => Poll::Ready(Ok(Woke::Rang)),
                 };
@@ -552,6 +567,7 @@ impl Waiter {
                 // Readiness left over from an earlier expiry is cleared by a read that finds
                 // no expiration; then poll again, which registers our waker.
                 while let Poll::Ready(guard) = t.poll_read_ready(cx) {
+                    *reads += 1;
                     match guard?.try_io(|a| read_expirations(a.get_ref().as_fd())) {
                         Ok(Ok(_)) => return Poll::Ready(Ok(Woke::TimedOut)),
                         Ok(Err(e)) => return Poll::Ready(Err(e)),
@@ -566,6 +582,7 @@ impl Waiter {
             if let Some(fd) = t.fd() {
                 // Disarm, so a later expiry does not wake a future sleep for nothing.
                 arm(fd, Duration::ZERO)?;
+                self.stats.other_syscalls += 1;
             }
         }
         woke

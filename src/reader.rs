@@ -213,10 +213,16 @@ impl<T: Pod> ReaderFront<T> {
             })?;
         match woke {
             Wake::Ready(r) => r.map_err(|e| corrupt(seg, e).into()),
-            Wake::PeerGone => {
+            Wake::PeerGone { holder } => {
                 let remaining = ring
                     .available(&seg.header().tail.0, u64::MAX)
                     .map_err(|e| corrupt(seg, e))?;
+                if remaining == 0 {
+                    // Everything the dead writer committed has been read: its death is now
+                    // reported for good, and later calls wait for a restarted writer. While
+                    // items remain, each wait reports it again (the caller drains first).
+                    self.waiter.reported(holder);
+                }
                 Err(GetError::PeerGone {
                     name: seg.name().to_string(),
                     remaining: remaining as usize,
@@ -285,7 +291,8 @@ impl<T: Pod> ReaderFront<T> {
     ///
     /// # Errors
     ///
-    /// If the writer closed (or aborted, or its process died) and fewer than `to.len()`
+    /// If the writer closed (or aborted, or its process died: reported once nothing is left,
+    /// after which a call waits for a restarted writer) and fewer than `to.len()`
     /// items remain: [`GetError::Closed`] (or [`Aborted`](GetError::Aborted),
     /// [`PeerGone`](GetError::PeerGone)) with `remaining`, and **nothing is removed**: the
     /// remaining items can still be read with [`get_some`](Self::get_some) or a smaller
@@ -367,7 +374,10 @@ impl<T: Pod> ReaderFront<T> {
     ///
     /// # Errors
     ///
-    /// As [`get_some`](Self::get_some).
+    /// [`GetError::Closed`] / [`Aborted`](GetError::Aborted) once the writer ended the stream
+    /// and nothing is left; [`Corrupted`](GetError::Corrupted). Never
+    /// [`PeerGone`](GetError::PeerGone): it does not wait, so it does not watch the writer
+    /// (it returns `Ok(0)` while a dead writer's items are all read).
     ///
     /// ```
     /// # use shmchan::{ChannelIo, Options};

@@ -207,10 +207,14 @@ impl<T: Pod> WriterFront<T> {
         match woke {
             Wake::Ready(Ok(())) => Ok(()),
             Wake::Ready(Err(e)) => Err(corrupt(seg, e).into()),
-            Wake::PeerGone => Err(PutError::PeerGone {
-                name: seg.name().to_string(),
-                accepted,
-            }),
+            Wake::PeerGone { holder } => {
+                // Reported once: a later put waits for a restarted reader.
+                self.waiter.reported(holder);
+                Err(PutError::PeerGone {
+                    name: seg.name().to_string(),
+                    accepted,
+                })
+            }
         }
     }
 
@@ -346,7 +350,9 @@ impl<T: Pod> WriterFront<T> {
     /// # Errors
     ///
     /// [`PutError::Closed`] if the reader closed the channel (before or while this waits),
-    /// [`PutError::PeerGone`] if the reader's process died while this waited; both say how
+    /// [`PutError::PeerGone`] if the reader's process died while this waited (reported once;
+    /// a later `put` waits for a restarted reader, which resumes where the dead one stopped);
+    /// both say how
     /// many items of `items` were accepted. [`PutError::Io`] if called outside a tokio
     /// runtime (with the IO driver enabled).
     ///

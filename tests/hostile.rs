@@ -4,9 +4,9 @@
 //! non-blocking, and a watchdog aborts the test binary if one still hangs).
 //!
 //! A property test (proptest): each case plants a mutated copy of a real segment under a
-//! fresh name, then opens, inspects, claims, reads and writes it. Failing cases are kept in
-//! `tests/hostile.proptest-regressions` (the corpus, committed) and replayed first on every
-//! run.
+//! fresh name, then opens, inspects, claims, writes and reads it. A corpus of header images
+//! (`tests/corpus/`) is replayed on every run as well; proptest records any failing case in
+//! `tests/hostile.proptest-regressions` (commit it) and replays it first.
 
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -53,19 +53,21 @@ const FIELDS: &[(usize, usize)] = &[
     (1168, 8), // reader claims
 ];
 
-/// A real segment: u64, capacity 512, 100 items committed, writer closed.
+/// A real segment: u64, capacity 512, 100 items committed, both ends open (as if their
+/// holders had died), so that a planted copy can be claimed and written as well as read.
 fn template() -> &'static Vec<u8> {
     static T: OnceLock<Vec<u8>> = OnceLock::new();
     T.get_or_init(|| {
         let name = unique("template");
-        {
-            let chan = ChannelIo::<u64>::create(&name, Options::new().capacity(512).persist(true))
-                .expect("create");
-            let mut w = chan.writer().expect("writer");
-            w.blocking_put(&(0..100).collect::<Vec<u64>>())
-                .expect("put");
-        }
+        let chan = ChannelIo::<u64>::create(&name, Options::new().capacity(512).persist(true))
+            .expect("create");
+        let mut w = chan.writer().expect("writer");
+        let r = chan.reader().expect("reader");
+        w.blocking_put(&(0..100).collect::<Vec<u64>>())
+            .expect("put");
+        // Copied while both ends are still open: their states read "open".
         let bytes = std::fs::read(shmchan::channel_dir(&name).join("ring")).expect("read ring");
+        drop((w, r, chan));
         ChannelIo::remove(&name).expect("remove");
         bytes
     })
@@ -88,13 +90,28 @@ fn plant(name: &str, ring: &[u8]) {
     }
 }
 
-/// Everything a program might do with a channel, none of it waiting.
-fn exercise(name: &str) {
+/// Everything a program might do with a channel, none of it waiting: inspect, open with the
+/// wrong and the right type, claim and write, claim and read, remove.
+/// Returns whether the writer and the reader could be claimed.
+fn exercise(name: &str) -> (bool, bool) {
+    let (mut wrote, mut read) = (false, false);
     let _ = ChannelIo::inspect(name).map(|i| (i.len(), i.is_finished(), i.has_undelivered()));
     let _ = ChannelIo::<u8>::open(name); // wrong type: must be refused or fine, never a crash
     if let Ok(chan) = ChannelIo::<u64>::open(name) {
         let _ = chan.len();
+        // The writer first: a reader's close would refuse later writer claims.
+        if let Ok(mut w) = chan.writer() {
+            wrote = true;
+            let _ = w.try_put(&[1, 2, 3]);
+            if let Ok(mut s) = w.try_reserve(700) {
+                s.iter_mut().for_each(|x| *x = 7);
+                s.commit(5);
+            }
+            // Dropped without closing: a dead writer, for the reader below.
+            std::mem::forget(w);
+        }
         if let Ok(mut r) = chan.reader() {
+            read = true;
             let mut buf = [0u64; 600];
             let _ = r.try_get_some(&mut buf);
             if let Ok(v) = r.try_peek_some() {
@@ -104,15 +121,9 @@ fn exercise(name: &str) {
             }
             let _ = r.len();
         }
-        if let Ok(mut w) = chan.writer() {
-            let _ = w.try_put(&[1, 2, 3]);
-            if let Ok(mut s) = w.try_reserve(700) {
-                s.iter_mut().for_each(|x| *x = 7);
-                s.commit(5);
-            }
-        }
     }
     let _ = ChannelIo::remove_unused(name, |_| false);
+    (wrote, read)
 }
 
 /// Aborts the whole test binary if a case hangs (a hang is a failure, not a stuck CI).
@@ -205,6 +216,7 @@ fn corpus_replays() {
         .map(|e| e.expect("entry").path())
         .collect();
     entries.sort();
+    let (mut writes, mut reads) = (0, 0);
     for path in &entries {
         let header = std::fs::read(path).expect("corpus file");
         let mut ring = header.clone();
@@ -213,13 +225,21 @@ fn corpus_replays() {
         }
         let name = unique("corpus");
         plant(&name, &ring);
-        exercise(&name);
+        let (w, r) = exercise(&name);
+        writes += u32::from(w);
+        reads += u32::from(r);
         let _ = ChannelIo::remove(&name);
     }
     assert!(
         entries.len() >= 40,
         "the corpus has {} entries",
         entries.len()
+    );
+    // The corpus is mostly broken headers, but many keep a usable ring: make sure both the
+    // write and the read paths ran on them.
+    assert!(
+        writes >= 10 && reads >= 10,
+        "writes {writes}, reads {reads}"
     );
     let _ = done.send(());
 }

@@ -592,11 +592,11 @@ fn role_restart_writer() -> Result<(), String> {
     let start = ChannelIo::inspect(&name).map_err(|e| e.to_string())?.tail;
     let chan = ChannelIo::<u64>::open(&name).map_err(|e| e.to_string())?;
     let mut w = chan.writer().map_err(|e| e.to_string())?;
-    // ABORT_AFTER: stop that many items after our start and abort instead of closing.
-    let end = match std::env::var("ABORT_AFTER")
-        .ok()
-        .and_then(|a| a.parse::<u64>().ok())
-    {
+    println!("claimed");
+    // ABORT_AFTER / HOLD: write that many items after our start, then abort instead of
+    // closing, or hold (neither closing nor exiting) until killed.
+    let stop = std::env::var("ABORT_AFTER").or_else(|_| std::env::var("HOLD"));
+    let end = match stop.ok().and_then(|a| a.parse::<u64>().ok()) {
         Some(k) => (start + k).min(total),
         None => total,
     };
@@ -880,12 +880,14 @@ fn kill_writer_while_reader_waits() -> R {
             let returned = std::time::Instant::now();
             let mut rest = vec![0u64; 100];
             let drained = r.blocking_get_some(&mut rest).map(|n| rest[..n].to_vec());
-            (res, returned, drained, r)
+            // Drained: the next call reports the end (does not wait) ...
+            let end = r.blocking_get_some(&mut rest);
+            (res, returned, drained, end, r)
         });
         until_asleep(&name, DATA_WAITING)?;
         let killed = std::time::Instant::now();
         holder.kill9();
-        let (res, returned, drained, mut r) = got.wait(TIMEOUT)?;
+        let (res, returned, drained, end, mut r) = got.wait(TIMEOUT)?;
         let after = returned.saturating_duration_since(killed);
         eprintln!("kill -9 of the writer (async: {asynch}): PeerGone {after:?} later");
         // Measured here in milliseconds (pidfd); the bound leaves room for a loaded CI.
@@ -905,8 +907,12 @@ fn kill_writer_while_reader_waits() -> R {
             drained.as_deref().ok() == Some(&(0..100).collect::<Vec<u64>>()[..]),
             format!("drain after PeerGone: {drained:?}"),
         )?;
-        // The death was reported once: the next get waits for a new writer (it does not
-        // fail again). The dead writer's end is free at once; the new writer appends after
+        check(
+            matches!(end, Err(GetError::PeerGone { remaining: 0, .. })),
+            format!("after the drain: {end:?}"),
+        )?;
+        // ... and once reported with nothing left, the next get waits for a new writer (it
+        // does not fail again). The dead writer's end is free at once; the new writer appends after
         // the last committed item and the same reader goes on.
         let next = background("get after restart", move || {
             let mut two = [0u64; 2];
@@ -1726,6 +1732,8 @@ fn writer_restarts_at_random_points() -> R {
                     }
                 }
                 Err(GetError::PeerGone { remaining: 0, .. }) => deaths += 1,
+                // Items of the dead writer still to read: read them, then it is reported.
+                Err(GetError::PeerGone { .. }) => {}
                 Err(GetError::Aborted {
                     remaining: 0,
                     reason,
@@ -1752,10 +1760,17 @@ fn writer_restarts_at_random_points() -> R {
             Peer::spawn("restart_writer", &env).success()?;
             break;
         }
-        // It writes a random stretch and holds: killed while writing or while holding.
+        // It writes a random stretch and holds: killed while writing or while holding
+        // (round 0: surely while holding, with the reader asleep, so at least one death
+        // is seen with nothing left to read).
         env.push(("HOLD", (1 + rng.below(400_000)).to_string()));
         let mut w = Peer::spawn("restart_writer", &env);
-        std::thread::sleep(Duration::from_millis(1 + rng.below(15)));
+        check(w.read_line()? == "claimed", "writer did not claim")?;
+        if round == 0 {
+            until_asleep(&name, DATA_WAITING)?;
+        } else {
+            std::thread::sleep(Duration::from_millis(rng.below(15)));
+        }
         w.kill9();
         kills += 1;
     }
@@ -1772,7 +1787,7 @@ fn writer_restarts_at_random_points() -> R {
         format!("ended by a close after {got} items, not by the abort"),
     )?;
     check(
-        deaths <= kills,
+        deaths >= 1 && deaths <= kills,
         format!("{deaths} deaths reported for {kills} kills"),
     )?;
     drop(chan);

@@ -110,6 +110,16 @@ fn items_for(batch: usize, quick: bool) -> u64 {
     }
 }
 
+/// Lets this thread (and the threads it starts) run on every CPU again.
+fn unpin() {
+    let mut set = rustix::thread::CpuSet::new();
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for cpu in 0..n.min(rustix::thread::CpuSet::MAX_CPU) {
+        set.set(cpu);
+    }
+    let _ = rustix::thread::sched_setaffinity(None, &set);
+}
+
 fn pin(cpu: usize) {
     let mut set = rustix::thread::CpuSet::new();
     set.set(cpu % rustix::thread::CpuSet::MAX_CPU.max(1));
@@ -265,6 +275,31 @@ fn spawn_consumer(args: &[String], stdin: Stdio) -> Result<std::process::Child, 
         .map_err(|e| Fail::channel(format!("starting the consumer: {e}")))
 }
 
+/// Waits for the consumer's "ready" line (it has claimed its end, or is about to read its
+/// stdin), so the clock it starts at its first item does not include a ring the producer
+/// filled before the consumer existed.
+fn await_ready(child: &mut std::process::Child) -> Result<(), Fail> {
+    let out = child
+        .stdout
+        .as_mut()
+        .ok_or_else(|| Fail::channel("no consumer stdout"))?;
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while byte[0] != b'\n' {
+        match out.read(&mut byte) {
+            Ok(1) => line.push(byte[0]),
+            _ => return Err(Fail::channel("the consumer ended before it was ready")),
+        }
+    }
+    if line != b"ready\n" {
+        return Err(Fail::channel(format!(
+            "the consumer said {:?}",
+            String::from_utf8_lossy(&line)
+        )));
+    }
+    Ok(())
+}
+
 /// The consumer's report: seconds from its first item to its last, and the system calls its
 /// waiting made (shmchan cases; 0 otherwise).
 fn collect(child: std::process::Child) -> Result<(f64, u64), Fail> {
@@ -297,7 +332,8 @@ fn cross_process(t: Transport, batch: usize, items: u64) -> Result<(f64, Option<
             let mut w = chan.writer()?;
             let mut a = args.clone();
             a.push(name);
-            let child = spawn_consumer(&a, Stdio::null())?;
+            let mut child = spawn_consumer(&a, Stdio::null())?;
+            await_ready(&mut child)?;
             let mut buf = vec![0u64; batch];
             let mut next = 0;
             match t {
@@ -348,7 +384,8 @@ fn cross_process(t: Transport, batch: usize, items: u64) -> Result<(f64, Option<
                 rustix::pipe::fcntl_setpipe_size(wr.as_fd(), 1 << 20)
                     .map_err(|e| Fail::channel(format!("F_SETPIPE_SZ: {e}")))?;
             }
-            let child = spawn_consumer(&args, Stdio::from(rd))?;
+            let mut child = spawn_consumer(&args, Stdio::from(rd))?;
+            await_ready(&mut child)?;
             let mut out = std::fs::File::from(wr);
             let mut buf = vec![0u64; batch];
             let mut next = 0;
@@ -391,6 +428,7 @@ fn consume(a: &[String]) -> Result<(), Fail> {
         Transport::ShmCopy | Transport::ShmCopyAsync | Transport::ShmZeroCopy => {
             let chan = ChannelIo::<u64>::open(a.get(3).ok_or_else(bad)?)?;
             let mut r = chan.reader()?;
+            println!("ready");
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -438,6 +476,7 @@ fn consume(a: &[String]) -> Result<(), Fail> {
             );
             let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut buf);
             let mut filled = 0;
+            println!("ready");
             while next < items {
                 let n = input
                     .read(&mut bytes[filled..])
@@ -525,6 +564,8 @@ fn rtrb_case(batch: usize, items: u64) -> Result<f64, Fail> {
 
 /// tokio's bounded mpsc carrying `Vec<u64>` batches between tasks on two worker threads.
 fn tokio_case(batch: usize, items: u64) -> Result<f64, Fail> {
+    // The workers inherit our affinity: give them both CPUs (an earlier case pinned us).
+    unpin();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
