@@ -8,11 +8,12 @@
 //!
 //! Item `i` has value `i`. The writer (this process) puts `0..N` in random batches of 1 to
 //! 4096 and closes. A reader process is started, killed with SIGKILL after a random time,
-//! and replaced, again and again; each reader first reads the channel's `head` (the first
-//! item no reader consumed), then checks that it receives exactly `head, head+1, …` — so
-//! nothing committed is lost, nothing consumed is delivered again, nothing is reordered, and
-//! no torn item appears. The last reader drains to the writer's close and checks it ends at
-//! `N`. Prints the figures.
+//! and replaced, again and again. Each reader records, before it consumes a batch, how far
+//! it has checked (a progress file). Its successor first reads the channel's `head` (the
+//! first item no reader consumed) and checks that it is not beyond where the dead reader had
+//! checked — no item was skipped — then that it receives exactly `head, head+1, …`: nothing
+//! consumed is delivered again, nothing is reordered, no torn item appears. The last reader
+//! drains to the writer's close and checks it ends at `N`. Prints the figures.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -37,7 +38,9 @@ fn arg<T: std::str::FromStr>(args: &[String], flag: &str, i: usize) -> Option<T>
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if let Some(name) = arg::<String>(&args, "--reader", 0) {
-        return reader(&name);
+        let progress: String = arg(&args, "--progress", 0).ok_or("--progress PATH")?;
+        let max_start: u64 = arg(&args, "--max-start", 0).unwrap_or(0);
+        return reader(&name, &progress, max_start);
     }
     let items: u64 = arg(&args, "--items", 0).unwrap_or(1_000_000_000);
     let min_ms: u64 = arg(&args, "--restart-ms", 0).unwrap_or(50);
@@ -48,18 +51,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut w = chan.writer()?;
     let exe = std::env::current_exe()?;
     let reader_name = name.clone();
-    let spawn = move || -> std::io::Result<Child> {
+    let progress = std::env::temp_dir().join(format!("{name}.progress"));
+    std::fs::write(&progress, 0u64.to_ne_bytes())?;
+    let progress_path = progress.clone();
+    let spawn = move |max_start: u64| -> std::io::Result<Child> {
         Command::new(&exe)
             .args(["--reader", &reader_name])
+            .arg("--progress")
+            .arg(&progress_path)
+            .args(["--max-start", &max_start.to_string()])
             .stdout(Stdio::piped())
             .spawn()
+    };
+    let checked_so_far = move || -> u64 {
+        std::fs::read(&progress)
+            .ok()
+            .and_then(|b| {
+                b.get(..8)
+                    .map(|b| u64::from_ne_bytes(b.try_into().unwrap_or([0; 8])))
+            })
+            .unwrap_or(0)
     };
 
     // The reader killer runs beside the writer.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop2 = std::sync::Arc::clone(&stop);
     let mut krng = Rng(rng.next() | 1);
-    let first = spawn()?;
+    let first = spawn(0)?;
     let killer = std::thread::spawn(move || -> Result<(Child, u64), String> {
         let mut current = first;
         let mut kills = 0u64;
@@ -77,9 +95,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 return Err(format!("a reader failed: {status}"));
             }
             current.kill().map_err(|e| e.to_string())?; // SIGKILL
-            current.wait().map_err(|e| e.to_string())?;
+            let status = current.wait().map_err(|e| e.to_string())?;
+            // Killed as intended, unless it had already exited: then it must have succeeded.
+            use std::os::unix::process::ExitStatusExt;
+            if status.signal() != Some(9) && !status.success() {
+                return Err(format!("a reader failed before it was killed: {status}"));
+            }
             kills += 1;
-            current = spawn().map_err(|e| e.to_string())?;
+            current = spawn(checked_so_far()).map_err(|e| e.to_string())?;
         }
         Ok((current, kills))
     });
@@ -112,6 +135,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     stop.store(true, std::sync::atomic::Ordering::Release);
     let (last, kills) = killer.join().map_err(|_| "killer panicked")??;
     let out = last.wait_with_output()?;
+    let _ = std::fs::remove_file(std::env::temp_dir().join(format!("{name}.progress")));
     let secs = start.elapsed().as_secs_f64();
     let report = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() || report.trim() != format!("ok {items}") {
@@ -127,11 +151,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// A reader: resumes at the channel's head, checks every item, reports at the close.
-fn reader(name: &str) -> Result<(), Box<dyn std::error::Error>> {
+/// A reader: resumes at the channel's head, checks every item, records its progress before
+/// each consume, reports at the close.
+fn reader(name: &str, progress: &str, max_start: u64) -> Result<(), Box<dyn std::error::Error>> {
+    use std::os::unix::fs::FileExt;
     // Read before claiming: no other reader is alive (the previous one was killed and
     // waited for), so the head is where we must resume.
     let head = ChannelIo::inspect(name)?.head;
+    if head > max_start {
+        eprintln!("soak reader: resumes at {head}, but only up to {max_start} was checked");
+        std::process::exit(4);
+    }
+    let progress = std::fs::OpenOptions::new().write(true).open(progress)?;
     let chan = ChannelIo::<u64>::open(name)?;
     let mut r = chan.reader()?;
     let mut expect = head;
@@ -148,6 +179,8 @@ fn reader(name: &str) -> Result<(), Box<dyn std::error::Error>> {
             }
             expect += 1;
         }
+        // Checked up to here: recorded before the items are released to the writer.
+        progress.write_at(&expect.to_ne_bytes(), 0)?;
         view.consume_all();
     }
     println!("ok {expect}");

@@ -9,4 +9,7 @@ items=${1:-10000000000}
 seed=${2:-$RANDOM}
 cargo build --release --quiet --example soak
 echo "soak: $items items, seed $seed"
-/usr/bin/time -v target/release/examples/soak --items "$items" --seed "$seed" 2> >(grep -E "Elapsed|Maximum resident" >&2)
+stats=$(mktemp)
+trap 'rm -f "$stats"' EXIT
+/usr/bin/time -v -o "$stats" target/release/examples/soak --items "$items" --seed "$seed"
+grep -E "Elapsed|Maximum resident" "$stats"

@@ -173,6 +173,50 @@ fn broken_notifier_without_fence_loses_a_wakeup() {
     });
 }
 
+/// The same model with the waiter's store→load ordering missing (no fence after announcing):
+/// loom must find the lost wakeup too. Together with the control above, this shows both
+/// fences are needed, and that the model checks each.
+#[test]
+#[should_panic(expected = "deadlock")]
+fn broken_waiter_without_fence_loses_a_wakeup() {
+    model(|| {
+        let side = Arc::new(Side::new());
+        let s = Arc::clone(&side);
+        let writer = thread::spawn(move || publish(&s, 1));
+        loop {
+            if side.index.load(Ordering::Acquire) >= 1 {
+                break;
+            }
+            side.waiting.store(1, Ordering::Relaxed); // announce, without the fence
+            if side.index.load(Ordering::Acquire) >= 1 {
+                eventcount::retract(&side.waiting);
+                break;
+            }
+            side.bell.sleep();
+        }
+        writer.join().unwrap();
+    });
+}
+
+/// A waiter that already reported its peer's death waits for a new holder; the new holder
+/// claims (bumping the claim count with Release) and then rings unconditionally, which must
+/// wake it whatever the interleaving.
+#[test]
+fn a_claim_ring_wakes_a_waiter_waiting_for_a_new_peer() {
+    model(|| {
+        let side = Arc::new(Side::new());
+        let claims = Arc::new(AtomicU64::new(1)); // the dead holder's claim
+        let (s, c) = (Arc::clone(&side), Arc::clone(&claims));
+        let claimant = thread::spawn(move || {
+            c.store(2, Ordering::Release); // publish the claim
+            s.bell.ring(); // then ring, as WriterFront::claim does
+        });
+        // The waiter: reported holder 1; wait until another holder is visible.
+        wait_until(&side, || claims.load(Ordering::Acquire) != 1);
+        claimant.join().unwrap();
+    });
+}
+
 const CAP: u64 = 2;
 
 /// The ring's slots, modelled so that loom checks every slot access is ordered by the
