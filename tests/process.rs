@@ -864,16 +864,28 @@ fn reader_close_fails_waiting_put() -> R {
     check(gone(&name), "reader-closed channel left files behind")
 }
 
+/// A writer process that claimed and committed `0..put` (with `extra` in its environment),
+/// and this process's reader of the same channel (no spinning).
+fn held_writer_and_reader(
+    name: &str,
+    put: u64,
+    extra: &[(&'static str, String)],
+) -> Result<(Peer, ChannelIo<u64>, shmchan::ReaderFront<u64>), Failed> {
+    let mut e = stream_env(name, 0, 1, 512, 1);
+    e.push(("PUT", put.to_string()));
+    e.extend(extra.iter().cloned());
+    let mut holder = Peer::spawn("hold_writer", &e);
+    check(holder.read_line()? == "ready", "holder not ready")?;
+    let chan = ChannelIo::<u64>::open_with(name, no_spin())?;
+    let r = chan.reader()?;
+    Ok((holder, chan, r))
+}
+
 /// kill -9 of the writer while the reader waits: the reader drains, then gets PeerGone.
 fn kill_writer_while_reader_waits() -> R {
     for asynch in [false, true] {
         let name = unique("killw");
-        let mut e = stream_env(&name, 0, 1, 512, 1);
-        e.push(("PUT", "100".into()));
-        let mut holder = Peer::spawn("hold_writer", &e);
-        check(holder.read_line()? == "ready", "holder not ready")?;
-        let chan = ChannelIo::<u64>::open_with(&name, no_spin())?;
-        let mut r = chan.reader()?;
+        let (mut holder, chan, mut r) = held_writer_and_reader(&name, 100, &[])?;
         let got = background("get", move || {
             let mut buf = vec![0u64; 150];
             let res = get_with(&mut r, &mut buf, asynch);
@@ -1428,13 +1440,8 @@ fn writer_abort_before_reader_came() -> R {
 fn unwatchable_peer_death_is_found() -> R {
     for asynch in [false, true] {
         let name = unique("unwatch");
-        let mut e = stream_env(&name, 0, 1, 512, 1);
-        e.push(("PUT", "3".into()));
-        e.push(("FAKE_PID", "2147483000".into()));
-        let mut holder = Peer::spawn("hold_writer", &e);
-        check(holder.read_line()? == "ready", "holder not ready")?;
-        let chan = ChannelIo::<u64>::open_with(&name, no_spin())?;
-        let mut r = chan.reader()?;
+        let fake = [("FAKE_PID", "2147483000".to_string())];
+        let (mut holder, _chan, mut r) = held_writer_and_reader(&name, 3, &fake)?;
         let got = background("get", move || {
             let mut buf = [0u64; 10];
             let res = get_with(&mut r, &mut buf, asynch);
