@@ -293,7 +293,7 @@ fn create_ls_inspect_json() {
     assert_eq!(d["persist"], true);
     assert_eq!(d["mode"], "0600");
     assert_eq!(d["len"], 0);
-    assert_eq!(d["state"], "open");
+    assert_eq!(d["state"], "unused"); // created, never claimed, not open anywhere
     assert_eq!(d["writer"]["claims"], 0);
 
     // Items sent but not read: the channel keeps them and says so.
@@ -377,8 +377,9 @@ fn rm_refuses_a_live_channel_and_gc_removes_a_stale_one() {
     let name = unique("stale-empty");
     let mut send = spawn(&["send", &name], Stdio::piped());
     let stdin = send.stdin.take().unwrap();
+    // Claimed and published (the lock alone is taken a moment before the claim is recorded).
     eventually("the writer to claim", || {
-        detail(&name).is_some_and(|d| d["writer"]["alive"] == true)
+        detail(&name).is_some_and(|d| d["writer"]["alive"] == true && d["writer"]["claims"] == 1)
     });
     send.kill().unwrap();
     send.wait().unwrap();

@@ -804,6 +804,8 @@ fn state_word(i: &ChannelInfo) -> &'static str {
         "closed"
     } else if !i.in_use && (i.writer.claims > 0 || i.reader.claims > 0) {
         "stale"
+    } else if !i.in_use {
+        "unused"
     } else {
         "open"
     }
