@@ -29,13 +29,62 @@ pub(crate) struct BenchArgs {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
-    /// Internal: run as the consumer of a cross-process case ("TRANSPORT BATCH ITEMS [NAME]").
-    #[arg(long, hide = true, num_args = 3..=4)]
+    /// Internal: run as the consumer of a cross-process case ("TRANSPORT BATCH ITEMS TYPE [NAME]").
+    #[arg(long, hide = true, num_args = 4..=5)]
     consume: Option<Vec<String>>,
 }
 
 /// Batch sizes in items (8 bytes each); 8192 items is a 64 KiB message.
 const BATCHES: [usize; 4] = [1, 64, 4096, 8192];
+
+/// Batch sizes for the 64-byte records; 1024 records is a 64 KiB message.
+const RECORD_BATCHES: [usize; 3] = [1, 64, 1024];
+
+/// What the benchmarks move: item number `seq` has a value derived from `seq`, and the
+/// consumer checks every word of every item.
+trait Item: bytemuck::Pod + Send + 'static {
+    /// Name on the consumer's command line.
+    const KEY: &'static str;
+    fn make(seq: u64) -> Self;
+    fn is(&self, seq: u64) -> bool;
+}
+
+impl Item for u64 {
+    const KEY: &'static str = "u64";
+    fn make(seq: u64) -> u64 {
+        seq
+    }
+    fn is(&self, seq: u64) -> bool {
+        *self == seq
+    }
+}
+
+/// A 64-byte record (a cache line), as an application would send: eight words, each derived
+/// from the sequence number.
+#[derive(Clone, Copy, Debug)]
+#[repr(transparent)]
+struct Rec64([u64; 8]);
+
+// SAFETY: `Rec64` is `repr(transparent)` over `[u64; 8]`: no padding, and all-zero is a
+// valid value.
+unsafe impl bytemuck::Zeroable for Rec64 {}
+// SAFETY: as above; any bit pattern is a valid `[u64; 8]`, it has no pointers, and it is
+// `Copy + 'static`.
+unsafe impl bytemuck::Pod for Rec64 {}
+
+impl Item for Rec64 {
+    const KEY: &'static str = "rec64";
+    fn make(seq: u64) -> Rec64 {
+        let mut r = [0u64; 8];
+        for (k, w) in r.iter_mut().enumerate() {
+            *w = seq.wrapping_mul(k as u64 + 1) ^ (k as u64);
+        }
+        Rec64(r)
+    }
+    fn is(&self, seq: u64) -> bool {
+        self.0 == Rec64::make(seq).0
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Transport {
@@ -100,7 +149,8 @@ impl Transport {
 fn items_for(batch: usize, quick: bool) -> u64 {
     let n: u64 = match batch {
         1 => 4_000_000,
-        64 => 64_000_000,
+        2..=64 => 64_000_000,
+        65..=512 => 128_000_000,
         _ => 256_000_000,
     };
     if quick {
@@ -194,6 +244,59 @@ pub(crate) fn bench(a: BenchArgs) -> Result<(), Fail> {
         }
         println!();
     }
+    // 64-byte records, cross-process transports only.
+    let mut rec_rows = Vec::new();
+    if a.only
+        .as_deref()
+        .is_none_or(|o| "records".contains(o) || "shmchan".contains(o))
+    {
+        println!("\n64-byte records (8 words each, all checked):");
+        print!("{:<24}", "transport \\ batch");
+        for b in RECORD_BATCHES {
+            print!(
+                "{:>22}",
+                if b == 1024 {
+                    "64 KiB msgs".to_string()
+                } else {
+                    format!("batch {b}")
+                }
+            );
+        }
+        println!();
+        for t in [
+            Transport::ShmCopy,
+            Transport::ShmZeroCopy,
+            Transport::Pipe1M,
+            Transport::Unix,
+        ] {
+            print!("{:<24}", t.name());
+            let _ = std::io::stdout().flush();
+            for b in RECORD_BATCHES {
+                // As many bytes as the u64 row with batches of the same byte size.
+                let items = items_for(b * 8, a.quick) / 8;
+                let mut runs = (0..a.runs.max(1))
+                    .map(|_| cross_process::<Rec64>(t, b, items))
+                    .collect::<Result<Vec<_>, Fail>>()?;
+                runs.sort_by(|x, y| x.0.total_cmp(&y.0));
+                let secs = runs[runs.len() / 2].0;
+                let rate = items as f64 / secs;
+                print!(
+                    "{:>22}",
+                    format!("{:.1}M/s {:.2}GB/s", rate / 1e6, rate * 64.0 / 1e9)
+                );
+                let _ = std::io::stdout().flush();
+                rec_rows.push(serde_json::json!({
+                    "transport": t.key(),
+                    "batch_records": b,
+                    "records": items,
+                    "seconds": secs,
+                    "records_per_sec": rate,
+                    "gb_per_sec": rate * 64.0 / 1e9,
+                }));
+            }
+            println!();
+        }
+    }
     for r in rows.iter().filter(|r| r.syscalls_per_million.is_some()) {
         if r.batch_items == 64 || r.batch_items == 1 {
             println!(
@@ -238,6 +341,7 @@ pub(crate) fn bench(a: BenchArgs) -> Result<(), Fail> {
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&serde_json::json!({
             "throughput": rows,
+            "records64": rec_rows,
             "latency": lat,
         }))
         .map_err(Fail::channel)?;
@@ -262,7 +366,7 @@ fn run_case(t: Transport, batch: usize, items: u64) -> Result<(f64, Option<u64>)
         Transport::Memcpy => Ok((memcpy(batch, items), None)),
         Transport::Rtrb => Ok((rtrb_case(batch, items)?, None)),
         Transport::TokioMpsc => Ok((tokio_case(batch, items)?, None)),
-        _ => cross_process(t, batch, items),
+        _ => cross_process::<u64>(t, batch, items),
     }
 }
 
@@ -317,24 +421,35 @@ fn collect(child: std::process::Child) -> Result<(f64, u64), Fail> {
         .ok_or_else(|| Fail::channel(format!("the consumer said {text:?}")))
 }
 
-fn cross_process(t: Transport, batch: usize, items: u64) -> Result<(f64, Option<u64>), Fail> {
+fn cross_process<T: Item>(
+    t: Transport,
+    batch: usize,
+    items: u64,
+) -> Result<(f64, Option<u64>), Fail> {
     pin(0);
-    let args = vec![t.key().to_string(), batch.to_string(), items.to_string()];
-    let fill = |buf: &mut [u64], next: u64| {
+    let args = vec![
+        t.key().to_string(),
+        batch.to_string(),
+        items.to_string(),
+        T::KEY.to_string(),
+    ];
+    let fill = |buf: &mut [T], next: u64| {
         for (i, v) in buf.iter_mut().enumerate() {
-            *v = next + i as u64;
+            *v = T::make(next + i as u64);
         }
     };
     match t {
         Transport::ShmCopy | Transport::ShmCopyAsync | Transport::ShmZeroCopy => {
             let name = format!("bench-{}-{}", std::process::id(), t.key());
-            let chan = ChannelIo::<u64>::create(&name, Options::new().capacity(1 << 17))?;
+            // A 1 MiB ring, whatever the item size.
+            let cap = (1 << 20) / std::mem::size_of::<T>();
+            let chan = ChannelIo::<T>::create(&name, Options::new().capacity(cap))?;
             let mut w = chan.writer()?;
             let mut a = args.clone();
             a.push(name);
             let mut child = spawn_consumer(&a, Stdio::null())?;
             await_ready(&mut child)?;
-            let mut buf = vec![0u64; batch];
+            let mut buf = vec![T::zeroed(); batch];
             let mut next = 0;
             match t {
                 Transport::ShmCopy => {
@@ -387,7 +502,7 @@ fn cross_process(t: Transport, batch: usize, items: u64) -> Result<(f64, Option<
             let mut child = spawn_consumer(&args, Stdio::from(rd))?;
             await_ready(&mut child)?;
             let mut out = std::fs::File::from(wr);
-            let mut buf = vec![0u64; batch];
+            let mut buf = vec![T::zeroed(); batch];
             let mut next = 0;
             while next < items {
                 fill(&mut buf, next);
@@ -412,12 +527,26 @@ fn consume(a: &[String]) -> Result<(), Fail> {
     let t = Transport::from_key(&a[0]).ok_or_else(bad)?;
     let batch: usize = a[1].parse().map_err(|_| bad())?;
     let items: u64 = a[2].parse().map_err(|_| bad())?;
-    let mut buf = vec![0u64; batch];
+    match a.get(3).map(String::as_str) {
+        Some("rec64") => consume_items::<Rec64>(t, batch, items, a.get(4)),
+        Some("u64") => consume_items::<u64>(t, batch, items, a.get(4)),
+        _ => Err(bad()),
+    }
+}
+
+fn consume_items<T: Item>(
+    t: Transport,
+    batch: usize,
+    items: u64,
+    name: Option<&String>,
+) -> Result<(), Fail> {
+    let bad = || Fail::usage("--consume TRANSPORT BATCH ITEMS TYPE [NAME]");
+    let mut buf = vec![T::zeroed(); batch];
     let mut next = 0u64;
-    let check = |vals: &[u64], next: u64| -> Result<(), Fail> {
+    let check = |vals: &[T], next: u64| -> Result<(), Fail> {
         for (i, v) in vals.iter().enumerate() {
-            if *v != next + i as u64 {
-                return Err(Fail::channel(format!("item {} is {v}", next + i as u64)));
+            if !v.is(next + i as u64) {
+                return Err(Fail::channel(format!("item {} is wrong", next + i as u64)));
             }
         }
         Ok(())
@@ -426,7 +555,7 @@ fn consume(a: &[String]) -> Result<(), Fail> {
     let mut syscalls = 0;
     match t {
         Transport::ShmCopy | Transport::ShmCopyAsync | Transport::ShmZeroCopy => {
-            let chan = ChannelIo::<u64>::open(a.get(3).ok_or_else(bad)?)?;
+            let chan = ChannelIo::<T>::open(name.ok_or_else(bad)?)?;
             let mut r = chan.reader()?;
             println!("ready");
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -486,12 +615,13 @@ fn consume(a: &[String]) -> Result<(), Fail> {
                 }
                 start.get_or_insert_with(Instant::now);
                 filled += n;
-                let whole = filled / 8;
-                let vals: &[u64] = bytemuck::cast_slice(&bytes[..whole * 8]);
+                let size = std::mem::size_of::<T>();
+                let whole = filled / size;
+                let vals: &[T] = bytemuck::cast_slice(&bytes[..whole * size]);
                 check(vals, next)?;
                 next += whole as u64;
-                bytes.copy_within(whole * 8..filled, 0);
-                filled -= whole * 8;
+                bytes.copy_within(whole * size..filled, 0);
+                filled -= whole * size;
             }
         }
     }
