@@ -444,9 +444,20 @@ fn cross_process<T: Item>(
             // A 1 MiB ring, whatever the item size.
             let cap = (1 << 20) / std::mem::size_of::<T>();
             let chan = ChannelIo::<T>::create(&name, Options::new().capacity(cap))?;
+            // If the case fails midway, its channel (with an end of stream nobody read) is
+            // removed rather than left in /dev/shm.
+            struct RemoveOnError<'a>(&'a str, bool);
+            impl Drop for RemoveOnError<'_> {
+                fn drop(&mut self) {
+                    if !self.1 {
+                        let _ = ChannelIo::remove(self.0);
+                    }
+                }
+            }
+            let mut guard = RemoveOnError(&name, false);
             let mut w = chan.writer()?;
             let mut a = args.clone();
-            a.push(name);
+            a.push(name.clone());
             let mut child = spawn_consumer(&a, Stdio::null())?;
             await_ready(&mut child)?;
             let mut buf = vec![T::zeroed(); batch];
@@ -485,6 +496,7 @@ fn cross_process<T: Item>(
             let ours = w.wait_stats().syscalls();
             w.close();
             let (secs, theirs) = collect(child)?;
+            guard.1 = true;
             Ok((secs, Some(ours + theirs)))
         }
         Transport::Pipe | Transport::Pipe1M | Transport::Unix => {
