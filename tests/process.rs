@@ -336,6 +336,18 @@ fn child_chan() -> Result<ChannelIo<u64>, String> {
     ChannelIo::<u64>::create_or_open(&env("NAME"), child_options()).map_err(|e| e.to_string())
 }
 
+/// After a stream role claimed its end: says so if READY is set; ASYNC, and a runtime for it.
+fn stream_role_start() -> Result<(bool, tokio::runtime::Runtime), String> {
+    if std::env::var("READY").is_ok() {
+        println!("claimed");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok((std::env::var("ASYNC").is_ok(), rt))
+}
+
 /// Puts 0..COUNT in random batches (1..=MAXB), then closes (or aborts with ABORT).
 fn role_stream_writer() -> Result<(), String> {
     let count = env_u64("COUNT");
@@ -343,14 +355,7 @@ fn role_stream_writer() -> Result<(), String> {
     let mut rng = Rng(env_u64("SEED") | 1);
     let chan = child_chan()?;
     let mut w = chan.writer().map_err(|e| e.to_string())?;
-    if std::env::var("READY").is_ok() {
-        println!("claimed");
-    }
-    let asynch = std::env::var("ASYNC").is_ok();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let (asynch, rt) = stream_role_start()?;
     let mut next = 0u64;
     let mut buf = Vec::new();
     while next < count {
@@ -383,14 +388,7 @@ fn role_stream_reader() -> Result<(), String> {
     let mut rng = Rng(env_u64("SEED").wrapping_mul(7) | 1);
     let chan = child_chan()?;
     let mut r = chan.reader().map_err(|e| e.to_string())?;
-    if std::env::var("READY").is_ok() {
-        println!("claimed");
-    }
-    let asynch = std::env::var("ASYNC").is_ok();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let (asynch, rt) = stream_role_start()?;
     let mut next = 0u64;
     let mut buf = vec![0u64; maxb as usize];
     let end = loop {

@@ -149,6 +149,20 @@ fn service_name(s: &str) -> Res<ServiceName> {
     Ok(s.try_into()?)
 }
 
+type U64Service =
+    iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, u64, ()>;
+
+/// The two iceoryx2 services of the latency case: NAME-ping and NAME-pong.
+fn ping_pong(node: &Node<ipc::Service>, name: &str) -> Res<(U64Service, U64Service)> {
+    let open = |suffix: &str| -> Res<U64Service> {
+        Ok(node
+            .service_builder(&service_name(&format!("{name}-{suffix}"))?)
+            .publish_subscribe::<u64>()
+            .open_or_create()?)
+    };
+    Ok((open("ping")?, open("pong")?))
+}
+
 /// Runs the producer of `case` and returns the consumer's seconds.
 fn produce(case: &str, count: u64) -> Res<f64> {
     let name = format!("cmp-{}-{case}", std::process::id());
@@ -391,14 +405,7 @@ fn latency(case: &str, iters: u64) -> Res<hdrhistogram::Histogram<u64>> {
         "ice-lat" => {
             let name = format!("cmp-{}-lat", std::process::id());
             let node = NodeBuilder::new().create::<ipc::Service>()?;
-            let ping = node
-                .service_builder(&service_name(&format!("{name}-ping"))?)
-                .publish_subscribe::<u64>()
-                .open_or_create()?;
-            let pong = node
-                .service_builder(&service_name(&format!("{name}-pong"))?)
-                .publish_subscribe::<u64>()
-                .open_or_create()?;
+            let (ping, pong) = ping_pong(&node, &name)?;
             let publisher = ping.publisher_builder().create()?;
             let sub = pong.subscriber_builder().create()?;
             let child = spawn("ice-echo", total, &name)?;
@@ -449,14 +456,7 @@ fn latency(case: &str, iters: u64) -> Res<hdrhistogram::Histogram<u64>> {
 fn echo(case: &str, total: u64, name: &str) -> Res<()> {
     if case == "ice-echo" {
         let node = NodeBuilder::new().create::<ipc::Service>()?;
-        let ping = node
-            .service_builder(&service_name(&format!("{name}-ping"))?)
-            .publish_subscribe::<u64>()
-            .open_or_create()?;
-        let pong = node
-            .service_builder(&service_name(&format!("{name}-pong"))?)
-            .publish_subscribe::<u64>()
-            .open_or_create()?;
+        let (ping, pong) = ping_pong(&node, name)?;
         let sub = ping.subscriber_builder().create()?;
         let publisher = pong.publisher_builder().create()?;
         wait_for_subscriber(|| pong.dynamic_config().number_of_subscribers())?;
