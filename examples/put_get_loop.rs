@@ -13,7 +13,10 @@ fn main() {
     let src: Vec<u64> = (0..k as u64).collect();
     let mut dst = vec![0u64; k];
     let t = std::time::Instant::now();
-    let n = 5_000_000;
+    let n: u64 = std::env::var("ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000_000);
     for _ in 0..n {
         w.blocking_put(std::hint::black_box(&src)).unwrap();
         r.blocking_get(std::hint::black_box(&mut dst)).unwrap();

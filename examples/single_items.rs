@@ -1,12 +1,15 @@
 //! Single items across two processes: `put(&[x])` / `get` of one u64 at a time, blocking.
 //!
 //! ```text
-//! cargo run --release --example single_items [-- --items N]
+//! cargo run --release --example single_items [-- --items N] [--fence]
 //! ```
+//!
+//! `--fence` creates the channel with `Barrier::Fence` (a fence on every operation) instead
+//! of the default, for comparison.
 use std::process::Command;
 use std::time::Instant;
 
-use shmchan::{ChannelIo, Options};
+use shmchan::{Barrier, ChannelIo, Options};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -37,7 +40,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let name = format!("single-items-{}", std::process::id());
-    let chan = ChannelIo::<u64>::create(&name, Options::new().capacity(1 << 16))?;
+    let barrier = if args.iter().any(|a| a == "--fence") {
+        Barrier::Fence
+    } else {
+        Barrier::Auto
+    };
+    let chan = ChannelIo::<u64>::create(&name, Options::new().capacity(1 << 16).barrier(barrier))?;
+    println!("barrier: {:?}", chan.barrier());
     let mut w = chan.writer()?;
     let mut child = Command::new(std::env::current_exe()?)
         .args(["--consumer", &name, "--items", &items.to_string()])

@@ -208,6 +208,19 @@ pub enum OpenError {
         /// The error from `fallocate`.
         source: io::Error,
     },
+    /// The channel uses [`Barrier::Membarrier`](crate::Barrier::Membarrier) (or it was asked
+    /// for at creation), and this process may not use `membarrier(2)`: a kernel before
+    /// 4.16, or a seccomp filter that forbids the call.
+    #[error(
+        "channel '{name}' needs membarrier(2), which this process cannot use ({source}); \
+         create the channel with Barrier::Fence (`shmchan create --barrier fence`) for peers in such a sandbox"
+    )]
+    MembarrierUnavailable {
+        /// The channel's name.
+        name: String,
+        /// The error from registering.
+        source: io::Error,
+    },
     /// Any other system error.
     #[error("channel '{name}': {op}: {source}")]
     Io {

@@ -2,7 +2,7 @@
 //! that `tests/loom.rs` can model-check them (with a modelled doorbell) exactly as built.
 //! `notify` adds the doorbell; see its module docs for the protocol and why it is correct.
 
-use crate::sync::{fence, AtomicU32, Ordering};
+use crate::sync::{compiler_fence, fence, AtomicU32, Ordering};
 
 /// Waiter, step 1: announce that we may sleep. After this returns, re-check the condition;
 /// if it now holds, [`retract`], else sleep on the doorbell.
@@ -25,12 +25,24 @@ pub(crate) fn retract(waiting: &AtomicU32) {
 /// Notifier, right after publishing with a Release store: true if a waiter announced a
 /// sleep and this call took it upon itself to ring (exactly one notifier rings per
 /// announcement).
+///
+/// `asymmetric`: the channel uses `Barrier::Membarrier` and this process is registered for
+/// it, so every waiter issues `membarrier(2)` between `announce` and its re-check (see
+/// `barrier`), and a compiler fence is enough here.
 #[inline]
-pub(crate) fn must_ring(waiting: &AtomicU32) -> bool {
-    // SeqCst fence: orders our preceding Release store of the index before the load of the
-    // waiting word below (a Release store alone may be reordered after a later load). Pairs
-    // with the fence in `announce`.
-    fence(Ordering::SeqCst);
+pub(crate) fn must_ring(waiting: &AtomicU32, asymmetric: bool) -> bool {
+    if asymmetric {
+        // Compiler fence only: keeps the compiler from moving the load below above our
+        // Release store of the index (which Release alone allows). The CPU may still let the
+        // load pass the store; the waiter's membarrier, which forces a full barrier on this
+        // thread while it runs, pairs with this and closes that window (`barrier` docs).
+        compiler_fence(Ordering::SeqCst);
+    } else {
+        // SeqCst fence: orders our preceding Release store of the index before the load of
+        // the waiting word below (a Release store alone may be reordered after a later
+        // load). Pairs with the fence in `announce`.
+        fence(Ordering::SeqCst);
+    }
     // Relaxed load first: while the peer is busy the word stays 0 and its line stays shared
     // in our cache, so the fast path writes nothing. The swap makes exactly one notifier
     // ring per announced sleep (Relaxed: the doorbell carries no data; the waiter re-checks

@@ -17,7 +17,7 @@
 //! |     24 |    8 | `capacity`        | creator               | elements; `capacity * elem_size == data_len` |
 //! |     32 |    8 | `data_len`        | creator               | bytes of the ring, page multiple       |
 //! |     40 |    4 | `abi`             | creator               | [`abi_word`] of the creating build     |
-//! |     44 |    4 | `flags`           | creator               | bit 0: persist                         |
+//! |     44 |    4 | `flags`           | creator               | bit 0 persist, bit 1 membarrier        |
 //! |     48 |    4 | `schema_len`      | creator               | ≤ [`SCHEMA_MAX`]                       |
 //! |     52 |    4 | `creator_pid`     | creator               | informative                            |
 //! |     56 |    8 | `created_unix_ns` | creator               | informative                            |
@@ -51,6 +51,9 @@ pub const SCHEMA_MAX: usize = 48;
 pub const REASON_MAX: usize = 256;
 /// `flags` bit: keep the segment even when it is finished or unused.
 pub(crate) const FLAG_PERSIST: u32 = 1;
+/// `flags` bit: the wake protocol uses the asymmetric barrier (see `barrier`): fast paths
+/// have no fence, sleepers call `membarrier(2)`.
+pub(crate) const FLAG_MEMBARRIER: u32 = 2;
 
 /// Writer state values.
 pub(crate) const OPEN: u32 = 0;
@@ -381,7 +384,7 @@ impl Snapshot {
                 }
             }
         }
-        if self.flags & !FLAG_PERSIST != 0 {
+        if self.flags & !(FLAG_PERSIST | FLAG_MEMBARRIER) != 0 {
             return field("flags", format!("unknown bits {:#x}", self.flags));
         }
         let needed = hl + self.data_len;

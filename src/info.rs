@@ -38,6 +38,9 @@ pub struct ChannelInfo {
     pub data_len: u64,
     /// Kept even when finished or unused.
     pub persist: bool,
+    /// How the channel's wake protocol orders its stores and loads: [`Barrier::Fence`](crate::Barrier::Fence) or
+    /// [`Barrier::Membarrier`](crate::Barrier::Membarrier) (never `Auto`).
+    pub barrier: crate::Barrier,
     /// Pid of the creator (in its pid namespace).
     pub creator_pid: u32,
     /// Creation time, nanoseconds since the Unix epoch.

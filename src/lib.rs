@@ -91,6 +91,7 @@
 #[cfg(not(target_pointer_width = "64"))]
 compile_error!("shmchan supports 64-bit targets only");
 
+mod barrier;
 mod channel;
 mod error;
 mod eventcount;
@@ -106,6 +107,7 @@ mod segment;
 mod sync;
 mod writer;
 
+pub use barrier::Barrier;
 pub use channel::{ChannelIo, Options, DEFAULT_RING_BYTES};
 pub use error::{ClaimError, Corruption, GetError, OpenError, PutError, RemoveError};
 pub use header::{End, Primitive, MAX_DATA_LEN, REASON_MAX, SCHEMA_MAX};

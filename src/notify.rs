@@ -27,7 +27,11 @@
 //! to miss both stores, which the fences forbid.
 //!
 //! The fast path — the peer is not sleeping — costs the notifier one fence and one load of a
-//! line that stays shared in its cache: no system call. The two halves are in `eventcount`
+//! line that stays shared in its cache: no system call. On a channel created with
+//! [`Barrier::Membarrier`](crate::Barrier::Membarrier) (the default where the kernel allows
+//! it) the notifier's fence is only a compiler fence, and the waiter instead calls
+//! `membarrier(2)` between its announcement and its second check, which forces the fence on
+//! the notifier's CPU just when it matters; see `barrier`. The two halves are in `eventcount`
 //! (model-checked by `tests/loom.rs`). A spurious byte in a FIFO (a notifier
 //! rang for a waiter whose second check succeeded) costs one extra loop on a later wait.
 //!
@@ -198,8 +202,8 @@ pub(crate) fn ring(bell: BorrowedFd<'_>) {
 /// The notifier's half of the eventcount: call right after publishing with a Release store.
 /// Returns true if it rang (made a system call).
 #[inline]
-pub(crate) fn notify(waiting: &AtomicU32, bell: BorrowedFd<'_>) -> bool {
-    if eventcount::must_ring(waiting) {
+pub(crate) fn notify(waiting: &AtomicU32, bell: BorrowedFd<'_>, asymmetric: bool) -> bool {
+    if eventcount::must_ring(waiting, asymmetric) {
         ring(bell);
         return true;
     }
@@ -235,9 +239,10 @@ pub struct WaitStats {
     pub timed_sleeps: u64,
     /// `sched_yield(2)` calls made while spinning (a system call each).
     pub spin_yields: u64,
-    /// The other system calls of waiting: the peer-lock probe before each sleep, the reads
-    /// that drain a doorbell, opening a pidfd for a new peer (and reading its start time),
-    /// arming a timer.
+    /// The other system calls of waiting: the `membarrier(2)` before each sleep on a
+    /// [`Barrier::Membarrier`](crate::Barrier::Membarrier) channel, the peer-lock probe
+    /// before each sleep, the reads that drain a doorbell, opening a pidfd for a new peer
+    /// (and reading its start time), arming a timer.
     pub other_syscalls: u64,
 }
 
@@ -278,6 +283,9 @@ pub(crate) struct Waiter {
     /// The claim count of a peer holder whose death a wait already reported: reported once,
     /// after which waits wait for a new holder.
     reported_gone: Option<u64>,
+    /// The channel uses the asymmetric barrier (`barrier`): no fence when notifying,
+    /// `membarrier(2)` after announcing a sleep.
+    asymmetric: bool,
     pub(crate) strategy: WaitStrategy,
     pub(crate) stats: WaitStats,
 }
@@ -299,6 +307,7 @@ impl Waiter {
             recheck: RECHECK_FIRST,
             timer: None,
             reported_gone: None,
+            asymmetric: seg.membarrier,
             strategy,
             stats: WaitStats::default(),
         })
@@ -320,7 +329,7 @@ impl Waiter {
     /// The notifier's half of the eventcount towards the peer; see [`notify`].
     #[inline]
     pub(crate) fn notify_peer(&mut self, waiting: &AtomicU32) {
-        if notify(waiting, self.peer_bell.as_fd()) {
+        if notify(waiting, self.peer_bell.as_fd(), self.asymmetric) {
             self.stats.rings += 1;
         }
     }
@@ -337,7 +346,9 @@ impl Waiter {
     ) -> io::Result<Wake<R>> {
         if let WaitStrategy::SpinThenSleep(window) = self.strategy {
             if !window.is_zero() {
-                let start = Instant::now();
+                // The clock starts at the 64th check: most waits of a streaming peer end
+                // sooner, and never read it (a vDSO call, not a system call, but ~20 ns).
+                let mut start = None;
                 let mut i = 0u32;
                 loop {
                     if let Some(r) = check() {
@@ -346,8 +357,8 @@ impl Waiter {
                     i = i.wrapping_add(1);
                     std::hint::spin_loop();
                     if i % 64 == 0 {
-                        // Instant::now is a vDSO call, not a system call.
-                        let spun = start.elapsed();
+                        let now = Instant::now();
+                        let spun = now - *start.get_or_insert(now);
                         if spun >= window {
                             break;
                         }
@@ -367,6 +378,15 @@ impl Waiter {
         loop {
             // Announce that we may sleep (store + SeqCst fence), then check again.
             eventcount::announce(waiting);
+            if self.asymmetric {
+                // The peer's notify has no fence: make its thread execute one before our
+                // re-check (see `barrier` for why this closes the lost-wakeup window).
+                self.stats.other_syscalls += 1;
+                if let Err(e) = crate::barrier::heavy() {
+                    eventcount::retract(waiting);
+                    return Err(e);
+                }
+            }
             if let Some(r) = check() {
                 eventcount::retract(waiting);
                 return Ok(Wake::Ready(r));

@@ -73,6 +73,7 @@ fn corrupt(seg: &Segment, e: RingError) -> Corruption {
 }
 
 /// The reader's wait condition: `want` items, or the end of the stream.
+#[inline]
 fn probe(ring: &mut Consumer, seg: &Segment, want: u64) -> Option<Result<Avail, RingError>> {
     let h = seg.header();
     match ring.available(&h.tail.0, want) {

@@ -33,6 +33,8 @@ pub(crate) struct Producer {
     tail: u64,
     head_seen: u64,
     cap: u64,
+    /// `tail % cap`, kept up to date by `commit` so the fast path has no division.
+    slot: u64,
 }
 
 impl Producer {
@@ -44,16 +46,24 @@ impl Producer {
             tail,
             head_seen: head,
             cap,
+            slot: tail % cap,
         })
     }
 
     /// Free slots, at least `want` if the ring has them. Re-reads `head` only if the cached
     /// view shows fewer than `want`.
+    #[inline]
     pub(crate) fn room(&mut self, head: &AtomicU64, want: u64) -> Result<u64, RingError> {
         let room = self.cap - (self.tail - self.head_seen);
         if room >= want {
             return Ok(room);
         }
+        self.reread_head(head)
+    }
+
+    /// The slow half of `room`: re-reads the consumer's index.
+    #[inline(never)]
+    fn reread_head(&mut self, head: &AtomicU64) -> Result<u64, RingError> {
         // Acquire: pairs with the consumer's Release store of `head` after it finished
         // reading those slots; we may overwrite them from now on.
         let h = head.load(Ordering::Acquire);
@@ -71,21 +81,25 @@ impl Producer {
     }
 
     /// Slot of the next item to write, `< capacity`.
+    #[inline]
     pub(crate) fn slot(&self) -> u64 {
-        self.tail % self.cap
+        self.slot
     }
 
     /// Publishes the next `n` items. The caller has written them, and `n` ≤ the last
     /// [`room`](Self::room).
+    #[inline]
     pub(crate) fn commit(&mut self, n: u64, tail: &AtomicU64) {
         debug_assert!(n <= self.cap - (self.tail - self.head_seen));
         self.tail += n;
+        self.slot = advance(self.slot, n, self.cap);
         // Release: the slot bytes written before this store are visible to a consumer that
         // loads this value of `tail` with Acquire.
         tail.store(self.tail, Ordering::Release);
     }
 
     /// Items ever committed.
+    #[inline]
     pub(crate) fn position(&self) -> u64 {
         self.tail
     }
@@ -97,6 +111,8 @@ pub(crate) struct Consumer {
     head: u64,
     tail_seen: u64,
     cap: u64,
+    /// `head % cap`, kept up to date by `release` so the fast path has no division.
+    slot: u64,
 }
 
 impl Consumer {
@@ -108,51 +124,81 @@ impl Consumer {
             head,
             tail_seen: tail,
             cap,
+            slot: head % cap,
         })
     }
 
     /// Items available, at least `want` if there are. Re-reads `tail` only if the cached view
     /// shows fewer than `want`.
+    #[inline]
     pub(crate) fn available(&mut self, tail: &AtomicU64, want: u64) -> Result<u64, RingError> {
         let avail = self.tail_seen - self.head;
         if avail >= want {
             return Ok(avail);
         }
+        self.reread_tail(tail)
+    }
+
+    /// The slow half of `available`: re-reads the producer's index.
+    #[inline]
+    fn reread_tail(&mut self, tail: &AtomicU64) -> Result<u64, RingError> {
         // Acquire: pairs with the producer's Release store of `tail` after it wrote those
         // slots; their bytes are visible from now on.
         let t = tail.load(Ordering::Acquire);
         if t < self.tail_seen || t - self.head > self.cap || t > u64::MAX / 2 {
-            return Err(RingError {
-                field: "tail",
-                detail: format!(
-                    "{t} is outside {}..={} (consumed so far + capacity)",
-                    self.tail_seen,
-                    self.head.saturating_add(self.cap)
-                ),
-            });
+            return Err(self.bad_tail(t));
         }
         self.tail_seen = t;
         Ok(t - self.head)
     }
 
+    #[cold]
+    fn bad_tail(&self, t: u64) -> RingError {
+        RingError {
+            field: "tail",
+            detail: format!(
+                "{t} is outside {}..={} (consumed so far + capacity)",
+                self.tail_seen,
+                self.head.saturating_add(self.cap)
+            ),
+        }
+    }
+
     /// Slot of the next item to read, `< capacity`.
+    #[inline]
     pub(crate) fn slot(&self) -> u64 {
-        self.head % self.cap
+        self.slot
     }
 
     /// Releases the next `n` items to the producer. The caller has read them, and `n` ≤ the
     /// last [`available`](Self::available).
+    #[inline]
     pub(crate) fn release(&mut self, n: u64, head: &AtomicU64) {
         debug_assert!(n <= self.tail_seen - self.head);
         self.head += n;
+        self.slot = advance(self.slot, n, self.cap);
         // Release: our reads of the slots happen before the producer, loading this value with
         // Acquire, overwrites them.
         head.store(self.head, Ordering::Release);
     }
 
     /// Items ever consumed.
+    #[inline]
     pub(crate) fn position(&self) -> u64 {
         self.head
+    }
+}
+
+/// `(slot + n) % cap` for `slot < cap` and `n ≤ cap`, without a division (a 64-bit `div` is
+/// the most expensive instruction of a single-item `put` or `get`). The result is `< cap`.
+#[inline]
+fn advance(slot: u64, n: u64, cap: u64) -> u64 {
+    debug_assert!(slot < cap && n <= cap);
+    let s = slot + n;
+    if s >= cap {
+        s - cap
+    } else {
+        s
     }
 }
 

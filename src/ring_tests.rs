@@ -25,6 +25,31 @@ mod tests {
     }
 
     #[test]
+    fn slots_follow_the_indices_modulo_capacity() {
+        // The slot is kept incrementally (no division): it must equal index % capacity
+        // after any sequence of commits and releases, from any starting index.
+        for (cap, start) in [(1u64, 0u64), (3, 7), (512, 1 << 40), (1000, 999)] {
+            let (tail, head) = (AtomicU64::new(start), AtomicU64::new(start));
+            let mut p = Producer::new(start, start, cap).unwrap();
+            let mut c = Consumer::new(start, start, cap).unwrap();
+            let mut x = 0x2545_f491_4f6c_dd1du64;
+            for _ in 0..10_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let room = p.room(&head, 1).unwrap();
+                let n = x % (room + 1);
+                p.commit(n, &tail);
+                assert_eq!(p.slot(), p.position() % cap);
+                let avail = c.available(&tail, 1).unwrap();
+                let k = (x >> 32) % (avail + 1);
+                c.release(k, &head);
+                assert_eq!(c.slot(), c.position() % cap);
+            }
+        }
+    }
+
+    #[test]
     fn hostile_indices_are_refused() {
         let (tail, head) = (AtomicU64::new(0), AtomicU64::new(0));
         assert!(Producer::new(10, 0, 4).is_err());

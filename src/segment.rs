@@ -39,7 +39,8 @@ use rustix::mm::{MapFlags, ProtFlags};
 
 use crate::error::{Corruption, OpenError, RemoveError};
 use crate::header::{
-    self, End, Header, Invalid, Snapshot, FLAG_PERSIST, HEADER_SIZE, MAX_DATA_LEN, OPEN, SCHEMA_MAX,
+    self, End, Header, Invalid, Snapshot, FLAG_MEMBARRIER, FLAG_PERSIST, HEADER_SIZE, MAX_DATA_LEN,
+    OPEN, SCHEMA_MAX,
 };
 use crate::info::{ChannelInfo, EndInfo, WriterState};
 
@@ -157,6 +158,8 @@ pub(crate) struct CreateSpec<'a> {
     pub schema: Option<&'a str>,
     pub mode: u32,
     pub persist: bool,
+    /// Use the asymmetric barrier (the caller registered this process already).
+    pub membarrier: bool,
 }
 
 /// An open, mapped, validated channel segment. Shared (in an `Arc`) by a `ChannelIo` and the
@@ -178,6 +181,9 @@ pub(crate) struct Segment {
     pub capacity: u64,
     pub elem_size: usize,
     pub schema: Option<String>,
+    /// The channel uses the asymmetric barrier (`FLAG_MEMBARRIER`), and this process is
+    /// registered for it. Validated copy, like the fields above.
+    pub membarrier: bool,
     /// Ends claimed through this handle (the OFD lock cannot tell our own claims apart).
     claimed: [AtomicBool; 2],
     /// The process that opened this handle. A child forked without exec shares our open file
@@ -605,6 +611,7 @@ impl Segment {
             capacity,
             elem_size: layout.size,
             schema: spec.schema.map(str::to_string),
+            membarrier: spec.membarrier,
             claimed: [AtomicBool::new(false), AtomicBool::new(false)],
             pid: std::process::id(),
         };
@@ -621,10 +628,9 @@ impl Segment {
         h.capacity.store(capacity, Ordering::Relaxed);
         h.data_len.store(data_len, Ordering::Relaxed);
         h.abi.store(header::abi_word(), Ordering::Relaxed);
-        h.flags.store(
-            if spec.persist { FLAG_PERSIST } else { 0 },
-            Ordering::Relaxed,
-        );
+        let flags = if spec.persist { FLAG_PERSIST } else { 0 }
+            | if spec.membarrier { FLAG_MEMBARRIER } else { 0 };
+        h.flags.store(flags, Ordering::Relaxed);
         let schema = spec.schema.unwrap_or("").as_bytes();
         h.schema_len.store(schema.len() as u32, Ordering::Relaxed);
         Header::write_bytes(&h.schema, schema);
@@ -750,6 +756,15 @@ impl Segment {
                     found,
                 });
             }
+            let membarrier = snap.flags & FLAG_MEMBARRIER != 0;
+            if membarrier {
+                // Our fast paths will run without a fence, and our sleeps will call
+                // membarrier: both need this process registered (see `barrier`).
+                crate::barrier::register().map_err(|source| OpenError::MembarrierUnavailable {
+                    name: name.to_string(),
+                    source,
+                })?;
+            }
             let bell = |which| {
                 open_bell(&dir, which).map_err(|e| match e.kind() {
                     io::ErrorKind::PermissionDenied => OpenError::PermissionDenied {
@@ -785,6 +800,7 @@ impl Segment {
                 capacity: snap.capacity,
                 elem_size: layout.size,
                 schema: found,
+                membarrier,
                 claimed: [AtomicBool::new(false), AtomicBool::new(false)],
                 pid: std::process::id(),
             });
@@ -799,6 +815,7 @@ impl Segment {
         &self.name
     }
 
+    #[inline]
     pub(crate) fn header(&self) -> &Header {
         // Every field of Header is an atomic (padding included): valid for any bit pattern and
         // meant for concurrent access, so a shared reference is sound while the peer writes.
@@ -809,6 +826,7 @@ impl Segment {
 
     /// Start of the first copy of the data region; `2 * capacity * elem_size` bytes are
     /// mapped from here.
+    #[inline]
     pub(crate) fn data(&self) -> *mut u8 {
         // SAFETY: header_len < map_len, so the result is inside the mapping.
         unsafe { self.base.as_ptr().add(self.header_len) }
@@ -1082,6 +1100,11 @@ fn inspect_file(
         header_len: snap.header_len,
         data_len: snap.data_len,
         persist: snap.flags & FLAG_PERSIST != 0,
+        barrier: if snap.flags & FLAG_MEMBARRIER != 0 {
+            crate::Barrier::Membarrier
+        } else {
+            crate::Barrier::Fence
+        },
         creator_pid: snap.creator_pid,
         created_unix_ns: snap.created_unix_ns,
         tail: dynamic.tail,

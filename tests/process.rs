@@ -15,7 +15,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use shmchan::{ChannelIo, ClaimError, End, GetError, OpenError, Options, PutError, WaitStrategy};
+use shmchan::{
+    Barrier, ChannelIo, ClaimError, End, GetError, OpenError, Options, PutError, WaitStrategy,
+};
 use wait_timeout::ChildExt;
 
 type R = Result<(), Failed>;
@@ -313,6 +315,8 @@ fn role_main(role: &str) -> i32 {
         "records_writer" => role_records_writer(),
         "fork_guard" => role_fork_guard(),
         "restart_writer" => role_restart_writer(),
+        "pingpong" => role_pingpong(),
+        "no_membarrier" => role_no_membarrier(),
         other => Err(format!("unknown role {other}")),
     };
     match r {
@@ -328,6 +332,11 @@ fn child_options() -> Options {
     let mut o = Options::new().capacity(env_u64("CAP") as usize);
     if std::env::var("NOSPIN").is_ok() {
         o = o.wait_strategy(WaitStrategy::Sleep);
+    }
+    match std::env::var("BARRIER").as_deref() {
+        Ok("fence") => o = o.barrier(Barrier::Fence),
+        Ok("membarrier") => o = o.barrier(Barrier::Membarrier),
+        _ => {}
     }
     o
 }
@@ -348,6 +357,21 @@ fn stream_role_start() -> Result<(bool, tokio::runtime::Runtime), String> {
     Ok((std::env::var("ASYNC").is_ok(), rt))
 }
 
+/// With JITTER set, the two sides take turns to be the slow one, in phases of 4096 items
+/// (the writer in odd phases, the reader in even ones): the slow side computes for a random
+/// 0..JITTER steps before each batch, so the fast side finds the ring full (or empty) and
+/// sleeps on nearly every call. (Work, not a sleep: nothing here waits on time.)
+fn busy(rng: &mut Rng, max: u64, position: u64, writer: bool) {
+    if max == 0 || ((position / 4096) % 2 == 1) != writer {
+        return;
+    }
+    let mut x = rng.next();
+    for _ in 0..rng.below(max) {
+        x = std::hint::black_box(x.rotate_left(5) ^ 0x9e37_79b9_7f4a_7c15);
+    }
+    std::hint::black_box(x);
+}
+
 /// Puts 0..COUNT in random batches (1..=MAXB), then closes (or aborts with ABORT).
 fn role_stream_writer() -> Result<(), String> {
     let count = env_u64("COUNT");
@@ -358,7 +382,9 @@ fn role_stream_writer() -> Result<(), String> {
     let (asynch, rt) = stream_role_start()?;
     let mut next = 0u64;
     let mut buf = Vec::new();
+    let jitter = std::env::var("JITTER").map_or(0, |_| env_u64("JITTER"));
     while next < count {
+        busy(&mut rng, jitter, next, true);
         let b = (1 + rng.below(maxb)).min(count - next);
         buf.clear();
         buf.extend(next..next + b);
@@ -391,7 +417,9 @@ fn role_stream_reader() -> Result<(), String> {
     let (asynch, rt) = stream_role_start()?;
     let mut next = 0u64;
     let mut buf = vec![0u64; maxb as usize];
+    let jitter = std::env::var("JITTER").map_or(0, |_| env_u64("JITTER"));
     let end = loop {
+        busy(&mut rng, jitter, next, false);
         let b = 1 + rng.below(maxb) as usize;
         let to = &mut buf[..b];
         let res = if asynch {
@@ -434,6 +462,64 @@ fn role_stream_reader() -> Result<(), String> {
     println!("read {next} {end}");
     println!("sleeps {}", r.wait_stats().sleeps);
     println!("timed {}", r.wait_stats().timed_sleeps);
+    Ok(())
+}
+
+/// One side of a ping-pong of COUNT rounds over two channels (NAME carries pings, NAME_B
+/// pongs): the initiator puts `i` on NAME and waits for `i` on NAME_B; the responder echoes.
+/// In phases of 256 rounds one side spins (the default strategy) and the other sleeps at
+/// once (`WaitStrategy::Sleep`) after a random 0..DELAY steps of work, so the sleeper
+/// announces its sleep at random moments around the spinner's publish: the lost-wakeup race,
+/// tried once per round. Each side waits on the other, so one lost wakeup hangs both.
+fn role_pingpong() -> Result<(), String> {
+    let rounds = env_u64("COUNT");
+    let delay = env_u64("DELAY");
+    let initiator = env("SIDE") == "initiator";
+    let mut rng = Rng(env_u64("SEED").wrapping_mul(if initiator { 3 } else { 5 }) | 1);
+    let open = |n: &str| ChannelIo::<u64>::create_or_open(n, child_options());
+    let (ping, pong) = (
+        open(&env("NAME")).map_err(|e| e.to_string())?,
+        open(&env("NAME_B")).map_err(|e| e.to_string())?,
+    );
+    let (mut w, mut r) = if initiator {
+        (ping.writer(), pong.reader())
+    } else {
+        (pong.writer(), ping.reader())
+    };
+    let (w, r) = (
+        w.as_mut().map_err(|e| e.to_string())?,
+        r.as_mut().map_err(|e| e.to_string())?,
+    );
+    let mut got = [0u64];
+    for i in 0..rounds {
+        let sleeper = ((i / 256) % 2 == 0) == initiator;
+        if i % 256 == 0 {
+            r.set_wait_strategy(if sleeper {
+                WaitStrategy::Sleep
+            } else {
+                WaitStrategy::default()
+            });
+        }
+        if initiator {
+            w.blocking_put(&[i]).map_err(|e| e.to_string())?;
+        }
+        if sleeper {
+            let mut x = rng.next();
+            for _ in 0..rng.below(delay) {
+                x = std::hint::black_box(x.rotate_left(5) ^ 0x9e37_79b9_7f4a_7c15);
+            }
+            std::hint::black_box(x);
+        }
+        r.blocking_get(&mut got).map_err(|e| e.to_string())?;
+        if got[0] != i {
+            return Err(format!("round {i}: got {}", got[0]));
+        }
+        if !initiator {
+            w.blocking_put(&[i]).map_err(|e| e.to_string())?;
+        }
+    }
+    println!("rounds {rounds}");
+    println!("sleeps {}", r.wait_stats().sleeps);
     Ok(())
 }
 
@@ -640,6 +726,77 @@ fn role_abort_empty() -> Result<(), String> {
 }
 
 /// Opens NAME as u64 and prints the Debug of the error variant's name, or "ok".
+/// Forbids membarrier(2) in this process (a seccomp filter answering EPERM, as a sandbox
+/// would), then reports what opening and creating channels does.
+fn role_no_membarrier() -> Result<(), String> {
+    let filter = [
+        // Load the system call number (offset 0 of struct seccomp_data).
+        libc::sock_filter {
+            code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: libc::SYS_membarrier as u32,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ALLOW,
+        },
+    ];
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: prctl with these arguments only changes this process's own privileges and
+    // system call filter; `prog` points at `filter`, both alive for the call.
+    let ok = unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+            && libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &prog as *const libc::sock_fprog,
+            ) == 0
+    };
+    if !ok {
+        return Err(format!("seccomp: {}", std::io::Error::last_os_error()));
+    }
+    // The channel made with membarrier by the parent: refused, with the typed error.
+    match ChannelIo::<u64>::open(&env("NAME")) {
+        Err(OpenError::MembarrierUnavailable { .. }) => println!("open membarrier: unavailable"),
+        other => println!("open membarrier: {:?}", other.map(|c| c.barrier())),
+    }
+    // The fence channel made by the parent: usable; read what it holds.
+    let chan = ChannelIo::<u64>::open(&env("NAME_B")).map_err(|e| e.to_string())?;
+    let mut r = chan.reader().map_err(|e| e.to_string())?;
+    let mut got = [0u64; 3];
+    r.blocking_get(&mut got).map_err(|e| e.to_string())?;
+    println!("fence channel: {got:?}");
+    // Creating: Auto falls back to a fence; asking for membarrier is refused.
+    let auto = ChannelIo::<u64>::create(&env("NAME_C"), Options::new());
+    println!(
+        "create auto: {:?}",
+        auto.map(|c| c.barrier()).map_err(|e| e.to_string())
+    );
+    match ChannelIo::<u64>::create(&env("NAME_C"), Options::new().barrier(Barrier::Membarrier)) {
+        Err(OpenError::MembarrierUnavailable { .. }) => println!("create membarrier: unavailable"),
+        other => println!("create membarrier: {:?}", other.map(|c| c.barrier())),
+    }
+    Ok(())
+}
+
 fn role_open_report() -> Result<(), String> {
     match ChannelIo::<u64>::open(&env("NAME")) {
         Ok(_) => println!("ok"),
@@ -666,6 +823,63 @@ fn stream_env(
         ("CAP", cap.to_string()),
         ("SEED", seed.to_string()),
     ]
+}
+
+/// The lost-wakeup race, tried on every round of a cross-process ping-pong (see
+/// `role_pingpong`): a lost wakeup hangs both sides and the watchdog fails the test.
+///
+/// This test finds the bug it guards against: with the sleeper's membarrier left out (a
+/// temporary patch to `barrier::heavy`, 2026-11-25), the membarrier variant hung in 3 runs
+/// out of 3. With membarrier, a sleeper's re-check comes after the peer's CPU was made to
+/// fence (microseconds later), so it rarely needs to sleep: the race is tried at each
+/// announcement, not only at each sleep, and the sleep floor only shows the doorbell path
+/// was taken. `no_spin_stress` provides the 10 000 sleeps per side.
+fn pingpong_race(barrier: &str, rounds: u64, min_sleeps: u64) -> R {
+    let (a, b) = (unique("ping"), unique("pong"));
+    let e = |side: &str| {
+        let mut e = stream_env(&a, rounds, 1, 512, 77);
+        e.push(("NAME_B", b.clone()));
+        e.push(("SIDE", side.into()));
+        e.push(("DELAY", "150".into()));
+        e.push(("BARRIER", barrier.into()));
+        e
+    };
+    let responder = Peer::spawn("pingpong", &e("responder"));
+    let initiator = Peer::spawn("pingpong", &e("initiator"));
+    let (i_out, r_out) = (initiator.success()?, responder.success()?);
+    let (i_sleeps, r_sleeps) = (report(&i_out).1, report(&r_out).1);
+    eprintln!("ping-pong race ({barrier}): {i_sleeps} + {r_sleeps} sleeps in {rounds} rounds");
+    check(
+        i_sleeps >= min_sleeps && r_sleeps >= min_sleeps,
+        format!("only {i_sleeps} + {r_sleeps} sleeps (want {min_sleeps} each)"),
+    )?;
+    check(gone(&a) && gone(&b), "finished channels left files behind")
+}
+
+/// A process that may not call membarrier(2) (seccomp) gets `MembarrierUnavailable` for a
+/// membarrier channel, uses a fence channel normally, and creates fence channels by default.
+fn membarrier_forbidden_by_seccomp() -> R {
+    let (a, b, c) = (unique("mb"), unique("fence"), unique("auto"));
+    let mb = ChannelIo::<u64>::create(&a, Options::new().barrier(Barrier::Membarrier))?;
+    check(mb.barrier() == Barrier::Membarrier, "membarrier channel")?;
+    let fence = ChannelIo::<u64>::create(&b, Options::new().barrier(Barrier::Fence))?;
+    fence.writer()?.blocking_put(&[4, 5, 6])?;
+    let out = Peer::spawn(
+        "no_membarrier",
+        &[
+            ("NAME", a.clone()),
+            ("NAME_B", b.clone()),
+            ("NAME_C", c.clone()),
+        ],
+    )
+    .success()?;
+    let want = "open membarrier: unavailable\n\
+                fence channel: [4, 5, 6]\n\
+                create auto: Ok(Fence)\n\
+                create membarrier: unavailable";
+    check(out == want, format!("child said {out:?}"))?;
+    drop((mb, fence));
+    check(gone(&a) && gone(&b) && gone(&c), "channels left behind")
 }
 
 /// Reader process first, writer process second; different batch sizes on each side;
@@ -712,13 +926,17 @@ fn writer_exits_before_reader_starts() -> R {
 }
 
 /// Both sides sleep on every wait (no spin) with a tiny ring and tiny batches: thousands of
-/// doorbell round trips; a lost wakeup hangs and the watchdog fails the test.
-fn no_spin_stress_both_orders() -> R {
+/// doorbell round trips; a lost wakeup hangs and the watchdog fails the test. Run for both
+/// barriers; `membarrier` must see at least 10 000 sleeps on each side (#4's bar for the
+/// asymmetric protocol).
+fn no_spin_stress(barrier: &str, count: u64, min_sleeps: u64) -> R {
     for (i, reader_first) in [true, false].into_iter().enumerate() {
         let name = unique("nospin");
-        let mut e = stream_env(&name, 200_000, 9, 512, 100 + i as u64);
+        let mut e = stream_env(&name, count, 9, 512, 100 + i as u64);
         e.push(("NOSPIN", "1".into()));
         e.push(("READY", "1".into()));
+        e.push(("BARRIER", barrier.into()));
+        e.push(("JITTER", "10000".into()));
         let (mut reader, mut writer);
         // The first side has claimed before the second starts.
         if reader_first {
@@ -735,15 +953,19 @@ fn no_spin_stress_both_orders() -> R {
         let (w_out, r_out) = (writer.success()?, reader.success()?);
         let (line, r_sleeps) = report(&r_out);
         let w_sleeps = report(&w_out).1;
-        eprintln!("no-spin stress: reader slept {r_sleeps} times, writer {w_sleeps} times");
+        eprintln!(
+            "no-spin stress ({barrier}): reader slept {r_sleeps} times, writer {w_sleeps} times"
+        );
         check(
-            line == "read 200000 closed",
+            line == format!("read {count} closed"),
             format!("reader said {r_out:?}"),
         )?;
-        // The point of the test is the doorbell path: make sure it was taken.
+        // The point of the test is the doorbell path: make sure both sides took it.
         check(
-            r_sleeps + w_sleeps >= 100,
-            format!("only {r_sleeps} + {w_sleeps} sleeps: the doorbell path was barely used"),
+            r_sleeps >= min_sleeps && w_sleeps >= min_sleeps,
+            format!(
+                "only {r_sleeps} + {w_sleeps} sleeps (want {min_sleeps} each): the doorbell path was barely used"
+            ),
         )?;
         // Every wake came from a doorbell, none from a timed re-check that could hide a
         // lost wakeup.
@@ -1810,7 +2032,22 @@ fn main() {
             "writer_exits_before_reader_starts",
             writer_exits_before_reader_starts,
         ),
-        ("no_spin_stress_both_orders", no_spin_stress_both_orders),
+        ("no_spin_stress_membarrier", || {
+            no_spin_stress("membarrier", 1_000_000, 10_000)
+        }),
+        ("no_spin_stress_fence", || {
+            no_spin_stress("fence", 200_000, 1000)
+        }),
+        ("pingpong_race_membarrier", || {
+            pingpong_race("membarrier", 200_000, 10)
+        }),
+        ("pingpong_race_fence", || {
+            pingpong_race("fence", 20_000, 1_000)
+        }),
+        (
+            "membarrier_forbidden_by_seccomp",
+            membarrier_forbidden_by_seccomp,
+        ),
         (
             "abort_reaches_reader_after_drain",
             abort_reaches_reader_after_drain,

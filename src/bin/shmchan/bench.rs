@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use shmchan::{ChannelIo, GetError, Options, WaitStrategy};
+use shmchan::{Barrier, ChannelIo, GetError, Options, WaitStrategy};
 
 use crate::Fail;
 
@@ -89,6 +89,8 @@ impl Item for Rec64 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Transport {
     ShmCopy,
+    /// The same, on a channel created with `Barrier::Fence`: what the membarrier buys.
+    ShmCopyFence,
     ShmCopyAsync,
     ShmZeroCopy,
     Pipe,
@@ -100,8 +102,9 @@ enum Transport {
 }
 
 impl Transport {
-    const ALL: [Transport; 9] = [
+    const ALL: [Transport; 10] = [
         Transport::ShmCopy,
+        Transport::ShmCopyFence,
         Transport::ShmCopyAsync,
         Transport::ShmZeroCopy,
         Transport::Pipe,
@@ -115,6 +118,7 @@ impl Transport {
     fn name(self) -> &'static str {
         match self {
             Transport::ShmCopy => "shmchan put/get",
+            Transport::ShmCopyFence => "shmchan put/get fence",
             Transport::ShmCopyAsync => "shmchan put/get async",
             Transport::ShmZeroCopy => "shmchan reserve/peek",
             Transport::Pipe => "pipe",
@@ -129,6 +133,7 @@ impl Transport {
     fn key(self) -> &'static str {
         match self {
             Transport::ShmCopy => "shm-copy",
+            Transport::ShmCopyFence => "shm-copy-fence",
             Transport::ShmCopyAsync => "shm-copy-async",
             Transport::ShmZeroCopy => "shm-zero-copy",
             Transport::Pipe => "pipe",
@@ -439,11 +444,20 @@ fn cross_process<T: Item>(
         }
     };
     match t {
-        Transport::ShmCopy | Transport::ShmCopyAsync | Transport::ShmZeroCopy => {
+        Transport::ShmCopy
+        | Transport::ShmCopyFence
+        | Transport::ShmCopyAsync
+        | Transport::ShmZeroCopy => {
             let name = format!("bench-{}-{}", std::process::id(), t.key());
             // A 1 MiB ring, whatever the item size.
             let cap = (1 << 20) / std::mem::size_of::<T>();
-            let chan = ChannelIo::<T>::create(&name, Options::new().capacity(cap))?;
+            let barrier = if t == Transport::ShmCopyFence {
+                Barrier::Fence
+            } else {
+                Barrier::Auto
+            };
+            let chan =
+                ChannelIo::<T>::create(&name, Options::new().capacity(cap).barrier(barrier))?;
             // If the case fails midway, its channel (with an end of stream nobody read) is
             // removed rather than left in /dev/shm.
             struct RemoveOnError<'a>(&'a str, bool);
@@ -463,7 +477,7 @@ fn cross_process<T: Item>(
             let mut buf = vec![T::zeroed(); batch];
             let mut next = 0;
             match t {
-                Transport::ShmCopy => {
+                Transport::ShmCopy | Transport::ShmCopyFence => {
                     while next < items {
                         fill(&mut buf, next);
                         w.blocking_put(&buf)?;
@@ -566,7 +580,10 @@ fn consume_items<T: Item>(
     let mut start = None;
     let mut syscalls = 0;
     match t {
-        Transport::ShmCopy | Transport::ShmCopyAsync | Transport::ShmZeroCopy => {
+        Transport::ShmCopy
+        | Transport::ShmCopyFence
+        | Transport::ShmCopyAsync
+        | Transport::ShmZeroCopy => {
             let chan = ChannelIo::<T>::open(name.ok_or_else(bad)?)?;
             let mut r = chan.reader()?;
             println!("ready");
@@ -575,7 +592,7 @@ fn consume_items<T: Item>(
                 .build()
                 .map_err(|e| Fail::channel(e.to_string()))?;
             match t {
-                Transport::ShmCopy => {
+                Transport::ShmCopy | Transport::ShmCopyFence => {
                     while next < items {
                         r.blocking_get(&mut buf)?;
                         start.get_or_insert_with(Instant::now);

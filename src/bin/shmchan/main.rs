@@ -17,8 +17,8 @@ use bytemuck::Pod;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use shmchan::{
-    ChannelInfo, ChannelIo, ClaimError, EndInfo, GetError, OpenError, Options, Primitive, PutError,
-    Removal, WriterState,
+    Barrier, ChannelInfo, ChannelIo, ClaimError, EndInfo, GetError, OpenError, Options, Primitive,
+    PutError, Removal, WriterState,
 };
 
 const EXAMPLES: &str = "\
@@ -104,6 +104,28 @@ fn parse_type(s: &str) -> Result<Primitive, String> {
     s.parse()
 }
 
+/// `--barrier`: how a channel created here orders its wake protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+enum BarrierArg {
+    /// membarrier(2) where this process may use it, else fence.
+    #[default]
+    Auto,
+    /// A fence on every put/get; for peers in sandboxes that forbid membarrier(2).
+    Fence,
+    /// No fence on put/get; sleepers call membarrier(2). Fails where it is not allowed.
+    Membarrier,
+}
+
+impl From<BarrierArg> for Barrier {
+    fn from(b: BarrierArg) -> Barrier {
+        match b {
+            BarrierArg::Auto => Barrier::Auto,
+            BarrierArg::Fence => Barrier::Fence,
+            BarrierArg::Membarrier => Barrier::Membarrier,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
 enum Format {
     /// Native-endian binary elements (for u8: the bytes as they are).
@@ -129,6 +151,9 @@ struct CreateArgs {
     /// Permission bits, octal.
     #[arg(long, default_value = "0600", value_parser = parse_mode)]
     mode: u32,
+    /// How put/get order the wake protocol (see `shmchan inspect`).
+    #[arg(long, value_enum, default_value_t)]
+    barrier: BarrierArg,
 }
 
 /// Default ring for `send`/`recv` when they create the channel: 16 MiB.
@@ -158,6 +183,9 @@ struct StreamArgs {
     /// Accept a channel that belongs to another user (shared on purpose, e.g. mode 0660).
     #[arg(long)]
     any_owner: bool,
+    /// How put/get order the wake protocol, if the channel is created here.
+    #[arg(long, value_enum, default_value_t)]
+    barrier: BarrierArg,
 }
 
 #[derive(Args, Debug)]
@@ -335,6 +363,7 @@ fn create(a: CreateArgs) -> Result<(), Fail> {
         let mut o = Options::new()
             .capacity(a.capacity)
             .mode(a.mode)
+            .barrier(a.barrier.into())
             .persist(true);
         if let Some(s) = &a.schema {
             o = o.schema(s.clone());
@@ -359,6 +388,7 @@ struct Target<'a> {
     capacity: Option<usize>,
     schema: Option<&'a str>,
     any_owner: bool,
+    barrier: BarrierArg,
 }
 
 impl<'a> Target<'a> {
@@ -369,6 +399,7 @@ impl<'a> Target<'a> {
             capacity: s.capacity,
             schema: s.schema.as_deref(),
             any_owner: s.any_owner,
+            barrier: s.barrier,
         }
     }
 }
@@ -424,7 +455,8 @@ impl Target<'_> {
         let size = std::mem::size_of::<T>();
         let mut o = Options::new()
             .capacity(self.capacity.unwrap_or(DEFAULT_RING_BYTES / size))
-            .accept_other_owner(self.any_owner);
+            .accept_other_owner(self.any_owner)
+            .barrier(self.barrier.into());
         if let Some(s) = schema {
             o = o.schema(s);
         }
@@ -771,6 +803,8 @@ struct DetailJson {
     header_len: u32,
     data_len: u64,
     persist: bool,
+    /// "fence" or "membarrier".
+    barrier: &'static str,
     creator_pid: u32,
     /// Seconds since the Unix epoch (nanoseconds would exceed JSON's exact integers).
     created_unix: f64,
@@ -825,6 +859,11 @@ fn detail(i: &ChannelInfo) -> DetailJson {
         header_len: i.header_len,
         data_len: i.data_len,
         persist: i.persist,
+        barrier: if i.barrier == Barrier::Membarrier {
+            "membarrier"
+        } else {
+            "fence"
+        },
         creator_pid: i.creator_pid,
         created_unix: i.created_unix_ns as f64 / 1e9,
         tail: i.tail,
@@ -966,6 +1005,7 @@ fn inspect(a: InspectArgs) -> Result<(), Fail> {
     );
     println!("in use       {}", if d.in_use { "yes" } else { "no" });
     println!("persist      {}", if d.persist { "yes" } else { "no" });
+    println!("barrier      {}", d.barrier);
     println!("created      by pid {}, {age} s ago", d.creator_pid);
     println!("state        {}", d.state);
     Ok(())
