@@ -36,14 +36,23 @@
 //!
 //! The choice is made per channel at creation and recorded in the header (`FLAG_MEMBARRIER`):
 //! both ends must agree, since a fast path without a fence is only safe if every sleeper
-//! calls membarrier. A process that cannot register (a kernel before 4.16, or a seccomp
-//! filter that forbids the call) gets [`OpenError::MembarrierUnavailable`](crate::OpenError)
-//! for such a channel; create channels for it with [`Barrier::Fence`].
+//! calls membarrier. A process that cannot register (a kernel before 4.16, a kernel with the
+//! registration bug of `registration_bug`, or a seccomp filter that forbids the call) gets
+//! [`OpenError::MembarrierUnavailable`](crate::OpenError) for such a channel; create
+//! channels for it with [`Barrier::Fence`]. With [`Barrier::Auto`] the creator decides by
+//! what *it* can do: if peers may run in such a sandbox, create with [`Barrier::Fence`], or
+//! `create_or_open` gives a channel that depends on which side started first.
+//!
+//! Costs beyond the call itself: a registered process takes an IPI whenever a sleeper
+//! anywhere on the machine issues `GLOBAL_EXPEDITED` while it runs; since the fix of
+//! CVE-2024-26602 the kernel serialises expedited membarrier calls machine-wide; and on a VM
+//! an IPI to a vCPU the hypervisor has descheduled waits until it runs again. All of these
+//! are paid on the way to sleep, never on the fast path.
 
 use std::io;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 
-use rustix::thread::{membarrier, membarrier_query, MembarrierCommand, MembarrierQuery};
+use rustix::thread::{membarrier, MembarrierCommand, MembarrierQuery};
 
 /// How a channel orders the wake protocol's store→load pairs; chosen at creation with
 /// [`Options::barrier`](crate::Options::barrier), recorded in the channel, and the same for
@@ -75,30 +84,110 @@ pub enum Barrier {
 
 /// Registers this process for `MEMBARRIER_CMD_GLOBAL_EXPEDITED` (once per process: the
 /// registration belongs to the address space, and a child forked without exec has a new one
-/// and registers again) and checks that it may also issue the command. After `Ok`, this
-/// process may run fast paths without a fence on membarrier channels.
+/// and registers again), then issues the command once, since every sleep will depend on it
+/// (a seccomp filter can allow one command and not another). After `Ok`, this process may
+/// run fast paths without a fence on membarrier channels.
 pub(crate) fn register() -> io::Result<()> {
-    // (pid, outcome) of the last attempt; errors are kept as raw errno values.
-    static DONE: Mutex<Option<(u32, Result<(), i32>)>> = Mutex::new(None);
+    // The pid that registered (0: none). An atomic, not a lock, so that a fork while another
+    // thread registers cannot leave the child stuck; only success is remembered, so a
+    // transient failure is retried by the next open. Release/Acquire: a thread that sees our
+    // pid here sees a registration whose system call had returned.
+    static REGISTERED: AtomicU32 = AtomicU32::new(0);
     let pid = std::process::id();
-    let mut done = DONE.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((p, r)) = *done {
-        if p == pid {
-            return r.map_err(io::Error::from_raw_os_error);
+    if REGISTERED.load(Ordering::Acquire) == pid {
+        return Ok(());
+    }
+    if let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") {
+        if let Some(why) = registration_bug(release.trim()) {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, why));
         }
     }
+    // SAFETY: MEMBARRIER_CMD_QUERY (0) with flags 0 only returns a bit mask; it touches no
+    // memory of ours. (Called directly so that a seccomp filter's errno reaches the error.)
+    let mask = unsafe { libc::syscall(libc::SYS_membarrier, 0, 0, 0) };
+    if mask < 0 {
+        return Err(io::Error::last_os_error());
+    }
     let needed = MembarrierQuery::GLOBAL_EXPEDITED | MembarrierQuery::REGISTER_GLOBAL_EXPEDITED;
-    let r = if membarrier_query().contains(needed) {
-        membarrier(MembarrierCommand::RegisterGlobalExpedited).map_err(|e| e.raw_os_error())
-    } else {
-        Err(libc::ENOSYS)
+    if !MembarrierQuery::from_bits_retain(mask as u32).contains(needed) {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "the kernel does not offer MEMBARRIER_CMD_GLOBAL_EXPEDITED (Linux >= 4.16)",
+        ));
+    }
+    membarrier(MembarrierCommand::RegisterGlobalExpedited)?;
+    heavy()?;
+    REGISTERED.store(pid, Ordering::Release);
+    Ok(())
+}
+
+/// Kernels 5.4 to 5.11 without the stable fix "sched/membarrier: fix missing local execution
+/// of ipi_sync_rq_state()" (5.4.106, 5.10.24, 5.11.7, and 5.12) do not mark the registering
+/// thread's own CPU when a multi-threaded process registers, so `GLOBAL_EXPEDITED` can skip
+/// a thread of ours running there, and a wakeup could be lost. Such kernels use fences.
+/// (A distribution kernel that backported the fix under an older number is refused too,
+/// which costs speed, not correctness.)
+fn registration_bug(release: &str) -> Option<String> {
+    let mut nums = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let v = (nums.next()?, nums.next()?, nums.next().unwrap_or(0));
+    let buggy = match (v.0, v.1) {
+        (5, 4) => v.2 < 106,
+        (5, 5..=9) => true,
+        (5, 10) => v.2 < 24,
+        (5, 11) => v.2 < 7,
+        _ => false,
     };
-    *done = Some((pid, r));
-    r.map_err(io::Error::from_raw_os_error)
+    buggy.then(|| {
+        format!(
+            "kernel {release} has a membarrier registration bug (fixed in 5.4.106, 5.10.24, \
+             5.11.7 and 5.12)"
+        )
+    })
 }
 
 /// The sleeper's heavy barrier: returns once every thread of every registered process has
 /// executed a full memory barrier. A system call.
 pub(crate) fn heavy() -> io::Result<()> {
+    #[cfg(feature = "control-skip-membarrier")]
+    {
+        // The deliberately broken build of `scripts/control.sh` (see Cargo.toml): only
+        // registration's probe call still goes through.
+        static PROBED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if PROBED.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+    }
     membarrier(MembarrierCommand::GlobalExpedited).map_err(io::Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::registration_bug;
+
+    #[test]
+    fn kernels_with_the_registration_bug_are_refused() {
+        for bad in [
+            "5.4.0-42-generic",
+            "5.4.105",
+            "5.8.0",
+            "5.10.23-foo",
+            "5.11.6",
+        ] {
+            assert!(registration_bug(bad).is_some(), "{bad}");
+        }
+        for good in [
+            "4.18.0-553.el8",
+            "5.3.18",
+            "5.4.106",
+            "5.10.24",
+            "5.11.7",
+            "5.12.0",
+            "6.18.44-fc",
+            "7.0",
+        ] {
+            assert!(registration_bug(good).is_none(), "{good}");
+        }
+    }
 }

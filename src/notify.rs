@@ -239,18 +239,20 @@ pub struct WaitStats {
     pub timed_sleeps: u64,
     /// `sched_yield(2)` calls made while spinning (a system call each).
     pub spin_yields: u64,
-    /// The other system calls of waiting: the `membarrier(2)` before each sleep on a
-    /// [`Barrier::Membarrier`](crate::Barrier::Membarrier) channel, the peer-lock probe
-    /// before each sleep, the reads that drain a doorbell, opening a pidfd for a new peer
+    /// `membarrier(2)` calls: one each time this end announced a sleep on a
+    /// [`Barrier::Membarrier`](crate::Barrier::Membarrier) channel (whether or not its
+    /// re-check then found what it waited for).
+    pub barriers: u64,
+    /// The other system calls of waiting: the peer-lock probe before each sleep, the reads that drain a doorbell, opening a pidfd for a new peer
     /// (and reading its start time), arming a timer.
     pub other_syscalls: u64,
 }
 
 impl WaitStats {
     /// Every system call this end made to wait and to wake its peer: sleeps (one `poll` or
-    /// `epoll_wait` each), rings, spin yields and the others.
+    /// `epoll_wait` each), rings, spin yields, barriers and the others.
     pub fn syscalls(&self) -> u64 {
-        self.sleeps + self.rings + self.spin_yields + self.other_syscalls
+        self.sleeps + self.rings + self.spin_yields + self.barriers + self.other_syscalls
     }
 }
 
@@ -381,7 +383,7 @@ impl Waiter {
             if self.asymmetric {
                 // The peer's notify has no fence: make its thread execute one before our
                 // re-check (see `barrier` for why this closes the lost-wakeup window).
-                self.stats.other_syscalls += 1;
+                self.stats.barriers += 1;
                 if let Err(e) = crate::barrier::heavy() {
                     eventcount::retract(waiting);
                     return Err(e);

@@ -61,23 +61,29 @@ impl Producer {
         self.reread_head(head)
     }
 
-    /// The slow half of `room`: re-reads the consumer's index.
+    /// The slow half of `room`: re-reads the consumer's index (only when the cached view
+    /// shows the ring full, so kept out of line).
     #[inline(never)]
     fn reread_head(&mut self, head: &AtomicU64) -> Result<u64, RingError> {
         // Acquire: pairs with the consumer's Release store of `head` after it finished
         // reading those slots; we may overwrite them from now on.
         let h = head.load(Ordering::Acquire);
         if h < self.head_seen || h > self.tail {
-            return Err(RingError {
-                field: "head",
-                detail: format!(
-                    "{h} is outside {}..={} (the items committed so far)",
-                    self.head_seen, self.tail
-                ),
-            });
+            return Err(self.bad_head(h));
         }
         self.head_seen = h;
         Ok(self.cap - (self.tail - h))
+    }
+
+    #[cold]
+    fn bad_head(&self, h: u64) -> RingError {
+        RingError {
+            field: "head",
+            detail: format!(
+                "{h} is outside {}..={} (the items committed so far)",
+                self.head_seen, self.tail
+            ),
+        }
     }
 
     /// Slot of the next item to write, `< capacity`.
@@ -139,7 +145,8 @@ impl Consumer {
         self.reread_tail(tail)
     }
 
-    /// The slow half of `available`: re-reads the producer's index.
+    /// The slow half of `available`: re-reads the producer's index (inline: a reader that
+    /// keeps up with its writer takes it on most calls).
     #[inline]
     fn reread_tail(&mut self, tail: &AtomicU64) -> Result<u64, RingError> {
         // Acquire: pairs with the producer's Release store of `tail` after it wrote those

@@ -29,10 +29,16 @@ pub(crate) struct BenchArgs {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
+    /// Ring size of the shmchan cases, in bytes (rounded up to whole pages).
+    #[arg(long, default_value_t = 1 << 20)]
+    ring_bytes: usize,
     /// Internal: run as the consumer of a cross-process case ("TRANSPORT BATCH ITEMS TYPE [NAME]").
     #[arg(long, hide = true, num_args = 4..=5)]
     consume: Option<Vec<String>>,
 }
+
+/// `--ring-bytes`, for the shmchan throughput cases.
+static RING_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1 << 20);
 
 /// Batch sizes in items (8 bytes each); 8192 items is a 64 KiB message.
 const BATCHES: [usize; 4] = [1, 64, 4096, 8192];
@@ -198,6 +204,7 @@ pub(crate) fn bench(a: BenchArgs) -> Result<(), Fail> {
     if let Some(c) = &a.consume {
         return consume(c);
     }
+    RING_BYTES.store(a.ring_bytes, std::sync::atomic::Ordering::Relaxed);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "shmchan bench: u64 items, every one checked by the consumer; {cpus} CPUs, producer on \
@@ -450,7 +457,9 @@ fn cross_process<T: Item>(
         | Transport::ShmZeroCopy => {
             let name = format!("bench-{}-{}", std::process::id(), t.key());
             // A 1 MiB ring, whatever the item size.
-            let cap = (1 << 20) / std::mem::size_of::<T>();
+            let cap = (RING_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+                / std::mem::size_of::<T>())
+            .max(1);
             let barrier = if t == Transport::ShmCopyFence {
                 Barrier::Fence
             } else {
