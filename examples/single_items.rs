@@ -33,9 +33,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let s = start.elapsed().as_secs_f64();
         println!(
-            "single u64 items across processes: {:.1} M items/s ({items} items, reader slept {} times)",
+            "single u64 items across processes: {:.1} M items/s ({items} items, reader slept {} times, {} system calls)",
             items as f64 / s / 1e6,
-            r.wait_stats().sleeps
+            r.wait_stats().sleeps,
+            r.wait_stats().syscalls()
         );
         return Ok(());
     }
@@ -55,9 +56,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         w.blocking_put(&[i])?;
     }
     println!(
-        "writer slept {} times, rang {} times",
+        "writer slept {} times, rang {} times, {} system calls",
         w.wait_stats().sleeps,
-        w.wait_stats().rings
+        w.wait_stats().rings,
+        w.wait_stats().syscalls()
     );
     w.close();
     child.wait()?;
