@@ -150,6 +150,7 @@ impl<T: Pod> ReaderFront<T> {
 
     /// The first unconsumed item. Up to `capacity` slots from here are one contiguous range
     /// of the mirrored mapping; the first `available` of them are committed.
+    #[inline]
     fn items(&self) -> *const T {
         // SAFETY: `slot() < capacity`, so the offset is inside the first copy of the data
         // region; slots are `size_of::<T>()` apart from a page-aligned start, so aligned.
@@ -157,6 +158,7 @@ impl<T: Pod> ReaderFront<T> {
     }
 
     /// Releases the next `k` items to the writer and wakes it if it sleeps.
+    #[inline]
     fn release(&mut self, k: usize) {
         let h = self.seg.header();
         self.ring.release(k as u64, &h.head.0);
@@ -164,6 +166,7 @@ impl<T: Pod> ReaderFront<T> {
     }
 
     /// Copies the next `k` items into `to[..k]` and releases their slots.
+    #[inline]
     fn take(&mut self, to: &mut [T], k: usize) {
         // SAFETY: callers pass `k` ≤ a count `probe` returned, so `k` committed items start
         // at `items()`, inside the mapping (see `items`); the producer does not write them
@@ -259,6 +262,7 @@ impl<T: Pod> ReaderFront<T> {
 
     /// The non-waiting path: `want` items if they are there now (None: take the slow path,
     /// which also reports closes and errors).
+    #[inline]
     fn ready_now(&mut self, want: usize) -> Option<usize> {
         if self.closed || want == 0 || want as u64 > self.seg.capacity {
             return None;

@@ -132,6 +132,38 @@ impl<T: Pod> WriterFront<T> {
         Ok(n)
     }
 
+    /// The fast path of `put`: all of `items` at once if they fit now and nothing is amiss
+    /// (else false, having done nothing: the caller takes the full path, which also reports
+    /// errors). Small and inlined, returning a bool rather than a `Result` carrying a
+    /// `PutError`, so a one-item `put` is a handful of instructions.
+    #[inline(always)]
+    fn put_now(&mut self, items: &[T]) -> bool {
+        let n = items.len();
+        if self.closed || n == 0 {
+            return false;
+        }
+        let h = self.seg.header();
+        // Relaxed: as in `free`.
+        if h.reader_state.load(Ordering::Relaxed) != OPEN {
+            return false;
+        }
+        match self.ring.room(&h.head.0, n as u64) {
+            Ok(room) if room >= n as u64 => {}
+            _ => return false,
+        }
+        // SAFETY: `room` ≥ n slots from `slots()` belong to the producer, inside the
+        // mirrored mapping (see `slots`); `items` is a distinct allocation.
+        unsafe {
+            if n == 1 {
+                self.slots().write(items[0]);
+            } else {
+                std::ptr::copy_nonoverlapping(items.as_ptr(), self.slots(), n);
+            }
+        }
+        self.publish(n);
+        true
+    }
+
     /// Free slots now, re-reading the reader's index only if the cached view shows fewer
     /// than `want`. Fails if this writer or the reader closed.
     fn free(&mut self, want: usize) -> Result<usize, PutError> {
@@ -161,6 +193,7 @@ impl<T: Pod> WriterFront<T> {
 
     /// The first free slot. Up to `capacity` slots from here are one contiguous range of
     /// the mirrored mapping; the first `free()` of them belong to the producer.
+    #[inline]
     fn slots(&self) -> *mut T {
         // SAFETY: `slot() < capacity`, so the offset is inside the first copy of the data
         // region; the data region starts page aligned and slots are `size_of::<T>()` apart,
@@ -169,6 +202,7 @@ impl<T: Pod> WriterFront<T> {
     }
 
     /// Commits the next `n` slots (written by the caller) and wakes a sleeping reader.
+    #[inline]
     fn publish(&mut self, n: usize) {
         let h = self.seg.header();
         self.ring.commit(n as u64, &h.tail.0);
@@ -381,6 +415,9 @@ impl<T: Pod> WriterFront<T> {
     /// # }
     /// ```
     pub async fn put(&mut self, items: &[T]) -> Result<(), PutError> {
+        if self.put_now(items) {
+            return Ok(());
+        }
         let done = self.try_put(items)?;
         if done == items.len() {
             return Ok(());
@@ -407,6 +444,9 @@ impl<T: Pod> WriterFront<T> {
     /// ```
     pub fn blocking_put(&mut self, items: &[T]) -> Result<(), PutError> {
         // Fast path without building the waiting future (which run_blocking would move).
+        if self.put_now(items) {
+            return Ok(());
+        }
         let done = self.try_put(items)?;
         if done == items.len() {
             return Ok(());

@@ -103,12 +103,15 @@ enum Transport {
     Pipe1M,
     Unix,
     Memcpy,
+    /// The floor of the hardware: two pinned threads, a plain 1 MiB ring of atomics with
+    /// Release/Acquire indices, the same fill and check, no wakeups, no checks of the peer.
+    RawRing,
     Rtrb,
     TokioMpsc,
 }
 
 impl Transport {
-    const ALL: [Transport; 10] = [
+    const ALL: [Transport; 11] = [
         Transport::ShmCopy,
         Transport::ShmCopyFence,
         Transport::ShmCopyAsync,
@@ -117,6 +120,7 @@ impl Transport {
         Transport::Pipe1M,
         Transport::Unix,
         Transport::Memcpy,
+        Transport::RawRing,
         Transport::Rtrb,
         Transport::TokioMpsc,
     ];
@@ -131,6 +135,7 @@ impl Transport {
             Transport::Pipe1M => "pipe 1 MiB",
             Transport::Unix => "unix socket",
             Transport::Memcpy => "memcpy (1 thread)",
+            Transport::RawRing => "raw ring (threads)",
             Transport::Rtrb => "rtrb (threads)",
             Transport::TokioMpsc => "tokio mpsc Vec (tasks)",
         }
@@ -146,6 +151,7 @@ impl Transport {
             Transport::Pipe1M => "pipe-1m",
             Transport::Unix => "unix",
             Transport::Memcpy => "memcpy",
+            Transport::RawRing => "raw-ring",
             Transport::Rtrb => "rtrb",
             Transport::TokioMpsc => "tokio-mpsc",
         }
@@ -159,7 +165,9 @@ impl Transport {
 /// Items per case: enough for roughly a quarter second at the rates seen here.
 fn items_for(batch: usize, quick: bool) -> u64 {
     let n: u64 = match batch {
-        1 => 4_000_000,
+        // Long enough for steady streaming (start-up costs and a wait for the first item
+        // otherwise weigh on the single-item rate and system-call count).
+        1 => 20_000_000,
         2..=64 => 64_000_000,
         65..=512 => 128_000_000,
         _ => 256_000_000,
@@ -377,6 +385,7 @@ fn run_case(t: Transport, batch: usize, items: u64) -> Result<(f64, Option<u64>)
     match t {
         Transport::Memcpy => Ok((memcpy(batch, items), None)),
         Transport::Rtrb => Ok((rtrb_case(batch, items)?, None)),
+        Transport::RawRing => Ok((raw_ring_case(batch, items)?, None)),
         Transport::TokioMpsc => Ok((tokio_case(batch, items)?, None)),
         _ => cross_process::<u64>(t, batch, items),
     }
@@ -684,6 +693,77 @@ fn memcpy(batch: usize, items: u64) -> f64 {
 
 /// rtrb between two pinned threads, chunks of `batch`; both sides spin when blocked (rtrb has
 /// no blocking API), which is its best case.
+/// What the hardware allows for the same work: a ring with nothing but the two indices,
+/// between two pinned threads (no wakeups, no validation of the peer, no process boundary).
+/// The gap between this and shmchan is the library's own cost.
+fn raw_ring_case(batch: usize, items: u64) -> Result<f64, Fail> {
+    use std::sync::atomic::{AtomicU64, Ordering::*};
+    use std::sync::Arc;
+    const CAP: u64 = 1 << 17; // 1 MiB of u64, as the shmchan cases
+    #[repr(align(128))]
+    struct Index(AtomicU64);
+    struct Ring {
+        slots: Vec<AtomicU64>,
+        head: Index,
+        tail: Index,
+    }
+    // Every batch size used divides CAP, so a batch never wraps.
+    if CAP % batch as u64 != 0 {
+        return Err(Fail::usage("raw ring: the batch must divide 2^17"));
+    }
+    let ring = Arc::new(Ring {
+        slots: (0..CAP).map(|_| AtomicU64::new(0)).collect(),
+        head: Index(AtomicU64::new(0)),
+        tail: Index(AtomicU64::new(0)),
+    });
+    let r = Arc::clone(&ring);
+    let producer = std::thread::spawn(move || {
+        pin(0);
+        let (mut next, mut head) = (0u64, 0u64);
+        while next < items {
+            while next + batch as u64 - head > CAP {
+                std::hint::spin_loop();
+                head = r.head.0.load(Acquire);
+            }
+            let base = (next % CAP) as usize;
+            for (i, slot) in r.slots[base..base + batch].iter().enumerate() {
+                slot.store(next + i as u64, Relaxed);
+            }
+            next += batch as u64;
+            r.tail.0.store(next, Release);
+        }
+    });
+    let consumer = std::thread::spawn(move || {
+        pin(1);
+        let (mut next, mut tail) = (0u64, 0u64);
+        let mut start = None;
+        while next < items {
+            while tail < next + batch as u64 {
+                std::hint::spin_loop();
+                tail = ring.tail.0.load(Acquire);
+            }
+            start.get_or_insert_with(Instant::now);
+            let base = (next % CAP) as usize;
+            for (i, slot) in ring.slots[base..base + batch].iter().enumerate() {
+                let v = slot.load(Relaxed);
+                if v != next + i as u64 {
+                    return Err(format!("item {} is {v}", next + i as u64));
+                }
+            }
+            next += batch as u64;
+            ring.head.0.store(next, Release);
+        }
+        Ok(start.map_or(0.0, |s: Instant| s.elapsed().as_secs_f64()))
+    });
+    producer
+        .join()
+        .map_err(|_| Fail::channel("raw ring producer panicked"))?;
+    consumer
+        .join()
+        .map_err(|_| Fail::channel("raw ring consumer panicked"))?
+        .map_err(Fail::channel)
+}
+
 fn rtrb_case(batch: usize, items: u64) -> Result<f64, Fail> {
     let (mut p, mut c) = rtrb::RingBuffer::<u64>::new(1 << 17);
     let producer = std::thread::spawn(move || {
