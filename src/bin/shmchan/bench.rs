@@ -331,7 +331,13 @@ pub(crate) fn bench(a: BenchArgs) -> Result<(), Fail> {
     if a.only.as_deref().is_none_or(|o| "latency".contains(o)) {
         println!("\none-way latency, ping-pong of one u64 between two processes (ns):");
         println!("{:<36}{:>10}{:>10}{:>10}", "", "p50", "p99", "p99.9");
-        for kind in [Lat::CacheLine, Lat::Spin, Lat::Default, Lat::Sleep] {
+        for kind in [
+            Lat::CacheLine,
+            Lat::Spin,
+            Lat::Default,
+            Lat::Sleep,
+            Lat::SleepFence,
+        ] {
             let iters = kind.iterations(a.quick);
             let h = latency(kind, iters)?;
             let q = |p: f64| h.value_at_quantile(p);
@@ -857,6 +863,8 @@ enum Lat {
     Spin,
     Default,
     Sleep,
+    /// Sleep, on channels with `Barrier::Fence`: what the sleeper's membarrier costs.
+    SleepFence,
 }
 
 impl Lat {
@@ -866,20 +874,21 @@ impl Lat {
             Lat::Spin => "shmchan, spin",
             Lat::Default => "shmchan, default (spin 50 us, sleep)",
             Lat::Sleep => "shmchan, sleep (doorbell every time)",
+            Lat::SleepFence => "shmchan, sleep, fence channels",
         }
     }
 
     fn strategy(self) -> WaitStrategy {
         match self {
             Lat::Spin => WaitStrategy::SpinThenSleep(Duration::from_secs(1)),
-            Lat::Sleep => WaitStrategy::Sleep,
+            Lat::Sleep | Lat::SleepFence => WaitStrategy::Sleep,
             _ => WaitStrategy::default(),
         }
     }
 
     fn iterations(self, quick: bool) -> u64 {
         let n = match self {
-            Lat::Sleep => 20_000,
+            Lat::Sleep | Lat::SleepFence => 20_000,
             _ => 200_000,
         };
         if quick {
@@ -944,13 +953,21 @@ fn latency(kind: Lat, iters: u64) -> Result<hdrhistogram::Histogram<u64>, Fail> 
     }
     pin(0);
     let name = format!("bench-lat-{}", std::process::id());
-    let opts = Options::new().capacity(512).wait_strategy(kind.strategy());
+    let barrier = if kind == Lat::SleepFence {
+        Barrier::Fence
+    } else {
+        Barrier::Auto
+    };
+    let opts = Options::new()
+        .capacity(512)
+        .wait_strategy(kind.strategy())
+        .barrier(barrier);
     let ping = ChannelIo::<u64>::create(&format!("{name}-ping"), opts.clone())?;
     let pong = ChannelIo::<u64>::create(&format!("{name}-pong"), opts)?;
     let (mut w, mut r) = (ping.writer()?, pong.reader()?);
     let strategy = match kind {
         Lat::Spin => "spin",
-        Lat::Sleep => "sleep",
+        Lat::Sleep | Lat::SleepFence => "sleep",
         _ => "default",
     };
     let child = spawn_consumer(
