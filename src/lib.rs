@@ -50,6 +50,12 @@
 //!   (to the reader: once nothing is left); after that a call waits for a restarted peer.
 //! - **Cleanup**: a finished or never-used channel is removed when its last handle drops;
 //!   one with unread items stays until read or [removed](ChannelIo::remove).
+//! - **No lost wakeups, no fence on the fast path**: on channels created with the default
+//!   [`Barrier::Auto`] where `membarrier(2)` is allowed, `put` and `get` execute no fence
+//!   instruction; a side about to sleep issues `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`,
+//!   which makes the peer's CPU fence for it (see [`Barrier`]). A process that may not use
+//!   `membarrier` gets [`OpenError::MembarrierUnavailable`] for such a channel;
+//!   [`Barrier::Fence`] channels work everywhere.
 //! - **Hostile peers**: nothing read from the segment is trusted. Identity fields are
 //!   validated at open and never re-read; every index read from the peer is checked, so a
 //!   corrupt peer causes [`Corruption`] errors or garbled values, never an out-of-bounds

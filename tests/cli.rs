@@ -295,6 +295,7 @@ fn create_ls_inspect_json() {
     assert_eq!(d["len"], 0);
     assert_eq!(d["state"], "unused"); // created, never claimed, not open anywhere
     assert_eq!(d["writer"]["claims"], 0);
+    assert_eq!(d["barrier"], "membarrier"); // the default, where membarrier(2) is allowed
 
     // Items sent but not read: the channel keeps them and says so.
     let mut send = spawn(&["send", &name, "--format", "text"], Stdio::piped());
@@ -323,6 +324,48 @@ fn create_ls_inspect_json() {
     assert!(!gone(&name));
     assert!(run(&["rm", &name]).status.success());
     assert!(gone(&name));
+}
+
+#[test]
+fn create_with_a_fence_barrier() {
+    let name = unique("fence");
+    let o = run(&[
+        "create",
+        &name,
+        "--type",
+        "u64",
+        "--capacity",
+        "512",
+        "--barrier",
+        "fence",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let i = json(&run(&["inspect", &name, "--json"]));
+    assert_eq!(i["detail"]["barrier"], "fence");
+    let text = String::from_utf8_lossy(&run(&["inspect", &name]).stdout).into_owned();
+    assert!(text.lines().any(|l| l == "barrier      fence"), "{text}");
+    // It carries data like any other.
+    let mut send = spawn(&["send", &name, "--format", "text"], Stdio::piped());
+    send.stdin.take().unwrap().write_all(b"7 8").unwrap();
+    assert!(finish(send).status.success());
+    let r = run(&["recv", &name, "--format", "text"]);
+    assert_eq!(String::from_utf8_lossy(&r.stdout), "7\n8\n");
+    assert!(run(&["rm", &name]).status.success());
+    let bad = run(&[
+        "create",
+        &name,
+        "--type",
+        "u64",
+        "--capacity",
+        "512",
+        "--barrier",
+        "x",
+    ]);
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "a bad --barrier is a usage error"
+    );
 }
 
 #[test]
