@@ -104,6 +104,64 @@ impl Default for WaitStrategy {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// The future of an async call with a fast path: the first poll runs `start`, which
+    /// either finishes the call at once (`Err(output)`: the common case, items or room were
+    /// there) or returns the waiting future (`Ok(future)`), which later polls drive.
+    ///
+    /// The same shape as an `async fn` that tries first and awaits after; but an `async fn`'s
+    /// state machine contains its whole slow path, so the compiler keeps its `poll` out of
+    /// line and hands the result back through memory. Measured on single items across
+    /// processes, an async `get` ran at 10–23 M/s against ~100 M/s for `blocking_get`, the
+    /// reader stalling on reloading that result from the stack behind its pending store of
+    /// `head`. Here the fast path is a small generic `poll` that inlines into the caller.
+    #[project = FastProj]
+    pub(crate) enum FastThenSlow<M, F, O> {
+        Start { start: Option<M>, _o: std::marker::PhantomData<fn() -> O> },
+        Waiting { #[pin] future: F },
+    }
+}
+
+impl<M, F, O> FastThenSlow<M, F, O>
+where
+    M: FnOnce() -> Result<F, O>,
+    F: std::future::Future<Output = O>,
+{
+    /// A future that runs `start` on its first poll.
+    #[inline(always)]
+    pub(crate) fn new(start: M) -> Self {
+        FastThenSlow::Start {
+            start: Some(start),
+            _o: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<M, F, O> std::future::Future for FastThenSlow<M, F, O>
+where
+    M: FnOnce() -> Result<F, O>,
+    F: std::future::Future<Output = O>,
+{
+    type Output = O;
+
+    #[inline(always)]
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<O> {
+        if let FastProj::Start { start, .. } = self.as_mut().project() {
+            let start = start
+                .take()
+                .expect("FastThenSlow polled again after it completed");
+            match start() {
+                Err(done) => return Poll::Ready(done),
+                Ok(future) => self.set(FastThenSlow::Waiting { future }),
+            }
+        }
+        match self.project() {
+            FastProj::Waiting { future } => future.poll(cx),
+            FastProj::Start { .. } => unreachable!("set to Waiting above"),
+        }
+    }
+}
+
 /// Whether a wait may block the thread (blocking twins) or must yield to tokio.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -186,6 +244,21 @@ fn drain(fd: BorrowedFd<'_>, reads: &mut u64) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The writer's pause between two reads of `head` while it waits for room. Each read pulls
+/// the line of `head` into the writer's cache, and the reader's next store to `head` must take
+/// it back: a writer polling as fast as it can makes every one of a busy reader's stores
+/// miss, and slows the very reader it waits for (single items: from ~100 M/s to ~10 M/s when
+/// the reader was the slower side). Eight pause instructions (~0.1–0.5 µs, by CPU model) let
+/// the reader free a few cache lines' worth between polls; a writer waiting for room is a
+/// throughput situation, where that delay costs nothing. The reader, whose wait is the
+/// latency path, polls `tail` with one pause.
+#[inline]
+pub(crate) fn pause_between_polls() {
+    for _ in 0..8 {
+        std::hint::spin_loop();
+    }
 }
 
 /// Rings a doorbell: one byte into the FIFO. A full FIFO (EAGAIN) is already readable, so
@@ -363,7 +436,11 @@ impl Waiter {
                         return Ok(Wake::Ready(r));
                     }
                     i = i.wrapping_add(1);
-                    std::hint::spin_loop();
+                    if self.end == End::Writer {
+                        pause_between_polls();
+                    } else {
+                        std::hint::spin_loop();
+                    }
                     if i % 64 == 0 {
                         let now = Instant::now();
                         let spun = now - *start.get_or_insert(now);

@@ -1,5 +1,6 @@
 //! [`ReaderFront`]: the consuming end.
 
+use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use bytemuck::Pod;
 use crate::error::{ClaimError, Corruption, GetError};
 use crate::header::{End, Header, ABORTED, CLOSED, OPEN, REASON_MAX};
 use crate::liveness::Claim;
-use crate::notify::{self, Mode, WaitStats, WaitStrategy, Waiter, Wake};
+use crate::notify::{self, FastThenSlow, Mode, WaitStats, WaitStrategy, Waiter, Wake};
 use crate::ring::{Consumer, RingError};
 use crate::segment::Segment;
 
@@ -355,12 +356,18 @@ impl<T: Pod> ReaderFront<T> {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn get(&mut self, to: &mut [T]) -> Result<(), GetError> {
-        if self.ready_now(to.len()).is_some() {
-            self.take(to, to.len());
-            return Ok(());
-        }
-        self.get_in(to, Mode::Async).await
+    #[inline]
+    pub fn get<'a>(
+        &'a mut self,
+        to: &'a mut [T],
+    ) -> impl Future<Output = Result<(), GetError>> + 'a {
+        FastThenSlow::new(move || {
+            if self.ready_now(to.len()).is_some() {
+                self.take(to, to.len());
+                return Err(Ok(()));
+            }
+            Ok(self.get_in(to, Mode::Async))
+        })
     }
 
     /// Copies between 1 and `to.len()` items into `to` — whatever is available — waiting only
