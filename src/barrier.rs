@@ -78,7 +78,8 @@ pub enum Barrier {
     Fence,
     /// No fence on the fast path; a sleeping side calls `membarrier(2)` before it sleeps.
     /// Every process that opens the channel must be allowed that system call (Linux ≥ 4.16,
-    /// not forbidden by a seccomp filter).
+    /// not 5.4–5.11 without the stable fix named in the module docs, not forbidden by a
+    /// seccomp filter).
     Membarrier,
 }
 

@@ -90,8 +90,9 @@ impl Options {
     /// `membarrier(2)` where this process can use it). Recorded at creation; ignored when
     /// opening, since both ends must use the channel's.
     ///
-    /// With [`Barrier::Membarrier`], `put` and `get` carry no fence instruction, which about
-    /// doubles single-item throughput; every process that opens the channel must be allowed
+    /// With [`Barrier::Membarrier`], `put` and `get` carry no fence instruction (single `u64`
+    /// items across processes: 68–92 M/s against 15–31 M/s with fences, in alternating runs
+    /// of `examples/single_items`); every process that opens the channel must be allowed
     /// `membarrier(2)`. See [`Barrier`].
     pub fn barrier(mut self, barrier: Barrier) -> Options {
         self.barrier = barrier;

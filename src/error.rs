@@ -210,7 +210,8 @@ pub enum OpenError {
     },
     /// The channel uses [`Barrier::Membarrier`](crate::Barrier::Membarrier) (or it was asked
     /// for at creation), and this process may not use `membarrier(2)`: a kernel before
-    /// 4.16, or a seccomp filter that forbids the call.
+    /// 4.16, a 5.4–5.11 kernel without the fix of its membarrier registration bug (5.4.106,
+    /// 5.10.24, 5.11.7), or a seccomp filter that forbids the call.
     #[error(
         "channel '{name}' needs membarrier(2), which this process cannot use ({source}); \
          create the channel with Barrier::Fence (`shmchan create --barrier fence`) for peers in such a sandbox"

@@ -31,8 +31,8 @@
 //! |    644 |    4 | `reader_state`    | reader                | 0 open, 1 closed                       |
 //! |    648 |    4 | `reason_len`      | writer                | ≤ [`REASON_MAX`], valid once `writer_state == 2` |
 //! |    652 |  256 | `reason`          | writer                | UTF-8 abort reason                     |
-//! |   1024 |   32 | `ends[0]`         | writer end's holder   | [`EndRecord`]                          |
-//! |   1152 |   32 | `ends[1]`         | reader end's holder   | [`EndRecord`]                          |
+//! |   1024 |  128 | `ends[0]`         | writer end's holder   | [`EndRecord`]                          |
+//! |   1152 |  128 | `ends[1]`         | reader end's holder   | [`EndRecord`]                          |
 //!
 //! `tail`, `head` and the two waiting words each own a 128-byte line (two cache lines, so the
 //! adjacent-line prefetcher does not make them share), so the producer's and consumer's hot

@@ -26,8 +26,9 @@
 //! reads `waiting == 0`, the waiter sets `waiting = 1` and sleeps forever — needs both loads
 //! to miss both stores, which the fences forbid.
 //!
-//! The fast path — the peer is not sleeping — costs the notifier one fence and one load of a
-//! line that stays shared in its cache: no system call. On a channel created with
+//! The fast path — the peer is not sleeping — costs the notifier (on a `Barrier::Fence`
+//! channel) one fence and one load of a line that stays shared in its cache: no system call.
+//! On a channel created with
 //! [`Barrier::Membarrier`](crate::Barrier::Membarrier) (the default where the kernel allows
 //! it) the notifier's fence is only a compiler fence, and the waiter instead calls
 //! `membarrier(2)` between its announcement and its second check, which forces the fence on

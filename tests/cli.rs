@@ -295,7 +295,17 @@ fn create_ls_inspect_json() {
     assert_eq!(d["len"], 0);
     assert_eq!(d["state"], "unused"); // created, never claimed, not open anywhere
     assert_eq!(d["writer"]["claims"], 0);
-    assert_eq!(d["barrier"], "membarrier"); // the default, where membarrier(2) is allowed
+    // The default: membarrier where this process may use it (see barrier.rs), else fence.
+    let probe = format!("{name}-probe");
+    let membarrier = shmchan::ChannelIo::<u8>::create(
+        &probe,
+        shmchan::Options::new().barrier(shmchan::Barrier::Membarrier),
+    )
+    .is_ok();
+    assert_eq!(
+        d["barrier"],
+        if membarrier { "membarrier" } else { "fence" }
+    );
 
     // Items sent but not read: the channel keeps them and says so.
     let mut send = spawn(&["send", &name, "--format", "text"], Stdio::piped());

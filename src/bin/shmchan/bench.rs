@@ -3,7 +3,7 @@
 //! Cross-process cases start the consumer as a second process (this binary again, with the
 //! hidden `--consume` argument), producer pinned to CPU 0 and consumer to CPU 1. Every case
 //! moves `u64` items numbered 0, 1, 2, … and the consumer checks every one. The in-process
-//! baselines (memcpy, rtrb, tokio's mpsc) run as two pinned threads (memcpy: one).
+//! baselines (memcpy, the raw ring, rtrb, tokio's mpsc) run as two pinned threads (memcpy: one).
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
