@@ -86,13 +86,6 @@ impl Producer {
         }
     }
 
-    /// Free slots as far as the cached `head` shows (never more than the truth); reads
-    /// nothing shared.
-    #[inline]
-    pub(crate) fn cached_room(&self) -> u64 {
-        self.cap - (self.tail - self.head_seen)
-    }
-
     /// Slot of the next item to write, `< capacity`.
     #[inline]
     pub(crate) fn slot(&self) -> u64 {
