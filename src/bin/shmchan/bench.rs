@@ -103,7 +103,7 @@ enum Transport {
     Pipe1M,
     Unix,
     Memcpy,
-    /// The floor of the hardware: two pinned threads, a plain 1 MiB ring of atomics with
+    /// The handoff alone, for reference: two pinned threads, a plain 1 MiB ring of atomics with
     /// Release/Acquire indices, the same fill and check, no wakeups, no checks of the peer.
     RawRing,
     Rtrb,
@@ -699,9 +699,10 @@ fn memcpy(batch: usize, items: u64) -> f64 {
 
 /// rtrb between two pinned threads, chunks of `batch`; both sides spin when blocked (rtrb has
 /// no blocking API), which is its best case.
-/// What the hardware allows for the same work: a ring with nothing but the two indices,
+/// The cross-core handoff of the same work with nothing else: a ring with only two indices,
 /// between two pinned threads (no wakeups, no validation of the peer, no process boundary).
-/// The gap between this and shmchan is the library's own cost.
+/// Where shmchan is slower, the gap is roughly the library's own cost; where it is faster,
+/// its vector-wide `memcpy` beat this ring's word-by-word atomics.
 fn raw_ring_case(batch: usize, items: u64) -> Result<f64, Fail> {
     use std::sync::atomic::{AtomicU64, Ordering::*};
     use std::sync::Arc;
