@@ -123,8 +123,23 @@ impl<T: Pod> WriterFront<T> {
         if n == 0 {
             return Ok(0);
         }
-        // SAFETY: `slots()` points at `free()` ≥ n slots owned by the producer, inside the
-        // mirrored mapping (see `slots`); `items` is a distinct allocation.
+        // SAFETY: `free()` returned ≥ n.
+        unsafe { self.write_and_publish(&items[..n]) };
+        Ok(n)
+    }
+
+    /// Copies `items` into the next slots and publishes them.
+    ///
+    /// # Safety
+    ///
+    /// At least `items.len()` slots must be free (a `room`/`free` of this writer said so
+    /// since its last commit).
+    #[inline(always)]
+    unsafe fn write_and_publish(&mut self, items: &[T]) {
+        let n = items.len();
+        // SAFETY: `slots()` points at ≥ n free slots owned by the producer (the caller's
+        // contract), inside the mirrored mapping (see `slots`); `items` is a distinct
+        // allocation, so the ranges do not overlap.
         unsafe {
             if n == 1 {
                 // One item: a plain store, not a call to memcpy.
@@ -134,7 +149,6 @@ impl<T: Pod> WriterFront<T> {
             }
         }
         self.publish(n);
-        Ok(n)
     }
 
     /// The fast path of `put`: all of `items` at once if they fit now and nothing is amiss
@@ -159,16 +173,8 @@ impl<T: Pod> WriterFront<T> {
             Ok(room) if room >= n as u64 => {}
             _ => return false,
         }
-        // SAFETY: `room` ≥ n slots from `slots()` belong to the producer, inside the
-        // mirrored mapping (see `slots`); `items` is a distinct allocation.
-        unsafe {
-            if n == 1 {
-                self.slots().write(items[0]);
-            } else {
-                std::ptr::copy_nonoverlapping(items.as_ptr(), self.slots(), n);
-            }
-        }
-        self.publish(n);
+        // SAFETY: `room()` returned ≥ n just above.
+        unsafe { self.write_and_publish(items) };
         true
     }
 
