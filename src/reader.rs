@@ -396,13 +396,20 @@ impl<T: Pod> ReaderFront<T> {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn get_some(&mut self, to: &mut [T]) -> Result<usize, GetError> {
-        if let Some(avail) = self.ready_now(1).filter(|_| !to.is_empty()) {
-            let k = avail.min(to.len());
-            self.take(to, k);
-            return Ok(k);
-        }
-        self.get_some_in(to, Mode::Async).await
+    #[inline]
+    pub fn get_some<'a>(
+        &'a mut self,
+        to: &'a mut [T],
+    ) -> impl Future<Output = Result<usize, GetError>> + 'a {
+        // As `get`: the first poll takes what is there; only a miss builds the waiting future.
+        FastThenSlow::new(move || {
+            if let Some(avail) = self.ready_now(1).filter(|_| !to.is_empty()) {
+                let k = avail.min(to.len());
+                self.take(to, k);
+                return Err(Ok(k));
+            }
+            Ok(self.get_some_in(to, Mode::Async))
+        })
     }
 
     /// Copies whatever is available now (up to `to.len()`) without waiting; `Ok(0)` if
