@@ -730,13 +730,16 @@ fn raw_ring_case(batch: usize, items: u64) -> Result<f64, Fail> {
         while next < items {
             while next + batch as u64 - head > CAP {
                 std::hint::spin_loop();
+                // Acquire: pairs with the consumer's Release of `head` after its reads.
                 head = r.head.0.load(Acquire);
             }
             let base = (next % CAP) as usize;
             for (i, slot) in r.slots[base..base + batch].iter().enumerate() {
+                // Relaxed: published by the Release store of `tail` below.
                 slot.store(next + i as u64, Relaxed);
             }
             next += batch as u64;
+            // Release: the slot stores above are visible to a consumer that Acquires this.
             r.tail.0.store(next, Release);
         }
     });
@@ -747,17 +750,20 @@ fn raw_ring_case(batch: usize, items: u64) -> Result<f64, Fail> {
         while next < items {
             while tail < next + batch as u64 {
                 std::hint::spin_loop();
+                // Acquire: pairs with the producer's Release of `tail`.
                 tail = ring.tail.0.load(Acquire);
             }
             start.get_or_insert_with(Instant::now);
             let base = (next % CAP) as usize;
             for (i, slot) in ring.slots[base..base + batch].iter().enumerate() {
+                // Relaxed: ordered after the Acquire load of `tail` that covered it.
                 let v = slot.load(Relaxed);
                 if v != next + i as u64 {
                     return Err(format!("item {} is {v}", next + i as u64));
                 }
             }
             next += batch as u64;
+            // Release: our reads of the slots happen before the producer reuses them.
             ring.head.0.store(next, Release);
         }
         Ok(start.map_or(0.0, |s: Instant| s.elapsed().as_secs_f64()))
