@@ -178,6 +178,18 @@ impl<T: Pod> WriterFront<T> {
         true
     }
 
+    /// The part of `put` that does not wait: the inlined fast path, else (the ring is full)
+    /// the brief spin for a chunk of room and then as many items as fit. Returns how many
+    /// were put; the caller waits for room for the rest.
+    #[inline(always)]
+    fn put_start(&mut self, items: &[T]) -> Result<usize, PutError> {
+        if self.put_now(items) {
+            return Ok(items.len());
+        }
+        self.wait_for_chunk(items.len());
+        self.try_put(items)
+    }
+
     /// Room a writer waits for (briefly) once the ring was full: 2 KiB worth of items, at
     /// least one, at most an eighth of the ring.
     #[inline]
@@ -490,11 +502,7 @@ impl<T: Pod> WriterFront<T> {
     /// # }
     /// ```
     pub async fn put(&mut self, items: &[T]) -> Result<(), PutError> {
-        if self.put_now(items) {
-            return Ok(());
-        }
-        self.wait_for_chunk(items.len());
-        let done = self.try_put(items)?;
+        let done = self.put_start(items)?;
         if done == items.len() {
             return Ok(());
         }
@@ -520,11 +528,7 @@ impl<T: Pod> WriterFront<T> {
     /// ```
     pub fn blocking_put(&mut self, items: &[T]) -> Result<(), PutError> {
         // Fast path without building the waiting future (which run_blocking would move).
-        if self.put_now(items) {
-            return Ok(());
-        }
-        self.wait_for_chunk(items.len());
-        let done = self.try_put(items)?;
+        let done = self.put_start(items)?;
         if done == items.len() {
             return Ok(());
         }
