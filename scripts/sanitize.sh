@@ -16,4 +16,5 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 export CARGO_TARGET_DIR=target/asan
 # Doc tests are left out (rustdoc would need the sanitizer too), and so are the loom models:
 # loom switches stacks, which ASan cannot follow (it warns, then reports loom's own state).
-cargo +nightly test --target "$target" --lib --test process --test hostile --test cli "$@"
+cargo +nightly test --target "$target" -p shmchan --lib --test process --test hostile "$@"
+cargo +nightly test --target "$target" -p shmchan-cli --test cli "$@"

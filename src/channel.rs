@@ -72,7 +72,7 @@ impl Options {
     }
 
     /// Keep the channel even when it is finished or was never used, until
-    /// [`ChannelIo::remove`] (or `shmchan rm`) deletes it.
+    /// [`ChannelIo::remove`] deletes it.
     pub fn persist(mut self, persist: bool) -> Options {
         self.persist = persist;
         self

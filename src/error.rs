@@ -68,7 +68,7 @@ pub enum OpenError {
     },
     /// `create` found a channel (or another file) under that name.
     #[error(
-        "channel '{name}' already exists ({path}); open it instead, or remove it first (`shmchan rm {name}`)"
+        "channel '{name}' already exists ({path}); open it instead, or remove it first (`ChannelIo::remove`)"
     )]
     AlreadyExists {
         /// The channel's name.
@@ -157,7 +157,7 @@ pub enum OpenError {
         needed: u64,
     },
     /// The file under the channel's name is not a shmchan segment (no magic).
-    #[error("channel '{name}': {path} is not a shmchan segment; remove it (`shmchan rm {name}`) or use another name")]
+    #[error("channel '{name}': {path} is not a shmchan segment; remove it or use another name")]
     Foreign {
         /// The channel's name.
         name: String,
@@ -185,7 +185,7 @@ pub enum OpenError {
         expected: u32,
     },
     /// The segment's header is all zeros: its creator never initialised it.
-    #[error("channel '{name}' is not initialised (its creator did not finish); remove it (`shmchan rm {name}`)")]
+    #[error("channel '{name}' is not initialised (its creator did not finish); remove it")]
     NotInitialized {
         /// The channel's name.
         name: String,
@@ -214,7 +214,7 @@ pub enum OpenError {
     /// 5.10.24, 5.11.7), or a seccomp filter that forbids the call.
     #[error(
         "channel '{name}' needs membarrier(2), which this process cannot use ({source}); \
-         create the channel with Barrier::Fence (`shmchan create --barrier fence`) for peers in such a sandbox"
+         create the channel with Barrier::Fence for peers in such a sandbox"
     )]
     MembarrierUnavailable {
         /// The channel's name.

@@ -80,7 +80,8 @@ impl ChannelInfo {
 
     /// True if a reader that comes would still get something: committed items, or the
     /// writer's end of stream (close or abort reason). Such a channel is not removed by its
-    /// last handle, nor by `shmchan gc` without `--all`, even when its writer died.
+    /// last handle, even when its writer died; tools that sweep stale channels should keep it
+    /// unless told otherwise.
     pub fn has_undelivered(&self) -> bool {
         !self.reader_closed && (!self.is_empty() || self.writer_state != WriterState::Open)
     }

@@ -292,10 +292,21 @@ impl From<OpenError> for Fail {
                 | OpenError::InvalidCapacity { .. }
                 | OpenError::InvalidSchema { .. }
         );
+        // The library's texts name no command; the command adds its own hints.
+        let hint = match &e {
+            OpenError::AlreadyExists { name, .. }
+            | OpenError::Foreign { name, .. }
+            | OpenError::NotInitialized { name } => format!(" (`shmchan rm {name}`)"),
+            OpenError::MembarrierUnavailable { .. } => {
+                " (`shmchan create --barrier fence`)".to_string()
+            }
+            _ => String::new(),
+        };
+        let msg = format!("{e}{hint}");
         if usage {
-            Fail::usage(e)
+            Fail::usage(msg)
         } else {
-            Fail::channel(e)
+            Fail::channel(msg)
         }
     }
 }
