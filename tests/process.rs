@@ -24,7 +24,9 @@ type R = Result<(), Failed>;
 type TestFn = fn() -> R;
 
 const ROLE: &str = "SHMCHAN_TEST_ROLE";
-const CHILD_ALARM_SECS: u32 = 120;
+/// Only a safety net for a parent that died: the parent's watchdogs bound every wait, and a
+/// long stress child may run for minutes on a slow machine while it makes progress.
+const CHILD_ALARM_SECS: u32 = 900;
 /// How long a test waits for a child before calling it a hang: 60 s, or
 /// `SHMCHAN_TEST_TIMEOUT` seconds (`scripts/control.sh` shortens it, since there the hang is
 /// the expected outcome).
@@ -68,6 +70,8 @@ impl Rng {
 struct Background<T> {
     rx: mpsc::Receiver<T>,
     what: String,
+    /// The thread's kernel thread id (for [`until_asleep`]).
+    tid: i32,
 }
 
 /// Starts `f` on a thread; [`Background::wait`] collects its result.
@@ -76,12 +80,18 @@ fn background<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Background<T> {
     let (tx, rx) = mpsc::channel();
+    let (tid_tx, tid_rx) = mpsc::channel();
     std::thread::spawn(move || {
+        // SAFETY: gettid(2) has no preconditions.
+        let _ = tid_tx.send(unsafe { libc::gettid() });
         let _ = tx.send(f());
     });
     Background {
         rx,
         what: what.to_string(),
+        // The thread sends its id first thing; a thread that could not start leaves -1,
+        // which no task has (`until_asleep` then times out and says so).
+        tid: tid_rx.recv_timeout(*TIMEOUT).unwrap_or(-1),
     }
 }
 
@@ -198,6 +208,46 @@ impl Peer {
         Ok(out)
     }
 
+    /// Like [`success`](Self::success) for a long-running child that prints a progress line
+    /// ("at N") now and then: it may run as long as it keeps making progress, and is called
+    /// hung when no line came for [`TIMEOUT`]. A lost wakeup stops a child for good; a slow
+    /// machine (a loaded CI VM, where one `membarrier(2)` can take milliseconds) only slows
+    /// it. Progress lines are left out of the returned output.
+    fn success_while_progressing(mut self) -> Result<String, Failed> {
+        let out = self.child.stdout.take().ok_or("stdout already taken")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut kept = Vec::new();
+        loop {
+            match rx.recv_timeout(*TIMEOUT) {
+                Ok(line) if line.starts_with("at ") => {}
+                Ok(line) => kept.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(format!(
+                        "{}: did not exit, no progress for {:?} (hang)",
+                        self.role, *TIMEOUT
+                    )
+                    .into());
+                }
+            }
+        }
+        let role = self.role.clone();
+        let (code, _) = self.finish()?;
+        let out = kept.join("\n");
+        if code != 0 {
+            return Err(format!("{role} exited with {code}; stdout: {out}").into());
+        }
+        Ok(out)
+    }
+
     fn kill9(&mut self) {
         // std's kill sends SIGKILL.
         let _ = self.child.kill();
@@ -233,7 +283,10 @@ fn stat(out: &str, key: &str) -> u64 {
 
 /// First line of a child's output (after an optional "claimed"), and its sleep count.
 fn report(out: &str) -> (&str, u64) {
-    let first = out.lines().find(|l| *l != "claimed").unwrap_or("");
+    let first = out
+        .lines()
+        .find(|l| *l != "claimed" && !l.starts_with("at "))
+        .unwrap_or("");
     let sleeps = out
         .lines()
         .find_map(|l| l.strip_prefix("sleeps "))
@@ -256,16 +309,41 @@ fn header_word(name: &str, offset: u64) -> u32 {
 const DATA_WAITING: u64 = 384;
 const ROOM_WAITING: u64 = 512;
 
-/// Waits (bounded) until the side owning `word` has announced that it goes to sleep.
-fn until_asleep(name: &str, word: u64) -> R {
+/// Waits (bounded) until the side owning `word`, the thread `tid` of this process, sleeps on
+/// its doorbell: it announced (the word is 1) and it is blocked in `poll`/`epoll_wait`.
+///
+/// The announcement alone is not enough: on a membarrier channel the waiter calls
+/// `membarrier(2)` between announcing and re-checking, and on a loaded VM that call can take
+/// milliseconds (an IPI to a vCPU the host has descheduled). A test that acted on the
+/// announcement would then race the re-check, and the waiter might never sleep.
+fn until_asleep(name: &str, word: u64, tid: i32) -> R {
     let start = std::time::Instant::now();
-    while header_word(name, word) != 1 {
+    while header_word(name, word) != 1 || !in_sleeping_syscall(std::process::id(), tid) {
         if start.elapsed() > *TIMEOUT {
             return Err(format!("{name}: the waiter never went to sleep").into());
         }
         std::thread::yield_now();
     }
     Ok(())
+}
+
+/// Whether thread `tid` of process `pid` is blocked in one of the calls a waiting end sleeps
+/// in (`/proc/PID/task/TID/syscall` names the system call a blocked task is in, and says
+/// "running" for a running one).
+fn in_sleeping_syscall(pid: u32, tid: i32) -> bool {
+    const SLEEPS: &[libc::c_long] = &[
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_poll,
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_epoll_wait,
+        libc::SYS_ppoll,
+        libc::SYS_epoll_pwait,
+        libc::SYS_epoll_pwait2,
+    ];
+    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<libc::c_long>().ok())
+        .is_some_and(|nr| SLEEPS.contains(&nr))
 }
 
 fn gone(name: &str) -> bool {
@@ -378,18 +456,96 @@ fn stream_role_start() -> Result<(bool, tokio::runtime::Runtime), String> {
 }
 
 /// With JITTER set, the two sides take turns to be the slow one, in phases of 4096 items
-/// (the writer in odd phases, the reader in even ones): the slow side computes for a random
-/// 0..JITTER steps before each batch, so the fast side finds the ring full (or empty) and
-/// sleeps on nearly every call. (Work, not a sleep: nothing here waits on time.)
-fn busy(rng: &mut Rng, max: u64, position: u64, writer: bool) {
-    if max == 0 || ((position / 4096) % 2 == 1) != writer {
-        return;
+/// of the writer's position (`tail`; the writer is slow in odd phases, the reader in even
+/// ones): the slow side computes for a random 0..JITTER steps before each batch, so the fast
+/// side finds the ring full (or empty) and sleeps on nearly every call. (Work, not a sleep:
+/// nothing here waits on time.)
+///
+/// Whether the fast side then really sleeps depends on timing: on a membarrier channel its
+/// re-check comes after a `membarrier(2)`, which a loaded VM can stretch to milliseconds, and
+/// by then the slow side has often published. With GATE=k set, the slow side also holds
+/// every k-th batch until the peer's thread is blocked in its doorbell's `poll`/`epoll_wait`,
+/// so those batches wake a real sleeper whatever the timing. The phase is read from `tail`,
+/// which only the writer moves, so the two cannot both hold: a writer holding means an odd
+/// phase, in which the reader is fast (and a reader whose phase ended while it held lets go).
+/// The fast peer must then come to sleep: the reader on an empty ring, the writer (while it
+/// has items left) on a full one.
+struct Jitter {
+    rng: Rng,
+    max: u64,
+    writer: bool,
+    gate: u64,
+    batches: u64,
+    name: String,
+    peer: Option<u32>,
+    /// The position of the last batch (a progress line each 65 536 items).
+    reported: u64,
+    /// Gates that saw the peer asleep (each one a distinct sleep of the peer's, which the
+    /// batch after the gate ends).
+    gated: u64,
+}
+
+impl Jitter {
+    fn from_env(seed: u64, writer: bool) -> Jitter {
+        let var = |k: &str| std::env::var(k).map_or(0, |_| env_u64(k));
+        Jitter {
+            rng: Rng(seed),
+            max: var("JITTER"),
+            writer,
+            gate: var("GATE"),
+            batches: 0,
+            name: env("NAME"),
+            peer: None,
+            reported: 0,
+            gated: 0,
+        }
     }
-    let mut x = rng.next();
-    for _ in 0..rng.below(max) {
-        x = std::hint::black_box(x.rotate_left(5) ^ 0x9e37_79b9_7f4a_7c15);
+
+    /// Whether this side is the slow one while the writer's position is `tail`.
+    fn slow(&self, tail: u64) -> bool {
+        self.max != 0 && ((tail / 4096) % 2 == 1) == self.writer
     }
-    std::hint::black_box(x);
+
+    /// Called before each batch; `tail` reads the writer's position (the items committed),
+    /// and `count` is how many the writer puts in all.
+    fn before_batch(&mut self, tail: impl Fn() -> u64, count: u64) {
+        let position = tail();
+        if position >> 16 != self.reported >> 16 {
+            println!("at {position}"); // for the parent's progress watchdog
+        }
+        self.reported = position;
+        if !self.slow(position) {
+            return;
+        }
+        let mut x = self.rng.next();
+        for _ in 0..self.rng.below(self.max) {
+            x = std::hint::black_box(x.rotate_left(5) ^ 0x9e37_79b9_7f4a_7c15);
+        }
+        std::hint::black_box(x);
+        self.batches += 1;
+        if self.gate == 0 || self.batches % self.gate != 0 {
+            return;
+        }
+        if self.peer.is_none() {
+            let info = ChannelIo::inspect(&self.name).ok();
+            let end = info.map(|i| if self.writer { i.reader } else { i.writer });
+            self.peer = end.and_then(|e| e.pid);
+        }
+        let Some(pid) = self.peer else { return };
+        let start = std::time::Instant::now();
+        // Bounded: a peer that never sleeps (a bug) is caught by the parent's sleep floor.
+        while start.elapsed() < Duration::from_secs(5) {
+            let t = tail();
+            if !self.slow(t) || t >= count {
+                return; // the phase ended, or the writer has nothing left to put
+            }
+            if in_sleeping_syscall(pid, pid as i32) {
+                self.gated += 1;
+                return;
+            }
+            std::thread::yield_now();
+        }
+    }
 }
 
 /// Puts 0..COUNT in random batches (1..=MAXB), then closes (or aborts with ABORT).
@@ -402,9 +558,9 @@ fn role_stream_writer() -> Result<(), String> {
     let (asynch, rt) = stream_role_start()?;
     let mut next = 0u64;
     let mut buf = Vec::new();
-    let jitter = std::env::var("JITTER").map_or(0, |_| env_u64("JITTER"));
+    let mut jitter = Jitter::from_env(rng.next() | 1, true);
     while next < count {
-        busy(&mut rng, jitter, next, true);
+        jitter.before_batch(|| next, u64::MAX);
         let b = (1 + rng.below(maxb)).min(count - next);
         buf.clear();
         buf.extend(next..next + b);
@@ -423,6 +579,7 @@ fn role_stream_writer() -> Result<(), String> {
     }
     println!("wrote {count}");
     println!("sleeps {sleeps}");
+    println!("gated {}", jitter.gated);
     println!("timed {timed}");
     Ok(())
 }
@@ -437,9 +594,10 @@ fn role_stream_reader() -> Result<(), String> {
     let (asynch, rt) = stream_role_start()?;
     let mut next = 0u64;
     let mut buf = vec![0u64; maxb as usize];
-    let jitter = std::env::var("JITTER").map_or(0, |_| env_u64("JITTER"));
+    let count = std::env::var("COUNT").map_or(0, |_| env_u64("COUNT"));
+    let mut jitter = Jitter::from_env(rng.next() | 1, false);
     let end = loop {
-        busy(&mut rng, jitter, next, false);
+        jitter.before_batch(|| next + chan.len() as u64, count);
         let b = 1 + rng.below(maxb) as usize;
         let to = &mut buf[..b];
         let res = if asynch {
@@ -481,6 +639,7 @@ fn role_stream_reader() -> Result<(), String> {
     };
     println!("read {next} {end}");
     println!("sleeps {}", r.wait_stats().sleeps);
+    println!("gated {}", jitter.gated);
     println!("timed {}", r.wait_stats().timed_sleeps);
     Ok(())
 }
@@ -512,6 +671,9 @@ fn role_pingpong() -> Result<(), String> {
     );
     let mut got = [0u64];
     for i in 0..rounds {
+        if i % 1024 == 0 {
+            println!("at {i}"); // for the parent's progress watchdog
+        }
         let sleeper = ((i / 256) % 2 == 0) == initiator;
         if i % 256 == 0 {
             r.set_wait_strategy(if sleeper {
@@ -891,7 +1053,10 @@ fn pingpong_race(barrier: &str, rounds: u64, min_tries: u64) -> R {
     };
     let responder = Peer::spawn("pingpong", &e("responder"));
     let initiator = Peer::spawn("pingpong", &e("initiator"));
-    let (i_out, r_out) = (initiator.success()?, responder.success()?);
+    let (i_out, r_out) = (
+        initiator.success_while_progressing()?,
+        responder.success_while_progressing()?,
+    );
     let (i_sleeps, r_sleeps) = (report(&i_out).1, report(&r_out).1);
     let (i_ann, r_ann) = (stat(&i_out, "barriers"), stat(&r_out, "barriers"));
     eprintln!(
@@ -995,7 +1160,9 @@ fn writer_exits_before_reader_starts() -> R {
 /// Both sides sleep on every wait (no spin) with a tiny ring and tiny batches: thousands of
 /// doorbell round trips; a lost wakeup hangs and the watchdog fails the test. Run for both
 /// barriers; `membarrier` must see at least 10 000 sleeps on each side (#4's bar for the
-/// asymmetric protocol).
+/// asymmetric protocol), counted as the sleeps the slow side's gate saw (see `Jitter`), so
+/// the floor holds however slow `membarrier(2)` is; the watchdog is on progress, so a slow
+/// run is not taken for a hang.
 fn no_spin_stress(barrier: &str, count: u64, min_sleeps: u64) -> R {
     if barrier == "membarrier" && !membarrier_available()? {
         return Ok(());
@@ -1007,6 +1174,7 @@ fn no_spin_stress(barrier: &str, count: u64, min_sleeps: u64) -> R {
         e.push(("READY", "1".into()));
         e.push(("BARRIER", barrier.into()));
         e.push(("JITTER", "10000".into()));
+        e.push(("GATE", "2".into()));
         let (mut reader, mut writer);
         // The first side has claimed before the second starts.
         if reader_first {
@@ -1020,7 +1188,10 @@ fn no_spin_stress(barrier: &str, count: u64, min_sleeps: u64) -> R {
             e.push(("ASYNC", "1".into()));
             reader = Peer::spawn("stream_reader", &e);
         }
-        let (w_out, r_out) = (writer.success()?, reader.success()?);
+        let (w_out, r_out) = (
+            writer.success_while_progressing()?,
+            reader.success_while_progressing()?,
+        );
         let (line, r_sleeps) = report(&r_out);
         let w_sleeps = report(&w_out).1;
         eprintln!(
@@ -1030,11 +1201,23 @@ fn no_spin_stress(barrier: &str, count: u64, min_sleeps: u64) -> R {
             line == format!("read {count} closed"),
             format!("reader said {r_out:?}"),
         )?;
-        // The point of the test is the doorbell path: make sure both sides took it.
+        // The point of the test is the doorbell path: make sure both sides took it. The
+        // sleeps that the gates saw (see `Jitter`) do not depend on timing; the others do
+        // (a slow membarrier(2) lets the re-check win), so the floor is on the gated ones.
+        let (r_gated, w_gated) = (stat(&r_out, "gated"), stat(&w_out, "gated"));
+        eprintln!("  of which the peer's gate saw: reader {w_gated}, writer {r_gated}");
         check(
-            r_sleeps >= min_sleeps && w_sleeps >= min_sleeps,
+            r_sleeps >= w_gated && w_sleeps >= r_gated,
             format!(
-                "only {r_sleeps} + {w_sleeps} sleeps (want {min_sleeps} each): the doorbell path was barely used"
+                "reader slept {r_sleeps} times, writer {w_sleeps}, fewer than the gates saw \
+                 ({w_gated}, {r_gated})"
+            ),
+        )?;
+        check(
+            w_gated >= min_sleeps && r_gated >= min_sleeps,
+            format!(
+                "the gates saw only {w_gated} + {r_gated} sleeps (want {min_sleeps} each): \
+                 the doorbell path was barely used"
             ),
         )?;
         // Every wake came from a doorbell, none from a timed re-check that could hide a
@@ -1134,7 +1317,7 @@ fn reader_close_fails_waiting_put() -> R {
         let r = w.blocking_put(&[1; 100]); // 12 fit, then it waits
         (r, w)
     });
-    until_asleep(&name, ROOM_WAITING)?;
+    until_asleep(&name, ROOM_WAITING, put.tid)?;
     holder.success()?; // the reader drops: close
     let (res, mut w) = put.wait(*TIMEOUT)?;
     match res {
@@ -1186,7 +1369,7 @@ fn kill_writer_while_reader_waits() -> R {
             let end = r.blocking_get_some(&mut rest);
             (res, returned, drained, end, r)
         });
-        until_asleep(&name, DATA_WAITING)?;
+        until_asleep(&name, DATA_WAITING, got.tid)?;
         let killed = std::time::Instant::now();
         holder.kill9();
         let (res, returned, drained, end, mut r) = got.wait(*TIMEOUT)?;
@@ -1220,7 +1403,7 @@ fn kill_writer_while_reader_waits() -> R {
             let mut two = [0u64; 2];
             r.blocking_get(&mut two).map(|()| two)
         });
-        until_asleep(&name, DATA_WAITING)?;
+        until_asleep(&name, DATA_WAITING, next.tid)?;
         let mut w = chan.writer()?;
         w.blocking_put(&[100, 101])?;
         let two = next.wait(*TIMEOUT)?;
@@ -1253,7 +1436,7 @@ fn kill_reader_while_writer_waits() -> R {
         while chan.len() < 512 && start.elapsed() < *TIMEOUT {
             std::thread::yield_now();
         }
-        until_asleep(&name, ROOM_WAITING)?;
+        until_asleep(&name, ROOM_WAITING, put.tid)?;
         let killed = std::time::Instant::now();
         holder.kill9();
         let (res, returned, sleeps) = put.wait(*TIMEOUT)?;
@@ -1737,7 +1920,7 @@ fn unwatchable_peer_death_is_found() -> R {
             let res = get_with(&mut r, &mut buf, asynch);
             (res, std::time::Instant::now(), r.wait_stats())
         });
-        until_asleep(&name, DATA_WAITING)?;
+        until_asleep(&name, DATA_WAITING, got.tid)?;
         std::thread::sleep(Duration::from_millis(100)); // let a few re-checks pass
         let killed = std::time::Instant::now();
         holder.kill9();
@@ -2064,7 +2247,7 @@ fn writer_restarts_at_random_points() -> R {
         let mut w = Peer::spawn("restart_writer", &env);
         check(w.read_line()? == "claimed", "writer did not claim")?;
         if round == 0 {
-            until_asleep(&name, DATA_WAITING)?;
+            until_asleep(&name, DATA_WAITING, reader.tid)?;
         } else {
             std::thread::sleep(Duration::from_millis(rng.below(15)));
         }
@@ -2115,7 +2298,7 @@ fn main() {
             no_spin_stress("fence", 200_000, 1000)
         }),
         ("pingpong_race_membarrier", || {
-            pingpong_race("membarrier", 200_000, 10_000)
+            pingpong_race("membarrier", 200_000, 5_000)
         }),
         ("pingpong_race_fence", || {
             pingpong_race("fence", 20_000, 1_000)
