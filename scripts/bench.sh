@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
-# The benchmark suite in one run: `shmchan bench` (shmchan next to pipes, a Unix socket,
-# memcpy, rtrb and tokio's mpsc; latency; idle CPU; system calls) and the comparison with
-# iceoryx2 (the bench/ package, built only here). Results go to stdout and to
-# target/bench/ (JSON of the first part).
+# The benchmark suite in one run, all from the `shmchan-bench` package (crates/bench, built
+# only here and kept out of the library's build): `shmchan-bench suite` (shmchan next to
+# pipes, a Unix socket, memcpy, rtrb and tokio's mpsc; latency; idle CPU; system calls), its
+# plot, and `shmchan-bench iceoryx2` (the comparison with iceoryx2). Results go to stdout and
+# to target/bench/ (JSON and plot of the suite).
 #
 #   scripts/bench.sh [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=${1:-}
 mkdir -p target/bench
-cargo build --release --quiet --bin shmchan
 cargo build --release --quiet -p shmchan-bench
+bench=target/release/shmchan-bench
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(uname -r), $(rustc --version)"
 grep -m1 'model name' /proc/cpuinfo || true
-target/release/shmchan bench $quick --json target/bench/shmchan-bench.json
-target/release/shmchan-bench plot target/bench/shmchan-bench.json target/bench/throughput.svg
+$bench suite $quick --json target/bench/shmchan-bench.json
+$bench plot target/bench/shmchan-bench.json target/bench/throughput.svg
 echo "(plot: target/bench/throughput.svg)"
 echo
-target/release/shmchan-bench $quick
+$bench iceoryx2 $quick

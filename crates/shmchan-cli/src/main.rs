@@ -2,8 +2,6 @@
 //!
 //! Exit status: 0 on success, 1 on a channel error, 2 on a usage error.
 
-mod bench;
-
 use std::fmt::Display;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
@@ -89,14 +87,6 @@ enum Cmd {
                             Examples:\n  shmchan gc --dry-run\n  shmchan gc"
     )]
     Gc(GcArgs),
-    /// Measure throughput next to pipes, Unix sockets, memcpy and in-process queues.
-    #[command(
-        after_help = "Producer and consumer run as two processes pinned to CPUs 0 and 1 \
-                            (the in-process baselines as two pinned threads); every item is \
-                            checked.\n\nExamples:\n  shmchan bench\n  shmchan bench --quick\n  \
-                            shmchan bench --only shmchan --json results.json"
-    )]
-    Bench(bench::BenchArgs),
 }
 
 /// `--type`: one of u8 i8 u16 i16 u32 i32 u64 i64 f32 f64.
@@ -252,19 +242,19 @@ fn parse_mode(s: &str) -> Result<u32, String> {
 }
 
 /// How a command failed: the message (one line) and the exit status.
-pub(crate) struct Fail {
+struct Fail {
     code: u8,
     msg: String,
 }
 
 impl Fail {
-    pub(crate) fn channel(msg: impl Display) -> Fail {
+    fn channel(msg: impl Display) -> Fail {
         Fail {
             code: 1,
             msg: msg.to_string(),
         }
     }
-    pub(crate) fn usage(msg: impl Display) -> Fail {
+    fn usage(msg: impl Display) -> Fail {
         Fail {
             code: 2,
             msg: msg.to_string(),
@@ -338,7 +328,6 @@ fn main() -> ExitCode {
         Cmd::Inspect(a) => inspect(a),
         Cmd::Rm(a) => rm(a),
         Cmd::Gc(a) => gc(a),
-        Cmd::Bench(a) => bench::bench(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,7 @@
 //! Single items across two processes: `put(&[x])` / `get` of one u64 at a time.
 //!
 //! ```text
-//! cargo run --release --example single_items [-- --items N] [--fence] [--async]
+//! cargo run --release -p shmchan-bench --example single_items [-- --items N] [--fence] [--async]
 //! ```
 //!
 //! `--fence` creates the channel with `Barrier::Fence` (a fence on every operation) instead
