@@ -1,0 +1,121 @@
+//! What `send` and `recv` share: the channel they name, opened or created ([`Target`]), and
+//! the progress bar.
+
+use std::io::{self, IsTerminal};
+use std::time::Duration;
+
+use bytemuck::Pod;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use shmchan::{ChannelIo, OpenError, Options, Primitive};
+
+use crate::cli::{BarrierArg, StreamArgs};
+use crate::fail::Fail;
+
+/// Default ring for `send`/`recv` when they create the channel: 16 MiB.
+const DEFAULT_RING_BYTES: usize = 16 << 20;
+
+/// What `send`/`recv` need to open or create a channel.
+pub(crate) struct Target<'a> {
+    pub(crate) name: &'a str,
+    ty: Option<Primitive>,
+    capacity: Option<usize>,
+    schema: Option<&'a str>,
+    any_owner: bool,
+    barrier: BarrierArg,
+}
+
+impl<'a> Target<'a> {
+    pub(crate) fn of(s: &'a StreamArgs) -> Target<'a> {
+        Target {
+            name: &s.name,
+            ty: s.ty,
+            capacity: s.capacity,
+            schema: s.schema.as_deref(),
+            any_owner: s.any_owner,
+            barrier: s.barrier,
+        }
+    }
+}
+
+impl Target<'_> {
+    /// The element type to use: the channel's if it exists (checked against --type), else
+    /// --type or u8. Also the schema tag to open it with.
+    pub(crate) fn resolve(&self) -> Result<(Primitive, Option<String>), Fail> {
+        match ChannelIo::inspect(self.name) {
+            Ok(info) => {
+                let Some(found) = info.elem_type else {
+                    return Err(Fail::channel(format!(
+                        "channel '{}' holds {}-byte elements of an application type; the \
+                         command line reads only u8 i8 u16 i16 u32 i32 u64 i64 f32 f64",
+                        self.name, info.elem_size
+                    )));
+                };
+                if let Some(t) = self.ty {
+                    if t != found {
+                        return Err(Fail::channel(format!(
+                            "channel '{}' holds {found}, not {t}; drop --type or use --type {found}",
+                            self.name
+                        )));
+                    }
+                }
+                if let Some(s) = self.schema {
+                    if info.schema.as_deref() != Some(s) {
+                        return Err(Fail::channel(format!(
+                            "channel '{}' has schema tag {:?}, not {s:?}",
+                            self.name,
+                            info.schema.as_deref().unwrap_or("")
+                        )));
+                    }
+                }
+                if self.capacity.is_some_and(|c| c as u64 > info.capacity) {
+                    eprintln!(
+                        "shmchan: channel '{}' exists with capacity {}; --capacity applies only \
+                         when creating",
+                        self.name, info.capacity
+                    );
+                }
+                Ok((found, info.schema))
+            }
+            Err(OpenError::NotFound { .. }) => Ok((
+                self.ty.unwrap_or(Primitive::U8),
+                self.schema.map(str::to_string),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(crate) fn open<T: Pod>(&self, schema: Option<String>) -> Result<ChannelIo<T>, Fail> {
+        let size = std::mem::size_of::<T>();
+        let mut o = Options::new()
+            .capacity(self.capacity.unwrap_or(DEFAULT_RING_BYTES / size))
+            .accept_other_owner(self.any_owner)
+            .barrier(self.barrier.into());
+        if let Some(s) = schema {
+            o = o.schema(s);
+        }
+        Ok(ChannelIo::<T>::create_or_open(self.name, o)?)
+    }
+}
+
+/// The progress bar on stderr: hidden with --quiet or when stderr is not a terminal; a bar
+/// when the total is known, else a spinner.
+pub(crate) fn progress(quiet: bool, total: Option<u64>, verb: &str) -> ProgressBar {
+    if quiet || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()).with_style(
+            ProgressStyle::with_template(
+                "{msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
+            ProgressStyle::with_template("{msg} {spinner} {binary_bytes} {binary_bytes_per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    bar.set_message(verb.to_string());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}

@@ -1,0 +1,237 @@
+//! What `ls` and `inspect` print: the JSON records (one shape for both), the `ls` table,
+//! the text of `inspect`, and the one-word state of a channel (which `gc` uses too).
+
+use std::io::{self, Write};
+use std::time::{Duration, UNIX_EPOCH};
+
+use shmchan::{Barrier, ChannelInfo, EndInfo, OpenError, Primitive, WriterState};
+
+use crate::fail::Fail;
+
+/// One end of a channel: how often it was claimed, by whom last, and whether it is held.
+#[derive(serde::Serialize)]
+pub(crate) struct EndJson {
+    claims: u64,
+    pid: Option<u32>,
+    alive: bool,
+}
+
+/// One entry of `ls --json`, and the output of `inspect --json`.
+#[derive(serde::Serialize)]
+pub(crate) struct InfoJson {
+    name: String,
+    ok: bool,
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<DetailJson>,
+}
+
+/// A readable channel's header, in JSON.
+#[derive(serde::Serialize)]
+pub(crate) struct DetailJson {
+    path: String,
+    owner_uid: u32,
+    mode: String,
+    version: u32,
+    elem_type: Option<&'static str>,
+    elem_size: u32,
+    elem_align: u32,
+    schema: Option<String>,
+    capacity: u64,
+    header_len: u32,
+    data_len: u64,
+    persist: bool,
+    /// "fence" or "membarrier".
+    barrier: &'static str,
+    creator_pid: u32,
+    /// Seconds since the Unix epoch (nanoseconds would exceed JSON's exact integers).
+    created_unix: f64,
+    tail: u64,
+    head: u64,
+    len: u64,
+    writer: EndJson,
+    reader: EndJson,
+    writer_state: &'static str,
+    abort_reason: Option<String>,
+    reader_closed: bool,
+    in_use: bool,
+    state: &'static str,
+}
+
+/// One end (writer or reader) in JSON.
+fn end_json(e: &EndInfo) -> EndJson {
+    EndJson {
+        claims: e.claims,
+        pid: e.pid,
+        alive: e.held,
+    }
+}
+
+/// One word for a channel's state.
+pub(crate) fn state_word(i: &ChannelInfo) -> &'static str {
+    if i.is_finished() {
+        "finished"
+    } else if matches!(i.writer_state, WriterState::Aborted(_)) {
+        "aborted"
+    } else if i.writer_state == WriterState::Closed {
+        "closed"
+    } else if !i.in_use && (i.writer.claims > 0 || i.reader.claims > 0) {
+        "stale"
+    } else if !i.in_use {
+        "unused"
+    } else {
+        "open"
+    }
+}
+
+/// Everything the header says, as `inspect --json` prints it (and the text of `inspect`).
+fn detail(i: &ChannelInfo) -> DetailJson {
+    DetailJson {
+        path: i.dir.display().to_string(),
+        owner_uid: i.owner_uid,
+        mode: format!("{:04o}", i.mode),
+        version: i.version,
+        elem_type: i.elem_type.map(Primitive::name),
+        elem_size: i.elem_size,
+        elem_align: i.elem_align,
+        schema: i.schema.clone(),
+        capacity: i.capacity,
+        header_len: i.header_len,
+        data_len: i.data_len,
+        persist: i.persist,
+        barrier: if i.barrier == Barrier::Membarrier {
+            "membarrier"
+        } else {
+            "fence"
+        },
+        creator_pid: i.creator_pid,
+        created_unix: i.created_unix_ns as f64 / 1e9,
+        tail: i.tail,
+        head: i.head,
+        len: i.len(),
+        writer: end_json(&i.writer),
+        reader: end_json(&i.reader),
+        writer_state: match i.writer_state {
+            WriterState::Open => "open",
+            WriterState::Closed => "closed",
+            WriterState::Aborted(_) => "aborted",
+        },
+        abort_reason: match &i.writer_state {
+            WriterState::Aborted(r) => Some(r.clone()),
+            _ => None,
+        },
+        reader_closed: i.reader_closed,
+        in_use: i.in_use,
+        state: state_word(i),
+    }
+}
+
+/// One channel in JSON: its detail, or why it could not be read.
+pub(crate) fn to_json(name: &str, r: &Result<ChannelInfo, OpenError>) -> InfoJson {
+    match r {
+        Ok(i) => InfoJson {
+            name: name.to_string(),
+            ok: true,
+            error: None,
+            detail: Some(detail(i)),
+        },
+        Err(e) => InfoJson {
+            name: name.to_string(),
+            ok: false,
+            error: Some(e.to_string()),
+            detail: None,
+        },
+    }
+}
+
+/// One end in a cell of the `ls` table: "PID alive", "PID gone" or "-".
+fn end_cell(e: &EndInfo) -> String {
+    match (e.pid, e.held) {
+        (_, true) => format!("{} alive", e.pid.unwrap_or(0)),
+        (Some(p), false) => format!("{p} gone"),
+        (None, false) => "-".to_string(),
+    }
+}
+
+/// Prints `v` as pretty JSON on stdout.
+pub(crate) fn print_json(v: &impl serde::Serialize) -> Result<(), Fail> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).map_err(Fail::channel)?
+    );
+    Ok(())
+}
+
+/// The `ls` table: a head line, then one line per channel; stops quietly if stdout closes.
+pub(crate) fn print_table(all: &[(String, Result<ChannelInfo, OpenError>)]) {
+    let mut out = io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{:<24} {:>5} {:>12} {:>12} {:>14} {:>14} {:<13}",
+        "NAME", "TYPE", "CAPACITY", "FILL", "WRITER", "READER", "STATE"
+    );
+    for (name, r) in all {
+        let line = match r {
+            Ok(i) => format!(
+                "{:<24} {:>5} {:>12} {:>12} {:>14} {:>14} {:<13}",
+                name,
+                i.elem_type
+                    .map_or_else(|| format!("{}B", i.elem_size), |t| t.name().to_string()),
+                i.capacity,
+                format!("{} ({}%)", i.len(), i.len() * 100 / i.capacity.max(1)),
+                end_cell(&i.writer),
+                end_cell(&i.reader),
+                state_word(i),
+            ),
+            Err(e) => format!("{name:<24} unreadable: {e}"),
+        };
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
+    }
+}
+
+/// The text of `inspect`: one line per field of the header.
+pub(crate) fn print_detail(i: &ChannelInfo) {
+    let d = detail(i);
+    let created = UNIX_EPOCH + Duration::from_nanos(i.created_unix_ns);
+    let age = created.elapsed().map(|a| a.as_secs()).unwrap_or(0);
+    let end = |e: &EndJson| match (e.pid, e.alive) {
+        (Some(p), true) => format!("pid {p}, alive ({} claims)", e.claims),
+        (Some(p), false) => format!("pid {p}, not held ({} claims)", e.claims),
+        (None, _) => "never claimed".to_string(),
+    };
+    println!("channel      {}", i.name);
+    println!("path         {}", d.path);
+    println!("owner        uid {}, mode {}", d.owner_uid, d.mode);
+    println!("layout       version {}", d.version);
+    println!(
+        "elements     {} ({} bytes, aligned to {})",
+        d.elem_type.unwrap_or("application type"),
+        d.elem_size,
+        d.elem_align
+    );
+    println!("schema       {}", d.schema.as_deref().unwrap_or("-"));
+    println!(
+        "ring         {} elements, {} bytes after a {}-byte header",
+        d.capacity, d.data_len, d.header_len
+    );
+    println!(
+        "fill         {} items (committed {}, consumed {})",
+        d.len, d.tail, d.head
+    );
+    println!("writer       {}, {}", end(&d.writer), d.writer_state);
+    if let Some(r) = &d.abort_reason {
+        println!("abort reason {r}");
+    }
+    println!(
+        "reader       {}, {}",
+        end(&d.reader),
+        if d.reader_closed { "closed" } else { "open" }
+    );
+    println!("in use       {}", if d.in_use { "yes" } else { "no" });
+    println!("persist      {}", if d.persist { "yes" } else { "no" });
+    println!("barrier      {}", d.barrier);
+    println!("created      by pid {}, {age} s ago", d.creator_pid);
+    println!("state        {}", d.state);
+}
