@@ -191,6 +191,15 @@ impl Header {
         &self.ends[end.index()]
     }
 
+    /// The waiting word of `waiter`'s eventcount (see `notify`): `data_waiting` for the
+    /// reader, `room_waiting` for the writer.
+    pub(crate) fn waiting_word(&self, waiter: End) -> &AtomicU32 {
+        match waiter {
+            End::Reader => &self.data_waiting.0,
+            End::Writer => &self.room_waiting.0,
+        }
+    }
+
     /// Copies a byte string out of an atomic byte array (Relaxed: these fields are written
     /// before the value that publishes them, and read after an Acquire of that value).
     pub(crate) fn read_bytes(src: &[AtomicU8], len: usize) -> Vec<u8> {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::error::ClaimError;
 use crate::header::{End, OPEN};
-use crate::segment::{end_byte, ofd_lock, ofd_lock_held, own_start_time, Segment};
+use crate::segment::{end_byte, ofd_lock, ofd_lock_held, Segment};
 
 /// What the lock and the header say about the peer end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,4 +152,24 @@ impl Drop for Claim {
             self.seg.release_local(self.end);
         }
     }
+}
+
+/// `/proc/self/stat` field 22 (start time in clock ticks since boot), 0 if unreadable.
+/// Cached per pid, so a child forked without exec records its own.
+pub(crate) fn own_start_time() -> u64 {
+    static START: std::sync::Mutex<(u32, u64)> = std::sync::Mutex::new((0, 0));
+    let pid = std::process::id();
+    let mut cached = START.lock().unwrap_or_else(|p| p.into_inner());
+    if cached.0 != pid {
+        *cached = (pid, process_start_time(pid).unwrap_or(0));
+    }
+    cached.1
+}
+
+/// Start time of process `pid` (field 22 of `/proc/PID/stat`), if it exists.
+pub(crate) fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: skip past the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
 }

@@ -460,7 +460,7 @@ impl Waiter {
                 }
             }
         }
-        let waiting = segment::waiting_word(seg.header(), self.end);
+        let waiting = seg.header().waiting_word(self.end);
         self.recheck = RECHECK_FIRST;
         loop {
             // Announce that we may sleep (store + SeqCst fence), then check again.
@@ -563,7 +563,7 @@ impl Waiter {
         };
         // The pid must still be the process that claimed (pid reuse, or a pid from another
         // namespace): compare start times, when the peer recorded one.
-        if start_time != 0 && segment::process_start_time(holder.1) != Some(start_time) {
+        if start_time != 0 && crate::liveness::process_start_time(holder.1) != Some(start_time) {
             return false;
         }
         let mut pidfd = Pollable::Plain(fd);

@@ -1,0 +1,331 @@
+//! The tools layer: inspecting, listing and removing channels from outside, without opening
+//! them for use. The only place that builds [`ChannelInfo`].
+//!
+//! Nothing here maps a segment: headers are read with `pread` and validated like `open`
+//! does, so a corrupt or hostile file gives an error, never a crash.
+
+use std::fs;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+
+use super::files::{
+    classify, errno_err, foreign, invalid_to_error, open_channel_dir, read_header, remove_dir_if,
+};
+use super::lock::{end_byte, ofd_lock, ofd_lock_held, PRESENCE};
+use super::mapping::page_size;
+use super::names::{
+    base_dir, channel_dir, check_name, validate_name, DIR_PREFIX, RING_FILE, TMP_PREFIX,
+};
+use crate::error::{Corruption, OpenError, RemoveError};
+use crate::header::{self, End, Header, Snapshot, FLAG_MEMBARRIER, FLAG_PERSIST, OPEN};
+use crate::info::{ChannelInfo, EndInfo, WriterState};
+
+/// Opens channel `name`'s directory and segment file for inspection or removal: no owner
+/// check, no lock, nothing mapped. The segment's type is checked before it is opened.
+fn open_for_inspection(name: &str) -> Result<(PathBuf, OwnedFd), OpenError> {
+    check_name(name)?;
+    let dir_path = channel_dir(name);
+    let dir = open_channel_dir(name, &dir_path)?;
+    match rustix::fs::statat(&dir, RING_FILE, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st)
+            if rustix::fs::FileType::from_raw_mode(st.st_mode)
+                == rustix::fs::FileType::RegularFile => {}
+        Ok(_) | Err(Errno::NOENT) => return Err(foreign(name, &dir_path)),
+        Err(e) => {
+            return Err(classify(
+                name,
+                &dir_path,
+                Some(RING_FILE),
+                "stat of the segment",
+                e,
+            ))
+        }
+    }
+    let file = rustix::fs::openat(
+        &dir,
+        RING_FILE,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        Errno::NOENT => foreign(name, &dir_path),
+        e => classify(name, &dir_path, Some(RING_FILE), "opening the segment", e),
+    })?;
+    Ok((dir_path, file))
+}
+
+/// Reads one aligned u64 of the header with its own pread.
+fn pread_u64(file: &OwnedFd, offset: usize) -> Option<u64> {
+    let mut b = [0u8; 8];
+    matches!(rustix::io::pread(file, &mut b, offset as u64), Ok(8)).then(|| u64::from_ne_bytes(b))
+}
+
+/// Reads and validates the header of an open segment file. `exclusive`: the caller holds
+/// the presence lock exclusively (so nobody else has the channel open).
+fn inspect_file(
+    name: &str,
+    dir_path: PathBuf,
+    file: &OwnedFd,
+    exclusive: bool,
+) -> Result<ChannelInfo, OpenError> {
+    let path = dir_path.join(RING_FILE);
+    let st = rustix::fs::fstat(file).map_err(errno_err(name, "fstat"))?;
+    let (buf, size) = read_header(file, name, &path)?;
+    let snap = Snapshot::parse(&buf);
+    snap.validate(page_size(), size)
+        .map_err(|inv| invalid_to_error(inv, name, &path))?;
+    let mut dynamic = header::Dynamic::parse(&buf);
+    // The ends may be working: read head before tail (the reader's head only ever moves up
+    // to a tail already published), each on its own, and retry a torn or raced pair.
+    let mut consistent = false;
+    for _ in 0..16 {
+        let head = pread_u64(file, std::mem::offset_of!(Header, head));
+        let tail = pread_u64(file, std::mem::offset_of!(Header, tail));
+        if let (Some(h), Some(t)) = (head, tail) {
+            dynamic.head = h;
+            dynamic.tail = t;
+            if h <= t && t - h <= snap.capacity {
+                consistent = true;
+                break;
+            }
+        }
+    }
+    if !consistent {
+        return Err(OpenError::Corrupted(Corruption {
+            name: name.to_string(),
+            field: "head/tail",
+            detail: format!(
+                "head {}, tail {}: not within one capacity ({})",
+                dynamic.head, dynamic.tail, snap.capacity
+            ),
+        }));
+    }
+    // Our descriptor holds no end lock, so any lock F_OFD_GETLK reports is another holder's.
+    // A probe that fails counts as held: when unsure, a channel is in use.
+    let held = |byte| ofd_lock_held(file.as_fd(), byte).unwrap_or(true);
+    let end = |i: usize, byte| {
+        let (pid, start_time, claims) = dynamic.ends[i];
+        EndInfo {
+            claims,
+            pid: (claims > 0).then_some(pid),
+            start_time,
+            held: held(byte),
+        }
+    };
+    let writer_state = match dynamic.writer_state {
+        OPEN => WriterState::Open,
+        header::CLOSED => WriterState::Closed,
+        header::ABORTED => {
+            WriterState::Aborted(String::from_utf8_lossy(&dynamic.reason).into_owned())
+        }
+        other => {
+            return Err(OpenError::Corrupted(Corruption {
+                name: name.to_string(),
+                field: "writer_state",
+                detail: format!("{other} is not 0, 1 or 2"),
+            }))
+        }
+    };
+    Ok(ChannelInfo {
+        name: name.to_string(),
+        dir: dir_path,
+        owner_uid: st.st_uid,
+        mode: st.st_mode & 0o777,
+        version: snap.version,
+        elem_size: snap.elem_size,
+        elem_align: snap.elem_align,
+        elem_type: header::Primitive::from_code(snap.elem_kind),
+        schema: snap.schema_str(),
+        capacity: snap.capacity,
+        header_len: snap.header_len,
+        data_len: snap.data_len,
+        persist: snap.flags & FLAG_PERSIST != 0,
+        barrier: if snap.flags & FLAG_MEMBARRIER != 0 {
+            crate::Barrier::Membarrier
+        } else {
+            crate::Barrier::Fence
+        },
+        creator_pid: snap.creator_pid,
+        created_unix_ns: snap.created_unix_ns,
+        tail: dynamic.tail,
+        head: dynamic.head,
+        writer: end(0, end_byte(End::Writer)),
+        reader: end(1, end_byte(End::Reader)),
+        writer_state,
+        reader_closed: dynamic.reader_state != OPEN,
+        in_use: !exclusive && held(PRESENCE),
+    })
+}
+
+/// Reads channel `name`'s header without opening it for use: no lock is taken, nothing is
+/// mapped, and the channel's cleanup is not affected. Validates like `open` (without the
+/// element type and owner checks) and reports what it finds.
+pub(crate) fn inspect(name: &str) -> Result<ChannelInfo, OpenError> {
+    let (dir_path, file) = open_for_inspection(name)?;
+    inspect_file(name, dir_path, &file, false)
+}
+
+/// What [`ChannelIo::remove_unused`](crate::ChannelIo::remove_unused) did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Removal {
+    /// Removed.
+    Removed,
+    /// A process has the channel open: left alone.
+    InUse,
+    /// The decision said keep it.
+    Kept,
+    /// There is no channel by that name (any more).
+    NotFound,
+}
+
+/// Removes channel `name` if no process has it open and `decide` agrees, deciding on the
+/// header as read while holding the channel's presence lock exclusively: no process can
+/// open the channel between the decision and the removal (an opener waits for the lock,
+/// then finds the channel gone). `decide` also gets the error for a name whose files are
+/// not a readable channel.
+pub(crate) fn remove_unused(
+    name: &str,
+    decide: impl FnOnce(Result<&ChannelInfo, &OpenError>) -> bool,
+) -> Result<Removal, RemoveError> {
+    validate_name(name).map_err(|reason| RemoveError::InvalidName {
+        name: name.to_string(),
+        reason,
+    })?;
+    let io = |source: io::Error| RemoveError::Io {
+        name: name.to_string(),
+        path: channel_dir(name),
+        source,
+    };
+    let (dir_path, file) = match open_for_inspection(name) {
+        Ok(f) => f,
+        Err(OpenError::NotFound { .. }) => return Ok(Removal::NotFound),
+        Err(e) => {
+            // No segment file to lock (a plain file, a directory without a ring...).
+            return if decide(Err(&e)) {
+                match remove(name) {
+                    Ok(()) => Ok(Removal::Removed),
+                    Err(RemoveError::NotFound { .. }) => Ok(Removal::NotFound),
+                    Err(e) => Err(e),
+                }
+            } else {
+                Ok(Removal::Kept)
+            };
+        }
+    };
+    // A write lock needs a descriptor open for writing; F_OFD locks are per open file
+    // description, and a read-only one can take only read locks. Re-open read-write when we
+    // may (the owner or root), else the channel is not ours to remove anyway.
+    let file = match rustix::fs::open(
+        dir_path.join(RING_FILE),
+        OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
+        Mode::empty(),
+    ) {
+        Ok(rw) if same_file(&rw, &file) => rw,
+        Ok(_) => return Ok(Removal::NotFound), // replaced meanwhile: look again later
+        Err(Errno::NOENT) => return Ok(Removal::NotFound),
+        Err(e) => return Err(io(e.into())),
+    };
+    match ofd_lock(file.as_fd(), PRESENCE, libc::F_WRLCK, false) {
+        Ok(true) => {}
+        Ok(false) => return Ok(Removal::InUse),
+        Err(e) => return Err(io(e)),
+    }
+    let st = rustix::fs::fstat(&file).map_err(|e| io(e.into()))?;
+    if st.st_nlink == 0 {
+        return Ok(Removal::NotFound);
+    }
+    let info = inspect_file(name, dir_path.clone(), &file, true);
+    if !decide(info.as_ref()) {
+        return Ok(Removal::Kept);
+    }
+    match remove_dir_if(&dir_path, Some(&file)) {
+        Ok(()) => Ok(Removal::Removed),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Removal::NotFound),
+        Err(e) => Err(io(e)),
+    }
+}
+
+fn same_file(a: &OwnedFd, b: &OwnedFd) -> bool {
+    match (rustix::fs::fstat(a), rustix::fs::fstat(b)) {
+        (Ok(x), Ok(y)) => x.st_ino == y.st_ino && x.st_dev == y.st_dev,
+        _ => false,
+    }
+}
+
+/// The names of every channel directory in the base directory (`shmchan.*`), sorted,
+/// whatever their contents; and the leftover temporary directories of creators or removers
+/// that were killed (`.shmchan-tmp.*`) whose process is gone.
+pub(crate) fn scan() -> io::Result<(Vec<String>, Vec<PathBuf>)> {
+    let mut names = Vec::new();
+    let mut leftovers = Vec::new();
+    for entry in fs::read_dir(base_dir())? {
+        let entry = entry?;
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else {
+            continue;
+        };
+        if let Some(name) = file_name.strip_prefix(DIR_PREFIX) {
+            if validate_name(name).is_ok() {
+                names.push(name.to_string());
+            }
+        } else if let Some(rest) = file_name.strip_prefix(TMP_PREFIX) {
+            // NAME.PID.N.NANOS: the pid is the third field from the end. Its process must be
+            // gone (as far as we can see: another pid namespace, or `hidepid`, may hide it),
+            // the directory ours, and older than a minute, so a creation or removal under
+            // way elsewhere is never taken for a leftover.
+            let pid = rest.rsplit('.').nth(2).and_then(|p| p.parse::<u32>().ok());
+            let meta = entry.metadata()?;
+            let old = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(60));
+            let mine = meta.uid() == rustix::process::geteuid().as_raw();
+            if old && mine && pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+                leftovers.push(entry.path());
+            }
+        }
+    }
+    names.sort();
+    Ok((names, leftovers))
+}
+
+/// Removes channel `name` and all its files, whoever holds it. Processes that have it open
+/// keep their mappings (and can finish); new `open`s no longer find it.
+pub(crate) fn remove(name: &str) -> Result<(), RemoveError> {
+    validate_name(name).map_err(|reason| RemoveError::InvalidName {
+        name: name.to_string(),
+        reason,
+    })?;
+    let dir = channel_dir(name);
+    let meta = fs::symlink_metadata(&dir).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            RemoveError::NotFound {
+                name: name.to_string(),
+                path: dir.clone(),
+            }
+        } else {
+            RemoveError::Io {
+                name: name.to_string(),
+                path: dir.clone(),
+                source: e,
+            }
+        }
+    })?;
+    let r = if meta.is_dir() {
+        remove_dir_if(&dir, None)
+    } else {
+        fs::remove_file(&dir)
+    };
+    r.map_err(|e| RemoveError::Io {
+        name: name.to_string(),
+        path: dir,
+        source: e,
+    })
+}

@@ -1,0 +1,181 @@
+//! The mirror mapping of a segment, and the ring's geometry.
+//!
+//! A segment is mapped as its header, then its data region, then the data region again right
+//! after it: any window of up to `capacity` elements that starts in the first copy is then
+//! one contiguous range, so a `put` or `get` is one `memcpy` even across the wrap.
+
+use std::os::fd::OwnedFd;
+use std::ptr::NonNull;
+
+use rustix::mm::{MapFlags, ProtFlags};
+
+use crate::error::OpenError;
+use crate::header::MAX_DATA_LEN;
+
+/// One segment's mirror mapping: `header_len` bytes of header, then the `data_len` bytes of
+/// the data region twice. Owns the address range and unmaps it on drop (as memmap2's
+/// `MmapInner` does).
+pub(super) struct Mapping {
+    base: NonNull<u8>,
+    len: usize,
+    header_len: usize,
+}
+
+// SAFETY: a `Mapping` is an address range that this value alone owns (no other value unmaps
+// or remaps it); the pointer carries no thread affinity. What is done with the memory is the
+// business of its users (atomics for the header, slots granted by the ring protocol).
+unsafe impl Send for Mapping {}
+// SAFETY: as above; `&Mapping` only hands out the raw addresses.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `header_len + data_len` bytes of `file`, then the data region a second time right
+    /// after it.
+    ///
+    /// # Safety
+    ///
+    /// The caller must ensure that `file` is at least `header_len + data_len` bytes long (the
+    /// kernel raises SIGBUS on access beyond the end of a file), that both lengths are
+    /// non-zero page multiples, and that `header_len + 2 * data_len` fits in `isize`.
+    pub(super) unsafe fn mirrored(
+        file: &OwnedFd,
+        header_len: usize,
+        data_len: usize,
+    ) -> rustix::io::Result<Mapping> {
+        let total = header_len + 2 * data_len;
+        // Reserve the whole window first so the two file mappings land back to back and
+        // nothing else can be mapped in between.
+        // SAFETY: an anonymous PROT_NONE reservation at an address of the kernel's choosing
+        // touches no existing mapping.
+        let base = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                total,
+                ProtFlags::empty(),
+                MapFlags::PRIVATE | MapFlags::NORESERVE,
+            )?
+        };
+        let Some(base) = NonNull::new(base.cast::<u8>()) else {
+            // mmap never returns null on success; treat it as a failure anyway.
+            return Err(rustix::io::Errno::NOMEM);
+        };
+        // From here on the reservation is owned: an error below unmaps it in `drop`.
+        let map = Mapping {
+            base,
+            len: total,
+            header_len,
+        };
+        let rw = ProtFlags::READ | ProtFlags::WRITE;
+        // SAFETY: `base..base+total` is our own fresh reservation, so MAP_FIXED replaces only
+        // pages we own. The file covers `header_len + data_len` bytes (caller's contract).
+        unsafe {
+            rustix::mm::mmap(
+                base.as_ptr().cast(),
+                header_len + data_len,
+                rw,
+                MapFlags::SHARED | MapFlags::FIXED,
+                file,
+                0,
+            )?;
+        }
+        // SAFETY: as above; the second copy maps file bytes `header_len..header_len+data_len`
+        // at the end of the reservation (`header_len + data_len < total`).
+        unsafe {
+            rustix::mm::mmap(
+                base.as_ptr().add(header_len + data_len).cast(),
+                data_len,
+                rw,
+                MapFlags::SHARED | MapFlags::FIXED,
+                file,
+                header_len as u64,
+            )?;
+        }
+        Ok(map)
+    }
+
+    /// Start of the mapping (the header; page aligned).
+    #[inline]
+    pub(super) fn base(&self) -> NonNull<u8> {
+        self.base
+    }
+
+    /// Start of the first copy of the data region.
+    #[inline]
+    pub(super) fn data(&self) -> *mut u8 {
+        // SAFETY: header_len < len, so the result is inside the mapping.
+        unsafe { self.base.as_ptr().add(self.header_len) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `base..base+len` is the range reserved in `mirrored`, owned by self; users
+        // hold the `Segment` (in an Arc) that owns self while they touch it.
+        let _ = unsafe { rustix::mm::munmap(self.base.as_ptr().cast(), self.len) };
+    }
+}
+
+/// The page size, in bytes.
+pub(crate) fn page_size() -> u64 {
+    rustix::param::page_size() as u64
+}
+
+/// Rounds a requested capacity up so the ring's byte size is a multiple of both the page size
+/// and the element size (the mirror mapping needs whole pages; slots must not straddle the
+/// wrap). Returns (capacity in elements, bytes).
+pub(crate) fn ring_geometry(
+    name: &str,
+    requested: usize,
+    elem: u64,
+    page: u64,
+) -> Result<(u64, u64), OpenError> {
+    let bad = |reason: String| OpenError::InvalidCapacity {
+        name: name.to_string(),
+        requested,
+        reason,
+    };
+    if requested == 0 {
+        return Err(bad("a channel holds at least one element".into()));
+    }
+    let unit = lcm(page, elem).ok_or_else(|| bad("element size too large".into()))?;
+    let bytes = (requested as u64)
+        .checked_mul(elem)
+        .and_then(|b| b.checked_next_multiple_of(unit))
+        .filter(|b| *b <= MAX_DATA_LEN)
+        .ok_or_else(|| {
+            bad(format!(
+                "the ring would exceed {MAX_DATA_LEN} bytes (elements of {elem} bytes)"
+            ))
+        })?;
+    if (bytes as u128) * 2 + (1u128 << 20) > isize::MAX as u128 {
+        return Err(bad("the ring does not fit in this address space".into()));
+    }
+    Ok((bytes / elem, bytes))
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+fn lcm(a: u64, b: u64) -> Option<u64> {
+    (a / gcd(a, b)).checked_mul(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometry_rounds_to_pages_and_elements() {
+        assert_eq!(ring_geometry("t", 1, 4, 4096).unwrap(), (1024, 4096));
+        assert_eq!(ring_geometry("t", 1025, 4, 4096).unwrap(), (2048, 8192));
+        // 24-byte elements: lcm(4096, 24) = 12288.
+        assert_eq!(ring_geometry("t", 1, 24, 4096).unwrap(), (512, 12288));
+        assert!(ring_geometry("t", 0, 4, 4096).is_err());
+        assert!(ring_geometry("t", usize::MAX, 4, 4096).is_err());
+        assert!(ring_geometry("t", (1 << 40) / 4 + 1, 4, 4096).is_err());
+    }
+}
