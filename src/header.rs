@@ -41,6 +41,8 @@
 use std::mem::{offset_of, size_of};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
+use crate::info::WriterState;
+
 /// `b"SHMCHAN\0"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMCHAN\0");
 /// Bumped on any change of this layout.
@@ -55,10 +57,30 @@ pub(crate) const FLAG_PERSIST: u32 = 1;
 /// have no fence, sleepers call `membarrier(2)`.
 pub(crate) const FLAG_MEMBARRIER: u32 = 2;
 
-/// Writer state values.
+/// Values of `writer_state` and `reader_state`: open, closed; and for the writer aborted
+/// (with `reason`). Written by [`Header::end_stream`] (the writer) and by the reader's close,
+/// decoded by [`writer_state`] alone.
 pub(crate) const OPEN: u32 = 0;
 pub(crate) const CLOSED: u32 = 1;
 pub(crate) const ABORTED: u32 = 2;
+
+/// Decodes a `writer_state` value; `reason` gives the abort reason's bytes, read only for an
+/// aborted stream. `Err` is the detail of a corrupt value.
+pub(crate) fn writer_state(
+    state: u32,
+    reason: impl FnOnce() -> Vec<u8>,
+) -> Result<WriterState, String> {
+    match state {
+        OPEN => Ok(WriterState::Open),
+        CLOSED => Ok(WriterState::Closed),
+        ABORTED => Ok(WriterState::Aborted(
+            String::from_utf8_lossy(&reason()).into_owned(),
+        )),
+        other => Err(format!(
+            "{other} is not 0 (open), 1 (closed) or 2 (aborted)"
+        )),
+    }
+}
 
 /// Endianness and pointer width of this build: byte 0 is 1 for little endian, 2 for big;
 /// byte 1 is the pointer width in bytes. The ring itself uses fixed-width atomics, but `T`'s
@@ -189,6 +211,38 @@ pub(crate) const HEADER_SIZE: usize = size_of::<Header>();
 impl Header {
     pub(crate) fn end(&self, end: End) -> &EndRecord {
         &self.ends[end.index()]
+    }
+
+    /// Ends the stream (the writer's close): closed, or aborted with `reason` (cut to
+    /// [`REASON_MAX`] bytes at a character boundary).
+    pub(crate) fn end_stream(&self, abort: Option<&str>) {
+        let state = match abort {
+            None => CLOSED,
+            Some(reason) => {
+                let mut cut = reason.len().min(REASON_MAX);
+                while !reason.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                Header::write_bytes(&self.reason, &reason.as_bytes()[..cut]);
+                // Relaxed: published by the Release store of the state below.
+                self.reason_len.store(cut as u32, Ordering::Relaxed);
+                ABORTED
+            }
+        };
+        // Release: a reader that loads this state with Acquire sees our last tail store and
+        // the reason bytes above.
+        self.writer_state.store(state, Ordering::Release);
+    }
+
+    /// The writer's state `state` (as loaded with Acquire by the caller), decoded; see
+    /// [`writer_state`].
+    pub(crate) fn writer_end(&self, state: u32) -> Result<WriterState, String> {
+        writer_state(state, || {
+            // Relaxed: written before the writer's Release store of `state`, which the caller
+            // loaded with Acquire.
+            let len = self.reason_len.load(Ordering::Relaxed) as usize;
+            Header::read_bytes(&self.reason, len.min(REASON_MAX))
+        })
     }
 
     /// The waiting word of `waiter`'s eventcount (see `notify`): `data_waiting` for the

@@ -99,6 +99,7 @@ compile_error!("shmchan supports 64-bit targets only");
 
 mod barrier;
 mod channel;
+mod end;
 mod error;
 mod eventcount;
 mod header;

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use bytemuck::Pod;
 
+use crate::end::{self, EndCore};
 use crate::error::{ClaimError, Corruption, GetError};
-use crate::header::{End, Header, ABORTED, CLOSED, OPEN, REASON_MAX};
-use crate::liveness::Claim;
-use crate::notify::{self, FastThenSlow, Mode, WaitStats, WaitStrategy, Waiter, Wake};
+use crate::header::{End, CLOSED, OPEN};
+use crate::info::WriterState;
+use crate::notify::{self, FastThenSlow, Mode, WaitStats, WaitStrategy, Wake};
 use crate::ring::{Consumer, RingError};
 use crate::segment::Segment;
 
@@ -38,21 +39,17 @@ use crate::segment::Segment;
 /// # }
 /// ```
 pub struct ReaderFront<T> {
-    seg: Arc<Segment>,
+    core: EndCore,
     ring: Consumer,
-    waiter: Waiter,
-    closed: bool,
-    // Declared last: dropped after `Drop::drop` closed the channel, releasing the lock.
-    _claim: Claim,
     _t: PhantomData<fn(T) -> T>,
 }
 
 impl<T> std::fmt::Debug for ReaderFront<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReaderFront")
-            .field("name", &self.seg.name())
+            .field("name", &self.core.name())
             .field("consumed", &self.ring.position())
-            .field("closed", &self.closed)
+            .field("closed", &self.core.closed)
             .finish()
     }
 }
@@ -63,14 +60,6 @@ enum Avail {
     Enough(u64),
     /// Fewer, and the writer closed (`state`): no more will come.
     Ended { avail: u64, state: u32 },
-}
-
-fn corrupt(seg: &Segment, e: RingError) -> Corruption {
-    Corruption {
-        name: seg.name().to_string(),
-        field: e.field,
-        detail: e.detail,
-    }
 }
 
 /// A hint to the CPU to fetch the cache line at `p` (no effect on program semantics: a
@@ -114,36 +103,19 @@ fn probe(ring: &mut Consumer, seg: &Segment, want: u64) -> Option<Result<Avail, 
 
 impl<T: Pod> ReaderFront<T> {
     pub(crate) fn claim(seg: &Arc<Segment>, wait: WaitStrategy) -> Result<Self, ClaimError> {
-        let claim = Claim::take(seg, End::Reader)?;
-        let h = seg.header();
-        // Resume at the first item not consumed. Acquire on tail pairs with the writer's
-        // Release: the committed items' bytes are visible.
-        let head = h.head.0.load(Ordering::Acquire);
-        let tail = h.tail.0.load(Ordering::Acquire);
-        let ring = Consumer::new(tail, head, seg.capacity).map_err(|e| corrupt(seg, e))?;
-        let mut waiter = Waiter::new(seg, End::Reader, wait).map_err(|source| ClaimError::Io {
-            name: seg.name().to_string(),
-            op: "opening the doorbells",
-            source,
-        })?;
-        // Only now, with nothing left to fail, make the claim visible, then wake a writer
-        // that may be asleep waiting for room with no reader, so it starts watching us.
-        claim.publish();
-        waiter.ring_peer();
+        // Resume at the first item not consumed.
+        let (core, ring) = EndCore::claim(seg, End::Reader, wait, Consumer::new)?;
         Ok(ReaderFront {
-            seg: Arc::clone(seg),
+            core,
             ring,
-            waiter,
-            closed: false,
-            _claim: claim,
             _t: PhantomData,
         })
     }
 
     fn check_open(&self) -> Result<(), GetError> {
-        if self.closed {
+        if self.core.closed {
             return Err(GetError::ReaderClosed {
-                name: self.seg.name().to_string(),
+                name: self.core.seg.name().to_string(),
             });
         }
         Ok(())
@@ -155,15 +127,15 @@ impl<T: Pod> ReaderFront<T> {
     fn items(&self) -> *const T {
         // SAFETY: `slot() < capacity`, so the offset is inside the first copy of the data
         // region; slots are `size_of::<T>()` apart from a page-aligned start, so aligned.
-        unsafe { (self.seg.data() as *const T).add(self.ring.slot() as usize) }
+        unsafe { (self.core.seg.data() as *const T).add(self.ring.slot() as usize) }
     }
 
     /// Releases the next `k` items to the writer and wakes it if it sleeps.
     #[inline]
     fn release(&mut self, k: usize) {
-        let h = self.seg.header();
+        let h = self.core.seg.header();
         self.ring.release(k as u64, &h.head.0);
-        self.waiter.notify_peer(&h.room_waiting.0);
+        self.core.waiter.notify_peer(&h.room_waiting.0);
     }
 
     /// Copies the next `k` items into `to[..k]` and releases their slots.
@@ -183,45 +155,41 @@ impl<T: Pod> ReaderFront<T> {
         self.release(k);
     }
 
-    /// The error for a stream that ended with `avail` items left.
+    /// The error for a stream that ended (writer state `state`) with `avail` items left.
+    #[cold]
     fn ended(&self, avail: u64, state: u32, filled: usize) -> GetError {
-        let h = self.seg.header();
-        let name = self.seg.name().to_string();
+        let name = self.core.name().to_string();
         let remaining = avail as usize;
-        match state {
-            CLOSED => GetError::Closed {
+        match self.core.seg.header().writer_end(state) {
+            Ok(WriterState::Aborted(reason)) => GetError::Aborted {
+                name,
+                reason,
+                remaining,
+                filled,
+            },
+            // `probe` reports an end only for a state that is not open.
+            Ok(WriterState::Closed | WriterState::Open) => GetError::Closed {
                 name,
                 remaining,
                 filled,
             },
-            ABORTED => {
-                // Relaxed: written before the writer's Release store of its state, which
-                // `probe` loaded with Acquire.
-                let len = h.reason_len.load(Ordering::Relaxed) as usize;
-                let bytes = Header::read_bytes(&h.reason, len.min(REASON_MAX));
-                GetError::Aborted {
-                    name,
-                    reason: String::from_utf8_lossy(&bytes).into_owned(),
-                    remaining,
-                    filled,
-                }
-            }
-            other => GetError::Corrupted(Corruption {
+            Err(detail) => GetError::Corrupted(Corruption {
                 name,
                 field: "writer_state",
-                detail: format!("{other} is not 0 (open), 1 (closed) or 2 (aborted)"),
+                detail,
             }),
         }
     }
 
     /// Waits until `want` items are available or the stream ended.
     async fn wait_for(&mut self, want: u64, mode: Mode) -> Result<Avail, GetError> {
-        let seg = &self.seg;
+        let seg = &self.core.seg;
         let ring = &mut self.ring;
         if let Some(r) = probe(ring, seg, want) {
-            return r.map_err(|e| corrupt(seg, e).into());
+            return r.map_err(|e| self.core.corrupt(e).into());
         }
         let woke = self
+            .core
             .waiter
             .wait(seg, mode, || {
                 // While we wait, ask for the line of the next item along with each load of
@@ -241,16 +209,16 @@ impl<T: Pod> ReaderFront<T> {
                 source,
             })?;
         match woke {
-            Wake::Ready(r) => r.map_err(|e| corrupt(seg, e).into()),
+            Wake::Ready(r) => r.map_err(|e| self.core.corrupt(e).into()),
             Wake::PeerGone { holder } => {
                 let remaining = ring
                     .available(&seg.header().tail.0, u64::MAX)
-                    .map_err(|e| corrupt(seg, e))?;
+                    .map_err(|e| self.core.corrupt(e))?;
                 if remaining == 0 {
                     // Everything the dead writer committed has been read: its death is now
                     // reported for good, and later calls wait for a restarted writer. While
                     // items remain, each wait reports it again (the caller drains first).
-                    self.waiter.reported(holder);
+                    self.core.waiter.reported(holder);
                 }
                 Err(GetError::PeerGone {
                     name: seg.name().to_string(),
@@ -265,13 +233,42 @@ impl<T: Pod> ReaderFront<T> {
     /// which also reports closes and errors).
     #[inline]
     fn ready_now(&mut self, want: usize) -> Option<usize> {
-        if self.closed || want == 0 || want as u64 > self.seg.capacity {
+        if self.core.closed || want == 0 || want as u64 > self.core.seg.capacity {
             return None;
         }
-        match probe(&mut self.ring, &self.seg, want as u64) {
+        match probe(&mut self.ring, &self.core.seg, want as u64) {
             Some(Ok(Avail::Enough(avail))) => Some(avail as usize),
             _ => None,
         }
+    }
+
+    /// The fast path of `get` and `blocking_get`: fills `to` if enough items are there now
+    /// (false: take the slow path).
+    #[inline(always)]
+    fn get_now(&mut self, to: &mut [T]) -> bool {
+        if self.ready_now(to.len()).is_none() {
+            return false;
+        }
+        self.take(to, to.len());
+        true
+    }
+
+    /// The fast path of `get_some` and `blocking_get_some`: takes what is there now, if
+    /// anything (None: take the slow path).
+    #[inline(always)]
+    fn get_some_now(&mut self, to: &mut [T]) -> Option<usize> {
+        if to.is_empty() {
+            return None;
+        }
+        let k = self.ready_now(1)?.min(to.len());
+        self.take(to, k);
+        Some(k)
+    }
+
+    /// The fast path of `peek` and `blocking_peek`: `n` if that many items are there now.
+    #[inline(always)]
+    fn peek_now(&mut self, n: usize) -> Option<usize> {
+        self.ready_now(n).map(|_| n)
     }
 
     async fn get_some_in(&mut self, to: &mut [T], mode: Mode) -> Result<usize, GetError> {
@@ -295,7 +292,7 @@ impl<T: Pod> ReaderFront<T> {
         if n == 0 {
             return Ok(());
         }
-        if n as u64 > self.seg.capacity {
+        if n as u64 > self.core.seg.capacity {
             // Larger than the ring: it can never hold all of `to` at once, so fill it
             // progressively.
             let mut filled = 0;
@@ -362,8 +359,7 @@ impl<T: Pod> ReaderFront<T> {
         to: &'a mut [T],
     ) -> impl Future<Output = Result<(), GetError>> + 'a {
         FastThenSlow::new(move || {
-            if self.ready_now(to.len()).is_some() {
-                self.take(to, to.len());
+            if self.get_now(to) {
                 return Err(Ok(()));
             }
             Ok(self.get_in(to, Mode::Async))
@@ -403,9 +399,7 @@ impl<T: Pod> ReaderFront<T> {
     ) -> impl Future<Output = Result<usize, GetError>> + 'a {
         // As `get`: the first poll takes what is there; only a miss builds the waiting future.
         FastThenSlow::new(move || {
-            if let Some(avail) = self.ready_now(1).filter(|_| !to.is_empty()) {
-                let k = avail.min(to.len());
-                self.take(to, k);
+            if let Some(k) = self.get_some_now(to) {
                 return Err(Ok(k));
             }
             Ok(self.get_some_in(to, Mode::Async))
@@ -435,9 +429,9 @@ impl<T: Pod> ReaderFront<T> {
         if to.is_empty() {
             return Ok(0);
         }
-        match probe(&mut self.ring, &self.seg, 1) {
+        match probe(&mut self.ring, &self.core.seg, 1) {
             None => Ok(0),
-            Some(Err(e)) => Err(corrupt(&self.seg, e).into()),
+            Some(Err(e)) => Err(self.core.corrupt(e).into()),
             Some(Ok(Avail::Enough(avail))) => {
                 let k = (avail as usize).min(to.len());
                 self.take(to, k);
@@ -467,12 +461,11 @@ impl<T: Pod> ReaderFront<T> {
     /// ```
     pub fn blocking_get(&mut self, to: &mut [T]) -> Result<(), GetError> {
         // Fast path without building the waiting future (which run_blocking would move).
-        if self.ready_now(to.len()).is_some() {
-            self.take(to, to.len());
+        if self.get_now(to) {
             return Ok(());
         }
         notify::run_blocking(self.get_in(to, Mode::Blocking))
-            .unwrap_or_else(|| Err(blocking_bug(self.seg.name())))
+            .unwrap_or_else(|| Err(blocking_bug(self.core.seg.name())))
     }
 
     /// The blocking twin of [`get_some`](Self::get_some). Do not call it from async code.
@@ -491,13 +484,11 @@ impl<T: Pod> ReaderFront<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn blocking_get_some(&mut self, to: &mut [T]) -> Result<usize, GetError> {
-        if let Some(avail) = self.ready_now(1).filter(|_| !to.is_empty()) {
-            let k = avail.min(to.len());
-            self.take(to, k);
+        if let Some(k) = self.get_some_now(to) {
             return Ok(k);
         }
         notify::run_blocking(self.get_some_in(to, Mode::Blocking))
-            .unwrap_or_else(|| Err(blocking_bug(self.seg.name())))
+            .unwrap_or_else(|| Err(blocking_bug(self.core.seg.name())))
     }
 
     /// Waits until `n` items can be shown; returns how many to show (`n`). The view is made
@@ -506,7 +497,7 @@ impl<T: Pod> ReaderFront<T> {
         self.check_open()?;
         if n > self.capacity() {
             return Err(GetError::Oversized {
-                name: self.seg.name().to_string(),
+                name: self.core.seg.name().to_string(),
                 requested: n,
                 capacity: self.capacity(),
             });
@@ -559,7 +550,10 @@ impl<T: Pod> ReaderFront<T> {
     /// # }
     /// ```
     pub async fn peek(&mut self, n: usize) -> Result<View<'_, T>, GetError> {
-        let len = self.peek_len(n, Mode::Async).await?;
+        let len = match self.peek_now(n) {
+            Some(len) => len,
+            None => self.peek_len(n, Mode::Async).await?,
+        };
         Ok(View { front: self, len })
     }
 
@@ -590,7 +584,10 @@ impl<T: Pod> ReaderFront<T> {
     /// # }
     /// ```
     pub async fn peek_some(&mut self) -> Result<View<'_, T>, GetError> {
-        let len = self.peek_some_len(Mode::Async).await?;
+        let len = match self.ready_now(1) {
+            Some(avail) => avail,
+            None => self.peek_some_len(Mode::Async).await?,
+        };
         Ok(View { front: self, len })
     }
 
@@ -612,14 +609,11 @@ impl<T: Pod> ReaderFront<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn blocking_peek(&mut self, n: usize) -> Result<View<'_, T>, GetError> {
-        if self.ready_now(n).is_some() {
-            return Ok(View {
-                front: self,
-                len: n,
-            });
+        if let Some(len) = self.peek_now(n) {
+            return Ok(View { front: self, len });
         }
         let len = notify::run_blocking(self.peek_len(n, Mode::Blocking))
-            .unwrap_or_else(|| Err(blocking_bug(self.seg.name())))?;
+            .unwrap_or_else(|| Err(blocking_bug(self.core.seg.name())))?;
         Ok(View { front: self, len })
     }
 
@@ -646,7 +640,7 @@ impl<T: Pod> ReaderFront<T> {
             });
         }
         let len = notify::run_blocking(self.peek_some_len(Mode::Blocking))
-            .unwrap_or_else(|| Err(blocking_bug(self.seg.name())))?;
+            .unwrap_or_else(|| Err(blocking_bug(self.core.seg.name())))?;
         Ok(View { front: self, len })
     }
 
@@ -666,12 +660,12 @@ impl<T: Pod> ReaderFront<T> {
     /// ```
     pub fn try_peek_some(&mut self) -> Result<View<'_, T>, GetError> {
         self.check_open()?;
-        match probe(&mut self.ring, &self.seg, 1) {
+        match probe(&mut self.ring, &self.core.seg, 1) {
             None => Ok(View {
                 front: self,
                 len: 0,
             }),
-            Some(Err(e)) => Err(corrupt(&self.seg, e).into()),
+            Some(Err(e)) => Err(self.core.corrupt(e).into()),
             Some(Ok(Avail::Enough(avail))) => Ok(View {
                 front: self,
                 len: avail as usize,
@@ -682,7 +676,7 @@ impl<T: Pod> ReaderFront<T> {
 
     /// Items available right now (stale as soon as it returns while the writer works).
     pub fn len(&mut self) -> usize {
-        let h = self.seg.header();
+        let h = self.core.seg.header();
         self.ring.available(&h.tail.0, u64::MAX).unwrap_or(0) as usize
     }
 
@@ -692,11 +686,12 @@ impl<T: Pod> ReaderFront<T> {
     }
 }
 
+#[cold]
 fn blocking_bug(name: &str) -> GetError {
     GetError::Io {
         name: name.to_string(),
         op: "waiting for items",
-        source: std::io::Error::other("a blocking wait did not complete (bug)"),
+        source: end::blocking_bug(),
     }
 }
 
@@ -774,39 +769,31 @@ impl<T> ReaderFront<T> {
     }
 
     fn finish(&mut self) {
-        // A child forked without exec must not close its parent's end.
-        if self.closed || !self.seg.in_owner_process() {
-            self.closed = true;
-            return;
-        }
-        self.closed = true;
-        // Release: orders our last head store before it, for whoever reads the final state.
-        self.seg
-            .header()
-            .reader_state
-            .store(CLOSED, Ordering::Release);
-        // Always ring: closing is rare, and a writer waiting for room must wake.
-        self.waiter.ring_peer();
+        self.core.finish(|h| {
+            // Release: orders our last head store before it, for whoever reads the final
+            // state.
+            h.reader_state.store(CLOSED, Ordering::Release);
+        });
     }
 
     /// The channel's name.
     pub fn name(&self) -> &str {
-        self.seg.name()
+        self.core.name()
     }
 
     /// Ring capacity in elements.
     pub fn capacity(&self) -> usize {
-        self.seg.capacity as usize
+        self.core.capacity()
     }
 
     /// This end's waiting counters (system calls made to sleep and to wake the peer).
     pub fn wait_stats(&self) -> WaitStats {
-        self.waiter.stats
+        self.core.wait_stats()
     }
 
     /// Changes how this end waits (see [`WaitStrategy`]).
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
-        self.waiter.strategy = strategy;
+        self.core.set_wait_strategy(strategy);
     }
 }
 

@@ -7,12 +7,11 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
-use crate::error::{ClaimError, Corruption, PutError};
-use crate::header::{End, Header, ABORTED, CLOSED, OPEN, REASON_MAX};
-use crate::liveness::Claim;
-use crate::notify::{self, Mode, WaitStats, WaitStrategy, Waiter, Wake};
-use crate::ring::{Producer, RingError};
-use crate::segment::Segment;
+use crate::end::{self, EndCore};
+use crate::error::{ClaimError, PutError};
+use crate::header::{End, Header, OPEN};
+use crate::notify::{self, Mode, WaitStats, WaitStrategy, Wake};
+use crate::ring::Producer;
 
 /// The writing end of a channel: appends sequences of `T` in order.
 ///
@@ -35,21 +34,17 @@ use crate::segment::Segment;
 /// # }
 /// ```
 pub struct WriterFront<T> {
-    seg: Arc<Segment>,
+    core: EndCore,
     ring: Producer,
-    waiter: Waiter,
-    closed: bool,
-    // Declared last: dropped after `Drop::drop` closed the channel, releasing the lock.
-    _claim: Claim,
     _t: PhantomData<fn(T) -> T>,
 }
 
 impl<T> std::fmt::Debug for WriterFront<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WriterFront")
-            .field("name", &self.seg.name())
+            .field("name", &self.core.name())
             .field("committed", &self.ring.position())
-            .field("closed", &self.closed)
+            .field("closed", &self.core.closed)
             .finish()
     }
 }
@@ -58,45 +53,22 @@ impl<T> std::fmt::Debug for WriterFront<T> {
 /// `WriterFront::wait_for_chunk`): a reader that keeps up frees 2 KiB in about a microsecond.
 const CHUNK_SPIN: Duration = Duration::from_micros(5);
 
-fn corrupt(seg: &Segment, e: RingError) -> Corruption {
-    Corruption {
-        name: seg.name().to_string(),
-        field: e.field,
-        detail: e.detail,
-    }
-}
-
 impl<T: Pod> WriterFront<T> {
-    pub(crate) fn claim(seg: &Arc<Segment>, wait: WaitStrategy) -> Result<Self, ClaimError> {
-        let claim = Claim::take(seg, End::Writer)?;
-        let h = seg.header();
-        // Resume after the last committed item. Acquire on head: pairs with the reader's
-        // Release; Relaxed would do for tail (only writers store it, and we hold the lock,
-        // whose acquisition orders us after the previous holder), Acquire costs nothing here.
-        let tail = h.tail.0.load(Ordering::Acquire);
-        let head = h.head.0.load(Ordering::Acquire);
-        let ring = Producer::new(tail, head, seg.capacity).map_err(|e| corrupt(seg, e))?;
-        let mut waiter = Waiter::new(seg, End::Writer, wait).map_err(|source| ClaimError::Io {
-            name: seg.name().to_string(),
-            op: "opening the doorbells",
-            source,
-        })?;
-        // Only now, with nothing left to fail, make the claim visible, then wake a reader
-        // that may be asleep waiting for a writer to appear, so it starts watching us.
-        claim.publish();
-        waiter.ring_peer();
+    pub(crate) fn claim(
+        seg: &Arc<crate::segment::Segment>,
+        wait: WaitStrategy,
+    ) -> Result<Self, ClaimError> {
+        // Resume after the last committed item.
+        let (core, ring) = EndCore::claim(seg, End::Writer, wait, Producer::new)?;
         Ok(WriterFront {
-            seg: Arc::clone(seg),
+            core,
             ring,
-            waiter,
-            closed: false,
-            _claim: claim,
             _t: PhantomData,
         })
     }
 
     fn header(&self) -> &Header {
-        self.seg.header()
+        self.core.seg.header()
     }
 
     /// Puts as many items of `items` as fit now, without waiting; returns how many (a
@@ -158,10 +130,10 @@ impl<T: Pod> WriterFront<T> {
     #[inline(always)]
     fn put_now(&mut self, items: &[T]) -> bool {
         let n = items.len();
-        if self.closed || n == 0 {
+        if self.core.closed || n == 0 {
             return false;
         }
-        let h = self.seg.header();
+        let h = self.core.seg.header();
         // Relaxed: as in `free`.
         if h.reader_state.load(Ordering::Relaxed) != OPEN {
             return false;
@@ -195,7 +167,7 @@ impl<T: Pod> WriterFront<T> {
     #[inline]
     fn chunk(&self) -> u64 {
         let per_2k = (2048 / std::mem::size_of::<T>().max(1)).max(1) as u64;
-        per_2k.min(self.seg.capacity / 8).max(1)
+        per_2k.min(self.core.seg.capacity / 8).max(1)
     }
 
     /// Called when a `put` does not fit: the ring is full, the reader is the slower side. A
@@ -209,7 +181,7 @@ impl<T: Pod> WriterFront<T> {
     /// polls in its waits, and the async `get` of `FastThenSlow`, a reader slower than its
     /// writer went from 10–25 M to 53–56 M single items/s.)
     fn wait_for_chunk(&mut self, n: usize) {
-        let WaitStrategy::SpinThenSleep(window) = self.waiter.strategy else {
+        let WaitStrategy::SpinThenSleep(window) = self.core.waiter.strategy else {
             return;
         };
         let limit = window.min(CHUNK_SPIN);
@@ -217,10 +189,10 @@ impl<T: Pod> WriterFront<T> {
         let want = (n as u64).saturating_add(chunk);
         // A put of a chunk or more shares at most a line with the reader per call: nothing to
         // gain by waiting.
-        if limit.is_zero() || n as u64 >= chunk || want > self.seg.capacity {
+        if limit.is_zero() || n as u64 >= chunk || want > self.core.seg.capacity {
             return;
         }
-        let h = self.seg.header();
+        let h = self.core.seg.header();
         let mut start = None;
         let mut i = 0u32;
         // Pauses between two polls of `head`, doubling: each poll takes the line from the
@@ -254,17 +226,17 @@ impl<T: Pod> WriterFront<T> {
     /// Free slots now, re-reading the reader's index only if the cached view shows fewer
     /// than `want`. Fails if this writer or the reader closed.
     fn free(&mut self, want: usize) -> Result<usize, PutError> {
-        if self.closed {
+        if self.core.closed {
             return Err(PutError::WriterClosed {
-                name: self.seg.name().to_string(),
+                name: self.core.seg.name().to_string(),
             });
         }
-        let h = self.seg.header();
+        let h = self.core.seg.header();
         // Relaxed: a flag with no data behind it; a close that we miss here is seen by the
         // next call or by the wait, whose check re-reads it after a SeqCst fence.
         if h.reader_state.load(Ordering::Relaxed) != OPEN {
             return Err(PutError::Closed {
-                name: self.seg.name().to_string(),
+                name: self.core.seg.name().to_string(),
                 accepted: 0,
             });
         }
@@ -274,7 +246,7 @@ impl<T: Pod> WriterFront<T> {
         let room = self
             .ring
             .room(&h.head.0, want as u64)
-            .map_err(|e| corrupt(&self.seg, e))?;
+            .map_err(|e| self.core.corrupt(e))?;
         Ok(room as usize)
     }
 
@@ -285,15 +257,15 @@ impl<T: Pod> WriterFront<T> {
         // SAFETY: `slot() < capacity`, so the offset is inside the first copy of the data
         // region; the data region starts page aligned and slots are `size_of::<T>()` apart,
         // so the pointer is aligned for T.
-        unsafe { (self.seg.data() as *mut T).add(self.ring.slot() as usize) }
+        unsafe { (self.core.seg.data() as *mut T).add(self.ring.slot() as usize) }
     }
 
     /// Commits the next `n` slots (written by the caller) and wakes a sleeping reader.
     #[inline]
     fn publish(&mut self, n: usize) {
-        let h = self.seg.header();
+        let h = self.core.seg.header();
         self.ring.commit(n as u64, &h.tail.0);
-        self.waiter.notify_peer(&h.data_waiting.0);
+        self.core.waiter.notify_peer(&h.data_waiting.0);
     }
 
     /// Waits until at least `want` (≤ capacity) slots are free, or the reader closed (then
@@ -304,9 +276,10 @@ impl<T: Pod> WriterFront<T> {
         mode: Mode,
         accepted: usize,
     ) -> Result<(), PutError> {
-        let seg = &self.seg;
+        let seg = &self.core.seg;
         let ring = &mut self.ring;
         let woke = self
+            .core
             .waiter
             .wait(seg, mode, || {
                 let h = seg.header();
@@ -327,10 +300,10 @@ impl<T: Pod> WriterFront<T> {
             })?;
         match woke {
             Wake::Ready(Ok(())) => Ok(()),
-            Wake::Ready(Err(e)) => Err(corrupt(seg, e).into()),
+            Wake::Ready(Err(e)) => Err(self.core.corrupt(e).into()),
             Wake::PeerGone { holder } => {
                 // Reported once: a later put waits for a restarted reader.
-                self.waiter.reported(holder);
+                self.core.waiter.reported(holder);
                 Err(PutError::PeerGone {
                     name: seg.name().to_string(),
                     accepted,
@@ -339,12 +312,19 @@ impl<T: Pod> WriterFront<T> {
         }
     }
 
+    /// The fast path of `reserve` and `blocking_reserve`: `n` if that many slots are free now
+    /// (None: take the slow path, which also reports an oversized `n`).
+    #[inline]
+    fn reserve_now(&mut self, n: usize) -> Result<Option<usize>, PutError> {
+        Ok((n <= self.capacity() && self.free(n)? >= n).then_some(n))
+    }
+
     /// Waits until `n` slots are free; returns `n`. The guard is made by the caller, so this
     /// future borrows nothing past its end.
     async fn reserve_len(&mut self, n: usize, mode: Mode) -> Result<usize, PutError> {
         if n > self.capacity() {
             return Err(PutError::Oversized {
-                name: self.seg.name().to_string(),
+                name: self.core.seg.name().to_string(),
                 requested: n,
                 capacity: self.capacity(),
             });
@@ -390,7 +370,10 @@ impl<T: Pod> WriterFront<T> {
     /// # }
     /// ```
     pub async fn reserve(&mut self, n: usize) -> Result<Slots<'_, T>, PutError> {
-        let len = self.reserve_len(n, Mode::Async).await?;
+        let len = match self.reserve_now(n)? {
+            Some(len) => len,
+            None => self.reserve_len(n, Mode::Async).await?,
+        };
         Ok(Slots { front: self, len })
     }
 
@@ -412,14 +395,11 @@ impl<T: Pod> WriterFront<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn blocking_reserve(&mut self, n: usize) -> Result<Slots<'_, T>, PutError> {
-        if n <= self.capacity() && self.free(n)? >= n {
-            return Ok(Slots {
-                front: self,
-                len: n,
-            });
+        if let Some(len) = self.reserve_now(n)? {
+            return Ok(Slots { front: self, len });
         }
         let len = notify::run_blocking(self.reserve_len(n, Mode::Blocking))
-            .unwrap_or_else(|| Err(blocking_bug(self.seg.name())))?;
+            .unwrap_or_else(|| Err(blocking_bug(self.core.seg.name())))?;
         Ok(Slots { front: self, len })
     }
 
@@ -533,7 +513,7 @@ impl<T: Pod> WriterFront<T> {
             return Ok(());
         }
         notify::run_blocking(self.put_in(items, done, Mode::Blocking))
-            .unwrap_or_else(|| Err(blocking_bug(self.seg.name())))
+            .unwrap_or_else(|| Err(blocking_bug(self.core.seg.name())))
     }
 
     /// Closes the channel for writing. The reader can read everything committed, then gets
@@ -552,7 +532,7 @@ impl<T: Pod> WriterFront<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close(mut self) {
-        self.finish(CLOSED, "");
+        self.finish(None);
     }
 
     /// Closes the channel for writing with a reason: the reader drains what was committed,
@@ -572,41 +552,42 @@ impl<T: Pod> WriterFront<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn abort(mut self, reason: &str) {
-        self.finish(ABORTED, reason);
+        self.finish(Some(reason));
     }
 
     /// The channel's name.
     pub fn name(&self) -> &str {
-        self.seg.name()
+        self.core.name()
     }
 
     /// Ring capacity in elements.
     pub fn capacity(&self) -> usize {
-        self.seg.capacity as usize
+        self.core.capacity()
     }
 
     /// This end's waiting counters (system calls made to sleep and to wake the peer).
     pub fn wait_stats(&self) -> WaitStats {
-        self.waiter.stats
+        self.core.wait_stats()
     }
 
     /// Changes how this end waits (see [`WaitStrategy`]).
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
-        self.waiter.strategy = strategy;
+        self.core.set_wait_strategy(strategy);
     }
 
     /// True if the reader closed the channel (a `put` would fail with
     /// [`PutError::Closed`]).
     pub fn is_closed(&self) -> bool {
-        self.closed || self.header().reader_state.load(Ordering::Relaxed) != OPEN
+        self.core.closed || self.header().reader_state.load(Ordering::Relaxed) != OPEN
     }
 }
 
+#[cold]
 fn blocking_bug(name: &str) -> PutError {
     PutError::Io {
         name: name.to_string(),
         op: "waiting for room",
-        source: std::io::Error::other("a blocking wait did not complete (bug)"),
+        source: end::blocking_bug(),
     }
 }
 
@@ -674,33 +655,15 @@ impl<T: Pod> std::fmt::Debug for Slots<'_, T> {
 }
 
 impl<T> WriterFront<T> {
-    fn finish(&mut self, state: u32, reason: &str) {
-        // A child forked without exec must not close its parent's end.
-        if self.closed || !self.seg.in_owner_process() {
-            self.closed = true;
-            return;
-        }
-        self.closed = true;
-        let h = self.seg.header();
-        if state == ABORTED {
-            let mut cut = reason.len().min(REASON_MAX);
-            while !reason.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            Header::write_bytes(&h.reason, &reason.as_bytes()[..cut]);
-            h.reason_len.store(cut as u32, Ordering::Relaxed);
-        }
-        // Release: the reader that loads this state with Acquire sees our last tail store and
-        // the reason bytes above.
-        h.writer_state.store(state, Ordering::Release);
-        // Always ring: closing is rare, and the reader must wake whatever it waits for.
-        self.waiter.ring_peer();
+    /// Ends the stream: closed (`None`) or aborted with a reason.
+    fn finish(&mut self, abort: Option<&str>) {
+        self.core.finish(|h| h.end_stream(abort));
     }
 }
 
 impl<T> Drop for WriterFront<T> {
     fn drop(&mut self) {
-        self.finish(CLOSED, "");
+        self.finish(None);
     }
 }
 

@@ -23,7 +23,7 @@ use super::names::{
 };
 use crate::error::{Corruption, OpenError, RemoveError};
 use crate::header::{self, End, Header, Snapshot, FLAG_MEMBARRIER, FLAG_PERSIST, OPEN};
-use crate::info::{ChannelInfo, EndInfo, WriterState};
+use crate::info::{ChannelInfo, EndInfo};
 
 /// Opens channel `name`'s directory and segment file for inspection or removal: no owner
 /// check, no lock, nothing mapped. The segment's type is checked before it is opened.
@@ -117,20 +117,14 @@ fn inspect_file(
             held: held(byte),
         }
     };
-    let writer_state = match dynamic.writer_state {
-        OPEN => WriterState::Open,
-        header::CLOSED => WriterState::Closed,
-        header::ABORTED => {
-            WriterState::Aborted(String::from_utf8_lossy(&dynamic.reason).into_owned())
-        }
-        other => {
-            return Err(OpenError::Corrupted(Corruption {
-                name: name.to_string(),
-                field: "writer_state",
-                detail: format!("{other} is not 0, 1 or 2"),
-            }))
-        }
-    };
+    let reason = std::mem::take(&mut dynamic.reason);
+    let writer_state = header::writer_state(dynamic.writer_state, || reason).map_err(|detail| {
+        OpenError::Corrupted(Corruption {
+            name: name.to_string(),
+            field: "writer_state",
+            detail,
+        })
+    })?;
     Ok(ChannelInfo {
         name: name.to_string(),
         dir: dir_path,

@@ -1,0 +1,118 @@
+//! What the two fronts share: a claimed end of a segment, its waiter, and its closed flag.
+//!
+//! [`WriterFront`](crate::WriterFront) and [`ReaderFront`](crate::ReaderFront) differ in
+//! their half of the ring and in what they do with it; claiming, closing, reporting a
+//! corrupt index and the accessors are the same, and live here once.
+
+use std::sync::Arc;
+
+use crate::error::{ClaimError, Corruption};
+use crate::header::{End, Header};
+use crate::liveness::Claim;
+use crate::notify::{WaitStats, WaitStrategy, Waiter};
+use crate::ring::RingError;
+use crate::segment::Segment;
+
+/// One claimed end of a channel.
+pub(crate) struct EndCore {
+    pub(crate) seg: Arc<Segment>,
+    pub(crate) waiter: Waiter,
+    /// Closed through this front (or inert in a forked child): no more calls go through.
+    pub(crate) closed: bool,
+    // Declared last: dropped after the front's `Drop::drop` closed the channel, releasing
+    // the lock only then.
+    _claim: Claim,
+}
+
+impl EndCore {
+    /// Claims `end` of `seg`, builds this end's half of the ring from the indices
+    /// (`ring(tail, head, capacity)`), opens the doorbells; then, with nothing left to fail,
+    /// makes the claim visible and rings the peer, which may be asleep waiting for this end
+    /// to appear, so that it starts watching us.
+    pub(crate) fn claim<R>(
+        seg: &Arc<Segment>,
+        end: End,
+        wait: WaitStrategy,
+        ring: impl FnOnce(u64, u64, u64) -> Result<R, RingError>,
+    ) -> Result<(EndCore, R), ClaimError> {
+        let claim = Claim::take(seg, end)?;
+        let h = seg.header();
+        // Resume where the previous holder of this end stopped. Acquire on the peer's index
+        // pairs with its Release store (a reader then sees the committed items' bytes, a
+        // writer the reader's last reads done). On our own index Relaxed would do (only this
+        // end stores it, and taking the lock orders us after the previous holder); Acquire
+        // costs nothing here.
+        let tail = h.tail.0.load(std::sync::atomic::Ordering::Acquire);
+        let head = h.head.0.load(std::sync::atomic::Ordering::Acquire);
+        let ring = ring(tail, head, seg.capacity).map_err(|e| corrupt(seg, e))?;
+        let mut waiter = Waiter::new(seg, end, wait).map_err(|source| ClaimError::Io {
+            name: seg.name().to_string(),
+            op: "opening the doorbells",
+            source,
+        })?;
+        claim.publish();
+        waiter.ring_peer();
+        let core = EndCore {
+            seg: Arc::clone(seg),
+            waiter,
+            closed: false,
+            _claim: claim,
+        };
+        Ok((core, ring))
+    }
+
+    /// The channel's name.
+    #[inline]
+    pub(crate) fn name(&self) -> &str {
+        self.seg.name()
+    }
+
+    /// A corrupt index (from the ring's checks) as this channel's [`Corruption`].
+    #[cold]
+    pub(crate) fn corrupt(&self, e: RingError) -> Corruption {
+        corrupt(&self.seg, e)
+    }
+
+    /// Ring capacity in elements.
+    #[inline]
+    pub(crate) fn capacity(&self) -> usize {
+        self.seg.capacity as usize
+    }
+
+    pub(crate) fn wait_stats(&self) -> WaitStats {
+        self.waiter.stats
+    }
+
+    pub(crate) fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.waiter.strategy = strategy;
+    }
+
+    /// Closes this end once: `store` writes its final state into the header, then the peer's
+    /// doorbell rings (always: closing is rare, and the peer must wake whatever it waits
+    /// for). A child forked without exec shares our locks and must not close its parent's
+    /// end: there this only marks the front closed.
+    pub(crate) fn finish(&mut self, store: impl FnOnce(&Header)) {
+        if self.closed || !self.seg.in_owner_process() {
+            self.closed = true;
+            return;
+        }
+        self.closed = true;
+        store(self.seg.header());
+        self.waiter.ring_peer();
+    }
+}
+
+#[cold]
+fn corrupt(seg: &Segment, e: RingError) -> Corruption {
+    Corruption {
+        name: seg.name().to_string(),
+        field: e.field,
+        detail: e.detail,
+    }
+}
+
+/// The error of a blocking wait that returned `Pending`, which cannot happen (a bug).
+#[cold]
+pub(crate) fn blocking_bug() -> std::io::Error {
+    std::io::Error::other("a blocking wait did not complete (bug)")
+}
