@@ -49,3 +49,62 @@ pub(crate) fn must_ring(waiting: &AtomicU32, asymmetric: bool) -> bool {
     // the indices with Acquire after waking).
     waiting.load(Ordering::Relaxed) != 0 && waiting.swap(0, Ordering::Relaxed) != 0
 }
+
+/// What ends a wait besides its condition, and how it sleeps: the environment of [`wait`].
+/// The library's `Waiter` sleeps on its doorbell and a pidfd of the peer; `tests/loom.rs`
+/// sleeps on a modelled doorbell, so that loom checks this skeleton exactly as the library
+/// runs it.
+pub(crate) trait Sleeper {
+    /// What ends a wait other than its condition (the peer's death).
+    type End;
+    /// The error of a failed barrier or sleep.
+    type Error;
+
+    /// Called between the announcement and the re-check: on a membarrier channel, the
+    /// `membarrier(2)` that makes the peer's thread execute the fence its notify left out.
+    fn barrier(&mut self) -> Result<(), Self::Error>;
+
+    /// Sleeps until woken (a ring, or anything that may have changed the outcome).
+    /// `Ok(None)`: check again; `Ok(Some(end))`: the wait ends with `end` unless the
+    /// condition holds after all.
+    async fn sleep(&mut self) -> Result<Option<Self::End>, Self::Error>;
+}
+
+/// How [`wait`] ended.
+pub(crate) enum Waited<R, E> {
+    /// The condition returned `Some`.
+    Ready(R),
+    /// The sleeper ended the wait, and the condition still does not hold.
+    Ended(E),
+}
+
+/// The waiter's side of the eventcount, after any spinning: announce, barrier, re-check,
+/// sleep; until `check` returns `Some` or the sleeper ends the wait. The caller checked
+/// once before (and found nothing).
+pub(crate) async fn wait<R, S: Sleeper>(
+    waiting: &AtomicU32,
+    sleeper: &mut S,
+    mut check: impl FnMut() -> Option<R>,
+) -> Result<Waited<R, S::End>, S::Error> {
+    loop {
+        announce(waiting);
+        if let Err(e) = sleeper.barrier() {
+            retract(waiting);
+            return Err(e);
+        }
+        if let Some(r) = check() {
+            retract(waiting);
+            return Ok(Waited::Ready(r));
+        }
+        // An error leaves the announcement standing: it costs the peer one spurious ring.
+        if let Some(end) = sleeper.sleep().await? {
+            retract(waiting);
+            // The peer may have published (or closed properly) just before it went: check
+            // once more.
+            return Ok(match check() {
+                Some(r) => Waited::Ready(r),
+                None => Waited::Ended(end),
+            });
+        }
+    }
+}

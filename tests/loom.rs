@@ -1,5 +1,6 @@
 //! Model checking of the protocol with loom: the index protocol (`src/ring.rs`) and the
-//! eventcount (`src/eventcount.rs`) are compiled here, unchanged, against loom's atomics
+//! eventcount (`src/eventcount.rs`, with the wait skeleton the library's waits run) are
+//! compiled here, unchanged, against loom's atomics
 //! (through the `sync` module below), and every interleaving up to a preemption bound is
 //! explored. The doorbell FIFO is modelled by a loom mutex + condvar with the same semantics
 //! (a ring is remembered until drained), so a lost wakeup shows up as a deadlock, which loom
@@ -25,6 +26,7 @@ mod ring;
 use loom::cell::UnsafeCell;
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
+use std::future::Future;
 
 use sync::{AtomicU32, AtomicU64, Ordering};
 
@@ -80,19 +82,40 @@ impl Side {
     }
 }
 
-/// The waiter's loop of `Waiter::wait` (no spin phase): check, announce, check, sleep.
-fn wait_until(side: &Side, mut ready: impl FnMut() -> bool) {
-    loop {
-        if ready() {
-            return;
-        }
-        eventcount::announce(&side.waiting);
-        if ready() {
-            eventcount::retract(&side.waiting);
-            return;
-        }
-        side.bell.sleep();
+/// The modelled doorbell as the wait skeleton's sleeper: a fence channel (no barrier), and
+/// nothing but a ring ends a sleep.
+struct ModelSleeper<'a>(&'a Bell);
+
+impl eventcount::Sleeper for ModelSleeper<'_> {
+    type End = ();
+    type Error = ();
+    fn barrier(&mut self) -> Result<(), ()> {
+        Ok(())
     }
+    async fn sleep(&mut self) -> Result<Option<()>, ()> {
+        self.0.sleep();
+        Ok(None)
+    }
+}
+
+/// A wait as `Waiter::wait` makes it after its spin phase: the library's own skeleton
+/// (`eventcount::wait`: announce, barrier, re-check, sleep), run on the modelled doorbell.
+fn wait_until(side: &Side, mut ready: impl FnMut() -> bool) {
+    if ready() {
+        return;
+    }
+    let mut sleeper = ModelSleeper(&side.bell);
+    let wait = std::pin::pin!(eventcount::wait(&side.waiting, &mut sleeper, || {
+        ready().then_some(())
+    }));
+    // The model's sleeps block (on a loom condvar) inside `poll`, so one poll completes the
+    // wait, as `notify::run_blocking` does for the blocking twins.
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let waited = wait.poll(&mut cx);
+    assert!(matches!(
+        waited,
+        std::task::Poll::Ready(Ok(eventcount::Waited::Ready(())))
+    ));
 }
 
 /// The notifier: publish (Release), then ring if a waiter announced itself.

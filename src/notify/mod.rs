@@ -1,0 +1,404 @@
+//! Waking a sleeping peer: an eventcount per direction, with a named FIFO as its doorbell.
+//!
+//! # The protocol
+//!
+//! Each direction has a *waiting word* in the header (`data_waiting`: the reader may sleep
+//! until items arrive; `room_waiting`: the writer may sleep until room frees up) and a
+//! doorbell FIFO (`data.bell`, `room.bell`) that the sleeper polls.
+//!
+//! ```text
+//! waiter                                  notifier
+//! ------                                  --------
+//! check condition          -> done?       publish (tail/head store, Release)
+//! waiting.store(1)                        fence(SeqCst)
+//! fence(SeqCst)                           if waiting.load() != 0
+//! check condition again    -> done?           && waiting.swap(0) != 0 { ring the doorbell }
+//! sleep on the doorbell (and the peer's pidfd)
+//! drain the doorbell, loop
+//! ```
+//!
+//! The two fences make this Dekker's pattern: of the waiter's `store(waiting)` → `load(index)`
+//! and the notifier's `store(index)` → `load(waiting)`, at least one side's load sees the other
+//! side's store. So either the waiter's second check sees the new index (and it does not
+//! sleep), or the notifier sees `waiting == 1` and rings (and the sleep returns at once, since
+//! the FIFO byte stays until drained, even if it was written before the waiter began to poll).
+//! The interleaving this prevents — the waiter checks (empty), the notifier publishes and
+//! reads `waiting == 0`, the waiter sets `waiting = 1` and sleeps forever — needs both loads
+//! to miss both stores, which the fences forbid.
+//!
+//! The fast path — the peer is not sleeping — costs the notifier (on a `Barrier::Fence`
+//! channel) one fence and one load of a line that stays shared in its cache: no system call.
+//! On a channel created with
+//! [`Barrier::Membarrier`](crate::Barrier::Membarrier) (the default where the kernel allows
+//! it) the notifier's fence is only a compiler fence, and the waiter instead calls
+//! `membarrier(2)` between its announcement and its second check, which forces the fence on
+//! the notifier's CPU just when it matters; see `barrier`. The two halves are in `eventcount`
+//! (model-checked by `tests/loom.rs`). A spurious byte in a FIFO (a notifier
+//! rang for a waiter whose second check succeeded) costs one extra loop on a later wait.
+//!
+//! # Why FIFOs
+//!
+//! A doorbell must be reachable by name by unrelated processes started in either order, and
+//! awaitable by tokio without a thread per waiter. A named FIFO opened `O_RDWR | O_NONBLOCK`
+//! never blocks on open, never raises SIGPIPE, and is an ordinary pollable descriptor:
+//! `poll(2)` for the blocking twins, [`AsyncFd`] for async.
+//!
+//! # Peer death
+//!
+//! While sleeping, the waiter also polls a pidfd of the peer's process, so a peer killed with
+//! SIGKILL wakes it. The pidfd is only a hint: the truth is the peer end's OFD lock, which the
+//! kernel drops when the holder dies (see `liveness`).
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::AtomicU32;
+use std::time::{Duration, Instant};
+
+use rustix::io::Errno;
+
+use crate::eventcount::{self, Sleeper, Waited};
+use crate::header::End;
+use crate::liveness::{peer_status, PeerStatus};
+use crate::segment::{self, Segment};
+
+mod sleep;
+mod strategy;
+
+use sleep::{Pollable, Woke};
+pub(crate) use strategy::{run_blocking, FastThenSlow, Mode};
+pub use strategy::{WaitStats, WaitStrategy};
+
+/// The writer's pause between two reads of `head` while it waits for room. Each read pulls
+/// the line of `head` into the writer's cache, and the reader's next store to `head` must take
+/// it back: a writer polling as fast as it can makes every one of a busy reader's stores
+/// miss, and slows the very reader it waits for (single items: from ~100 M/s to ~10 M/s when
+/// the reader was the slower side). Eight pause instructions (~0.1–0.5 µs, by CPU model) let
+/// the reader free a few cache lines' worth between polls; a writer waiting for room is a
+/// throughput situation, where that delay costs nothing. The reader, whose wait is the
+/// latency path, polls `tail` with one pause.
+#[inline]
+pub(crate) fn pause_between_polls() {
+    for _ in 0..8 {
+        std::hint::spin_loop();
+    }
+}
+
+/// Rings a doorbell: one byte into the FIFO. A full FIFO (EAGAIN) is already readable, so
+/// the byte is not needed.
+pub(crate) fn ring(bell: BorrowedFd<'_>) {
+    loop {
+        match rustix::io::write(bell, &[1u8]) {
+            Err(Errno::INTR) => continue,
+            _ => return,
+        }
+    }
+}
+
+/// The notifier's half of the eventcount: call right after publishing with a Release store.
+/// Returns true if it rang (made a system call).
+#[inline]
+pub(crate) fn notify(waiting: &AtomicU32, bell: BorrowedFd<'_>, asymmetric: bool) -> bool {
+    if eventcount::must_ring(waiting, asymmetric) {
+        ring(bell);
+        return true;
+    }
+    false
+}
+
+/// How a wait ended.
+pub(crate) enum Wake<R> {
+    /// The condition returned `Some`.
+    Ready(R),
+    /// The peer's process died, the condition still does not hold, and the peer did not
+    /// close its end first. `holder` identifies the dead holder: pass it to
+    /// [`Waiter::reported`] once the caller has told its own caller (and has nothing left to
+    /// hand out), so that later waits wait for a new holder instead.
+    PeerGone { holder: u64 },
+}
+
+/// A peer-end holder, as recorded in the header: its claim number and pid.
+type Holder = (u64, u32);
+
+/// How long a spin goes before it starts yielding the CPU now and then.
+const SPIN_BEFORE_YIELD: Duration = Duration::from_micros(20);
+/// Least time between two yields of one spin: enough for a peer that shares our core to run
+/// (a yield hands it the CPU at once), few enough that a spin costs at most a handful of
+/// system calls (a yield every 64 checks made ~12 per 50 µs wait, the bulk of all system
+/// calls in single-item streaming).
+const YIELD_EVERY: Duration = Duration::from_micros(10);
+
+/// First and last re-check interval while the peer cannot be watched with a pidfd.
+const RECHECK_FIRST: Duration = Duration::from_millis(1);
+const RECHECK_MAX: Duration = Duration::from_secs(1);
+
+/// One end's waiting machinery: its own doorbell, the peer's doorbell, and the peer watch.
+pub(crate) struct Waiter {
+    /// The end that waits here.
+    end: End,
+    bell: Pollable,
+    peer_bell: OwnedFd,
+    /// The holder `pidfd` watches, if any.
+    watched: Option<Holder>,
+    pidfd: Option<Pollable>,
+    /// A holder whose pidfd fired while its end stayed locked (the lock outlives it, e.g.
+    /// held by a child it forked): never watched again, so its pidfd cannot spin us.
+    dead: Option<Holder>,
+    /// Interval of the next timed re-check of an unwatchable peer.
+    recheck: Duration,
+    /// Timer for timed re-checks in async mode (created on first need).
+    timer: Option<Pollable>,
+    /// The claim count of a peer holder whose death a wait already reported: reported once,
+    /// after which waits wait for a new holder.
+    reported_gone: Option<u64>,
+    /// The channel uses the asymmetric barrier (`barrier`): no fence when notifying,
+    /// `membarrier(2)` after announcing a sleep.
+    asymmetric: bool,
+    pub(crate) strategy: WaitStrategy,
+    pub(crate) stats: WaitStats,
+}
+
+impl Waiter {
+    /// Takes descriptors for both doorbells of `seg` for `end`.
+    pub(crate) fn new(seg: &Segment, end: End, strategy: WaitStrategy) -> io::Result<Waiter> {
+        let (own, peer) = match end {
+            End::Reader => (segment::DATA_BELL, segment::ROOM_BELL),
+            End::Writer => (segment::ROOM_BELL, segment::DATA_BELL),
+        };
+        Ok(Waiter {
+            end,
+            bell: Pollable::Plain(seg.bell(own)?),
+            peer_bell: seg.bell(peer)?,
+            watched: None,
+            pidfd: None,
+            dead: None,
+            recheck: RECHECK_FIRST,
+            timer: None,
+            reported_gone: None,
+            asymmetric: seg.membarrier,
+            strategy,
+            stats: WaitStats::default(),
+        })
+    }
+
+    /// Records that the death of peer holder `holder` has been reported to the user: from
+    /// now on, waits treat that holder as absent and wait for a new one (a restarted
+    /// process, which rings us when it claims).
+    pub(crate) fn reported(&mut self, holder: u64) {
+        self.reported_gone = Some(holder);
+    }
+
+    /// Rings the peer's doorbell unconditionally (claim, close).
+    pub(crate) fn ring_peer(&mut self) {
+        ring(self.peer_bell.as_fd());
+        self.stats.rings += 1;
+    }
+
+    /// The notifier's half of the eventcount towards the peer; see [`notify`].
+    #[inline]
+    pub(crate) fn notify_peer(&mut self, waiting: &AtomicU32) {
+        if notify(waiting, self.peer_bell.as_fd(), self.asymmetric) {
+            self.stats.rings += 1;
+        }
+    }
+
+    /// Waits until `check` returns `Some`, or the peer dies (and `check` still says no).
+    ///
+    /// `check` must be cheap and must not block: it is called in the spin loop and twice per
+    /// sleep. In [`Mode::Blocking`] the returned future never returns `Pending`.
+    pub(crate) async fn wait<R>(
+        &mut self,
+        seg: &Segment,
+        mode: Mode,
+        mut check: impl FnMut() -> Option<R>,
+    ) -> io::Result<Wake<R>> {
+        if let Some(r) = self.spin(&mut check) {
+            return Ok(Wake::Ready(r));
+        }
+        let waiting = seg.header().waiting_word(self.end);
+        self.recheck = RECHECK_FIRST;
+        let mut sleeping = Sleeping {
+            waiter: self,
+            seg,
+            mode,
+        };
+        Ok(
+            match eventcount::wait(waiting, &mut sleeping, check).await? {
+                Waited::Ready(r) => Wake::Ready(r),
+                Waited::Ended(holder) => Wake::PeerGone { holder },
+            },
+        )
+    }
+
+    /// The spin phase of a wait, under [`WaitStrategy::SpinThenSleep`]: checks until `check`
+    /// says yes or the window is over (then `None`: sleep).
+    fn spin<R>(&mut self, check: &mut impl FnMut() -> Option<R>) -> Option<R> {
+        let WaitStrategy::SpinThenSleep(window) = self.strategy else {
+            return None;
+        };
+        if window.is_zero() {
+            return None;
+        }
+        // The clock starts at the 64th check: most waits of a streaming peer end sooner, and
+        // never read it (a vDSO call, not a system call, but ~20 ns).
+        let mut start = None;
+        let mut next_yield = SPIN_BEFORE_YIELD;
+        let mut i = 0u32;
+        loop {
+            if let Some(r) = check() {
+                return Some(r);
+            }
+            i = i.wrapping_add(1);
+            if self.end == End::Writer {
+                pause_between_polls();
+            } else {
+                std::hint::spin_loop();
+            }
+            if i % 64 == 0 {
+                let now = Instant::now();
+                let spun = now - *start.get_or_insert(now);
+                if spun >= window {
+                    return None;
+                }
+                // A peer that has not answered within ~20 µs may share our core (it was
+                // preempted, or the machine is oversubscribed): let it run. Yielding sooner
+                // would cost a system call on most short waits.
+                if spun >= next_yield {
+                    std::thread::yield_now();
+                    self.stats.spin_yields += 1;
+                    next_yield = spun + YIELD_EVERY;
+                }
+            }
+        }
+    }
+
+    /// What the peer's lock says before a sleep: `Err(holder)` if the holder `holder` died
+    /// and its death was not reported yet (the wait ends), else how long the sleep may last
+    /// (`None`: until woken; a timeout only for a peer no pidfd can watch).
+    fn before_sleep(
+        &mut self,
+        seg: &Segment,
+        mode: Mode,
+    ) -> io::Result<Result<Option<Duration>, u64>> {
+        self.stats.other_syscalls += u64::from(!seg.claimed_local(self.end.peer()));
+        Ok(Ok(match peer_status(seg, self.end.peer())? {
+            PeerStatus::Gone { claims } if self.reported_gone == Some(claims) => {
+                // This holder's death was reported already: wait for a new holder (a
+                // restarted process), as before any came; it rings us once it claims.
+                self.pidfd = None;
+                self.watched = None;
+                None
+            }
+            // The peer may have closed properly between our check and the lock probe (it
+            // sets its state before it unlocks): the skeleton checks once more.
+            PeerStatus::Gone { claims } => return Ok(Err(claims)),
+            PeerStatus::Alive {
+                claims,
+                pid,
+                start_time,
+            } => {
+                if self.watch((claims, pid), start_time, mode) {
+                    None
+                } else {
+                    // Alive by its lock but no pidfd can tell us of its death (another pid
+                    // namespace, or a lock that outlived the process we watched): re-check
+                    // the lock now and then, backing off to once a second. Doorbell rings
+                    // still wake us at once; this is only the peer's death watch, never the
+                    // data path.
+                    let t = self.recheck;
+                    self.recheck = (t * 2).min(RECHECK_MAX);
+                    Some(t)
+                }
+            }
+            PeerStatus::NeverClaimed => {
+                // A new peer rings our doorbell after it claims its end.
+                self.pidfd = None;
+                self.watched = None;
+                None
+            }
+        }))
+    }
+
+    /// Makes sure a pidfd watches `holder` (registered with tokio in async mode); false if
+    /// none can.
+    fn watch(&mut self, holder: Holder, start_time: u64, mode: Mode) -> bool {
+        if self.watched == Some(holder) && self.pidfd.is_some() {
+            return true;
+        }
+        self.watched = None;
+        self.pidfd = None;
+        if self.dead == Some(holder) {
+            return false;
+        }
+        // A hostile pid ≥ 2^31 or 0 is simply not watchable.
+        let Some(pid) = i32::try_from(holder.1)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            return false;
+        };
+        let Ok(fd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::NONBLOCK) else {
+            // Gone already (the lock probe will say so), or not visible from our pid
+            // namespace.
+            return false;
+        };
+        // The pid must still be the process that claimed (pid reuse, or a pid from another
+        // namespace): compare start times, when the peer recorded one.
+        if start_time != 0 && crate::liveness::process_start_time(holder.1) != Some(start_time) {
+            return false;
+        }
+        let mut pidfd = Pollable::Plain(fd);
+        if mode == Mode::Async && pidfd.registered().is_err() {
+            return false;
+        }
+        self.watched = Some(holder);
+        self.pidfd = Some(pidfd);
+        true
+    }
+}
+
+/// A [`Waiter`] about to sleep for its end of `seg`: the library's [`Sleeper`] for the
+/// eventcount's wait skeleton.
+struct Sleeping<'a> {
+    waiter: &'a mut Waiter,
+    seg: &'a Segment,
+    mode: Mode,
+}
+
+impl Sleeper for Sleeping<'_> {
+    /// The claim count of the holder that died.
+    type End = u64;
+    type Error = io::Error;
+
+    fn barrier(&mut self) -> io::Result<()> {
+        if self.waiter.asymmetric {
+            // The peer's notify has no fence: make its thread execute one before our re-check
+            // (see `barrier` for why this closes the lost-wakeup window).
+            self.waiter.stats.barriers += 1;
+            crate::barrier::heavy()?;
+        }
+        Ok(())
+    }
+
+    async fn sleep(&mut self) -> io::Result<Option<u64>> {
+        let w = &mut *self.waiter;
+        let timeout = match w.before_sleep(self.seg, self.mode)? {
+            Ok(timeout) => timeout,
+            Err(holder) => return Ok(Some(holder)),
+        };
+        w.stats.sleeps += 1;
+        w.stats.timed_sleeps += u64::from(timeout.is_some());
+        let woke = match self.mode {
+            Mode::Blocking => w.sleep_blocking(timeout)?,
+            Mode::Async => w.sleep_async(timeout).await?,
+        };
+        if woke == Woke::PeerExited {
+            // The pidfd fired. If the lock still shows the same holder next round, the lock
+            // outlived the process (a forked child, a deferred close): `dead` keeps us from
+            // watching it again, and the timed re-check takes over.
+            w.dead = w.watched.take();
+            w.pidfd = None;
+            w.recheck = RECHECK_FIRST;
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,188 @@
+//! The zero-copy half of [`WriterFront`]: `reserve` and its family lend free slots in place,
+//! as [`Slots`], and publish them only when committed.
+
+use bytemuck::Pod;
+
+use super::{blocking_bug, WriterFront};
+use crate::error::PutError;
+use crate::notify::{self, Mode};
+
+impl<T: Pod> WriterFront<T> {
+    /// The fast path of `reserve` and `blocking_reserve`: `n` if that many slots are free now
+    /// (None: take the slow path, which also reports an oversized `n`).
+    #[inline]
+    fn reserve_now(&mut self, n: usize) -> Result<Option<usize>, PutError> {
+        Ok((n <= self.capacity() && self.free(n)? >= n).then_some(n))
+    }
+
+    /// Waits until `n` slots are free; returns `n`. The guard is made by the caller, so this
+    /// future borrows nothing past its end.
+    async fn reserve_len(&mut self, n: usize, mode: Mode) -> Result<usize, PutError> {
+        if n > self.capacity() {
+            return Err(PutError::Oversized {
+                name: self.core.seg.name().to_string(),
+                requested: n,
+                capacity: self.capacity(),
+            });
+        }
+        while self.free(n)? < n {
+            self.wait_room(n, mode, 0).await?;
+        }
+        Ok(n)
+    }
+
+    /// Waits until `n` slots are free and lends them, in place in the shared segment, to be
+    /// filled and then [committed](Slots::commit). One contiguous slice, even across the
+    /// ring's wrap. Dropping the guard without committing publishes nothing.
+    ///
+    /// The slots hold whatever was there before (old items, or zeros): any bit pattern is a
+    /// valid `T`, but write what you commit.
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::Oversized`] if `n` exceeds the capacity; otherwise as [`put`](Self::put)
+    /// (with `accepted: 0`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: nothing is published until you commit.
+    ///
+    /// ```
+    /// # use shmchan::{ChannelIo, Options};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let name = format!("doc-reserve-{}", std::process::id());
+    /// let chan = ChannelIo::<u64>::create(&name, Options::new())?;
+    /// let (mut w, mut r) = (chan.writer()?, chan.reader()?);
+    /// let mut slots = w.reserve(4).await?;
+    /// for (i, s) in slots.iter_mut().enumerate() {
+    ///     *s = i as u64 * 10; // written in place, in shared memory
+    /// }
+    /// slots.commit(3); // publish the first 3
+    /// let mut got = [0u64; 3];
+    /// r.get(&mut got).await?;
+    /// assert_eq!(got, [0, 10, 20]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn reserve(&mut self, n: usize) -> Result<Slots<'_, T>, PutError> {
+        let len = match self.reserve_now(n)? {
+            Some(len) => len,
+            None => self.reserve_len(n, Mode::Async).await?,
+        };
+        Ok(Slots { front: self, len })
+    }
+
+    /// The blocking twin of [`reserve`](Self::reserve).
+    ///
+    /// # Errors
+    ///
+    /// As [`reserve`](Self::reserve).
+    ///
+    /// ```
+    /// # use shmchan::{ChannelIo, Options};
+    /// # let name = format!("doc-blocking-reserve-{}", std::process::id());
+    /// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
+    /// let (mut w, mut r) = (chan.writer()?, chan.reader()?);
+    /// let mut slots = w.blocking_reserve(5)?;
+    /// slots.copy_from_slice(b"hello");
+    /// slots.commit_all();
+    /// assert_eq!(&*r.blocking_peek(5)?, b"hello");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn blocking_reserve(&mut self, n: usize) -> Result<Slots<'_, T>, PutError> {
+        if let Some(len) = self.reserve_now(n)? {
+            return Ok(Slots { front: self, len });
+        }
+        let len = notify::run_blocking(self.reserve_len(n, Mode::Blocking))
+            .unwrap_or_else(|| Err(blocking_bug(self.core.seg.name())))?;
+        Ok(Slots { front: self, len })
+    }
+
+    /// Lends up to `n` free slots without waiting: as many as are free now, possibly none.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_put`](Self::try_put).
+    ///
+    /// ```
+    /// # use shmchan::{ChannelIo, Options};
+    /// # let name = format!("doc-try-reserve-{}", std::process::id());
+    /// let chan = ChannelIo::<u16>::create(&name, Options::new().capacity(2048))?;
+    /// let mut w = chan.writer()?;
+    /// let slots = w.try_reserve(5000)?;
+    /// assert_eq!(slots.len(), 2048); // all that is free
+    /// drop(slots); // nothing published
+    /// assert_eq!(chan.len(), 0);
+    /// # drop(w);
+    /// # ChannelIo::remove(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_reserve(&mut self, n: usize) -> Result<Slots<'_, T>, PutError> {
+        let len = self.free(n)?.min(n);
+        Ok(Slots { front: self, len })
+    }
+}
+
+/// Free slots of the ring lent to the writer by [`WriterFront::reserve`]: a contiguous
+/// `&mut [T]` in the shared segment. Fill them, then [`commit`](Self::commit) a prefix;
+/// dropping the guard publishes nothing.
+///
+/// # What the peer can do to these slots
+///
+/// The slice is always inside our mapping, whatever the peer writes to the indices: a
+/// corrupt peer cannot make it point elsewhere. Beyond that, this API relies on the peer
+/// following the protocol, which gives reserved slots to the writer alone, so that the
+/// `&mut [T]` is exclusive as Rust requires. A process that writes into the segment anyway
+/// breaks that assumption: values could change under the reference, and the compiler may
+/// have assumed they do not. Channels are created 0600 and opened only from their owner (see
+/// [`Options::accept_other_owner`](crate::Options::accept_other_owner)), so such a process
+/// runs as the same user. If you cannot trust the peer that far, use the copy API
+/// ([`put`](WriterFront::put)), which never holds a reference into shared memory.
+pub struct Slots<'a, T: Pod> {
+    front: &'a mut WriterFront<T>,
+    len: usize,
+}
+
+impl<T: Pod> Slots<'_, T> {
+    /// Publishes the first `k` slots (at most the guard's length; a larger `k` publishes all
+    /// of them) to the reader, in order, and returns how many.
+    pub fn commit(self, k: usize) -> usize {
+        let k = k.min(self.len);
+        if k > 0 {
+            self.front.publish(k);
+        }
+        k
+    }
+
+    /// Publishes every slot.
+    pub fn commit_all(self) -> usize {
+        let n = self.len;
+        self.commit(n)
+    }
+}
+
+impl<T: Pod> std::ops::Deref for Slots<'_, T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: `len` ≤ the free slots counted when the guard was made (and slots only
+        // become more free while we hold `&mut` of the front); they lie in the mirrored
+        // mapping from `slots()` on, contiguous and aligned; the reader does not access
+        // uncommitted slots (see the type's docs for a peer that ignores the protocol).
+        unsafe { std::slice::from_raw_parts(self.front.slots(), self.len) }
+    }
+}
+
+impl<T: Pod> std::ops::DerefMut for Slots<'_, T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as in `deref`; the guard holds the only `&mut` of the writer, so no other
+        // reference to these slots exists in this process.
+        unsafe { std::slice::from_raw_parts_mut(self.front.slots(), self.len) }
+    }
+}
+
+impl<T: Pod> std::fmt::Debug for Slots<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slots").field("len", &self.len).finish()
+    }
+}
