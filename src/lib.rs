@@ -104,6 +104,7 @@ mod error;
 mod eventcount;
 mod header;
 mod info;
+pub mod layout;
 mod liveness;
 mod notify;
 mod reader;

@@ -27,30 +27,32 @@ fn unique(tag: &str) -> String {
 }
 
 /// Header size and offsets of interest (see src/header.rs).
-const HEADER: usize = 1280;
+use shmchan::layout as at;
+
+const HEADER: usize = at::HEADER_SIZE;
 const FIELDS: &[(usize, usize)] = &[
-    (0, 8),    // magic
-    (8, 4),    // version
-    (12, 4),   // header_len
-    (16, 4),   // elem_size
-    (20, 4),   // elem_align
-    (24, 8),   // capacity
-    (32, 8),   // data_len
-    (40, 4),   // abi
-    (44, 4),   // flags
-    (48, 4),   // schema_len
-    (112, 4),  // elem_kind
-    (128, 8),  // tail
-    (256, 8),  // head
-    (384, 4),  // data_waiting
-    (512, 4),  // room_waiting
-    (640, 4),  // writer_state
-    (644, 4),  // reader_state
-    (648, 4),  // reason_len
-    (1024, 4), // writer pid
-    (1040, 8), // writer claims
-    (1152, 4), // reader pid
-    (1168, 8), // reader claims
+    (at::MAGIC, 8),
+    (at::VERSION, 4),
+    (at::HEADER_LEN, 4),
+    (at::ELEM_SIZE, 4),
+    (at::ELEM_ALIGN, 4),
+    (at::CAPACITY, 8),
+    (at::DATA_LEN, 8),
+    (at::ABI, 4),
+    (at::FLAGS, 4),
+    (at::SCHEMA_LEN, 4),
+    (at::ELEM_KIND, 4),
+    (at::TAIL, 8),
+    (at::HEAD, 8),
+    (at::DATA_WAITING, 4),
+    (at::ROOM_WAITING, 4),
+    (at::WRITER_STATE, 4),
+    (at::READER_STATE, 4),
+    (at::REASON_LEN, 4),
+    (at::ENDS, 4),                            // writer pid
+    (at::ENDS + 16, 8),                       // writer claims
+    (at::ENDS + at::END_RECORD_SIZE, 4),      // reader pid
+    (at::ENDS + at::END_RECORD_SIZE + 16, 8), // reader claims
 ];
 
 /// A real segment: u64, capacity 512, 100 items committed, both ends open (as if their

@@ -306,8 +306,8 @@ fn header_word(name: &str, offset: u64) -> u32 {
 }
 
 /// Offsets of the waiting words: the reader waiting for data, the writer waiting for room.
-const DATA_WAITING: u64 = 384;
-const ROOM_WAITING: u64 = 512;
+const DATA_WAITING: u64 = shmchan::layout::DATA_WAITING as u64;
+const ROOM_WAITING: u64 = shmchan::layout::ROOM_WAITING as u64;
 
 /// Waits (bounded) until the side owning `word`, the thread `tid` of this process, sleeps on
 /// its doorbell: it announced (the word is 1) and it is blocked in `poll`/`epoll_wait`.
@@ -751,7 +751,12 @@ fn role_hold(end: End) -> Result<(), String> {
             .write(true)
             .open(shmchan::channel_dir(&env("NAME")).join("ring"))
             .map_err(|e| e.to_string())?;
-        let off = if end == End::Writer { 1024 } else { 1152 };
+        let off = (shmchan::layout::ENDS
+            + if end == End::Writer {
+                0
+            } else {
+                shmchan::layout::END_RECORD_SIZE
+            }) as u64;
         let pid: u32 = fake.parse().map_err(|_| "FAKE_PID")?;
         f.write_at(&pid.to_ne_bytes(), off)
             .map_err(|e| e.to_string())?;
@@ -1692,13 +1697,13 @@ fn corrupt_indices_are_errors() -> R {
         .open(&path)
         .map_err(|e| e.to_string())?;
     use std::os::unix::fs::FileExt;
-    f.write_at(&u64::MAX.to_ne_bytes(), 256)
+    f.write_at(&u64::MAX.to_ne_bytes(), shmchan::layout::HEAD as u64)
         .map_err(|e| e.to_string())?; // head
     match w.blocking_put(&[1]) {
         Err(PutError::Corrupted(c)) if c.field == "head" => {}
         other => return Err(format!("expected Corrupted(head), got {other:?}").into()),
     }
-    f.write_at(&(1u64 << 40).to_ne_bytes(), 128)
+    f.write_at(&(1u64 << 40).to_ne_bytes(), shmchan::layout::TAIL as u64)
         .map_err(|e| e.to_string())?; // tail
     let mut buf = [0u64; 1024];
     match r.blocking_get(&mut buf) {

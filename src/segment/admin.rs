@@ -65,6 +65,33 @@ fn pread_u64(file: &OwnedFd, offset: usize) -> Option<u64> {
     matches!(rustix::io::pread(file, &mut b, offset as u64), Ok(8)).then(|| u64::from_ne_bytes(b))
 }
 
+/// Reads `head` and `tail` of a segment whose ends may be working: head before tail (the
+/// reader's head only ever moves up to a tail already published), each with its own pread,
+/// retrying a torn or raced pair. `seen`: the pair as first read (for the error).
+fn read_indices(
+    file: &OwnedFd,
+    name: &str,
+    capacity: u64,
+    seen: (u64, u64),
+) -> Result<(u64, u64), OpenError> {
+    let (mut head, mut tail) = seen;
+    for _ in 0..16 {
+        let h = pread_u64(file, std::mem::offset_of!(Header, head));
+        let t = pread_u64(file, std::mem::offset_of!(Header, tail));
+        if let (Some(h), Some(t)) = (h, t) {
+            (head, tail) = (h, t);
+            if h <= t && t - h <= capacity {
+                return Ok((h, t));
+            }
+        }
+    }
+    Err(OpenError::Corrupted(Corruption {
+        name: name.to_string(),
+        field: "head/tail",
+        detail: format!("head {head}, tail {tail}: not within one capacity ({capacity})"),
+    }))
+}
+
 /// Reads and validates the header of an open segment file. `exclusive`: the caller holds
 /// the presence lock exclusively (so nobody else has the channel open).
 fn inspect_file(
@@ -80,31 +107,8 @@ fn inspect_file(
     snap.validate(page_size(), size)
         .map_err(|inv| invalid_to_error(inv, name, &path))?;
     let mut dynamic = header::Dynamic::parse(&buf);
-    // The ends may be working: read head before tail (the reader's head only ever moves up
-    // to a tail already published), each on its own, and retry a torn or raced pair.
-    let mut consistent = false;
-    for _ in 0..16 {
-        let head = pread_u64(file, std::mem::offset_of!(Header, head));
-        let tail = pread_u64(file, std::mem::offset_of!(Header, tail));
-        if let (Some(h), Some(t)) = (head, tail) {
-            dynamic.head = h;
-            dynamic.tail = t;
-            if h <= t && t - h <= snap.capacity {
-                consistent = true;
-                break;
-            }
-        }
-    }
-    if !consistent {
-        return Err(OpenError::Corrupted(Corruption {
-            name: name.to_string(),
-            field: "head/tail",
-            detail: format!(
-                "head {}, tail {}: not within one capacity ({})",
-                dynamic.head, dynamic.tail, snap.capacity
-            ),
-        }));
-    }
+    (dynamic.head, dynamic.tail) =
+        read_indices(file, name, snap.capacity, (dynamic.head, dynamic.tail))?;
     // Our descriptor holds no end lock, so any lock F_OFD_GETLK reports is another holder's.
     // A probe that fails counts as held: when unsure, a channel is in use.
     let held = |byte| ofd_lock_held(file.as_fd(), byte).unwrap_or(true);
