@@ -117,7 +117,12 @@ impl Drop for Mapping {
 
 /// The page size, in bytes.
 pub(crate) fn page_size() -> u64 {
-    rustix::param::page_size() as u64
+    // From libc, not rustix: rustix's own backend finds the page size in the auxiliary
+    // vector, and its check of the vDSO's ELF base crashes under valgrind (rustix #1559),
+    // which would keep users from memchecking or profiling programs that use shmchan.
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(page).unwrap_or(4096)
 }
 
 /// Rounds a requested capacity up so the ring's byte size is a multiple of both the page size
