@@ -467,6 +467,14 @@ impl<T: Pod> ReaderFront<T> {
         if self.get_now(to) {
             return Ok(());
         }
+        self.blocking_get_slow(to)
+    }
+
+    /// The waiting part of `blocking_get`, out of line: its future's large frame then costs
+    /// the fast path nothing (no prologue saving registers and reserving the frame).
+    #[inline(never)]
+    #[cold]
+    fn blocking_get_slow(&mut self, to: &mut [T]) -> Result<(), GetError> {
         notify::run_blocking(self.get_in(to, Mode::Blocking))
             .unwrap_or_else(|| Err(blocking_bug(self.core.seg.name())))
     }
