@@ -13,6 +13,32 @@ use crate::notify::{WaitStats, WaitStrategy, Waiter};
 use crate::ring::RingError;
 use crate::segment::Segment;
 
+/// The public accessors both fronts have, on the end core in a field `core`.
+macro_rules! accessors {
+    () => {
+        /// The channel's name.
+        pub fn name(&self) -> &str {
+            self.core.name()
+        }
+
+        /// Ring capacity in elements.
+        pub fn capacity(&self) -> usize {
+            self.core.capacity()
+        }
+
+        /// This end's waiting counters (system calls made to sleep and to wake the peer).
+        pub fn wait_stats(&self) -> crate::WaitStats {
+            self.core.wait_stats()
+        }
+
+        /// Changes how this end waits (see [`WaitStrategy`](crate::WaitStrategy)).
+        pub fn set_wait_strategy(&mut self, strategy: crate::WaitStrategy) {
+            self.core.set_wait_strategy(strategy);
+        }
+    };
+}
+pub(crate) use accessors;
+
 /// One claimed end of a channel.
 pub(crate) struct EndCore {
     pub(crate) seg: Arc<Segment>,

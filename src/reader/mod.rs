@@ -11,7 +11,7 @@ use crate::end::{self, EndCore};
 use crate::error::{ClaimError, Corruption, GetError};
 use crate::header::{End, CLOSED, OPEN};
 use crate::info::WriterState;
-use crate::notify::{self, FastThenSlow, Mode, WaitStats, WaitStrategy, Wake};
+use crate::notify::{self, FastThenSlow, Mode, WaitStrategy, Wake};
 use crate::ring::{Consumer, RingError};
 use crate::segment::Segment;
 
@@ -549,25 +549,7 @@ impl<T> ReaderFront<T> {
         });
     }
 
-    /// The channel's name.
-    pub fn name(&self) -> &str {
-        self.core.name()
-    }
-
-    /// Ring capacity in elements.
-    pub fn capacity(&self) -> usize {
-        self.core.capacity()
-    }
-
-    /// This end's waiting counters (system calls made to sleep and to wake the peer).
-    pub fn wait_stats(&self) -> WaitStats {
-        self.core.wait_stats()
-    }
-
-    /// Changes how this end waits (see [`WaitStrategy`]).
-    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
-        self.core.set_wait_strategy(strategy);
-    }
+    crate::end::accessors!();
 }
 
 impl<T> Drop for ReaderFront<T> {

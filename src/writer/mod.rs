@@ -10,7 +10,7 @@ use bytemuck::Pod;
 use crate::end::{self, EndCore};
 use crate::error::{ClaimError, PutError};
 use crate::header::{End, Header, OPEN};
-use crate::notify::{self, Mode, WaitStats, WaitStrategy, Wake};
+use crate::notify::{self, Mode, WaitStrategy, Wake};
 use crate::ring::Producer;
 
 mod slots;
@@ -443,25 +443,7 @@ impl<T: Pod> WriterFront<T> {
         self.finish(Some(reason));
     }
 
-    /// The channel's name.
-    pub fn name(&self) -> &str {
-        self.core.name()
-    }
-
-    /// Ring capacity in elements.
-    pub fn capacity(&self) -> usize {
-        self.core.capacity()
-    }
-
-    /// This end's waiting counters (system calls made to sleep and to wake the peer).
-    pub fn wait_stats(&self) -> WaitStats {
-        self.core.wait_stats()
-    }
-
-    /// Changes how this end waits (see [`WaitStrategy`]).
-    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
-        self.core.set_wait_strategy(strategy);
-    }
+    crate::end::accessors!();
 
     /// True if the reader closed the channel (a `put` would fail with
     /// [`PutError::Closed`]).
