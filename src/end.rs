@@ -63,13 +63,23 @@ impl EndCore {
     ) -> Result<(EndCore, R), ClaimError> {
         let claim = Claim::take(seg, end)?;
         let h = seg.header();
-        // Resume where the previous holder of this end stopped. Acquire on the peer's index
+        // Resume where the previous holder of this end stopped. Our own index first, then the
+        // peer's: the peer's only moves towards ours (head up to a published tail, tail up to
+        // head + capacity), so the pair is consistent as loaded. Acquire on the peer's index
         // pairs with its Release store (a reader then sees the committed items' bytes, a
-        // writer the reader's last reads done). On our own index Relaxed would do (only this
-        // end stores it, and taking the lock orders us after the previous holder); Acquire
-        // costs nothing here.
-        let tail = h.tail.0.load(std::sync::atomic::Ordering::Acquire);
-        let head = h.head.0.load(std::sync::atomic::Ordering::Acquire);
+        // writer the reader's reads done); on our own Relaxed would do (only this end stores
+        // it, and taking the lock orders us after its previous holder), Acquire costs nothing.
+        let load = |i: &std::sync::atomic::AtomicU64| i.load(std::sync::atomic::Ordering::Acquire);
+        let (tail, head) = match end {
+            End::Writer => {
+                let tail = load(&h.tail.0);
+                (tail, load(&h.head.0))
+            }
+            End::Reader => {
+                let head = load(&h.head.0);
+                (load(&h.tail.0), head)
+            }
+        };
         let ring = ring(tail, head, seg.capacity).map_err(|e| corrupt(seg, e))?;
         let mut waiter = Waiter::new(seg, end, wait).map_err(|source| ClaimError::Io {
             name: seg.name().to_string(),

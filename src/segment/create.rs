@@ -108,14 +108,18 @@ impl Staging<'_> {
     fn build(&self, mode: u32, total: u64) -> Result<Files, OpenError> {
         let name = self.name;
         rustix::fs::mkdir(&self.tmp, mode_of(dir_mode(mode))).map_err(|e| match e {
+            Errno::ACCESS | Errno::PERM => OpenError::PermissionDenied {
+                name: name.to_string(),
+                path: base_dir(),
+            },
             Errno::NOENT => OpenError::Io {
                 name: name.to_string(),
                 op: "creating the channel directory (does the shared-memory directory exist?)",
                 source: e.into(),
             },
-            e => {
-                super::files::classify(name, &base_dir(), None, "creating the channel directory", e)
-            }
+            // Not `classify`: a base directory that is not one is the user's setting, not a
+            // foreign channel.
+            e => errno_err(name, "creating the channel directory")(e),
         })?;
         let dir = open_dir(&self.tmp).map_err(errno_err(name, "opening the channel directory"))?;
         // mkdir applies the umask; the caller's mode is meant exactly.

@@ -62,6 +62,10 @@ pub(crate) struct CreateSpec<'a> {
 /// An open, mapped, validated channel segment. Shared (in an `Arc`) by a `ChannelIo` and the
 /// fronts it hands out.
 pub(crate) struct Segment {
+    /// The mirror mapping: header, then the data region twice. Declared before the
+    /// descriptors (fields drop in declaration order), so it is unmapped before they close
+    /// and release our locks.
+    map: Mapping,
     name: String,
     dir: PathBuf,
     /// The `ring` file; its open file description carries this handle's OFD locks.
@@ -70,9 +74,6 @@ pub(crate) struct Segment {
     /// removed and re-created under the same name cannot hand us another channel's bells).
     data_bell: OwnedFd,
     room_bell: OwnedFd,
-    /// The mirror mapping: header, then the data region twice. Declared before the
-    /// descriptors, so it is unmapped before they close (and release our locks).
-    map: Mapping,
     /// Validated copies of the identity fields; never re-read from the segment.
     pub capacity: u64,
     pub elem_size: usize,
