@@ -10,7 +10,7 @@
 //! - `reserve_peek_same_thread`: the same through the zero-copy API.
 //! - `memcpy`: the copy alone, the floor of the two above.
 //! - `two_threads_stream`: a producer thread and this thread streaming 1 M u64 in batches,
-//!   the in-process throughput (compare `rtrb` in `shmchan bench`).
+//!   the in-process throughput (compare `rtrb` in `shmchan-bench suite`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

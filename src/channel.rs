@@ -92,7 +92,7 @@ impl Options {
     ///
     /// With [`Barrier::Membarrier`], `put` and `get` carry no fence instruction (single `u64`
     /// items across processes: 68–92 M/s against 15–31 M/s with fences, in alternating runs
-    /// of `examples/single_items`); every process that opens the channel must be allowed
+    /// of `crates/bench/examples/single_items`); every process that opens the channel must be allowed
     /// `membarrier(2)`. See [`Barrier`].
     pub fn barrier(mut self, barrier: Barrier) -> Options {
         self.barrier = barrier;
