@@ -35,6 +35,18 @@ macro_rules! accessors {
         pub fn set_wait_strategy(&mut self, strategy: crate::WaitStrategy) {
             self.core.set_wait_strategy(strategy);
         }
+
+        /// Bounds every later wait of this end (async and blocking): a call that has waited
+        /// `timeout` for items or room fails with `TimedOut`, having removed nothing (a put:
+        /// having accepted a prefix, which the error counts). `None` (the default) waits as
+        /// long as it takes. A peer that never comes, or one whose death cannot be seen,
+        /// then ends the wait too.
+        ///
+        /// The deadline is kept by the sleep itself (a `poll` timeout, a timer for async):
+        /// no polling.
+        pub fn set_timeout(&mut self, timeout: Option<std::time::Duration>) {
+            self.core.waiter.timeout = timeout;
+        }
     };
 }
 pub(crate) use accessors;
@@ -109,6 +121,17 @@ impl EndCore {
         corrupt(&self.seg, e)
     }
 
+    /// A contradiction in the header's record of the peer end (see `notify`), as this
+    /// channel's [`Corruption`].
+    #[cold]
+    pub(crate) fn peer_corrupt(&self, detail: String) -> Corruption {
+        Corruption {
+            name: self.seg.name().to_string(),
+            field: "ends",
+            detail,
+        }
+    }
+
     /// Ring capacity in elements.
     #[inline]
     pub(crate) fn capacity(&self) -> usize {
@@ -151,4 +174,69 @@ fn corrupt(seg: &Segment, e: RingError) -> Corruption {
 #[cold]
 pub(crate) fn blocking_bug() -> std::io::Error {
     std::io::Error::other("a blocking wait did not complete (bug)")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{ChannelIo, GetError, Options, PutError, WaitStrategy};
+
+    fn chan(tag: &str) -> ChannelIo<u64> {
+        let name = format!("unit-timeout-{tag}-{}", std::process::id());
+        let opts = Options::new()
+            .capacity(512)
+            .wait_strategy(WaitStrategy::Sleep);
+        ChannelIo::create(&name, opts).unwrap()
+    }
+
+    /// With no writer ever coming, a bounded get ends with TimedOut and removes nothing;
+    /// without a timeout set again, the next call would wait (not tested: it would hang).
+    #[test]
+    fn a_get_times_out_and_removes_nothing() {
+        let c = chan("get");
+        let mut r = c.reader().unwrap();
+        r.set_timeout(Some(Duration::from_millis(20)));
+        match r.blocking_get(&mut [0u64; 4]) {
+            Err(GetError::TimedOut {
+                remaining: 0,
+                filled: 0,
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        // With a writer that put 3 of the 4: still a timeout, the 3 stay.
+        let mut w = c.writer().unwrap();
+        w.blocking_put(&[1, 2, 3]).unwrap();
+        let err = r.blocking_get(&mut [0u64; 4]).unwrap_err();
+        assert!(
+            matches!(err, GetError::TimedOut { remaining: 3, .. }),
+            "{err:?}"
+        );
+        let mut three = [0u64; 3];
+        r.blocking_get(&mut three).unwrap();
+        assert_eq!(three, [1, 2, 3]);
+        // Async, the same (through the timer).
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let err = rt.block_on(r.get_some(&mut [0u64; 4])).unwrap_err();
+        assert!(matches!(err, GetError::TimedOut { .. }), "{err:?}");
+    }
+
+    /// A put into a full ring accepts what fits, then times out saying how much.
+    #[test]
+    fn a_put_times_out_with_its_accepted_count() {
+        let c = chan("put");
+        let (mut w, _r) = (c.writer().unwrap(), c.reader().unwrap());
+        w.set_timeout(Some(Duration::from_millis(20)));
+        w.blocking_put(&[0; 500]).unwrap();
+        match w.blocking_put(&[0; 100]) {
+            Err(PutError::TimedOut { accepted: 12, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        w.set_timeout(None);
+        assert_eq!(w.try_put(&[0; 1]).unwrap(), 0, "full");
+    }
 }

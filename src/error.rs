@@ -320,6 +320,18 @@ pub enum PutError {
         /// How many items of the slice were put (a prefix).
         accepted: usize,
     },
+    /// The wait for room lasted longer than the writer's
+    /// [`set_timeout`](crate::WriterFront::set_timeout) allows; `accepted` items of this
+    /// call were put before.
+    #[error(
+        "channel '{name}': timed out waiting for room; {accepted} items of this put were accepted"
+    )]
+    TimedOut {
+        /// The channel's name.
+        name: String,
+        /// How many items of the slice were put (a prefix).
+        accepted: usize,
+    },
     /// The reader's index makes no sense.
     #[error(transparent)]
     Corrupted(#[from] Corruption),
@@ -339,7 +351,9 @@ impl PutError {
     /// How many items of the failed call were put before it failed.
     pub fn accepted(&self) -> usize {
         match self {
-            PutError::Closed { accepted, .. } | PutError::PeerGone { accepted, .. } => *accepted,
+            PutError::Closed { accepted, .. }
+            | PutError::PeerGone { accepted, .. }
+            | PutError::TimedOut { accepted, .. } => *accepted,
             _ => 0,
         }
     }
@@ -389,6 +403,19 @@ pub enum GetError {
         /// Items of this call already copied into `to`.
         filled: usize,
     },
+    /// The wait lasted longer than the reader's
+    /// [`set_timeout`](crate::ReaderFront::set_timeout) allows, and fewer items than asked for
+    /// are there. Nothing was removed (except the `filled` prefix of a `get` larger than the
+    /// ring); the call can be made again.
+    #[error("channel '{name}': timed out; {remaining} items are there, {filled} were filled in")]
+    TimedOut {
+        /// The channel's name.
+        name: String,
+        /// Items in the channel.
+        remaining: usize,
+        /// Items of this call already copied into `to`.
+        filled: usize,
+    },
     /// More items were asked for at once than the ring holds.
     #[error(
         "channel '{name}': {requested} items asked for at once, but the ring holds {capacity}"
@@ -428,7 +455,8 @@ impl GetError {
         match self {
             GetError::Closed { filled, .. }
             | GetError::Aborted { filled, .. }
-            | GetError::PeerGone { filled, .. } => *filled,
+            | GetError::PeerGone { filled, .. }
+            | GetError::TimedOut { filled, .. } => *filled,
             _ => 0,
         }
     }
@@ -438,7 +466,8 @@ impl GetError {
         match self {
             GetError::Closed { remaining, .. }
             | GetError::Aborted { remaining, .. }
-            | GetError::PeerGone { remaining, .. } => *remaining,
+            | GetError::PeerGone { remaining, .. }
+            | GetError::TimedOut { remaining, .. } => *remaining,
             _ => 0,
         }
     }
@@ -456,7 +485,8 @@ impl GetError {
         match &mut self {
             GetError::Closed { filled, .. }
             | GetError::Aborted { filled, .. }
-            | GetError::PeerGone { filled, .. } => *filled += n,
+            | GetError::PeerGone { filled, .. }
+            | GetError::TimedOut { filled, .. } => *filled += n,
             _ => {}
         }
         self

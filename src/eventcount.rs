@@ -67,7 +67,7 @@ pub(crate) trait Sleeper {
     /// Sleeps until woken (a ring, or anything that may have changed the outcome).
     /// `Ok(None)`: check again; `Ok(Some(end))`: the wait ends with `end` unless the
     /// condition holds after all.
-    async fn sleep(&mut self) -> Result<Option<Self::End>, Self::Error>;
+    async fn sleep_once(&mut self) -> Result<Option<Self::End>, Self::Error>;
 }
 
 /// How [`wait`] ended.
@@ -97,7 +97,7 @@ pub(crate) async fn wait<R, S: Sleeper>(
             return Ok(Waited::Ready(r));
         }
         // An error leaves the announcement standing: it costs the peer one spurious ring.
-        if let Some(end) = sleeper.sleep().await? {
+        if let Some(end) = sleeper.sleep_once().await? {
             retract(waiting);
             // The peer may have published (or closed properly) just before it went: check
             // once more.

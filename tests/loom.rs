@@ -92,7 +92,7 @@ impl eventcount::Sleeper for ModelSleeper<'_> {
     fn barrier(&mut self) -> Result<(), ()> {
         Ok(())
     }
-    async fn sleep(&mut self) -> Result<Option<()>, ()> {
+    async fn sleep_once(&mut self) -> Result<Option<()>, ()> {
         self.0.sleep();
         Ok(None)
     }

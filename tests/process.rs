@@ -1913,6 +1913,69 @@ fn writer_abort_before_reader_came() -> R {
     check(gone(&name), "delivered channel left files behind")
 }
 
+/// A same-user process scribbles the writer's record in the header, then the writer really
+/// dies: the reader that waits must still learn of it within seconds, never sleep forever.
+/// Three scribbles: the claim count zeroed before the reader sleeps (it would read as "never
+/// claimed", a wait with no death watch), the same after it sleeps, and the pid set to 1
+/// with the start time zeroed (it would watch init's pidfd, which never fires).
+fn scribbled_peer_record_cannot_hang_the_survivor() -> R {
+    use std::os::unix::fs::FileExt;
+    let claims = (shmchan::layout::ENDS + 16) as u64;
+    let (pid, start) = (
+        shmchan::layout::ENDS as u64,
+        (shmchan::layout::ENDS + 8) as u64,
+    );
+    /// Bytes written at header offsets.
+    type Writes<'a> = &'a [(u64, &'a [u8])];
+    let scribbles: [(&str, bool, Writes); 3] = [
+        ("claims zeroed first", true, &[(claims, &[0; 8])]),
+        ("claims zeroed while asleep", false, &[(claims, &[0; 8])]),
+        (
+            "pid 1, no start time",
+            true,
+            &[(pid, &1u32.to_ne_bytes()), (start, &[0; 8])],
+        ),
+    ];
+    for (what, before, writes) in scribbles {
+        let name = unique("scribble");
+        let (mut holder, _chan, mut r) = held_writer_and_reader(&name, 0, &[])?;
+        let ring = std::fs::OpenOptions::new()
+            .write(true)
+            .open(shmchan::channel_dir(&name).join("ring"))?;
+        let scribble = || -> R {
+            for (off, bytes) in writes {
+                ring.write_at(bytes, *off)?;
+            }
+            Ok(())
+        };
+        if before {
+            scribble()?;
+        }
+        let got = background("get", move || {
+            let res = r.blocking_get(&mut [0u64; 1]);
+            (res, std::time::Instant::now())
+        });
+        until_asleep(&name, DATA_WAITING, got.tid)?;
+        if !before {
+            scribble()?;
+        }
+        let killed = std::time::Instant::now();
+        holder.kill9();
+        let (res, when) = got.wait(*TIMEOUT)?;
+        let after = when.saturating_duration_since(killed);
+        eprintln!("scribbled writer record ({what}): {res:?} {after:?} after kill -9");
+        check(
+            matches!(res, Err(GetError::PeerGone { .. } | GetError::Corrupted(_))),
+            format!("{what}: expected PeerGone or Corrupted, got {res:?}"),
+        )?;
+        check(
+            after < Duration::from_secs(5),
+            format!("{what}: the death was found {after:?} after the kill"),
+        )?;
+    }
+    Ok(())
+}
+
 /// A peer whose recorded pid cannot be watched (as from another pid namespace): its death is
 /// still found, by re-checking its lock, within about a second.
 fn unwatchable_peer_death_is_found() -> R {
@@ -2344,6 +2407,10 @@ fn main() {
         (
             "writer_abort_before_reader_came",
             writer_abort_before_reader_came,
+        ),
+        (
+            "scribbled_peer_record_cannot_hang_the_survivor",
+            scribbled_peer_record_cannot_hang_the_survivor,
         ),
         (
             "unwatchable_peer_death_is_found",

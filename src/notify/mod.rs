@@ -114,6 +114,11 @@ pub(crate) enum Wake<R> {
     /// [`Waiter::reported`] once the caller has told its own caller (and has nothing left to
     /// hand out), so that later waits wait for a new holder instead.
     PeerGone { holder: u64 },
+    /// The deadline set with `set_timeout` passed, and the condition still does not hold.
+    TimedOut,
+    /// The header's record of the peer end contradicts what this end saw before (see
+    /// [`Waiter::contradiction`]).
+    Corrupt(String),
 }
 
 /// A peer-end holder, as recorded in the header: its claim number and pid.
@@ -150,11 +155,30 @@ pub(crate) struct Waiter {
     /// The claim count of a peer holder whose death a wait already reported: reported once,
     /// after which waits wait for a new holder.
     reported_gone: Option<u64>,
+    /// What this process has seen of the peer end, kept in our own memory so that a peer
+    /// who scribbles the header cannot make us forget it: the highest claim count, and
+    /// whether a holder ever held the end's lock.
+    peer_claims_seen: u64,
+    peer_seen: bool,
+    /// The longest a wait may last ([`set_timeout`](crate::ReaderFront::set_timeout)), and
+    /// the deadline of the wait under way.
+    pub(crate) timeout: Option<Duration>,
+    deadline: Option<Instant>,
     /// The channel uses the asymmetric barrier (`barrier`): no fence when notifying,
     /// `membarrier(2)` after announcing a sleep.
     asymmetric: bool,
     pub(crate) strategy: WaitStrategy,
     pub(crate) stats: WaitStats,
+}
+
+/// What ends a wait other than its condition.
+pub(crate) enum Ended {
+    /// The peer holder with this claim count died (or left without closing).
+    PeerGone { holder: u64 },
+    /// The wait's deadline passed.
+    TimedOut,
+    /// What the header says of the peer end contradicts what we saw before.
+    Corrupt(String),
 }
 
 impl Waiter {
@@ -174,6 +198,10 @@ impl Waiter {
             recheck: RECHECK_FIRST,
             timer: None,
             reported_gone: None,
+            peer_claims_seen: 0,
+            peer_seen: false,
+            timeout: None,
+            deadline: None,
             asymmetric: seg.membarrier,
             strategy,
             stats: WaitStats::default(),
@@ -211,6 +239,7 @@ impl Waiter {
         mode: Mode,
         mut check: impl FnMut() -> Option<R>,
     ) -> io::Result<Wake<R>> {
+        self.deadline = self.timeout.map(|t| Instant::now() + t);
         if let Some(r) = self.spin(&mut check) {
             return Ok(Wake::Ready(r));
         }
@@ -224,7 +253,9 @@ impl Waiter {
         Ok(
             match eventcount::wait(waiting, &mut sleeping, check).await? {
                 Waited::Ready(r) => Wake::Ready(r),
-                Waited::Ended(holder) => Wake::PeerGone { holder },
+                Waited::Ended(Ended::PeerGone { holder }) => Wake::PeerGone { holder },
+                Waited::Ended(Ended::TimedOut) => Wake::TimedOut,
+                Waited::Ended(Ended::Corrupt(detail)) => Wake::Corrupt(detail),
             },
         )
     }
@@ -271,16 +302,20 @@ impl Waiter {
         }
     }
 
-    /// What the peer's lock says before a sleep: `Err(holder)` if the holder `holder` died
-    /// and its death was not reported yet (the wait ends), else how long the sleep may last
-    /// (`None`: until woken; a timeout only for a peer no pidfd can watch).
-    fn before_sleep(
+    /// What the peer's lock says before a sleep: the end of the wait (the holder died, the
+    /// deadline passed, the header contradicts itself), or how long the sleep may last
+    /// (`None`: until woken).
+    fn before_sleeping(
         &mut self,
         seg: &Segment,
         mode: Mode,
-    ) -> io::Result<Result<Option<Duration>, u64>> {
+    ) -> io::Result<Result<Option<Duration>, Ended>> {
         self.stats.other_syscalls += u64::from(!seg.claimed_local(self.end.peer()));
-        Ok(Ok(match peer_status(seg, self.end.peer())? {
+        let status = peer_status(seg, self.end.peer())?;
+        if let Some(end) = self.contradiction(status) {
+            return Ok(Err(end));
+        }
+        let recheck = match status {
             PeerStatus::Gone { claims } if self.reported_gone == Some(claims) => {
                 // This holder's death was reported already: wait for a new holder (a
                 // restarted process), as before any came; it rings us once it claims.
@@ -290,7 +325,7 @@ impl Waiter {
             }
             // The peer may have closed properly between our check and the lock probe (it
             // sets its state before it unlocks): the skeleton checks once more.
-            PeerStatus::Gone { claims } => return Ok(Err(claims)),
+            PeerStatus::Gone { claims } => return Ok(Err(Ended::PeerGone { holder: claims })),
             PeerStatus::Alive {
                 claims,
                 pid,
@@ -300,10 +335,10 @@ impl Waiter {
                     None
                 } else {
                     // Alive by its lock but no pidfd can tell us of its death (another pid
-                    // namespace, or a lock that outlived the process we watched): re-check
-                    // the lock now and then, backing off to once a second. Doorbell rings
-                    // still wake us at once; this is only the peer's death watch, never the
-                    // data path.
+                    // namespace, an identity we cannot check, or a lock that outlived the
+                    // process we watched): re-check the lock now and then, backing off to
+                    // once a second. Doorbell rings still wake us at once; this is only the
+                    // peer's death watch, never the data path.
                     let t = self.recheck;
                     self.recheck = (t * 2).min(RECHECK_MAX);
                     Some(t)
@@ -315,7 +350,45 @@ impl Waiter {
                 self.watched = None;
                 None
             }
-        }))
+        };
+        self.stats.timed_sleeps += u64::from(recheck.is_some());
+        let Some(deadline) = self.deadline else {
+            return Ok(Ok(recheck));
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(Err(Ended::TimedOut));
+        }
+        Ok(Ok(Some(recheck.map_or(left, |t| t.min(left)))))
+    }
+
+    /// Checks the peer's status against what this process saw of the peer before: a claim
+    /// count never goes back, and an end that was held is never "never claimed" (a peer
+    /// that zeroed its count must not make us wait with no death watch). Records what it
+    /// sees.
+    fn contradiction(&mut self, status: PeerStatus) -> Option<Ended> {
+        let claims = match status {
+            PeerStatus::Alive { claims, .. } => {
+                self.peer_seen = true;
+                claims
+            }
+            PeerStatus::Gone { claims } => claims,
+            // The lock, not the count, is the truth about holders: one held it, and no one
+            // does now, so it is gone (reported once, as any death).
+            PeerStatus::NeverClaimed if self.peer_seen && self.reported_gone != Some(0) => {
+                return Some(Ended::PeerGone { holder: 0 });
+            }
+            PeerStatus::NeverClaimed => 0,
+        };
+        if claims < self.peer_claims_seen {
+            return Some(Ended::Corrupt(format!(
+                "the {} end's claim count went back from {} to {claims}",
+                self.end.peer(),
+                self.peer_claims_seen
+            )));
+        }
+        self.peer_claims_seen = claims;
+        None
     }
 
     /// Makes sure a pidfd watches `holder` (registered with tokio in async mode); false if
@@ -342,8 +415,11 @@ impl Waiter {
             return false;
         };
         // The pid must still be the process that claimed (pid reuse, or a pid from another
-        // namespace): compare start times, when the peer recorded one.
-        if start_time != 0 && crate::liveness::process_start_time(holder.1) != Some(start_time) {
+        // namespace, or a scribbled one): its start time must match the recorded one. An
+        // identity that cannot be checked (no start time recorded) is not watched: the
+        // timed re-check of the lock takes over, so a pid pointing at a process that never
+        // exits (init) cannot make us sleep forever.
+        if start_time == 0 || crate::liveness::process_start_time(holder.1) != Some(start_time) {
             return false;
         }
         let mut pidfd = Pollable::Plain(fd);
@@ -365,8 +441,7 @@ struct Sleeping<'a> {
 }
 
 impl Sleeper for Sleeping<'_> {
-    /// The claim count of the holder that died.
-    type End = u64;
+    type End = Ended;
     type Error = io::Error;
 
     fn barrier(&mut self) -> io::Result<()> {
@@ -379,14 +454,13 @@ impl Sleeper for Sleeping<'_> {
         Ok(())
     }
 
-    async fn sleep(&mut self) -> io::Result<Option<u64>> {
+    async fn sleep_once(&mut self) -> io::Result<Option<Ended>> {
         let w = &mut *self.waiter;
-        let timeout = match w.before_sleep(self.seg, self.mode)? {
+        let timeout = match w.before_sleeping(self.seg, self.mode)? {
             Ok(timeout) => timeout,
-            Err(holder) => return Ok(Some(holder)),
+            Err(end) => return Ok(Some(end)),
         };
         w.stats.sleeps += 1;
-        w.stats.timed_sleeps += u64::from(timeout.is_some());
         let woke = match self.mode {
             Mode::Blocking => w.sleep_blocking(timeout)?,
             Mode::Async => w.sleep_async(timeout).await?,

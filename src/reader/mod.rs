@@ -229,6 +229,14 @@ impl<T: Pod> ReaderFront<T> {
                     filled: 0,
                 })
             }
+            Wake::TimedOut => Err(GetError::TimedOut {
+                name: seg.name().to_string(),
+                remaining: ring
+                    .available(&seg.header().tail.0, u64::MAX)
+                    .map_err(|e| self.core.corrupt(e))? as usize,
+                filled: 0,
+            }),
+            Wake::Corrupt(detail) => Err(self.core.peer_corrupt(detail).into()),
         }
     }
 

@@ -312,6 +312,11 @@ impl<T: Pod> WriterFront<T> {
                     accepted,
                 })
             }
+            Wake::TimedOut => Err(PutError::TimedOut {
+                name: seg.name().to_string(),
+                accepted,
+            }),
+            Wake::Corrupt(detail) => Err(self.core.peer_corrupt(detail).into()),
         }
     }
 
