@@ -1,0 +1,65 @@
+//! A hostile segment file: the input becomes a channel's `ring` (its directory and doorbell
+//! FIFOs intact), which is then opened, both ends claimed, written and read without waiting,
+//! peeked, and inspected. Whatever the bytes, every call must return (a typed error or a
+//! result), never crash, hang, or touch memory outside the mapping.
+//!
+//! `cargo +nightly fuzz run segment fuzz/corpus/segment -- -max_total_time=60`
+
+#![no_main]
+
+use std::io::Write;
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use shmchan::{ChannelIo, Options};
+
+/// The channel's name and its `ring` path, with a private `SHMCHAN_DIR` set on first use.
+fn channel() -> &'static (String, std::path::PathBuf) {
+    static CHAN: OnceLock<(String, std::path::PathBuf)> = OnceLock::new();
+    CHAN.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("shmchan-fuzz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("fuzz directory");
+        // Set once, on first use, before this process starts any thread of its own.
+        std::env::set_var("SHMCHAN_DIR", &dir);
+        let name = "fuzz".to_string();
+        let ring = shmchan::channel_dir(&name).join("ring");
+        (name, ring)
+    })
+}
+
+/// A fresh channel directory (the last input's handles may have removed it, as a finished
+/// channel), whose `ring` the input then replaces.
+fn fresh(name: &str) {
+    let _ = ChannelIo::remove(name);
+    let opts = Options::new().capacity(512).persist(true);
+    drop(ChannelIo::<u64>::create(name, opts).expect("the template channel"));
+}
+
+fuzz_target!(|data: &[u8]| {
+    let (name, ring) = channel();
+    fresh(name);
+    let mut f = std::fs::File::create(ring).expect("rewrite the ring");
+    f.write_all(data).expect("write the ring");
+    drop(f);
+    let _ = ChannelIo::inspect(name);
+    let Ok(chan) = ChannelIo::<u64>::open(name) else {
+        return;
+    };
+    let (w, r) = (chan.writer(), chan.reader());
+    if let Ok(mut w) = w {
+        let _ = w.try_put(&[1, 2, 3]);
+        if let Ok(mut slots) = w.try_reserve(2) {
+            slots.fill(7);
+            slots.commit_all();
+        }
+    }
+    if let Ok(mut r) = r {
+        let mut buf = [0u64; 8];
+        let _ = r.try_get_some(&mut buf);
+        if let Ok(view) = r.try_peek_some() {
+            let _ = view.iter().fold(0u64, |a, b| a ^ b);
+            view.consume(1);
+        }
+    }
+    let _ = ChannelIo::inspect(name);
+});
