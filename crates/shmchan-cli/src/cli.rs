@@ -18,6 +18,58 @@ Examples:
   shmchan rm feed
   shmchan gc";
 
+const SEND_HELP: &str = "\
+Creates the channel if it does not exist (with --type and --capacity), else opens it, so
+either side can start first.
+
+If the reader's process dies, send exits 1 and leaves the channel as it is (not aborted):
+run `recv --resume` again, and `send --resume` if send had to stop. A reader found dead
+when send starts is waited for like one that has not come yet (bound it with --timeout).
+
+--resume: continue the stream of a send that was killed (or stopped because its reader
+died), from the first item the channel did not commit: the channel's committed count,
+counted from where FILE's stream started in it, times the element size, is the byte
+offset at which FILE is read on. FILE must be a regular file read with --format raw; the
+channel must exist. A channel whose stream was already sent whole exits 0. Stdin cannot
+resume (what the dead send read from it is gone): `send --resume` without FILE is a usage
+error (exit 2). Where FILE's stream started is 0 unless the channel already held items when
+it started; then it is recorded in FILE's extended attribute user.shmchan.send-start (or in
+FILE.shmchan-send-start beside it).
+
+Examples:
+  shmchan send feed data.bin
+  shmchan send feed data.bin --resume    # after it was killed
+  tar c dir | shmchan send backup
+  seq 1 100 | shmchan send nums --type f64 --format text";
+
+const RECV_HELP: &str = "\
+Creates the channel if it does not exist, else opens it, so either side can start first.
+
+Items are written in pieces of at most 64 KiB, and each piece is consumed from the channel
+only as far as the write(2) took it (whole elements): into a regular FILE nothing is ever
+written twice across kills when restarted with --resume. Into a pipe or a terminal, a recv
+killed between a write and its consumption leaves that piece to the next recv too: at most
+one piece (64 KiB) is duplicated per kill.
+
+If the writer's process dies, recv writes out everything committed, exits 1 and leaves the
+channel as it is: restart `send --resume` and `recv --resume`, in either order (a writer
+found dead when recv starts is waited for like one that has not come yet; bound it with
+--timeout).
+
+--resume: FILE continues the stream of a recv that was killed (or stopped). When recv
+starts on a regular FILE it records the channel's consumed count at which FILE starts, in
+FILE's extended attribute user.shmchan.start (or, where the file system has none, in
+FILE.shmchan-start beside it). --resume cuts FILE to (consumed count now - start) x element
+size bytes, which drops what the dead recv wrote but had not consumed, and appends. FILE
+without a record starts afresh, as without --resume. A FILE whose channel has been read to
+its end and removed exits 0. Needs --format raw, and excludes --count.
+
+Examples:
+  shmchan recv feed > copy.bin
+  shmchan recv feed copy.bin --resume    # after it was killed
+  shmchan recv nums --format text --count 10
+  shmchan recv feed | head -c 100";
+
 /// See, feed, drain and clean shared-memory channels (shmchan).
 #[derive(Parser, Debug)]
 #[command(name = "shmchan", version, after_help = EXAMPLES)]
@@ -35,21 +87,10 @@ pub(crate) enum Cmd {
     )]
     Create(CreateArgs),
     /// Claim the writer end and stream FILE (or stdin) into the channel, then close it.
-    #[command(
-        after_help = "Creates the channel if it does not exist (with --type and \
-                            --capacity), else opens it; `recv` does the same, so either can \
-                            start first.\n\nExamples:\n  shmchan send feed data.bin\n  \
-                            tar c dir | shmchan send backup\n  \
-                            seq 1 100 | shmchan send nums --type f64 --format text"
-    )]
+    #[command(after_help = SEND_HELP)]
     Send(SendArgs),
     /// Claim the reader end and write everything to FILE (or stdout) until the writer closes.
-    #[command(
-        after_help = "Creates the channel if it does not exist, else opens it, so either \
-                            side can start first.\n\nExamples:\n  shmchan recv feed > copy.bin\n  \
-                            shmchan recv nums --format text --count 10\n  \
-                            shmchan recv feed | head -c 100"
-    )]
+    #[command(after_help = RECV_HELP)]
     Recv(RecvArgs),
     /// List every channel on this machine.
     #[command(after_help = "Examples:\n  shmchan ls\n  shmchan ls --json | jq '.[].name'")]
@@ -122,8 +163,8 @@ pub(crate) struct CreateArgs {
     /// Ring capacity in elements (rounded up to whole pages).
     #[arg(long)]
     pub(crate) capacity: usize,
-    /// Schema tag both sides must agree on.
-    #[arg(long)]
+    /// Schema tag both sides must agree on (printable: no control characters).
+    #[arg(long, value_parser = parse_schema)]
     pub(crate) schema: Option<String>,
     /// Permission bits, octal.
     #[arg(long, default_value = "0600", value_parser = parse_mode)]
@@ -146,7 +187,7 @@ pub(crate) struct StreamArgs {
     #[arg(long)]
     pub(crate) capacity: Option<usize>,
     /// Schema tag: recorded if the channel is created here, checked otherwise.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_schema)]
     pub(crate) schema: Option<String>,
     /// Format of the data: raw native-endian elements, or text numbers.
     #[arg(long, value_enum, default_value_t)]
@@ -160,6 +201,14 @@ pub(crate) struct StreamArgs {
     /// How put/get order the wake protocol, if the channel is created here.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) barrier: BarrierArg,
+    /// Continue the stream of a killed send or recv on the same FILE (see below).
+    #[arg(long)]
+    pub(crate) resume: bool,
+    /// Give up (exit 1) when the peer has not answered for SECS seconds: neither items
+    /// (recv) nor room (send) came. The channel is left as a killed process leaves it,
+    /// so the command can be run again with --resume.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub(crate) timeout: Option<std::time::Duration>,
 }
 
 #[derive(Args, Debug)]
@@ -177,7 +226,7 @@ pub(crate) struct RecvArgs {
     /// Output file (default: stdout).
     pub(crate) file: Option<PathBuf>,
     /// Stop after N items (then close the channel: the rest is discarded).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub(crate) count: Option<u64>,
 }
 
@@ -223,4 +272,25 @@ fn parse_mode(s: &str) -> Result<u32, String> {
         .ok()
         .filter(|m| *m <= 0o777)
         .ok_or_else(|| format!("{s:?} is not an octal mode like 0600"))
+}
+
+/// `--timeout`: seconds, fractions allowed, more than 0.
+fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0 && *v < 1e9)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("{s:?} is not a number of seconds like 5 or 0.5"))
+}
+
+/// `--schema`: a tag without control characters (others print it on terminals).
+fn parse_schema(s: &str) -> Result<String, String> {
+    match s.char_indices().find(|(_, c)| c.is_control()) {
+        Some((i, c)) => Err(format!(
+            "the schema tag has a control character ({}) at byte {i}; tags are printed by \
+             `shmchan ls` and `inspect`, so they must be printable",
+            c.escape_unicode()
+        )),
+        None => Ok(s.to_string()),
+    }
 }

@@ -39,7 +39,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             if !f.msg.is_empty() {
-                eprintln!("shmchan: {}", f.msg);
+                // Messages quote names, tags and reasons from segments: escaped.
+                eprintln!("shmchan: {}", output::escape(&f.msg));
             }
             ExitCode::from(f.code)
         }

@@ -8,6 +8,32 @@ use shmchan::{Barrier, ChannelInfo, EndInfo, OpenError, Primitive, WriterState};
 
 use crate::fail::Fail;
 
+/// `s` safe to print on a terminal: control characters (C0, DEL, C1: among them ESC, which
+/// starts a terminal escape sequence) and the invisible characters that reorder or hide text
+/// (bidirectional controls, zero-width marks) are written as Rust escapes (`\u{1b}`); a
+/// backslash is doubled so that an escape cannot be faked. Text that came from a segment
+/// (names, schema tags, abort reasons) goes through here before it is printed.
+pub(crate) fn escape(s: &str) -> String {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    };
+    if !s.chars().any(|c| hidden(c) || c == '\\') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c == '\\' {
+            out.push_str("\\\\");
+        } else if hidden(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// One end of a channel: how often it was claimed, by whom last, and whether it is held.
 #[derive(serde::Serialize)]
 pub(crate) struct EndJson {
@@ -174,7 +200,7 @@ pub(crate) fn print_table(all: &[(String, Result<ChannelInfo, OpenError>)]) {
         let line = match r {
             Ok(i) => format!(
                 "{:<24} {:>5} {:>12} {:>12} {:>14} {:>14} {:<13}",
-                name,
+                escape(name),
                 i.elem_type
                     .map_or_else(|| format!("{}B", i.elem_size), |t| t.name().to_string()),
                 i.capacity,
@@ -183,7 +209,11 @@ pub(crate) fn print_table(all: &[(String, Result<ChannelInfo, OpenError>)]) {
                 end_cell(&i.reader),
                 state_word(i),
             ),
-            Err(e) => format!("{name:<24} unreadable: {e}"),
+            Err(e) => format!(
+                "{:<24} unreadable: {}",
+                escape(name),
+                escape(&e.to_string())
+            ),
         };
         if writeln!(out, "{line}").is_err() {
             break;
@@ -201,8 +231,8 @@ pub(crate) fn print_detail(i: &ChannelInfo) {
         (Some(p), false) => format!("pid {p}, not held ({} claims)", e.claims),
         (None, _) => "never claimed".to_string(),
     };
-    println!("channel      {}", i.name);
-    println!("path         {}", d.path);
+    println!("channel      {}", escape(&i.name));
+    println!("path         {}", escape(&d.path));
     println!("owner        uid {}, mode {}", d.owner_uid, d.mode);
     println!("layout       version {}", d.version);
     println!(
@@ -211,7 +241,10 @@ pub(crate) fn print_detail(i: &ChannelInfo) {
         d.elem_size,
         d.elem_align
     );
-    println!("schema       {}", d.schema.as_deref().unwrap_or("-"));
+    println!(
+        "schema       {}",
+        d.schema.as_deref().map_or_else(|| "-".to_string(), escape)
+    );
     println!(
         "ring         {} elements, {} bytes after a {}-byte header",
         d.capacity, d.data_len, d.header_len
@@ -222,7 +255,7 @@ pub(crate) fn print_detail(i: &ChannelInfo) {
     );
     println!("writer       {}, {}", end(&d.writer), d.writer_state);
     if let Some(r) = &d.abort_reason {
-        println!("abort reason {r}");
+        println!("abort reason {}", escape(r));
     }
     println!(
         "reader       {}, {}",

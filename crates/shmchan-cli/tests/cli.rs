@@ -6,131 +6,11 @@
 //! channels of whoever runs them.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use wait_timeout::ChildExt;
-
-const LIMIT: Duration = Duration::from_secs(60);
-
-/// The channel directory of this test run (passed to every child as `SHMCHAN_DIR`).
-fn dir() -> &'static std::path::Path {
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        if let Some(d) = std::env::var_os("SHMCHAN_DIR").filter(|d| !d.is_empty()) {
-            return PathBuf::from(d);
-        }
-        let d = PathBuf::from("/dev/shm/shmchan-clitest");
-        let _ = std::fs::create_dir(&d);
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777));
-        d
-    })
-}
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_shmchan"));
-    c.env("SHMCHAN_DIR", dir());
-    c
-}
-
-fn unique(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "c{}-{tag}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn tmpfile(tag: &str) -> PathBuf {
-    std::env::temp_dir().join(unique(tag))
-}
-
-/// Deterministic pseudo-random bytes.
-fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-/// Waits for `child` with the time limit and collects its output.
-fn finish(mut child: Child) -> Output {
-    match child.wait_timeout(LIMIT).expect("wait") {
-        Some(_) => child.wait_with_output().expect("output"),
-        None => {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "child did not exit within {LIMIT:?}; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
-}
-
-fn run(args: &[&str]) -> Output {
-    finish(
-        bin()
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn"),
-    )
-}
-
-fn spawn(args: &[&str], stdin: Stdio) -> Child {
-    bin()
-        .args(args)
-        .stdin(stdin)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
-}
-
-fn channel_dir(name: &str) -> PathBuf {
-    dir().join(format!("shmchan.{name}"))
-}
-
-fn gone(name: &str) -> bool {
-    !channel_dir(name).exists()
-}
-
-/// `shmchan inspect NAME --json`'s detail object, if the channel is readable.
-fn detail(name: &str) -> Option<serde_json::Value> {
-    let o = run(&["inspect", name, "--json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
-    (v["ok"] == true).then(|| v["detail"].clone())
-}
-
-/// Polls `cond` (a test-side wait for another process to reach a state; bounded).
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < LIMIT, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+mod common;
+use common::*;
 
 #[test]
 fn help_on_every_subcommand() {
@@ -495,7 +375,12 @@ fn kill_send_while_recv_waits() {
     assert!(stderr(&r).contains("process died"), "{}", stderr(&r));
     assert_eq!(r.stdout, b"all of this is committed");
     assert!(took < Duration::from_secs(5), "took {took:?}");
-    assert!(gone(&name), "drained channel left behind");
+    assert!(stderr(&r).contains("--resume"), "{}", stderr(&r));
+    // Left as it is for a restarted writer: not closed by the reader, nothing in use.
+    let d = detail(&name).expect("the channel is left for resuming");
+    assert_eq!(d["state"], "stale");
+    assert_eq!(d["reader_closed"], false);
+    assert!(run(&["rm", &name]).status.success());
 }
 
 #[test]
@@ -523,6 +408,8 @@ fn kill_recv_while_send_waits() {
         "{}",
         stderr(&s)
     );
+    // Not aborted: a restarted reader and writer resume it.
+    assert_eq!(detail(&name).expect("readable")["writer_state"], "open");
     let _ = std::fs::remove_file(input);
     assert!(run(&["rm", &name]).status.success());
 }
@@ -671,4 +558,104 @@ fn text_output_flows_before_the_stream_ends() {
     drop(stdin);
     assert!(finish(send).status.success());
     assert!(finish(recv).status.success());
+}
+
+#[test]
+fn text_from_segments_is_escaped_on_the_terminal() {
+    let name = unique("escape");
+    let tag = HOSTILE_TAG;
+    // This test program again, as the hostile writer (in the channel directory of the run).
+    let o = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "hostile_writer", "--nocapture"])
+        .env("SHMCHAN_DIR", dir())
+        .env("SHMCHAN_TEST_HOSTILE", &name)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        detail(&name).is_some(),
+        "the hostile writer made no channel"
+    );
+    let raw = |b: &[u8]| b.iter().any(|&c| c == 0x1b || c == 0x07);
+    let o = run(&["inspect", &name]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(!raw(&o.stdout), "{text:?}");
+    assert!(text.contains("schema       tag\\u{1b}[2J\\u{7}"), "{text}");
+    assert!(
+        text.contains("abort reason bad\\u{1b}]0;pwned\\u{7}\\u{a}reason\\u{202e}"),
+        "{text}"
+    );
+    let ls = run(&["ls"]);
+    assert!(!raw(&ls.stdout));
+    // JSON escapes them its own way, and stays exact.
+    let j = json(&run(&["inspect", &name, "--json"]));
+    assert_eq!(j["detail"]["schema"], tag);
+    // An error that quotes the reason.
+    let r = run(&["recv", &name]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(!raw(&r.stderr), "{}", stderr(&r));
+    assert!(
+        stderr(&r).contains("aborted: bad\\u{1b}]0;pwned"),
+        "{}",
+        stderr(&r)
+    );
+    assert_eq!(stderr(&r).lines().count(), 1, "one line: {}", stderr(&r));
+    assert!(gone(&name), "drained: removed");
+
+    // create refuses a tag with control characters (a usage error).
+    let o = run(&[
+        "create",
+        &name,
+        "--type",
+        "u8",
+        "--capacity",
+        "64",
+        "--schema",
+        "a\u{1b}b",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("control character"), "{}", stderr(&o));
+    assert!(!raw(&o.stderr), "{}", stderr(&o));
+    assert!(gone(&name));
+}
+
+#[test]
+fn invalid_utf8_text_is_reported_with_its_offset() {
+    let name = unique("utf8");
+    let mut send = spawn(
+        &["send", &name, "--type", "i32", "--format", "text"],
+        Stdio::piped(),
+    );
+    send.stdin
+        .take()
+        .unwrap()
+        .write_all(b"1 2\n3 \xff 4\n")
+        .unwrap();
+    let s = finish(send);
+    assert_eq!(s.status.code(), Some(1));
+    assert!(
+        stderr(&s).contains("not UTF-8 text: byte 0xff at offset 6 (line 2)"),
+        "{}",
+        stderr(&s)
+    );
+    let r = run(&["recv", &name, "--format", "text"]);
+    assert_eq!(String::from_utf8_lossy(&r.stdout), "1\n2\n");
+    assert_eq!(r.status.code(), Some(1));
+}
+
+const HOSTILE_TAG: &str = "tag\u{1b}[2J\u{7}";
+
+/// Not a test of its own: when `SHMCHAN_TEST_HOSTILE` names a channel, it is the hostile
+/// writer of `text_from_segments_is_escaped_on_the_terminal`. A same-user program can put
+/// anything but NUL in a tag and a reason.
+#[test]
+fn hostile_writer() {
+    let Ok(name) = std::env::var("SHMCHAN_TEST_HOSTILE") else {
+        return;
+    };
+    let o = shmchan::Options::new().schema(HOSTILE_TAG);
+    let chan = shmchan::ChannelIo::<u8>::create(&name, o).expect("create");
+    let w = chan.writer().expect("writer");
+    w.abort("bad\u{1b}]0;pwned\u{7}\nreason\u{202e}");
 }

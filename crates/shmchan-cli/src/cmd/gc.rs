@@ -8,7 +8,7 @@ use shmchan::{ChannelInfo, ChannelIo, OpenError, Removal, RemoveError, WriterSta
 
 use crate::cli::GcArgs;
 use crate::fail::Fail;
-use crate::output::state_word;
+use crate::output::{escape, state_word};
 
 pub(crate) fn run(a: GcArgs) -> Result<(), Fail> {
     let names: Vec<String> = super::list()?.into_iter().map(|(n, _)| n).collect();
@@ -20,12 +20,13 @@ pub(crate) fn run(a: GcArgs) -> Result<(), Fail> {
             Ok(Some(line)) => line,
             Ok(None) => continue,
             Err(e) => {
-                eprintln!("shmchan: {e}");
+                eprintln!("shmchan: {}", escape(&e.to_string()));
                 errors += 1;
                 continue;
             }
         };
-        if writeln!(out, "{line}").is_err() {
+        // Names and errors from the directory and the segments: escaped.
+        if writeln!(out, "{}", escape(&line)).is_err() {
             return Ok(());
         }
     }
@@ -102,17 +103,24 @@ fn leftovers(out: &mut impl Write, dry_run: bool) -> usize {
             let _ = writeln!(
                 out,
                 "would remove {} (left by a killed process)",
-                dir.display()
+                escape(&dir.display().to_string())
             );
             continue;
         }
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {
-                let _ = writeln!(out, "removed {} (left by a killed process)", dir.display());
+                let _ = writeln!(
+                    out,
+                    "removed {} (left by a killed process)",
+                    escape(&dir.display().to_string())
+                );
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => {
-                eprintln!("shmchan: removing {}: {e}", dir.display());
+                eprintln!(
+                    "shmchan: removing {}: {e}",
+                    escape(&dir.display().to_string())
+                );
                 errors += 1;
             }
         }

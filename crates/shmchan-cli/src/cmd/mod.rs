@@ -1,5 +1,6 @@
 //! One module per subcommand, each with its `run`; [`stream`] holds what `send` and `recv`
-//! share (opening or creating the channel, the progress bar).
+//! share (opening or creating the channel, the progress bar); [`pieces`] how `recv` writes
+//! and consumes; [`record`] where a file starts in its channel's stream, for `--resume`.
 
 /// Runs `$f::<T>($args)` with `T` the Rust type of primitive `$p`.
 macro_rules! with_type {
@@ -27,10 +28,50 @@ pub(crate) mod create;
 pub(crate) mod gc;
 pub(crate) mod inspect;
 pub(crate) mod ls;
+mod pieces;
+mod record;
 pub(crate) mod recv;
 pub(crate) mod rm;
 pub(crate) mod send;
 mod stream;
+
+/// The hints of a stream that stopped short and can be resumed.
+pub(crate) struct Resume;
+
+impl Resume {
+    /// How to go on reading into `file` (or stdout).
+    pub(crate) fn recv(name: &str, file: Option<&std::path::Path>) -> String {
+        match file {
+            Some(f) => format!(
+                "the channel is left as it is: `shmchan recv {name} {} --resume` continues",
+                f.display()
+            ),
+            None => format!("the channel is left as it is: `shmchan recv {name}` continues"),
+        }
+    }
+
+    /// How to go on sending `file` (stdin cannot resume).
+    pub(crate) fn send(name: &str, file: Option<&std::path::Path>) -> String {
+        match file {
+            Some(f) => format!(
+                "the channel is left as it is: `shmchan send {name} {} --resume` continues",
+                f.display()
+            ),
+            None => "the channel is left as it is (a stream from stdin cannot resume)".to_string(),
+        }
+    }
+
+    /// The writer died: both ends are to be restarted.
+    pub(crate) fn both(name: &str, file: Option<&std::path::Path>) -> String {
+        format!(
+            "the channel is left as it is: restart `shmchan send {name} FILE --resume`, then {}",
+            match file {
+                Some(f) => format!("`shmchan recv {name} {} --resume`", f.display()),
+                None => format!("`shmchan recv {name}`"),
+            }
+        )
+    }
+}
 
 /// A channel's name, and its header or why that could not be read.
 type Listed = (String, Result<ChannelInfo, OpenError>);

@@ -1,158 +1,269 @@
 //! `shmchan recv`: claims the reader end and writes everything to a file (or stdout), raw
 //! elements written straight out of the ring or one number per line, until the writer
 //! closes; ends quietly when the reading side of a pipe goes away.
+//!
+//! Exactly once into a file: items are consumed only as far as each write took them
+//! ([`pieces`]), and FILE carries a start record ([`record`])
+//! by which `--resume` cuts it back to what was consumed. When the stream stops short (the
+//! writer died, `--timeout`, the output failed) the reader end is let go as a killed process
+//! would let it go, so the channel stays resumable.
 
 use std::fmt::Display;
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Seek, SeekFrom};
 use std::os::fd::AsFd;
 use std::path::Path;
 
 use bytemuck::Pod;
 use indicatif::ProgressBar;
-use shmchan::{GetError, ReaderFront};
+use shmchan::{ChannelIo, ClaimError, End, GetError, OpenError, ReaderFront};
 
-use super::stream::{progress, Target};
+use super::record::{self, Ident, Role};
+use super::stream::{leave, progress, DeadPeer, Target};
+use super::{pieces, Resume};
 use crate::cli::{Format, RecvArgs};
 use crate::fail::Fail;
 
 pub(crate) fn run(a: RecvArgs) -> Result<(), Fail> {
+    if a.s.resume && a.file.is_none() {
+        return Err(Fail::usage(
+            "recv --resume needs FILE: what went to stdout cannot be cut back",
+        ));
+    }
+    if a.s.resume && a.s.format == Format::Text {
+        return Err(Fail::usage(
+            "recv --resume needs --format raw: text lines do not map to item positions",
+        ));
+    }
     let target = Target::of(&a.s);
+    if let Some(done) = ended_already(&target, &a)? {
+        eprintln!("shmchan: {done}");
+        return Ok(());
+    }
     let (ty, schema) = target.resolve()?;
     let bar = progress(a.s.quiet, None, "recv");
-    let r = with_type!(
-        ty,
-        recv_typed(
-            &target,
-            schema,
-            a.file.as_deref(),
-            a.s.format,
-            a.count,
-            &bar
-        )
-    );
+    let r = with_type!(ty, recv_typed(&target, schema, &a, &bar));
     bar.finish_and_clear();
     r
 }
 
-/// Output that ends quietly when the reading side of a pipe goes away.
-fn write_out(out: &mut impl Write, bytes: &[u8]) -> Result<(), Fail> {
-    out.write_all(bytes).map_err(|e| {
-        if e.kind() == io::ErrorKind::BrokenPipe {
-            Fail::quiet()
-        } else {
-            Fail::channel(format!("writing the output: {e}"))
-        }
-    })
-}
-
-/// Flushes formatted output; ends quietly, as [`write_out`], on a broken pipe.
-fn flush_out(out: &mut impl Write) -> Result<(), Fail> {
-    match out.flush() {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(Fail::quiet()),
-        Err(e) => Err(Fail::channel(format!("writing the output: {e}"))),
-        Ok(()) => Ok(()),
-    }
+/// With --resume: FILE's record names this channel, and the channel is gone (read to its
+/// end and removed) or its reader closed it: nothing is left to resume. Says so.
+fn ended_already(target: &Target<'_>, a: &RecvArgs) -> Result<Option<String>, Fail> {
+    let Some(path) = a.file.as_deref().filter(|_| a.s.resume) else {
+        return Ok(None);
+    };
+    let Ok(f) = File::open(path) else {
+        return Ok(None);
+    };
+    let Some(st) = record::read(Role::Recv, &f, path)? else {
+        return Ok(None);
+    };
+    let ended = match ChannelIo::inspect(target.name) {
+        Err(OpenError::NotFound { .. }) => st.ident.name == target.name,
+        Ok(i) => i.reader_closed && Ident::of(&i) == st.ident,
+        Err(_) => false,
+    };
+    Ok(ended.then(|| {
+        format!(
+            "channel '{}' was read to its end into {}: nothing to resume",
+            target.name,
+            path.display()
+        )
+    }))
 }
 
 /// Claims the reader and writes everything out until the writer closes (or `count` items).
 fn recv_typed<T>(
     target: &Target<'_>,
     schema: Option<String>,
-    file: Option<&Path>,
-    format: Format,
-    count: Option<u64>,
+    a: &RecvArgs,
     bar: &ProgressBar,
 ) -> Result<(), Fail>
 where
     T: Pod + Display,
 {
     let chan = target.open::<T>(schema)?;
-    let mut r = chan.reader()?;
+    let mut r = match chan.reader() {
+        Err(ClaimError::Closed {
+            by: End::Reader, ..
+        }) if a.s.resume => {
+            return Err(Fail::channel(format!(
+                "channel '{}' was closed by its reader: nothing to resume",
+                target.name
+            )))
+        }
+        r => r?,
+    };
+    r.set_timeout(a.s.timeout);
     // Only now that the reader end is ours: a failed claim must not truncate a good file.
-    let mut raw = open_output(file)?;
-    let mut text = match format {
-        Format::Text => Some(BufWriter::with_capacity(
-            1 << 16,
-            raw.try_clone().map_err(|e| Fail::channel(e.to_string()))?,
-        )),
-        Format::Raw => None,
+    // Holding it, the consumed count cannot move under us.
+    let info = ChannelIo::inspect(target.name)?;
+    let mut out = match a.file.as_deref() {
+        Some(p) => {
+            let at = At {
+                ident: Ident::of(&info),
+                head: info.head,
+                size: size_of::<T>(),
+                // Text lines do not map to items: no record to resume by.
+                record: a.s.format == Format::Raw,
+            };
+            open_file(p, a.s.resume, &at)?
+        }
+        None => stdout()?,
     };
-    let end = drain(&mut r, &mut raw, &mut text, count, bar)?;
-    if let Some(out) = &mut text {
-        flush_out(out)?;
-    }
-    match end {
-        Ok(()) | Err(GetError::Closed { .. }) => Ok(()),
-        Err(GetError::Aborted { reason, .. }) => Err(Fail::channel(format!(
-            "channel '{}': the writer aborted: {reason} (everything it committed was written out)",
-            target.name
-        ))),
-        Err(GetError::PeerGone { .. }) => Err(Fail::channel(format!(
-            "channel '{}': the writer's process died (everything it committed was written out)",
-            target.name
-        ))),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// FILE, created (truncated), or stdout as a raw descriptor.
-fn open_output(file: Option<&Path>) -> Result<File, Fail> {
-    Ok(match file {
-        Some(p) => File::create(p)
-            .map_err(|e| Fail::channel(format!("cannot write {}: {e}", p.display())))?,
-        None => File::from(
-            io::stdout()
-                .as_fd()
-                .try_clone_to_owned()
-                .map_err(|e| Fail::channel(format!("stdout: {e}")))?,
-        ),
-    })
-}
-
-/// Writes items out, raw to `raw` or as text lines to `text`, until `count` items are out or
-/// the channel ends; returns how it ended (an output failure is the outer error).
-fn drain<T: Pod + Display>(
-    r: &mut ReaderFront<T>,
-    raw: &mut File,
-    text: &mut Option<BufWriter<File>>,
-    count: Option<u64>,
-    bar: &ProgressBar,
-) -> Result<Result<(), GetError>, Fail> {
-    let size = std::mem::size_of::<T>();
-    let mut left = count.unwrap_or(u64::MAX);
-    let mut line = String::new();
-    let end = loop {
-        if left == 0 {
-            break Ok(());
-        }
-        if let Some(out) = text.as_mut() {
-            // About to wait: what was formatted so far goes out first (a slow live stream
-            // shows up line by line, not in 64 KiB lumps).
-            if r.try_peek_some().is_ok_and(|v| v.is_empty()) {
-                flush_out(out)?;
-            }
-        }
-        let view = match r.blocking_peek_some() {
-            Ok(v) => v,
-            Err(e) => break Err(e),
+    let mut left = a.count.unwrap_or(u64::MAX);
+    let mut dead = DeadPeer::at_start(&info, true);
+    loop {
+        let end = match a.s.format {
+            Format::Raw => pieces::raw(&mut r, &mut out, &mut left, bar),
+            Format::Text => pieces::text(&mut r, &mut out, &mut left, bar),
         };
-        let k = (view.len() as u64).min(left) as usize;
-        match text.as_mut() {
-            // write(2) straight out of the ring.
-            None => write_out(raw, bytemuck::cast_slice(&view[..k]))?,
-            Some(out) => {
-                for v in &view[..k] {
-                    use std::fmt::Write as _;
-                    line.clear();
-                    let _ = writeln!(line, "{v}");
-                    write_out(out, line.as_bytes())?;
-                }
-            }
+        // Drained what a writer that died before we came committed: wait for its restart.
+        if matches!(end, Ok(Err(GetError::PeerGone { .. }))) && dead.stale(target.name) {
+            continue;
         }
-        view.consume(k);
-        left -= k as u64;
-        bar.inc((k * size) as u64);
-    };
-    Ok(end)
+        return finish(r, end, target, a);
+    }
+}
+
+/// Ends the command by how the drain ended: a complete stream closes the channel; one that
+/// stopped short leaves it resumable.
+fn finish<T>(
+    r: ReaderFront<T>,
+    end: Result<pieces::Ended, Fail>,
+    target: &Target<'_>,
+    a: &RecvArgs,
+) -> Result<(), Fail> {
+    let name = target.name;
+    let again = Resume::recv(name, a.file.as_deref());
+    match end {
+        // The reader of our output went away: closing tells the writer.
+        Err(f) if f.code == 0 => Err(f),
+        Err(f) => {
+            leave(r);
+            Err(Fail::channel(format!(
+                "channel '{name}': {}; {again}",
+                f.msg
+            )))
+        }
+        Ok(Ok(())) | Ok(Err(GetError::Closed { .. })) => {
+            r.close();
+            Ok(())
+        }
+        Ok(Err(GetError::Aborted { reason, .. })) => Err(Fail::channel(format!(
+            // main escapes what it prints.
+            "channel '{name}': the writer aborted: {reason} (everything it committed was \
+             written out)"
+        ))),
+        Ok(Err(GetError::PeerGone { .. })) => {
+            leave(r);
+            Err(Fail::channel(format!(
+                "channel '{name}': the writer's process died (everything it committed was \
+                 written out); {}",
+                Resume::both(name, a.file.as_deref())
+            )))
+        }
+        Ok(Err(GetError::TimedOut { .. })) => {
+            leave(r);
+            Err(Fail::channel(format!(
+                "channel '{name}': no item came for {:?} (--timeout); {again}",
+                a.s.timeout.unwrap_or_default()
+            )))
+        }
+        Ok(Err(e)) => Err(e.into()),
+    }
+}
+
+/// Where the output starts in the channel's stream, as the claimed reader found it.
+struct At {
+    ident: Ident,
+    /// Items consumed so far.
+    head: u64,
+    /// Bytes per item.
+    size: usize,
+    /// Whether a fresh FILE gets a start record.
+    record: bool,
+}
+
+/// FILE, positioned where the stream goes on: a regular file is cut back to what was
+/// consumed into it (--resume with a record of this channel) or started afresh with a new
+/// record; anything else (a FIFO, a device) is written as it is.
+fn open_file(p: &Path, resume: bool, at: &At) -> Result<File, Fail> {
+    let cannot = |e: io::Error| Fail::channel(format!("cannot write {}: {e}", p.display()));
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(p)
+        .map_err(cannot)?;
+    if !f.metadata().map_err(cannot)?.is_file() {
+        if resume {
+            return Err(Fail::usage(format!(
+                "recv --resume needs a regular file; {} is not one",
+                p.display()
+            )));
+        }
+        return Ok(f);
+    }
+    if let Some(st) = resume
+        .then(|| record::read(Role::Recv, &f, p))
+        .transpose()?
+        .flatten()
+    {
+        let keep = resume_len(p, &f, &st, at)?;
+        f.set_len(keep).map_err(cannot)?;
+        f.seek(SeekFrom::End(0)).map_err(cannot)?;
+        return Ok(f);
+    }
+    // The record first: a kill after it and before the truncation leaves a file that
+    // --resume cuts to the (zero) items consumed since.
+    if at.record {
+        record::write(Role::Recv, &f, p, &at.ident, at.head)?;
+    }
+    f.set_len(0).map_err(cannot)?;
+    Ok(f)
+}
+
+/// How many bytes of FILE (record `st`) hold consumed items, now that `head` items of the
+/// channel are consumed.
+fn resume_len(p: &Path, f: &File, st: &record::Start, at: &At) -> Result<u64, Fail> {
+    let (ident, head, size) = (&at.ident, at.head, at.size);
+    if st.ident != *ident {
+        return Err(Fail::channel(format!(
+            "{} holds the stream of another channel '{}' (created earlier under that name, or \
+             another name): nothing to resume here; run without --resume to start it afresh",
+            p.display(),
+            st.ident.name
+        )));
+    }
+    let items = head.checked_sub(st.start).ok_or_else(|| {
+        Fail::channel(format!(
+            "{} starts at item {} of channel '{}', which has consumed only {head}",
+            p.display(),
+            st.start,
+            ident.name
+        ))
+    })?;
+    let keep = items.saturating_mul(size as u64);
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if len < keep {
+        return Err(Fail::channel(format!(
+            "{} has {len} bytes, but {keep} were consumed into it: the file lost data, and \
+             resuming would leave a gap",
+            p.display()
+        )));
+    }
+    Ok(keep)
+}
+
+/// Stdout as a raw descriptor.
+fn stdout() -> Result<File, Fail> {
+    Ok(File::from(
+        io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| Fail::channel(format!("stdout: {e}")))?,
+    ))
 }

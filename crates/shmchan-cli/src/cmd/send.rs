@@ -1,22 +1,47 @@
 //! `shmchan send`: claims the writer end and streams a file (or stdin) into the channel, raw
 //! elements read straight into the ring or text numbers parsed; closes the channel at the
 //! end, or aborts it with the reason.
+//!
+//! A stream stopped by its reader's death or by `--timeout` is not aborted: the writer end
+//! is let go as a killed process would let it go, and `send FILE --resume` reads FILE on
+//! from the channel's committed count (where FILE's stream started: see
+//! [`record`]).
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::fd::AsFd;
+use std::path::Path;
 use std::str::FromStr;
 
 use bytemuck::Pod;
 use indicatif::ProgressBar;
-use shmchan::{Primitive, WriterFront};
+use shmchan::{
+    ChannelInfo, ChannelIo, ClaimError, OpenError, Primitive, PutError, WriterFront, WriterState,
+};
 
-use super::stream::{progress, Target};
+use super::record::{self, Ident, Role};
+use super::stream::{leave, progress, DeadPeer, Target};
+use super::Resume;
 use crate::cli::{Format, SendArgs};
 use crate::fail::Fail;
 
+/// Why streaming stopped: the channel's put failed, or the input (or its parsing) did.
+enum Stop {
+    Put(PutError),
+    Input(Fail),
+}
+
+impl From<PutError> for Stop {
+    fn from(e: PutError) -> Stop {
+        Stop::Put(e)
+    }
+}
+
 pub(crate) fn run(a: SendArgs) -> Result<(), Fail> {
     let target = Target::of(&a.s);
+    if a.s.resume {
+        check_resumable(&a, &target)?;
+    }
     let (ty, schema) = target.resolve()?;
     // Raw descriptors, not Stdin's buffer: the bytes are read straight into the ring.
     let (input, total) = match &a.file {
@@ -24,6 +49,12 @@ pub(crate) fn run(a: SendArgs) -> Result<(), Fail> {
             let f = File::open(p)
                 .map_err(|e| Fail::channel(format!("cannot read {}: {e}", p.display())))?;
             let len = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+            if a.s.resume && len.is_none() {
+                return Err(Fail::usage(format!(
+                    "send --resume needs a regular file to read on from; {} is not one",
+                    p.display()
+                )));
+            }
             (f, len)
         }
         None => {
@@ -35,55 +66,176 @@ pub(crate) fn run(a: SendArgs) -> Result<(), Fail> {
         }
     };
     let bar = progress(a.s.quiet, total, "send");
-    let r = with_type!(ty, send_typed(&target, schema, input, a.s.format, &bar));
+    let r = with_type!(ty, send_typed(&target, schema, input, &a, &bar));
     bar.finish_and_clear();
     r
 }
 
-/// Claims the writer and streams `input` in; aborts the stream with the reason if that fails.
+/// What --resume needs before anything is opened: FILE, raw, and an existing channel.
+fn check_resumable(a: &SendArgs, target: &Target<'_>) -> Result<(), Fail> {
+    if a.file.is_none() {
+        return Err(Fail::usage(
+            "send --resume needs FILE: a stream from stdin cannot resume (what the stopped \
+             send read from it is gone)",
+        ));
+    }
+    if a.s.format == Format::Text {
+        return Err(Fail::usage(
+            "send --resume needs --format raw: text tokens do not map to item positions",
+        ));
+    }
+    match ChannelIo::inspect(target.name) {
+        Err(OpenError::NotFound { .. }) => Err(Fail::channel(format!(
+            "channel '{}' does not exist: nothing to resume (a channel read to its end is \
+             removed; a send stopped before it created the channel starts without --resume)",
+            target.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Claims the writer and streams `input` in; aborts the stream with the reason if that fails
+/// (but leaves it resumable if the reader died or did not answer in time).
 fn send_typed<T>(
     target: &Target<'_>,
     schema: Option<String>,
-    input: File,
-    format: Format,
+    mut input: File,
+    a: &SendArgs,
     bar: &ProgressBar,
 ) -> Result<(), Fail>
 where
     T: Pod + FromStr,
 {
     let chan = target.open::<T>(schema)?;
-    let mut w = chan.writer()?;
+    let mut w = match chan.writer() {
+        Err(ClaimError::Closed { .. }) if a.s.resume => return sent_already(target.name),
+        w => w?,
+    };
+    w.set_timeout(a.s.timeout);
+    // Holding the writer end, the committed count cannot move under us.
+    let info = ChannelIo::inspect(target.name)?;
+    if let Some(p) = a.file.as_deref() {
+        position(&mut input, p, &info, a.s.resume, size_of::<T>(), bar)?;
+    }
     let type_name = Primitive::of::<T>().map_or("element", Primitive::name);
-    let streamed = match format {
-        Format::Raw => raw_in(&mut w, input, bar, type_name),
+    let streamed = match a.s.format {
+        Format::Raw => {
+            let mut dead = DeadPeer::at_start(&info, false);
+            loop {
+                // raw_in goes on from where it stopped: a reservation that failed read
+                // nothing. A reader that died before we came: wait for its restart.
+                match raw_in(&mut w, &mut input, bar, type_name) {
+                    Err(Stop::Put(PutError::PeerGone { .. })) if dead.stale(target.name) => {}
+                    r => break r,
+                }
+            }
+        }
         Format::Text => text_in(&mut w, input, bar, type_name),
     };
-    // Whatever goes wrong, the reader must learn that the stream is incomplete: abort with
-    // the reason (a plain close would look like a complete stream).
-    match streamed {
+    let name = target.name;
+    let (reason, resumable) = match streamed {
         Ok(()) => {
             w.close();
-            Ok(())
+            return Ok(());
         }
-        Err(f) => {
-            w.abort(&f.msg);
-            let msg = if f.msg.starts_with("channel '") {
-                f.msg
-            } else {
-                format!("channel '{}': {}", target.name, f.msg)
-            };
-            Err(Fail { code: f.code, msg })
-        }
+        Err(Stop::Put(e @ PutError::PeerGone { .. })) => (e.to_string(), true),
+        Err(Stop::Put(PutError::TimedOut { .. })) => (
+            format!(
+                "channel '{name}': no room came for {:?} (--timeout)",
+                a.s.timeout.unwrap_or_default()
+            ),
+            true,
+        ),
+        Err(Stop::Put(e)) => (e.to_string(), false),
+        Err(Stop::Input(f)) if f.msg.starts_with("channel '") => (f.msg, false),
+        Err(Stop::Input(f)) => (format!("channel '{name}': {}", f.msg), false),
+    };
+    if resumable {
+        leave(w);
+        return Err(Fail::channel(format!(
+            "{reason}; {}",
+            Resume::send(name, a.file.as_deref())
+        )));
     }
+    // The reader must learn that the stream is incomplete: abort with the reason (a plain
+    // close would look like a complete stream).
+    let bare = reason
+        .strip_prefix(&format!("channel '{name}': "))
+        .unwrap_or(&reason);
+    w.abort(bare);
+    Err(Fail::channel(reason))
+}
+
+/// A resumed send whose channel is closed: done if its writer closed it (the stream went
+/// in whole), else an error.
+fn sent_already(name: &str) -> Result<(), Fail> {
+    let i = ChannelIo::inspect(name)?;
+    if i.writer_state == WriterState::Closed {
+        eprintln!("shmchan: channel '{name}' was already sent whole: nothing to resume");
+        return Ok(());
+    }
+    Err(Fail::channel(format!(
+        "channel '{name}' is closed ({}): nothing to resume",
+        if i.reader_closed {
+            "its reader closed it"
+        } else {
+            "its writer aborted"
+        }
+    )))
+}
+
+/// Puts `input` (at `path`) where the stream goes on. Fresh: records where FILE starts, if
+/// that is not item 0. --resume: seeks to the bytes of the items committed since FILE's
+/// start.
+fn position(
+    input: &mut File,
+    path: &Path,
+    info: &ChannelInfo,
+    resume: bool,
+    size: usize,
+    bar: &ProgressBar,
+) -> Result<(), Fail> {
+    let (name, ident) = (&info.name, Ident::of(info));
+    if !resume {
+        if info.tail != 0 && input.metadata().is_ok_and(|m| m.is_file()) {
+            if let Err(f) = record::write(Role::Send, input, path, &ident, info.tail) {
+                eprintln!(
+                    "shmchan: {}; --resume will not find where it started",
+                    f.msg
+                );
+            }
+        }
+        return Ok(());
+    }
+    // A record of another channel (an earlier one under this name) says nothing here.
+    let start = record::read(Role::Send, input, path)?
+        .filter(|s| s.ident == ident)
+        .map_or(0, |s| s.start);
+    let skip = info.tail.saturating_sub(start).saturating_mul(size as u64);
+    let len = input.metadata().map(|m| m.len()).unwrap_or(0);
+    if info.tail < start || skip > len {
+        return Err(Fail::channel(format!(
+            "channel '{name}' committed {} items since {} started ({} bytes), more than it \
+             holds ({len} bytes): not the file that was sent",
+            info.tail.saturating_sub(start),
+            path.display(),
+            skip
+        )));
+    }
+    input
+        .seek(SeekFrom::Start(skip))
+        .map_err(|e| Fail::channel(format!("cannot seek in {}: {e}", path.display())))?;
+    bar.set_position(skip);
+    Ok(())
 }
 
 /// Raw elements, read(2) straight into the ring's slots.
 fn raw_in<T: Pod>(
     w: &mut WriterFront<T>,
-    mut input: File,
+    input: &mut File,
     bar: &ProgressBar,
     type_name: &str,
-) -> Result<(), Fail> {
+) -> Result<(), Stop> {
     let size = std::mem::size_of::<T>();
     // Up to 1 MiB per read, and at most a quarter of the ring so the reader can
     // drain one part while we fill another.
@@ -91,17 +243,17 @@ fn raw_in<T: Pod>(
     loop {
         let mut slots = w.blocking_reserve(chunk)?;
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut slots);
-        let (filled, end) = read_some(&mut input, bytes, size);
+        let (filled, end) = read_some(input, bytes, size);
         // Whole elements read so far are delivered even if the input then failed.
         let whole = filled / size;
         slots.commit(whole);
         bar.inc((whole * size) as u64);
-        if end? {
+        if end.map_err(Stop::Input)? {
             if filled % size != 0 {
-                return Err(Fail::channel(format!(
+                return Err(Stop::Input(Fail::channel(format!(
                     "the input ends with {} bytes, not a whole {type_name} ({size} bytes)",
                     filled % size
-                )));
+                ))));
             }
             return Ok(());
         }
@@ -140,21 +292,23 @@ fn text_in<T: Pod + FromStr>(
     input: File,
     bar: &ProgressBar,
     type_name: &str,
-) -> Result<(), Fail> {
+) -> Result<(), Stop> {
     let mut batch: Vec<T> = Vec::with_capacity(4096);
     let mut reader = BufReader::new(input);
-    let mut line = String::new();
-    let (mut line_no, mut token_no) = (0u64, 0u64);
+    let mut bytes = Vec::new();
+    let (mut line_no, mut token_no, mut offset) = (0u64, 0u64, 0u64);
     loop {
-        line.clear();
-        match reader.read_line(&mut line) {
-            Ok(0) => break,
-            Ok(n) => bar.inc(n as u64),
-            Err(e) => {
+        bytes.clear();
+        let line = match next_line(&mut reader, &mut bytes, offset, line_no + 1) {
+            Ok(Some(l)) => l,
+            Ok(None) => break,
+            Err(f) => {
                 w.blocking_put(&batch)?;
-                return Err(Fail::channel(format!("reading the input: {e}")));
+                return Err(Stop::Input(f));
             }
-        }
+        };
+        bar.inc(line.len() as u64);
+        offset += line.len() as u64;
         line_no += 1;
         for tok in line.split_whitespace() {
             token_no += 1;
@@ -162,9 +316,9 @@ fn text_in<T: Pod + FromStr>(
                 Ok(v) => batch.push(v),
                 Err(_) => {
                     w.blocking_put(&batch)?;
-                    return Err(Fail::channel(format!(
+                    return Err(Stop::Input(Fail::channel(format!(
                         "token {token_no} (line {line_no}) {tok:?} is not a valid {type_name}"
-                    )));
+                    ))));
                 }
             }
             if batch.len() == batch.capacity() {
@@ -180,4 +334,27 @@ fn text_in<T: Pod + FromStr>(
     }
     w.blocking_put(&batch)?;
     Ok(())
+}
+
+/// The next line of text input (with its newline), `None` at the end; input that is not
+/// UTF-8 fails with the byte offset of its first bad byte (`offset` is the line's).
+fn next_line<'b>(
+    reader: &mut BufReader<File>,
+    bytes: &'b mut Vec<u8>,
+    offset: u64,
+    line_no: u64,
+) -> Result<Option<&'b str>, Fail> {
+    match reader.read_until(b'\n', bytes) {
+        Ok(0) => return Ok(None),
+        Ok(_) => {}
+        Err(e) => return Err(Fail::channel(format!("reading the input: {e}"))),
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) => Err(Fail::channel(format!(
+            "the input is not UTF-8 text: byte 0x{:02x} at offset {} (line {line_no})",
+            bytes[e.valid_up_to()],
+            offset + e.valid_up_to() as u64
+        ))),
+    }
 }

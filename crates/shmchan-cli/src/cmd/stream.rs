@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use shmchan::{ChannelIo, OpenError, Options, Primitive};
+use shmchan::{ChannelInfo, ChannelIo, OpenError, Options, Primitive};
 
 use crate::cli::{BarrierArg, StreamArgs};
 use crate::fail::Fail;
@@ -118,4 +118,44 @@ pub(crate) fn progress(quiet: bool, total: Option<u64>, verb: &str) -> ProgressB
     bar.set_message(verb.to_string());
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
+}
+
+/// Lets go of an end as a killed process would: without closing or aborting the channel,
+/// so that a restarted command resumes it. The library closes an end that is dropped, and
+/// has no call to leave one open; so the front is forgotten, and the kernel releases its
+/// lock when this process exits, which the caller does next (it returns to `main`).
+pub(crate) fn leave<F>(front: F) {
+    std::mem::forget(front);
+}
+
+/// The peer end as this end found it when it claimed: if it was dead already (claimed
+/// before, not held), the first `PeerGone` is about that old death, which the peer's
+/// restart is to follow; it is then waited for like a peer that has not come yet.
+pub(crate) struct DeadPeer {
+    /// The dead peer's claim count at our start, until its death was reported.
+    claims: Option<u64>,
+    writer: bool,
+}
+
+impl DeadPeer {
+    /// `peer` of channel `info`: its writer (`writer`) or its reader.
+    pub(crate) fn at_start(info: &ChannelInfo, writer: bool) -> DeadPeer {
+        let e = if writer { &info.writer } else { &info.reader };
+        DeadPeer {
+            claims: (e.claims > 0 && !e.held).then_some(e.claims),
+            writer,
+        }
+    }
+
+    /// A `PeerGone` was just reported on `name`: true (once) if it is the death found at
+    /// start (no new peer has claimed since), and the stream is to wait for a new peer.
+    pub(crate) fn stale(&mut self, name: &str) -> bool {
+        let Some(c) = self.claims.take() else {
+            return false;
+        };
+        ChannelIo::inspect(name).is_ok_and(|i| {
+            let e = if self.writer { &i.writer } else { &i.reader };
+            e.claims == c
+        })
+    }
 }

@@ -1,0 +1,129 @@
+//! What the test programs share: the binary, the channel directory, children with time
+//! limits, and small helpers.
+#![allow(dead_code)] // each test program uses its own part
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use wait_timeout::ChildExt;
+
+pub const LIMIT: Duration = Duration::from_secs(60);
+
+/// The channel directory of this test run (passed to every child as `SHMCHAN_DIR`).
+pub fn dir() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(d) = std::env::var_os("SHMCHAN_DIR").filter(|d| !d.is_empty()) {
+            return PathBuf::from(d);
+        }
+        let d = PathBuf::from("/dev/shm/shmchan-clitest");
+        let _ = std::fs::create_dir(&d);
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777));
+        d
+    })
+}
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_shmchan"));
+    c.env("SHMCHAN_DIR", dir());
+    c
+}
+
+pub fn unique(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "c{}-{tag}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub fn tmpfile(tag: &str) -> PathBuf {
+    std::env::temp_dir().join(unique(tag))
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Waits for `child` with the time limit and collects its output.
+pub fn finish(mut child: Child) -> Output {
+    match child.wait_timeout(LIMIT).expect("wait") {
+        Some(_) => child.wait_with_output().expect("output"),
+        None => {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "child did not exit within {LIMIT:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+pub fn run(args: &[&str]) -> Output {
+    finish(
+        bin()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    )
+}
+
+pub fn spawn(args: &[&str], stdin: Stdio) -> Child {
+    bin()
+        .args(args)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+pub fn channel_dir(name: &str) -> PathBuf {
+    dir().join(format!("shmchan.{name}"))
+}
+
+pub fn gone(name: &str) -> bool {
+    !channel_dir(name).exists()
+}
+
+/// `shmchan inspect NAME --json`'s detail object, if the channel is readable.
+pub fn detail(name: &str) -> Option<serde_json::Value> {
+    let o = run(&["inspect", name, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+    (v["ok"] == true).then(|| v["detail"].clone())
+}
+
+/// Polls `cond` (a test-side wait for another process to reach a state; bounded).
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < LIMIT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
