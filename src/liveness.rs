@@ -86,6 +86,9 @@ impl Claim {
                 ),
             });
         }
+        // Our start time, read once per process (a /proc read) before we lock, so that
+        // `publish` records it at once.
+        let _ = own_start_time();
         if !seg.claim_local(end) {
             return Err(taken());
         }
@@ -132,9 +135,12 @@ impl Claim {
     /// saw the end as never claimed, or as its previous holder left it).
     pub(crate) fn publish(&self) {
         let rec = self.seg.header().end(self.end);
+        // Read (and cached) in `take`, before the lock: a peer that probes our end between
+        // our lock and these stores sees no holder to watch, and re-checks on a timer.
+        let start_time = own_start_time();
         // Relaxed stores published by the Release store of `claims` below.
         rec.pid.store(std::process::id(), Ordering::Relaxed);
-        rec.start_time.store(own_start_time(), Ordering::Relaxed);
+        rec.start_time.store(start_time, Ordering::Relaxed);
         // Release: a peer that reads this claim count with Acquire sees our pid above.
         // Only the lock holder writes this word, so load + store cannot lose an update.
         let c = rec.claims.load(Ordering::Relaxed);
