@@ -340,3 +340,49 @@ fn recv_resume_cuts_what_was_written_but_not_consumed() {
     assert_eq!(std::fs::read(&output).unwrap().len(), 12);
     let _ = std::fs::remove_file(output);
 }
+
+#[test]
+fn a_failed_resume_leaves_the_channel_alone() {
+    let name = unique("badresume");
+    let data = random_bytes(10_000, 21);
+    let input = tmpfile("br-in");
+    let short = tmpfile("br-short");
+    let output = tmpfile("br-out");
+    std::fs::write(&input, &data).unwrap();
+    std::fs::write(&short, &data[..100]).unwrap();
+    let (i, sh, o) = (
+        input.to_str().unwrap(),
+        short.to_str().unwrap(),
+        output.to_str().unwrap(),
+    );
+    // No reader: the send commits a ring's worth and stops (--timeout), resumable.
+    let s = run(&["send", &name, i, "--capacity", "4096", "--timeout", "0.3"]);
+    assert_eq!(s.status.code(), Some(1), "{}", stderr(&s));
+    // Not the file that was sent: refused, and the stream is neither closed nor aborted.
+    let bad = run(&["send", &name, sh, "--resume"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("not the file that was sent"),
+        "{}",
+        stderr(&bad)
+    );
+    let d = detail(&name).expect("still there");
+    assert_eq!(
+        (d["writer_state"].as_str(), d["tail"].as_u64()),
+        (Some("open"), Some(4096))
+    );
+    // A recv --resume onto something that is not a regular file: a usage error, no claim.
+    let dev = run(&["recv", &name, "/dev/null", "--resume"]);
+    assert_eq!(dev.status.code(), Some(2), "{}", stderr(&dev));
+    assert_eq!(detail(&name).unwrap()["reader"]["claims"], 0);
+    // The right file resumes, and the stream arrives whole.
+    let recv = spawn(&["recv", &name, o], Stdio::null());
+    let s = finish(spawn(&["send", &name, i, "--resume"], Stdio::null()));
+    assert!(s.status.success(), "{}", stderr(&s));
+    let r = finish(recv);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert!(std::fs::read(&output).unwrap() == data);
+    for p in [input, short, output] {
+        let _ = std::fs::remove_file(&p);
+    }
+}

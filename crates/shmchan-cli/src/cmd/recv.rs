@@ -16,7 +16,7 @@ use std::path::Path;
 
 use bytemuck::Pod;
 use indicatif::ProgressBar;
-use shmchan::{ChannelIo, ClaimError, End, GetError, OpenError, ReaderFront};
+use shmchan::{ChannelInfo, ChannelIo, ClaimError, End, GetError, OpenError, ReaderFront};
 
 use super::record::{self, Ident, Role};
 use super::stream::{leave, progress, DeadPeer, Target};
@@ -34,6 +34,14 @@ pub(crate) fn run(a: RecvArgs) -> Result<(), Fail> {
         return Err(Fail::usage(
             "recv --resume needs --format raw: text lines do not map to item positions",
         ));
+    }
+    if let Some(p) = a.file.as_deref().filter(|_| a.s.resume) {
+        if std::fs::metadata(p).is_ok_and(|m| !m.is_file()) {
+            return Err(Fail::usage(format!(
+                "recv --resume needs a regular file; {} is not one",
+                p.display()
+            )));
+        }
     }
     let target = Target::of(&a.s);
     if let Some(done) = ended_already(&target, &a)? {
@@ -97,20 +105,13 @@ where
     };
     r.set_timeout(a.s.timeout);
     // Only now that the reader end is ours: a failed claim must not truncate a good file.
-    // Holding it, the consumed count cannot move under us.
-    let info = ChannelIo::inspect(target.name)?;
-    let mut out = match a.file.as_deref() {
-        Some(p) => {
-            let at = At {
-                ident: Ident::of(&info),
-                head: info.head,
-                size: size_of::<T>(),
-                // Text lines do not map to items: no record to resume by.
-                record: a.s.format == Format::Raw,
-            };
-            open_file(p, a.s.resume, &at)?
+    // If the output cannot be set up, nothing was consumed: the channel stays as it was.
+    let (mut out, info) = match output::<T>(target.name, a) {
+        Ok(o) => o,
+        Err(f) => {
+            leave(r);
+            return Err(f);
         }
-        None => stdout()?,
     };
     let mut left = a.count.unwrap_or(u64::MAX);
     let mut dead = DeadPeer::at_start(&info, true);
@@ -125,6 +126,26 @@ where
         }
         return finish(r, end, target, a);
     }
+}
+
+/// Claimed, and before anything is consumed: the output, and the channel as found then.
+fn output<T>(name: &str, a: &RecvArgs) -> Result<(File, ChannelInfo), Fail> {
+    // Holding the reader end, the consumed count cannot move under us.
+    let info = ChannelIo::inspect(name)?;
+    let out = match a.file.as_deref() {
+        Some(p) => {
+            let at = At {
+                ident: Ident::of(&info),
+                head: info.head,
+                size: size_of::<T>(),
+                // Text lines do not map to items: no record to resume by.
+                record: a.s.format == Format::Raw,
+            };
+            open_file(p, a.s.resume, &at)?
+        }
+        None => stdout()?,
+    };
+    Ok((out, info))
 }
 
 /// Ends the command by how the drain ended: a complete stream closes the channel; one that

@@ -112,11 +112,23 @@ where
         w => w?,
     };
     w.set_timeout(a.s.timeout);
-    // Holding the writer end, the committed count cannot move under us.
-    let info = ChannelIo::inspect(target.name)?;
-    if let Some(p) = a.file.as_deref() {
-        position(&mut input, p, &info, a.s.resume, size_of::<T>(), bar)?;
-    }
+    // Holding the writer end, the committed count cannot move under us. If the input cannot
+    // be put in place, nothing was committed: the channel stays as it was (a close would
+    // tell the reader that the stream is complete).
+    let info = match ChannelIo::inspect(target.name)
+        .map_err(Fail::from)
+        .and_then(|info| {
+            if let Some(p) = a.file.as_deref() {
+                position(&mut input, p, &info, a.s.resume, size_of::<T>(), bar)?;
+            }
+            Ok(info)
+        }) {
+        Ok(info) => info,
+        Err(f) => {
+            leave(w);
+            return Err(f);
+        }
+    };
     let type_name = Primitive::of::<T>().map_or("element", Primitive::name);
     let streamed = match a.s.format {
         Format::Raw => {
