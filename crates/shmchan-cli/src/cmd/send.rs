@@ -133,14 +133,7 @@ where
     let streamed = match a.s.format {
         Format::Raw => {
             let mut dead = DeadPeer::at_start(&info, false);
-            loop {
-                // raw_in goes on from where it stopped: a reservation that failed read
-                // nothing. A reader that died before we came: wait for its restart.
-                match raw_in(&mut w, &mut input, bar, type_name) {
-                    Err(Stop::Put(PutError::PeerGone { .. })) if dead.stale(target.name) => {}
-                    r => break r,
-                }
-            }
+            raw_waiting(&mut w, &mut input, bar, type_name, &mut dead)
         }
         Format::Text => text_in(&mut w, input, bar, type_name),
     };
@@ -239,6 +232,23 @@ fn position(
         .map_err(|e| Fail::channel(format!("cannot seek in {}: {e}", path.display())))?;
     bar.set_position(skip);
     Ok(())
+}
+
+/// [`raw_in`], which goes on from where it stopped (a reservation that failed read nothing),
+/// again after the death of a reader that was dead before we came: its restart is awaited.
+fn raw_waiting<T: Pod>(
+    w: &mut WriterFront<T>,
+    input: &mut File,
+    bar: &ProgressBar,
+    type_name: &str,
+    dead: &mut DeadPeer,
+) -> Result<(), Stop> {
+    loop {
+        match raw_in(w, input, bar, type_name) {
+            Err(Stop::Put(PutError::PeerGone { .. })) if dead.stale(w.name()) => {}
+            r => return r,
+        }
+    }
 }
 
 /// Raw elements, read(2) straight into the ring's slots.
