@@ -386,3 +386,61 @@ fn a_failed_resume_leaves_the_channel_alone() {
         let _ = std::fs::remove_file(&p);
     }
 }
+
+/// The extended attribute `name` of `path`, removed (None if it has none).
+fn take_xattr(path: &std::path::Path, name: &std::ffi::CStr) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let mut buf = vec![0u8; 256];
+    // SAFETY: both strings are NUL-terminated and live for the call; the pointer and length
+    // describe `buf`, which the call may fill.
+    let n = unsafe { libc::getxattr(p.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), 256) };
+    if n < 0 {
+        return None;
+    }
+    buf.truncate(n as usize);
+    // SAFETY: both strings are NUL-terminated and live for the call.
+    assert_eq!(unsafe { libc::removexattr(p.as_ptr(), name.as_ptr()) }, 0);
+    Some(buf)
+}
+
+#[test]
+fn the_start_record_beside_the_file_is_read_too() {
+    let name = unique("sidecar");
+    let output = tmpfile("sc-out");
+    let o = output.to_str().unwrap();
+    let mut send = spawn(&["send", &name], Stdio::piped());
+    let mut stdin = send.stdin.take().unwrap();
+    use std::io::Write;
+    stdin.write_all(b"abc").unwrap();
+    stdin.flush().unwrap();
+    let mut first = spawn(&["recv", &name, o], Stdio::null());
+    eventually("the reader to consume", || {
+        detail(&name).is_some_and(|d| d["head"] == 3)
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // Where the file system has no extended attributes, the record is a file beside FILE:
+    // move it there, as such a file system would have it.
+    let rec = take_xattr(&output, c"user.shmchan.start").expect("recorded in the xattr");
+    assert!(rec.starts_with(b"shmchan-start 1 "), "{rec:?}");
+    let mut side = output.as_os_str().to_owned();
+    side.push(".shmchan-start");
+    std::fs::write(&side, &rec).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&output)
+        .unwrap()
+        .write_all(b"XYZ")
+        .unwrap();
+    let recv = spawn(&["recv", &name, o, "--resume"], Stdio::null());
+    stdin.write_all(b"def").unwrap();
+    drop(stdin);
+    assert!(finish(send).status.success());
+    let r = finish(recv);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(std::fs::read(&output).unwrap(), b"abcdef");
+    for p in [output, side.into()] {
+        let _ = std::fs::remove_file(&p);
+    }
+}
