@@ -11,6 +11,7 @@ Examples:
   shmchan create imu --type f32 --capacity 1048576
   shmchan send feed data.bin &           # stream a file into channel 'feed'
   shmchan recv feed > copy.bin           # and out again, in another process
+  shmchan recv feed copy.bin --resume    # a killed recv (or send) goes on where it stopped
   seq 1 1000 | shmchan send nums --type f64 --format text
   shmchan recv nums --format text --count 10
   shmchan ls
