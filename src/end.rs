@@ -36,6 +36,16 @@ macro_rules! accessors {
             self.core.set_wait_strategy(strategy);
         }
 
+        /// Lets go of this end without closing the channel, as a process killed now would:
+        /// the peer learns that the end's holder is gone (`PeerGone`), nothing is ended for
+        /// it, and a new holder of this end carries on where this one stopped. (Dropping the
+        /// end, or `close`, closes the channel instead.)
+        pub fn leave(mut self) {
+            // Marked closed: the drop that follows skips `finish`, and only releases the
+            // end's lock.
+            self.core.closed = true;
+        }
+
         /// Bounds every later wait of this end (async and blocking): a call that has waited
         /// `timeout` for items or room fails with `TimedOut`, having removed nothing (a put:
         /// having accepted a prefix, which the error counts). `None` (the default) waits as
@@ -238,5 +248,27 @@ mod tests {
         }
         w.set_timeout(None);
         assert_eq!(w.try_put(&[0; 1]).unwrap(), 0, "full");
+    }
+
+    /// `leave` lets go of the writer without ending the stream: the reader drains, then
+    /// learns the writer is gone (not closed), and a new writer carries on.
+    #[test]
+    fn a_left_writer_is_gone_not_closed() {
+        let c = chan("leave");
+        let (mut w, mut r) = (c.writer().unwrap(), c.reader().unwrap());
+        r.set_timeout(Some(Duration::from_secs(10))); // a hang fails instead of hanging
+        w.blocking_put(&[1, 2]).unwrap();
+        w.leave();
+        let mut two = [0u64; 2];
+        r.blocking_get(&mut two).unwrap();
+        match r.blocking_get(&mut [0u64; 1]) {
+            Err(GetError::PeerGone { remaining: 0, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        let mut w = c.writer().unwrap();
+        w.blocking_put(&[3]).unwrap();
+        let mut one = [0u64];
+        r.blocking_get(&mut one).unwrap();
+        assert_eq!(one, [3]);
     }
 }

@@ -18,7 +18,6 @@
 use std::ffi::CStr;
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use shmchan::ChannelInfo;
@@ -93,21 +92,15 @@ pub(crate) fn write(
         "{TAG} {} {} {} {start}\n",
         ident.name, ident.created_ns, ident.creator_pid
     );
-    // SAFETY: the descriptor is open for the call, the name is a NUL-terminated C string,
-    // and the value pointer and length describe `line`'s bytes, which outlive the call.
-    let rc = unsafe {
-        libc::fsetxattr(
-            file.as_raw_fd(),
-            role.xattr().as_ptr(),
-            line.as_ptr().cast(),
-            line.len(),
-            0,
-        )
-    };
-    if rc == 0 {
+    let set = rustix::fs::fsetxattr(
+        file,
+        role.xattr(),
+        line.as_bytes(),
+        rustix::fs::XattrFlags::empty(),
+    );
+    let Err(xattr_err) = set.map_err(io::Error::from) else {
         return Ok(());
-    }
-    let xattr_err = io::Error::last_os_error();
+    };
     let side = role.sidecar(path);
     let mut tmp = side.as_os_str().to_owned();
     tmp.push(".tmp");
@@ -128,18 +121,9 @@ pub(crate) fn write(
 /// The record of `file` (at `path`), if there is one.
 pub(crate) fn read(role: Role, file: &File, path: &Path) -> Result<Option<Start>, Fail> {
     let mut buf = [0u8; 256];
-    // SAFETY: the descriptor is open for the call, the name is a NUL-terminated C string,
-    // and the buffer pointer and length describe `buf`, which the call may fill.
-    let n = unsafe {
-        libc::fgetxattr(
-            file.as_raw_fd(),
-            role.xattr().as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    let text = if n >= 0 {
-        String::from_utf8_lossy(&buf[..n as usize]).into_owned()
+    let n = rustix::fs::fgetxattr(file, role.xattr(), &mut buf[..]);
+    let text = if let Ok(n) = n {
+        String::from_utf8_lossy(&buf[..n]).into_owned()
     } else {
         let side = role.sidecar(path);
         match std::fs::read_to_string(&side) {

@@ -19,7 +19,7 @@ use indicatif::ProgressBar;
 use shmchan::{ChannelInfo, ChannelIo, ClaimError, End, GetError, OpenError, ReaderFront};
 
 use super::record::{self, Ident, Role};
-use super::stream::{leave, progress, DeadPeer, Target};
+use super::stream::{progress, DeadPeer, Target};
 use super::{pieces, Resume};
 use crate::cli::{Format, RecvArgs};
 use crate::fail::Fail;
@@ -109,7 +109,7 @@ where
     let (mut out, info) = match output::<T>(target.name, a) {
         Ok(o) => o,
         Err(f) => {
-            leave(r);
+            r.leave();
             return Err(f);
         }
     };
@@ -162,7 +162,7 @@ fn finish<T>(
         // The reader of our output went away: closing tells the writer.
         Err(f) if f.code == 0 => Err(f),
         Err(f) => {
-            leave(r);
+            r.leave();
             Err(Fail::channel(format!(
                 "channel '{name}': {}; {again}",
                 f.msg
@@ -178,7 +178,7 @@ fn finish<T>(
              written out)"
         ))),
         Ok(Err(GetError::PeerGone { .. })) => {
-            leave(r);
+            r.leave();
             Err(Fail::channel(format!(
                 "channel '{name}': the writer's process died (everything it committed was \
                  written out); {}",
@@ -186,7 +186,7 @@ fn finish<T>(
             )))
         }
         Ok(Err(GetError::TimedOut { .. })) => {
-            leave(r);
+            r.leave();
             Err(Fail::channel(format!(
                 "channel '{name}': no item came for {:?} (--timeout); {again}",
                 a.s.timeout.unwrap_or_default()

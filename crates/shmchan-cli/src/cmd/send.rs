@@ -20,7 +20,7 @@ use shmchan::{
 };
 
 use super::record::{self, Ident, Role};
-use super::stream::{leave, progress, DeadPeer, Target};
+use super::stream::{progress, DeadPeer, Target};
 use super::Resume;
 use crate::cli::{Format, SendArgs};
 use crate::fail::Fail;
@@ -125,7 +125,7 @@ where
         }) {
         Ok(info) => info,
         Err(f) => {
-            leave(w);
+            w.leave();
             return Err(f);
         }
     };
@@ -156,7 +156,7 @@ where
         Err(Stop::Input(f)) => (format!("channel '{name}': {}", f.msg), false),
     };
     if resumable {
-        leave(w);
+        w.leave();
         return Err(Fail::channel(format!(
             "{reason}; {}",
             Resume::send(name, a.file.as_deref())

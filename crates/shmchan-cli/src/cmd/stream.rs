@@ -120,14 +120,6 @@ pub(crate) fn progress(quiet: bool, total: Option<u64>, verb: &str) -> ProgressB
     bar
 }
 
-/// Lets go of an end as a killed process would: without closing or aborting the channel,
-/// so that a restarted command resumes it. The library closes an end that is dropped, and
-/// has no call to leave one open; so the front is forgotten, and the kernel releases its
-/// lock when this process exits, which the caller does next (it returns to `main`).
-pub(crate) fn leave<F>(front: F) {
-    std::mem::forget(front);
-}
-
 /// The peer end as this end found it when it claimed: if it was dead already (claimed
 /// before, not held), the first `PeerGone` is about that old death, which the peer's
 /// restart is to follow; it is then waited for like a peer that has not come yet.
