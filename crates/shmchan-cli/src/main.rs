@@ -9,6 +9,7 @@ mod cli;
 mod cmd;
 mod fail;
 mod output;
+mod text;
 
 use std::process::ExitCode;
 

@@ -24,6 +24,7 @@ use super::stream::{progress, DeadPeer, Target};
 use super::Resume;
 use crate::cli::{Format, SendArgs};
 use crate::fail::Fail;
+use crate::text::{TextError, TextParser};
 
 /// Why streaming stopped: the channel's put failed, or the input (or its parsing) did.
 enum Stop {
@@ -308,7 +309,8 @@ fn read_some(input: &mut File, bytes: &mut [u8], size: usize) -> (usize, Result<
     }
 }
 
-/// Text: one number per whitespace-separated token, sent in batches and at each line's end.
+/// Text: one number per whitespace-separated token (parsed by [`TextParser`]), sent in
+/// batches and at each line's end.
 fn text_in<T: Pod + FromStr>(
     w: &mut WriterFront<T>,
     input: File,
@@ -318,65 +320,36 @@ fn text_in<T: Pod + FromStr>(
     let mut batch: Vec<T> = Vec::with_capacity(4096);
     let mut reader = BufReader::new(input);
     let mut bytes = Vec::new();
-    let (mut line_no, mut token_no, mut offset) = (0u64, 0u64, 0u64);
+    let mut parser = TextParser::default();
     loop {
         bytes.clear();
-        let line = match next_line(&mut reader, &mut bytes, offset, line_no + 1) {
-            Ok(Some(l)) => l,
-            Ok(None) => break,
-            Err(f) => {
+        match reader.read_until(b'\n', &mut bytes) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
                 w.blocking_put(&batch)?;
-                return Err(Stop::Input(f));
-            }
-        };
-        bar.inc(line.len() as u64);
-        offset += line.len() as u64;
-        line_no += 1;
-        for tok in line.split_whitespace() {
-            token_no += 1;
-            match tok.parse::<T>() {
-                Ok(v) => batch.push(v),
-                Err(_) => {
-                    w.blocking_put(&batch)?;
-                    return Err(Stop::Input(Fail::channel(format!(
-                        "token {token_no} (line {line_no}) {tok:?} is not a valid {type_name}"
-                    ))));
-                }
-            }
-            if batch.len() == batch.capacity() {
-                w.blocking_put(&batch)?;
-                batch.clear();
+                return Err(Stop::Input(Fail::channel(format!(
+                    "reading the input: {e}"
+                ))));
             }
         }
-        // A line is a natural unit for a live text stream: send what it held.
-        if !batch.is_empty() && reader.buffer().is_empty() {
+        bar.inc(bytes.len() as u64);
+        if let Err(e) = parser.line(&bytes, &mut batch) {
+            // What the input held before the bad spot goes out first.
+            w.blocking_put(&batch)?;
+            let what = match e {
+                TextError::BadToken { .. } => format!("{e} is not a valid {type_name}"),
+                TextError::NotUtf8 { .. } => e.to_string(),
+            };
+            return Err(Stop::Input(Fail::channel(what)));
+        }
+        // A line is a natural unit for a live text stream: send what it held (and a long
+        // line in batches).
+        if batch.len() >= batch.capacity() || (!batch.is_empty() && reader.buffer().is_empty()) {
             w.blocking_put(&batch)?;
             batch.clear();
         }
     }
     w.blocking_put(&batch)?;
     Ok(())
-}
-
-/// The next line of text input (with its newline), `None` at the end; input that is not
-/// UTF-8 fails with the byte offset of its first bad byte (`offset` is the line's).
-fn next_line<'b>(
-    reader: &mut BufReader<File>,
-    bytes: &'b mut Vec<u8>,
-    offset: u64,
-    line_no: u64,
-) -> Result<Option<&'b str>, Fail> {
-    match reader.read_until(b'\n', bytes) {
-        Ok(0) => return Ok(None),
-        Ok(_) => {}
-        Err(e) => return Err(Fail::channel(format!("reading the input: {e}"))),
-    }
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) => Err(Fail::channel(format!(
-            "the input is not UTF-8 text: byte 0x{:02x} at offset {} (line {line_no})",
-            bytes[e.valid_up_to()],
-            offset + e.valid_up_to() as u64
-        ))),
-    }
 }
