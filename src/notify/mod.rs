@@ -105,21 +105,9 @@ pub(crate) fn notify(waiting: &AtomicU32, bell: BorrowedFd<'_>, asymmetric: bool
     false
 }
 
-/// How a wait ended.
-pub(crate) enum Wake<R> {
-    /// The condition returned `Some`.
-    Ready(R),
-    /// The peer's process died, the condition still does not hold, and the peer did not
-    /// close its end first. `holder` identifies the dead holder: pass it to
-    /// [`Waiter::reported`] once the caller has told its own caller (and has nothing left to
-    /// hand out), so that later waits wait for a new holder instead.
-    PeerGone { holder: u64 },
-    /// The deadline set with `set_timeout` passed, and the condition still does not hold.
-    TimedOut,
-    /// The header's record of the peer end contradicts what this end saw before (see
-    /// [`Waiter::contradiction`]).
-    Corrupt(String),
-}
+/// How a wait ended: `Ready` with what the condition returned, or `Ended` by one of
+/// [`Ended`]'s reasons (the condition still not holding).
+pub(crate) type Wake<R> = Waited<R, Ended>;
 
 /// A peer-end holder, as recorded in the header: its claim number and pid.
 type Holder = (u64, u32);
@@ -173,11 +161,15 @@ pub(crate) struct Waiter {
 
 /// What ends a wait other than its condition.
 pub(crate) enum Ended {
-    /// The peer holder with this claim count died (or left without closing).
+    /// The peer's process died (or left without closing). `holder` identifies the dead
+    /// holder (its claim count): pass it to [`Waiter::reported`] once the caller has told
+    /// its own caller (and has nothing left to hand out), so that later waits wait for a
+    /// new holder instead.
     PeerGone { holder: u64 },
-    /// The wait's deadline passed.
+    /// The deadline set with `set_timeout` passed.
     TimedOut,
-    /// What the header says of the peer end contradicts what we saw before.
+    /// The header's record of the peer end contradicts what this end saw before (see
+    /// [`Waiter::contradiction`]).
     Corrupt(String),
 }
 
@@ -250,14 +242,7 @@ impl Waiter {
             seg,
             mode,
         };
-        Ok(
-            match eventcount::wait(waiting, &mut sleeping, check).await? {
-                Waited::Ready(r) => Wake::Ready(r),
-                Waited::Ended(Ended::PeerGone { holder }) => Wake::PeerGone { holder },
-                Waited::Ended(Ended::TimedOut) => Wake::TimedOut,
-                Waited::Ended(Ended::Corrupt(detail)) => Wake::Corrupt(detail),
-            },
-        )
+        eventcount::wait(waiting, &mut sleeping, check).await
     }
 
     /// The spin phase of a wait, under [`WaitStrategy::SpinThenSleep`]: checks until `check`

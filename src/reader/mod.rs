@@ -11,7 +11,7 @@ use crate::end::{self, EndCore};
 use crate::error::{ClaimError, Corruption, GetError};
 use crate::header::{End, CLOSED, OPEN};
 use crate::info::WriterState;
-use crate::notify::{self, FastThenSlow, Mode, WaitStrategy, Wake};
+use crate::notify::{self, Ended, FastThenSlow, Mode, WaitStrategy, Wake};
 use crate::ring::{Consumer, RingError};
 use crate::segment::Segment;
 
@@ -213,7 +213,7 @@ impl<T: Pod> ReaderFront<T> {
             })?;
         match woke {
             Wake::Ready(r) => r.map_err(|e| self.core.corrupt(e).into()),
-            Wake::PeerGone { holder } => {
+            Wake::Ended(Ended::PeerGone { holder }) => {
                 let remaining = ring
                     .available(&seg.header().tail.0, u64::MAX)
                     .map_err(|e| self.core.corrupt(e))?;
@@ -229,14 +229,14 @@ impl<T: Pod> ReaderFront<T> {
                     filled: 0,
                 })
             }
-            Wake::TimedOut => Err(GetError::TimedOut {
+            Wake::Ended(Ended::TimedOut) => Err(GetError::TimedOut {
                 name: seg.name().to_string(),
                 remaining: ring
                     .available(&seg.header().tail.0, u64::MAX)
                     .map_err(|e| self.core.corrupt(e))? as usize,
                 filled: 0,
             }),
-            Wake::Corrupt(detail) => Err(self.core.peer_corrupt(detail).into()),
+            Wake::Ended(Ended::Corrupt(detail)) => Err(self.core.peer_corrupt(detail).into()),
         }
     }
 

@@ -10,7 +10,7 @@ use bytemuck::Pod;
 use crate::end::{self, EndCore};
 use crate::error::{ClaimError, PutError};
 use crate::header::{End, Header, OPEN};
-use crate::notify::{self, Mode, WaitStrategy, Wake};
+use crate::notify::{self, Ended, Mode, WaitStrategy, Wake};
 use crate::ring::Producer;
 
 mod slots;
@@ -304,7 +304,7 @@ impl<T: Pod> WriterFront<T> {
         match woke {
             Wake::Ready(Ok(())) => Ok(()),
             Wake::Ready(Err(e)) => Err(self.core.corrupt(e).into()),
-            Wake::PeerGone { holder } => {
+            Wake::Ended(Ended::PeerGone { holder }) => {
                 // Reported once: a later put waits for a restarted reader.
                 self.core.waiter.reported(holder);
                 Err(PutError::PeerGone {
@@ -312,11 +312,11 @@ impl<T: Pod> WriterFront<T> {
                     accepted,
                 })
             }
-            Wake::TimedOut => Err(PutError::TimedOut {
+            Wake::Ended(Ended::TimedOut) => Err(PutError::TimedOut {
                 name: seg.name().to_string(),
                 accepted,
             }),
-            Wake::Corrupt(detail) => Err(self.core.peer_corrupt(detail).into()),
+            Wake::Ended(Ended::Corrupt(detail)) => Err(self.core.peer_corrupt(detail).into()),
         }
     }
 
