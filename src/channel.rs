@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bytemuck::Pod;
 
 use crate::barrier::Barrier;
+use crate::element::Typed;
 use crate::error::{ClaimError, OpenError, RemoveError};
 use crate::notify::WaitStrategy;
 use crate::reader::ReaderFront;
@@ -28,13 +29,13 @@ pub const DEFAULT_RING_BYTES: usize = 1 << 20;
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    capacity: Option<usize>,
-    schema: Option<String>,
-    mode: Option<u32>,
-    persist: bool,
-    other_owner: bool,
-    wait: WaitStrategy,
-    barrier: Barrier,
+    pub(crate) capacity: Option<usize>,
+    pub(crate) schema: Option<String>,
+    pub(crate) mode: Option<u32>,
+    pub(crate) persist: bool,
+    pub(crate) other_owner: bool,
+    pub(crate) wait: WaitStrategy,
+    pub(crate) barrier: Barrier,
 }
 
 impl Options {
@@ -199,29 +200,7 @@ impl<T: Pod> ChannelIo<T> {
     /// # Ok::<(), OpenError>(())
     /// ```
     pub fn create(name: &str, options: Options) -> Result<ChannelIo<T>, OpenError> {
-        let layout = layout::<T>();
-        let capacity = options
-            .capacity
-            .unwrap_or_else(|| (DEFAULT_RING_BYTES / layout.size.max(1)).max(1));
-        let membarrier = match options.barrier {
-            Barrier::Fence => false,
-            Barrier::Auto => crate::barrier::register().is_ok(),
-            Barrier::Membarrier => {
-                crate::barrier::register().map_err(|source| OpenError::MembarrierUnavailable {
-                    name: name.to_string(),
-                    source,
-                })?;
-                true
-            }
-        };
-        let spec = CreateSpec {
-            capacity,
-            schema: options.schema.as_deref(),
-            mode: options.mode.unwrap_or(0o600),
-            persist: options.persist,
-            membarrier,
-        };
-        let seg = Segment::create(name, layout, &spec)?;
+        let seg = create_segment(name, layout::<T>(), &options)?;
         Ok(ChannelIo {
             seg: Arc::new(seg),
             wait: options.wait,
@@ -271,12 +250,7 @@ impl<T: Pod> ChannelIo<T> {
     /// # Ok::<(), OpenError>(())
     /// ```
     pub fn open_with(name: &str, options: Options) -> Result<ChannelIo<T>, OpenError> {
-        let seg = Segment::open(
-            name,
-            layout::<T>(),
-            options.schema.as_deref(),
-            options.other_owner,
-        )?;
+        let seg = open_segment(name, layout::<T>(), &options)?;
         Ok(ChannelIo {
             seg: Arc::new(seg),
             wait: options.wait,
@@ -301,24 +275,11 @@ impl<T: Pod> ChannelIo<T> {
     /// # Ok::<(), shmchan::OpenError>(())
     /// ```
     pub fn create_or_open(name: &str, options: Options) -> Result<ChannelIo<T>, OpenError> {
-        // Open first (the usual case once running); on NotFound create; if that loses a race
-        // (AlreadyExists), open what the winner made. A channel removed between our two
-        // steps sends us around again; a few rounds settle any realistic race.
-        let mut last = None;
-        for _ in 0..8 {
-            match ChannelIo::open_with(name, options.clone()) {
-                Err(OpenError::NotFound { .. }) => {}
-                other => return other,
-            }
-            match ChannelIo::create(name, options.clone()) {
-                Err(e @ OpenError::AlreadyExists { .. }) => last = Some(e),
-                other => return other,
-            }
-        }
-        Err(last.unwrap_or_else(|| OpenError::NotFound {
-            name: name.to_string(),
-            path: segment::channel_dir(name),
-        }))
+        create_or_open_with(
+            name,
+            || ChannelIo::open_with(name, options.clone()),
+            || ChannelIo::create(name, options.clone()),
+        )
     }
 
     /// Claims the writing end. There is one writer across all processes at a time.
@@ -340,7 +301,7 @@ impl<T: Pod> ChannelIo<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn writer(&self) -> Result<WriterFront<T>, ClaimError> {
-        WriterFront::claim(&self.seg, self.wait)
+        WriterFront::claim(&self.seg, self.wait, Typed)
     }
 
     /// Claims the reading end. There is one reader across all processes at a time. A reader
@@ -362,7 +323,7 @@ impl<T: Pod> ChannelIo<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reader(&self) -> Result<ReaderFront<T>, ClaimError> {
-        ReaderFront::claim(&self.seg, self.wait)
+        ReaderFront::claim(&self.seg, self.wait, Typed)
     }
 
     /// The channel's name.
@@ -518,4 +479,69 @@ impl ChannelIo<()> {
     pub fn remove(name: &str) -> Result<(), RemoveError> {
         segment::remove(name)
     }
+}
+
+/// Creates the segment of channel `name` for elements of `layout`, as `options` say.
+pub(crate) fn create_segment(
+    name: &str,
+    layout: Layout,
+    options: &Options,
+) -> Result<Segment, OpenError> {
+    let capacity = options
+        .capacity
+        .unwrap_or_else(|| (DEFAULT_RING_BYTES / layout.size.max(1)).max(1));
+    let membarrier = match options.barrier {
+        Barrier::Fence => false,
+        Barrier::Auto => crate::barrier::register().is_ok(),
+        Barrier::Membarrier => {
+            crate::barrier::register().map_err(|source| OpenError::MembarrierUnavailable {
+                name: name.to_string(),
+                source,
+            })?;
+            true
+        }
+    };
+    let spec = CreateSpec {
+        capacity,
+        schema: options.schema.as_deref(),
+        mode: options.mode.unwrap_or(0o600),
+        persist: options.persist,
+        membarrier,
+    };
+    Segment::create(name, layout, &spec)
+}
+
+/// Opens the segment of channel `name`, which must hold elements of `layout` and have
+/// `options`' schema tag.
+pub(crate) fn open_segment(
+    name: &str,
+    layout: Layout,
+    options: &Options,
+) -> Result<Segment, OpenError> {
+    Segment::open(name, layout, options.schema.as_deref(), options.other_owner)
+}
+
+/// Open first (the usual case once running); on NotFound create; if that loses a race
+/// (AlreadyExists), open what the winner made. A channel removed between our two steps
+/// sends us around again; a few rounds settle any realistic race.
+pub(crate) fn create_or_open_with<C>(
+    name: &str,
+    mut open: impl FnMut() -> Result<C, OpenError>,
+    mut create: impl FnMut() -> Result<C, OpenError>,
+) -> Result<C, OpenError> {
+    let mut last = None;
+    for _ in 0..8 {
+        match open() {
+            Err(OpenError::NotFound { .. }) => {}
+            other => return other,
+        }
+        match create() {
+            Err(e @ OpenError::AlreadyExists { .. }) => last = Some(e),
+            other => return other,
+        }
+    }
+    Err(last.unwrap_or_else(|| OpenError::NotFound {
+        name: name.to_string(),
+        path: segment::channel_dir(name),
+    }))
 }

@@ -332,6 +332,19 @@ pub enum PutError {
         /// How many items of the slice were put (a prefix).
         accepted: usize,
     },
+    /// A raw end's buffer is not a whole number of elements (a
+    /// [`RawChannel`](crate::RawChannel)'s slices are bytes).
+    #[error(
+        "channel '{name}': {len} bytes are not a whole number of {element_size}-byte elements"
+    )]
+    PartialElement {
+        /// The channel's name.
+        name: String,
+        /// The buffer's length in bytes.
+        len: usize,
+        /// The channel's element size in bytes.
+        element_size: usize,
+    },
     /// The reader's index makes no sense.
     #[error(transparent)]
     Corrupted(#[from] Corruption),
@@ -433,6 +446,19 @@ pub enum GetError {
     ReaderClosed {
         /// The channel's name.
         name: String,
+    },
+    /// A raw end's buffer is not a whole number of elements (a
+    /// [`RawChannel`](crate::RawChannel)'s slices are bytes).
+    #[error(
+        "channel '{name}': {len} bytes are not a whole number of {element_size}-byte elements"
+    )]
+    PartialElement {
+        /// The channel's name.
+        name: String,
+        /// The buffer's length in bytes.
+        len: usize,
+        /// The channel's element size in bytes.
+        element_size: usize,
     },
     /// The writer's index makes no sense.
     #[error(transparent)]

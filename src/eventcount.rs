@@ -78,6 +78,28 @@ pub(crate) enum Waited<R, E> {
     Ended(E),
 }
 
+/// The waiter's first half, after any spinning: announce, barrier, re-check. `Some`: the
+/// condition holds after all (the announcement is retracted); `None`: the waiter must now
+/// sleep until woken (the announcement stands, so a notifier rings). [`wait`] runs it in a
+/// loop around its sleeps; an event loop that sleeps itself runs it through
+/// `Waiter::prepare` (`ReaderFront::prepare_wait`).
+pub(crate) fn prepare<R, S: Sleeper>(
+    waiting: &AtomicU32,
+    sleeper: &mut S,
+    check: &mut impl FnMut() -> Option<R>,
+) -> Result<Option<R>, S::Error> {
+    announce(waiting);
+    if let Err(e) = sleeper.barrier() {
+        retract(waiting);
+        return Err(e);
+    }
+    if let Some(r) = check() {
+        retract(waiting);
+        return Ok(Some(r));
+    }
+    Ok(None)
+}
+
 /// The waiter's side of the eventcount, after any spinning: announce, barrier, re-check,
 /// sleep; until `check` returns `Some` or the sleeper ends the wait. The caller checked
 /// once before (and found nothing).
@@ -87,13 +109,7 @@ pub(crate) async fn wait<R, S: Sleeper>(
     mut check: impl FnMut() -> Option<R>,
 ) -> Result<Waited<R, S::End>, S::Error> {
     loop {
-        announce(waiting);
-        if let Err(e) = sleeper.barrier() {
-            retract(waiting);
-            return Err(e);
-        }
-        if let Some(r) = check() {
-            retract(waiting);
+        if let Some(r) = prepare(waiting, sleeper, &mut check)? {
             return Ok(Waited::Ready(r));
         }
         // An error leaves the announcement standing: it costs the peer one spurious ring.

@@ -99,6 +99,7 @@ compile_error!("shmchan supports 64-bit targets only");
 
 mod barrier;
 mod channel;
+mod element;
 mod end;
 mod error;
 mod eventcount;
@@ -107,6 +108,7 @@ mod info;
 pub mod layout;
 mod liveness;
 mod notify;
+mod raw;
 mod reader;
 mod ring;
 #[cfg(test)]
@@ -117,10 +119,12 @@ mod writer;
 
 pub use barrier::Barrier;
 pub use channel::{ChannelIo, Options, DEFAULT_RING_BYTES};
+pub use element::{Bytes, ElementType, ElementTypeError, Stride, Typed};
 pub use error::{ClaimError, Corruption, GetError, OpenError, PutError, RemoveError};
 pub use header::{End, Primitive, MAX_DATA_LEN, REASON_MAX, SCHEMA_MAX};
 pub use info::{ChannelInfo, EndInfo, WriterState};
-pub use notify::{WaitStats, WaitStrategy};
+pub use notify::{Readiness, WaitStats, WaitStrategy};
+pub use raw::{RawChannel, RawReader, RawSlots, RawView, RawWriter};
 pub use reader::{ReaderFront, View};
 pub use segment::{base_dir, channel_dir, validate_name, Removal, NAME_MAX};
 pub use writer::{Slots, WriterFront};

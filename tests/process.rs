@@ -350,36 +350,120 @@ fn gone(name: &str) -> bool {
     !shmchan::channel_dir(name).exists()
 }
 
-/// `get` through tokio (a runtime of its own) or the blocking twin.
-fn get_with(
-    r: &mut shmchan::ReaderFront<u64>,
-    buf: &mut [u64],
-    asynch: bool,
-) -> Result<(), GetError> {
-    if !asynch {
-        return r.blocking_get(buf);
-    }
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(r.get(buf))
+/// How a test end waits: the blocking twin, tokio (a runtime of its own), or an event loop
+/// of the caller's (`prepare_wait`, poll(2) on `wait_fd`, `finish_wait`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Via {
+    Blocking,
+    Tokio,
+    EventLoop,
 }
 
-/// `put` through tokio (a runtime of its own) or the blocking twin.
-fn put_with(
-    w: &mut shmchan::WriterFront<u64>,
-    items: &[u64],
-    asynch: bool,
-) -> Result<(), PutError> {
-    if !asynch {
-        return w.blocking_put(items);
-    }
+const ALL_VIAS: [Via; 3] = [Via::Blocking, Via::Tokio, Via::EventLoop];
+
+fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime")
-        .block_on(w.put(items))
+}
+
+/// poll(2) on an end's wait descriptor until it is readable (no timeout: the test's
+/// watchdog bounds it).
+fn poll_readable(fd: std::os::fd::RawFd) {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    while unsafe { libc::poll(&mut p, 1, -1) } < 0 {}
+}
+
+/// `get` through `via`.
+fn get_with(r: &mut shmchan::ReaderFront<u64>, buf: &mut [u64], via: Via) -> Result<(), GetError> {
+    match via {
+        Via::Blocking => r.blocking_get(buf),
+        Via::Tokio => runtime().block_on(r.get(buf)),
+        Via::EventLoop => {
+            use std::os::fd::AsRawFd;
+            let fd = r.wait_fd()?.as_raw_fd();
+            let mut filled = 0;
+            while filled < buf.len() {
+                // Whole if it fits the ring, else in pieces.
+                let want = buf.len() - filled;
+                if want <= r.capacity() {
+                    if r.try_get(&mut buf[filled..])
+                        .map_err(|e| add_filled(e, filled))?
+                    {
+                        return Ok(());
+                    }
+                } else {
+                    filled += r
+                        .try_get_some(&mut buf[filled..])
+                        .map_err(|e| add_filled(e, filled))?;
+                    continue;
+                }
+                let need = want.min(r.capacity());
+                if r.prepare_wait(need).map_err(|e| add_filled(e, filled))?
+                    == shmchan::Readiness::Wait
+                {
+                    poll_readable(fd);
+                    r.finish_wait()?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn add_filled(e: GetError, n: usize) -> GetError {
+    match e {
+        GetError::PeerGone {
+            name,
+            remaining,
+            filled,
+        } => GetError::PeerGone {
+            name,
+            remaining,
+            filled: filled + n,
+        },
+        e => e,
+    }
+}
+
+/// `put` through `via`.
+fn put_with(w: &mut shmchan::WriterFront<u64>, items: &[u64], via: Via) -> Result<(), PutError> {
+    match via {
+        Via::Blocking => w.blocking_put(items),
+        Via::Tokio => runtime().block_on(w.put(items)),
+        Via::EventLoop => {
+            use std::os::fd::AsRawFd;
+            let fd = w.wait_fd()?.as_raw_fd();
+            let mut done = 0;
+            let counted = |e: PutError, done: usize| match e {
+                PutError::PeerGone { name, .. } => PutError::PeerGone {
+                    name,
+                    accepted: done,
+                },
+                PutError::Closed { name, .. } => PutError::Closed {
+                    name,
+                    accepted: done,
+                },
+                e => e,
+            };
+            loop {
+                done += w.try_put(&items[done..]).map_err(|e| counted(e, done))?;
+                if done == items.len() {
+                    return Ok(());
+                }
+                if w.prepare_wait(1).map_err(|e| counted(e, done))? == shmchan::Readiness::Wait {
+                    poll_readable(fd);
+                    w.finish_wait()?;
+                }
+            }
+        }
+    }
 }
 
 fn no_spin() -> Options {
@@ -564,7 +648,9 @@ fn role_stream_writer() -> Result<(), String> {
         let b = (1 + rng.below(maxb)).min(count - next);
         buf.clear();
         buf.extend(next..next + b);
-        if asynch {
+        if std::env::var("EVENTLOOP").is_ok() {
+            put_with(&mut w, &buf, Via::EventLoop).map_err(|e| e.to_string())?;
+        } else if asynch {
             rt.block_on(w.put(&buf)).map_err(|e| e.to_string())?;
         } else {
             w.blocking_put(&buf).map_err(|e| e.to_string())?;
@@ -600,7 +686,9 @@ fn role_stream_reader() -> Result<(), String> {
         jitter.before_batch(|| next + chan.len() as u64, count);
         let b = 1 + rng.below(maxb) as usize;
         let to = &mut buf[..b];
-        let res = if asynch {
+        let res = if std::env::var("EVENTLOOP").is_ok() {
+            get_with(&mut r, to, Via::EventLoop)
+        } else if asynch {
             rt.block_on(r.get(to))
         } else {
             r.blocking_get(to)
@@ -1172,7 +1260,15 @@ fn no_spin_stress(barrier: &str, count: u64, min_sleeps: u64) -> R {
     if barrier == "membarrier" && !membarrier_available()? {
         return Ok(());
     }
-    for (i, reader_first) in [true, false].into_iter().enumerate() {
+    // Which side starts first, how it waits, and how the second one waits: blocking and
+    // tokio against each other both ways, then both in an event loop of their own
+    // (`prepare_wait`, poll(2) on `wait_fd`, `finish_wait`).
+    let configs = [
+        (true, None, "ASYNC"),
+        (false, None, "ASYNC"),
+        (true, Some("EVENTLOOP"), "EVENTLOOP"),
+    ];
+    for (i, (reader_first, first_via, second_via)) in configs.into_iter().enumerate() {
         let name = unique("nospin");
         let mut e = stream_env(&name, count, 9, 512, 100 + i as u64);
         e.push(("NOSPIN", "1".into()));
@@ -1181,16 +1277,19 @@ fn no_spin_stress(barrier: &str, count: u64, min_sleeps: u64) -> R {
         e.push(("JITTER", "10000".into()));
         e.push(("GATE", "2".into()));
         let (mut reader, mut writer);
+        if let Some(via) = first_via {
+            e.push((via, "1".into()));
+        }
         // The first side has claimed before the second starts.
         if reader_first {
             reader = Peer::spawn("stream_reader", &e);
             check(reader.read_line()? == "claimed", "reader did not claim")?;
-            e.push(("ASYNC", "1".into()));
+            e.push((second_via, "1".into()));
             writer = Peer::spawn("stream_writer", &e);
         } else {
             writer = Peer::spawn("stream_writer", &e);
             check(writer.read_line()? == "claimed", "writer did not claim")?;
-            e.push(("ASYNC", "1".into()));
+            e.push((second_via, "1".into()));
             reader = Peer::spawn("stream_reader", &e);
         }
         let (w_out, r_out) = (
@@ -1200,7 +1299,13 @@ fn no_spin_stress(barrier: &str, count: u64, min_sleeps: u64) -> R {
         let (line, r_sleeps) = report(&r_out);
         let w_sleeps = report(&w_out).1;
         eprintln!(
-            "no-spin stress ({barrier}): reader slept {r_sleeps} times, writer {w_sleeps} times"
+            "no-spin stress ({barrier}, {:?} first, then {second_via}): reader slept {r_sleeps} \
+             times, writer {w_sleeps} times",
+            first_via.unwrap_or(if reader_first {
+                "blocking reader"
+            } else {
+                "blocking writer"
+            })
         );
         check(
             line == format!("read {count} closed"),
@@ -1361,12 +1466,12 @@ fn held_writer_and_reader(
 
 /// kill -9 of the writer while the reader waits: the reader drains, then gets PeerGone.
 fn kill_writer_while_reader_waits() -> R {
-    for asynch in [false, true] {
+    for via in ALL_VIAS {
         let name = unique("killw");
         let (mut holder, chan, mut r) = held_writer_and_reader(&name, 100, &[])?;
         let got = background("get", move || {
             let mut buf = vec![0u64; 150];
-            let res = get_with(&mut r, &mut buf, asynch);
+            let res = get_with(&mut r, &mut buf, via);
             let returned = std::time::Instant::now();
             let mut rest = vec![0u64; 100];
             let drained = r.blocking_get_some(&mut rest).map(|n| rest[..n].to_vec());
@@ -1379,7 +1484,7 @@ fn kill_writer_while_reader_waits() -> R {
         holder.kill9();
         let (res, returned, drained, end, mut r) = got.wait(*TIMEOUT)?;
         let after = returned.saturating_duration_since(killed);
-        eprintln!("kill -9 of the writer (async: {asynch}): PeerGone {after:?} later");
+        eprintln!("kill -9 of the writer (via {via:?}): PeerGone {after:?} later");
         // Measured here in milliseconds (pidfd); the bound leaves room for a loaded CI.
         check(
             after < Duration::from_secs(2),
@@ -1423,7 +1528,7 @@ fn kill_writer_while_reader_waits() -> R {
 /// kill -9 of the reader while the writer waits for room: put returns PeerGone; a new reader
 /// resumes exactly at the first item the dead one had not consumed.
 fn kill_reader_while_writer_waits() -> R {
-    for asynch in [false, true] {
+    for via in ALL_VIAS {
         let name = unique("killr");
         let mut e = stream_env(&name, 0, 1, 512, 1);
         e.push(("GET", "100".into())); // the holder consumes 0..100 first
@@ -1432,7 +1537,7 @@ fn kill_reader_while_writer_waits() -> R {
         let mut holder = Peer::spawn("hold_reader", &e);
         let put = background("put", move || {
             let items: Vec<u64> = (0..700).collect();
-            let r = put_with(&mut w, &items, asynch);
+            let r = put_with(&mut w, &items, via);
             (r, std::time::Instant::now(), w.wait_stats().sleeps)
         });
         check(holder.read_line()? == "ready", "holder not ready")?;
@@ -1446,7 +1551,7 @@ fn kill_reader_while_writer_waits() -> R {
         holder.kill9();
         let (res, returned, sleeps) = put.wait(*TIMEOUT)?;
         let after = returned.saturating_duration_since(killed);
-        eprintln!("kill -9 of the reader (async: {asynch}): PeerGone {after:?} later");
+        eprintln!("kill -9 of the reader (via {via:?}): PeerGone {after:?} later");
         check(
             after < Duration::from_secs(2),
             format!("PeerGone took {after:?}"),
@@ -1979,13 +2084,13 @@ fn scribbled_peer_record_cannot_hang_the_survivor() -> R {
 /// A peer whose recorded pid cannot be watched (as from another pid namespace): its death is
 /// still found, by re-checking its lock, within about a second.
 fn unwatchable_peer_death_is_found() -> R {
-    for asynch in [false, true] {
+    for via in ALL_VIAS {
         let name = unique("unwatch");
         let fake = [("FAKE_PID", "2147483000".to_string())];
         let (mut holder, _chan, mut r) = held_writer_and_reader(&name, 3, &fake)?;
         let got = background("get", move || {
             let mut buf = [0u64; 10];
-            let res = get_with(&mut r, &mut buf, asynch);
+            let res = get_with(&mut r, &mut buf, via);
             (res, std::time::Instant::now(), r.wait_stats())
         });
         until_asleep(&name, DATA_WAITING, got.tid)?;
@@ -1999,7 +2104,7 @@ fn unwatchable_peer_death_is_found() -> R {
         )?;
         let after = when.saturating_duration_since(killed);
         eprintln!(
-            "unwatchable peer (async: {asynch}): death found {after:?} after kill -9, {} timed sleeps",
+            "unwatchable peer (via {via:?}): death found {after:?} after kill -9, {} timed sleeps",
             stats.timed_sleeps
         );
         // The re-check backs off to 1 s at most; a pidfd would have needed no timed sleep.

@@ -61,8 +61,12 @@ use crate::header::End;
 use crate::liveness::{peer_status, PeerStatus};
 use crate::segment::{self, Segment};
 
+mod external;
 mod sleep;
 mod strategy;
+
+pub(crate) use external::Prepared;
+pub use external::Readiness;
 
 use sleep::{Pollable, Woke};
 pub(crate) use strategy::{run_blocking, FastThenSlow, Mode};
@@ -140,6 +144,8 @@ pub(crate) struct Waiter {
     recheck: Duration,
     /// Timer for timed re-checks in async mode (created on first need).
     timer: Option<Pollable>,
+    /// The epoll set of waits in the caller's event loop (created on first need).
+    ext: Option<external::External>,
     /// The claim count of a peer holder whose death a wait already reported: reported once,
     /// after which waits wait for a new holder.
     reported_gone: Option<u64>,
@@ -189,6 +195,7 @@ impl Waiter {
             dead: None,
             recheck: RECHECK_FIRST,
             timer: None,
+            ext: None,
             reported_gone: None,
             peer_claims_seen: 0,
             peer_seen: false,

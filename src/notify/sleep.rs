@@ -65,7 +65,7 @@ impl Pollable {
 /// keeps writing cannot hold us here. Returns `WouldBlock` once empty, as tokio's `try_io`
 /// wants to see before it clears readiness; `Ok` if it stopped early (readiness stays set,
 /// and the next wait drains the rest).
-fn drain(fd: BorrowedFd<'_>, reads: &mut u64) -> io::Result<()> {
+pub(super) fn drain(fd: BorrowedFd<'_>, reads: &mut u64) -> io::Result<()> {
     let mut buf = [0u8; 4096];
     for _ in 0..16 {
         *reads += 1;
@@ -203,7 +203,7 @@ impl Waiter {
 }
 
 /// Arms a timerfd to expire once after `after` (zero disarms it).
-fn arm(fd: BorrowedFd<'_>, after: Duration) -> io::Result<()> {
+pub(super) fn arm(fd: BorrowedFd<'_>, after: Duration) -> io::Result<()> {
     let zero = rustix::time::Timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -220,7 +220,7 @@ fn arm(fd: BorrowedFd<'_>, after: Duration) -> io::Result<()> {
 }
 
 /// Reads a timerfd's expiration count; `WouldBlock` if it has not expired.
-fn read_expirations(fd: BorrowedFd<'_>) -> io::Result<u64> {
+pub(super) fn read_expirations(fd: BorrowedFd<'_>) -> io::Result<u64> {
     let mut buf = [0u8; 8];
     loop {
         match rustix::io::read(fd, &mut buf) {

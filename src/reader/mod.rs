@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytemuck::Pod;
 
+use crate::element::{Stride, Typed};
 use crate::end::{self, EndCore};
 use crate::error::{ClaimError, Corruption, GetError};
 use crate::header::{End, CLOSED, OPEN};
@@ -15,6 +16,7 @@ use crate::notify::{self, Ended, FastThenSlow, Mode, WaitStrategy, Wake};
 use crate::ring::{Consumer, RingError};
 use crate::segment::Segment;
 
+mod poll;
 mod view;
 pub use view::View;
 
@@ -41,13 +43,18 @@ pub use view::View;
 /// # Ok(())
 /// # }
 /// ```
-pub struct ReaderFront<T> {
+///
+/// The second parameter says how the front counts elements: [`Typed`] (the default: each
+/// `T` is one) for a [`ChannelIo<T>`](crate::ChannelIo), [`Bytes`](crate::Bytes) for a
+/// [`RawChannel`](crate::RawChannel), whose reader is a [`RawReader`](crate::RawReader).
+pub struct ReaderFront<T, S: Stride = Typed> {
     core: EndCore,
     ring: Consumer,
+    stride: S,
     _t: PhantomData<fn(T) -> T>,
 }
 
-impl<T> std::fmt::Debug for ReaderFront<T> {
+impl<T, S: Stride> std::fmt::Debug for ReaderFront<T, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReaderFront")
             .field("name", &self.core.name())
@@ -104,14 +111,36 @@ fn probe(ring: &mut Consumer, seg: &Segment, want: u64) -> Option<Result<Avail, 
     }
 }
 
-impl<T: Pod> ReaderFront<T> {
-    pub(crate) fn claim(seg: &Arc<Segment>, wait: WaitStrategy) -> Result<Self, ClaimError> {
+impl<T: Pod, S: Stride> ReaderFront<T, S> {
+    pub(crate) fn claim(
+        seg: &Arc<Segment>,
+        wait: WaitStrategy,
+        stride: S,
+    ) -> Result<Self, ClaimError> {
         // Resume at the first item not consumed.
         let (core, ring) = EndCore::claim(seg, End::Reader, wait, Consumer::new)?;
         Ok(ReaderFront {
             core,
             ring,
+            stride,
             _t: PhantomData,
+        })
+    }
+
+    /// The elements in `len` `T`s, if that is a whole number of them (always, for
+    /// [`Typed`]: the check then compiles to nothing).
+    #[inline(always)]
+    fn elements(&self, len: usize) -> Option<usize> {
+        let u = self.stride.units();
+        (len % u == 0).then_some(len / u)
+    }
+
+    /// The elements in a buffer of `len` `T`s, or the error for a partial element.
+    fn whole(&self, len: usize) -> Result<usize, GetError> {
+        self.elements(len).ok_or_else(|| GetError::PartialElement {
+            name: self.core.seg.name().to_string(),
+            len,
+            element_size: self.stride.units(),
         })
     }
 
@@ -128,9 +157,13 @@ impl<T: Pod> ReaderFront<T> {
     /// of the mirrored mapping; the first `available` of them are committed.
     #[inline]
     fn items(&self) -> *const T {
-        // SAFETY: `slot() < capacity`, so the offset is inside the first copy of the data
-        // region; slots are `size_of::<T>()` apart from a page-aligned start, so aligned.
-        unsafe { (self.core.seg.data() as *const T).add(self.ring.slot() as usize) }
+        // SAFETY: `slot() < capacity`, so the offset (slot × the element's size in bytes:
+        // `units` `T`s of `size_of::<T>()`, which open checked against the header's element
+        // size) is inside the first copy of the data region; elements are that size apart
+        // from a page-aligned start, so the pointer is aligned for T.
+        unsafe {
+            (self.core.seg.data() as *const T).add(self.ring.slot() as usize * self.stride.units())
+        }
     }
 
     /// Releases the next `k` items to the writer and wakes it if it sleeps.
@@ -141,18 +174,21 @@ impl<T: Pod> ReaderFront<T> {
         self.core.waiter.notify_peer(&h.room_waiting.0);
     }
 
-    /// Copies the next `k` items into `to[..k]` and releases their slots.
+    /// Copies the next `k` elements into the start of `to` and releases their slots.
     #[inline]
     fn take(&mut self, to: &mut [T], k: usize) {
-        // SAFETY: callers pass `k` ≤ a count `probe` returned, so `k` committed items start
-        // at `items()`, inside the mapping (see `items`); the producer does not write them
-        // until we release them below; `to` is a distinct allocation of ≥ k items.
+        let units = k * self.stride.units();
+        debug_assert!(to.len() >= units);
+        // SAFETY: callers pass `k` ≤ a count `probe` returned, so `k` committed elements
+        // (`units` `T`s) start at `items()`, inside the mapping (see `items`); the producer
+        // does not write them until we release them below; `to` is a distinct allocation
+        // of ≥ `units` `T`s (callers pass `k` ≤ its whole elements).
         unsafe {
-            if k == 1 {
+            if units == 1 {
                 // One item: a plain load, not a call to memcpy.
                 to[0] = self.items().read();
             } else {
-                std::ptr::copy_nonoverlapping(self.items(), to.as_mut_ptr(), k)
+                std::ptr::copy_nonoverlapping(self.items(), to.as_mut_ptr(), units)
             }
         };
         self.release(k);
@@ -213,30 +249,39 @@ impl<T: Pod> ReaderFront<T> {
             })?;
         match woke {
             Wake::Ready(r) => r.map_err(|e| self.core.corrupt(e).into()),
-            Wake::Ended(Ended::PeerGone { holder }) => {
-                let remaining = ring
-                    .available(&seg.header().tail.0, u64::MAX)
-                    .map_err(|e| self.core.corrupt(e))?;
+            Wake::Ended(end) => Err(self.wait_ended(end)),
+        }
+    }
+
+    /// The error of a wait that ended without its condition (`Waiter::wait`, or
+    /// `prepare_wait`).
+    #[cold]
+    fn wait_ended(&mut self, end: Ended) -> GetError {
+        let seg = &self.core.seg;
+        let remaining = match self.ring.available(&seg.header().tail.0, u64::MAX) {
+            Ok(n) => n as usize,
+            Err(e) => return self.core.corrupt(e).into(),
+        };
+        match end {
+            Ended::PeerGone { holder } => {
                 if remaining == 0 {
                     // Everything the dead writer committed has been read: its death is now
                     // reported for good, and later calls wait for a restarted writer. While
                     // items remain, each wait reports it again (the caller drains first).
                     self.core.waiter.reported(holder);
                 }
-                Err(GetError::PeerGone {
+                GetError::PeerGone {
                     name: seg.name().to_string(),
-                    remaining: remaining as usize,
+                    remaining,
                     filled: 0,
-                })
+                }
             }
-            Wake::Ended(Ended::TimedOut) => Err(GetError::TimedOut {
+            Ended::TimedOut => GetError::TimedOut {
                 name: seg.name().to_string(),
-                remaining: ring
-                    .available(&seg.header().tail.0, u64::MAX)
-                    .map_err(|e| self.core.corrupt(e))? as usize,
+                remaining,
                 filled: 0,
-            }),
-            Wake::Ended(Ended::Corrupt(detail)) => Err(self.core.peer_corrupt(detail).into()),
+            },
+            Ended::Corrupt(detail) => self.core.peer_corrupt(detail).into(),
         }
     }
 
@@ -257,10 +302,13 @@ impl<T: Pod> ReaderFront<T> {
     /// (false: take the slow path).
     #[inline(always)]
     fn get_now(&mut self, to: &mut [T]) -> bool {
-        if self.ready_now(to.len()).is_none() {
+        let Some(n) = self.elements(to.len()) else {
+            return false;
+        };
+        if self.ready_now(n).is_none() {
             return false;
         }
-        self.take(to, to.len());
+        self.take(to, n);
         true
     }
 
@@ -268,10 +316,11 @@ impl<T: Pod> ReaderFront<T> {
     /// anything (None: take the slow path).
     #[inline(always)]
     fn get_some_now(&mut self, to: &mut [T]) -> Option<usize> {
-        if to.is_empty() {
+        let room = self.elements(to.len())?;
+        if room == 0 {
             return None;
         }
-        let k = self.ready_now(1)?.min(to.len());
+        let k = self.ready_now(1)?.min(room);
         self.take(to, k);
         Some(k)
     }
@@ -284,12 +333,13 @@ impl<T: Pod> ReaderFront<T> {
 
     async fn get_some_in(&mut self, to: &mut [T], mode: Mode) -> Result<usize, GetError> {
         self.check_open()?;
-        if to.is_empty() {
+        let room = self.whole(to.len())?;
+        if room == 0 {
             return Ok(0);
         }
         match self.wait_for(1, mode).await? {
             Avail::Enough(avail) => {
-                let k = (avail as usize).min(to.len());
+                let k = (avail as usize).min(room);
                 self.take(to, k);
                 Ok(k)
             }
@@ -299,7 +349,7 @@ impl<T: Pod> ReaderFront<T> {
 
     async fn get_in(&mut self, to: &mut [T], mode: Mode) -> Result<(), GetError> {
         self.check_open()?;
-        let n = to.len();
+        let n = self.whole(to.len())?;
         if n == 0 {
             return Ok(());
         }
@@ -309,7 +359,7 @@ impl<T: Pod> ReaderFront<T> {
             let mut filled = 0;
             while filled < n {
                 filled += self
-                    .get_some_in(&mut to[filled..], mode)
+                    .get_some_in(&mut to[filled * self.stride.units()..], mode)
                     .await
                     .map_err(|e| e.add_filled(filled))?;
             }
@@ -437,14 +487,15 @@ impl<T: Pod> ReaderFront<T> {
     /// ```
     pub fn try_get_some(&mut self, to: &mut [T]) -> Result<usize, GetError> {
         self.check_open()?;
-        if to.is_empty() {
+        let room = self.whole(to.len())?;
+        if room == 0 {
             return Ok(0);
         }
         match probe(&mut self.ring, &self.core.seg, 1) {
             None => Ok(0),
             Some(Err(e)) => Err(self.core.corrupt(e).into()),
             Some(Ok(Avail::Enough(avail))) => {
-                let k = (avail as usize).min(to.len());
+                let k = (avail as usize).min(room);
                 self.take(to, k);
                 Ok(k)
             }
@@ -531,7 +582,7 @@ fn blocking_bug(name: &str) -> GetError {
     }
 }
 
-impl<T> ReaderFront<T> {
+impl<T, S: Stride> ReaderFront<T, S> {
     /// Closes the channel: what remains is discarded, and the writer's waiting or next
     /// `put` fails with [`PutError::Closed`](crate::PutError::Closed). Dropping the reader
     /// does the same.
@@ -560,7 +611,7 @@ impl<T> ReaderFront<T> {
     crate::end::accessors!();
 }
 
-impl<T> Drop for ReaderFront<T> {
+impl<T, S: Stride> Drop for ReaderFront<T, S> {
     fn drop(&mut self) {
         self.finish();
     }

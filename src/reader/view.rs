@@ -4,10 +4,11 @@
 use bytemuck::Pod;
 
 use super::{blocking_bug, probe, Avail, ReaderFront};
+use crate::element::{Stride, Typed};
 use crate::error::GetError;
 use crate::notify::{self, Mode};
 
-impl<T: Pod> ReaderFront<T> {
+impl<T: Pod, S: Stride> ReaderFront<T, S> {
     /// Waits until `n` items can be shown; returns how many to show (`n`). The view is made
     /// by the caller, so this future borrows nothing past its end.
     async fn peek_len(&mut self, n: usize, mode: Mode) -> Result<usize, GetError> {
@@ -66,7 +67,7 @@ impl<T: Pod> ReaderFront<T> {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn peek(&mut self, n: usize) -> Result<View<'_, T>, GetError> {
+    pub async fn peek(&mut self, n: usize) -> Result<View<'_, T, S>, GetError> {
         let len = match self.peek_now(n) {
             Some(len) => len,
             None => self.peek_len(n, Mode::Async).await?,
@@ -100,7 +101,7 @@ impl<T: Pod> ReaderFront<T> {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn peek_some(&mut self) -> Result<View<'_, T>, GetError> {
+    pub async fn peek_some(&mut self) -> Result<View<'_, T, S>, GetError> {
         let len = match self.ready_now(1) {
             Some(avail) => avail,
             None => self.peek_some_len(Mode::Async).await?,
@@ -125,7 +126,7 @@ impl<T: Pod> ReaderFront<T> {
     /// view.consume_all();
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn blocking_peek(&mut self, n: usize) -> Result<View<'_, T>, GetError> {
+    pub fn blocking_peek(&mut self, n: usize) -> Result<View<'_, T, S>, GetError> {
         if let Some(len) = self.peek_now(n) {
             return Ok(View { front: self, len });
         }
@@ -149,7 +150,7 @@ impl<T: Pod> ReaderFront<T> {
     /// assert_eq!(r.blocking_peek_some()?.consume_all(), 3);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn blocking_peek_some(&mut self) -> Result<View<'_, T>, GetError> {
+    pub fn blocking_peek_some(&mut self) -> Result<View<'_, T, S>, GetError> {
         if let Some(avail) = self.ready_now(1) {
             return Ok(View {
                 front: self,
@@ -159,6 +160,47 @@ impl<T: Pod> ReaderFront<T> {
         let len = notify::run_blocking(self.peek_some_len(Mode::Blocking))
             .unwrap_or_else(|| Err(blocking_bug(self.core.seg.name())))?;
         Ok(View { front: self, len })
+    }
+
+    /// Shows exactly `n` items in place if that many are there now (`None`, removing
+    /// nothing, if not yet): [`peek`](Self::peek) for an event loop of your own (see
+    /// [`prepare_wait`](Self::prepare_wait)).
+    ///
+    /// # Errors
+    ///
+    /// As [`peek`](Self::peek), without waiting.
+    ///
+    /// ```
+    /// # use shmchan::{ChannelIo, Options};
+    /// # let name = format!("doc-try-peek-n-{}", std::process::id());
+    /// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
+    /// let (mut w, mut r) = (chan.writer()?, chan.reader()?);
+    /// w.blocking_put(b"abc")?;
+    /// assert!(r.try_peek(4)?.is_none());
+    /// assert_eq!(&*r.try_peek(2)?.expect("two are there"), b"ab");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_peek(&mut self, n: usize) -> Result<Option<View<'_, T, S>>, GetError> {
+        if let Some(len) = self.peek_now(n) {
+            return Ok(Some(View { front: self, len }));
+        }
+        self.check_open()?;
+        if n > self.capacity() {
+            return Err(GetError::Oversized {
+                name: self.core.seg.name().to_string(),
+                requested: n,
+                capacity: self.capacity(),
+            });
+        }
+        match probe(&mut self.ring, &self.core.seg, n as u64) {
+            None => Ok(None),
+            Some(Err(e)) => Err(self.core.corrupt(e).into()),
+            Some(Ok(Avail::Enough(_))) => Ok(Some(View {
+                front: self,
+                len: n,
+            })),
+            Some(Ok(Avail::Ended { avail, state })) => Err(self.ended(avail, state, 0)),
+        }
     }
 
     /// Shows the items available now, in place, without waiting (possibly none).
@@ -175,7 +217,7 @@ impl<T: Pod> ReaderFront<T> {
     /// assert!(r.try_peek_some()?.is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_peek_some(&mut self) -> Result<View<'_, T>, GetError> {
+    pub fn try_peek_some(&mut self) -> Result<View<'_, T, S>, GetError> {
         self.check_open()?;
         match probe(&mut self.ring, &self.core.seg, 1) {
             None => Ok(View {
@@ -209,13 +251,22 @@ impl<T: Pod> ReaderFront<T> {
 /// [`Options::accept_other_owner`](crate::Options::accept_other_owner)), so such a process
 /// runs as the same user. If you cannot trust the peer that far, copy out with
 /// [`get`](ReaderFront::get), which never holds a reference into shared memory.
-pub struct View<'a, T: Pod> {
-    front: &'a mut ReaderFront<T>,
+///
+/// The view of a [`RawReader`](crate::RawReader) is bytes: its slice holds
+/// [`elements`](Self::elements) × the element size bytes, and `consume` counts elements.
+pub struct View<'a, T: Pod, S: Stride = Typed> {
+    front: &'a mut ReaderFront<T, S>,
+    /// In elements.
     len: usize,
 }
 
-impl<T: Pod> View<'_, T> {
-    /// Removes the first `k` items (at most the view's length) and returns how many.
+impl<T: Pod, S: Stride> View<'_, T, S> {
+    /// The elements shown (for a typed view, its slice's length).
+    pub fn elements(&self) -> usize {
+        self.len
+    }
+
+    /// Removes the first `k` elements (at most the view's length) and returns how many.
     pub fn consume(self, k: usize) -> usize {
         let k = k.min(self.len);
         if k > 0 {
@@ -231,17 +282,20 @@ impl<T: Pod> View<'_, T> {
     }
 }
 
-impl<T: Pod> std::ops::Deref for View<'_, T> {
+impl<T: Pod, S: Stride> std::ops::Deref for View<'_, T, S> {
     type Target = [T];
     fn deref(&self) -> &[T] {
-        // SAFETY: `len` ≤ the committed items counted when the view was made; they start at
-        // `items()`, contiguous and aligned in the mirrored mapping, and the writer does not
-        // write them until we release them, which needs `&mut` of the front the view holds.
-        unsafe { std::slice::from_raw_parts(self.front.items(), self.len) }
+        // SAFETY: `len` ≤ the committed elements counted when the view was made (≤ the
+        // capacity); their `len × units` `T`s start at `items()`, contiguous and aligned in
+        // the mirrored mapping, and the writer does not write them until we release them,
+        // which needs `&mut` of the front the view holds.
+        unsafe {
+            std::slice::from_raw_parts(self.front.items(), self.len * self.front.stride.units())
+        }
     }
 }
 
-impl<T: Pod> std::fmt::Debug for View<'_, T> {
+impl<T: Pod, S: Stride> std::fmt::Debug for View<'_, T, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("View").field("len", &self.len).finish()
     }

@@ -7,12 +7,15 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
+use crate::element::{Stride, Typed};
 use crate::end::{self, EndCore};
 use crate::error::{ClaimError, PutError};
 use crate::header::{End, Header, OPEN};
 use crate::notify::{self, Ended, Mode, WaitStrategy, Wake};
-use crate::ring::Producer;
+use crate::ring::{Producer, RingError};
+use crate::segment::Segment;
 
+mod poll;
 mod slots;
 pub use slots::Slots;
 
@@ -36,13 +39,18 @@ pub use slots::Slots;
 /// # Ok(())
 /// # }
 /// ```
-pub struct WriterFront<T> {
+///
+/// The second parameter says how the front counts elements: [`Typed`] (the default: each
+/// `T` is one) for a [`ChannelIo<T>`](crate::ChannelIo), [`Bytes`](crate::Bytes) for a
+/// [`RawChannel`](crate::RawChannel), whose writer is a [`RawWriter`](crate::RawWriter).
+pub struct WriterFront<T, S: Stride = Typed> {
     core: EndCore,
     ring: Producer,
+    stride: S,
     _t: PhantomData<fn(T) -> T>,
 }
 
-impl<T> std::fmt::Debug for WriterFront<T> {
+impl<T, S: Stride> std::fmt::Debug for WriterFront<T, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WriterFront")
             .field("name", &self.core.name())
@@ -56,17 +64,36 @@ impl<T> std::fmt::Debug for WriterFront<T> {
 /// `WriterFront::wait_for_chunk`): a reader that keeps up frees 2 KiB in about a microsecond.
 const CHUNK_SPIN: Duration = Duration::from_micros(5);
 
-impl<T: Pod> WriterFront<T> {
+impl<T: Pod, S: Stride> WriterFront<T, S> {
     pub(crate) fn claim(
-        seg: &Arc<crate::segment::Segment>,
+        seg: &Arc<Segment>,
         wait: WaitStrategy,
+        stride: S,
     ) -> Result<Self, ClaimError> {
         // Resume after the last committed item.
         let (core, ring) = EndCore::claim(seg, End::Writer, wait, Producer::new)?;
         Ok(WriterFront {
             core,
             ring,
+            stride,
             _t: PhantomData,
+        })
+    }
+
+    /// The elements in `len` `T`s, if that is a whole number of them (always, for
+    /// [`Typed`]: the check then compiles to nothing).
+    #[inline(always)]
+    fn elements(&self, len: usize) -> Option<usize> {
+        let u = self.stride.units();
+        (len % u == 0).then_some(len / u)
+    }
+
+    /// The elements in `len` `T`s, or the error for a partial element.
+    fn whole(&self, len: usize) -> Result<usize, PutError> {
+        self.elements(len).ok_or_else(|| PutError::PartialElement {
+            name: self.core.seg.name().to_string(),
+            len,
+            element_size: self.stride.units(),
         })
     }
 
@@ -94,36 +121,37 @@ impl<T: Pod> WriterFront<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_put(&mut self, items: &[T]) -> Result<usize, PutError> {
-        let n = self.free(items.len())?.min(items.len());
+        let len = self.whole(items.len())?;
+        let n = self.free(len)?.min(len);
         if n == 0 {
             return Ok(0);
         }
         // SAFETY: `free()` returned ≥ n.
-        unsafe { self.write_and_publish(&items[..n]) };
+        unsafe { self.write_and_publish(&items[..n * self.stride.units()]) };
         Ok(n)
     }
 
-    /// Copies `items` into the next slots and publishes them.
+    /// Copies `items` (whole elements) into the next slots and publishes them.
     ///
     /// # Safety
     ///
-    /// At least `items.len()` slots must be free (a `room`/`free` of this writer said so
-    /// since its last commit).
+    /// `items` must be whole elements, and at least that many slots must be free (a
+    /// `room`/`free` of this writer said so since its last commit).
     #[inline(always)]
     unsafe fn write_and_publish(&mut self, items: &[T]) {
-        let n = items.len();
-        // SAFETY: `slots()` points at ≥ n free slots owned by the producer (the caller's
-        // contract), inside the mirrored mapping (see `slots`); `items` is a distinct
-        // allocation, so the ranges do not overlap.
+        let units = items.len();
+        // SAFETY: `slots()` points at ≥ `units / stride` free slots, that is ≥ `units` `T`s,
+        // owned by the producer (the caller's contract), inside the mirrored mapping (see
+        // `slots`); `items` is a distinct allocation, so the ranges do not overlap.
         unsafe {
-            if n == 1 {
+            if units == 1 {
                 // One item: a plain store, not a call to memcpy.
                 self.slots().write(items[0]);
             } else {
-                std::ptr::copy_nonoverlapping(items.as_ptr(), self.slots(), n);
+                std::ptr::copy_nonoverlapping(items.as_ptr(), self.slots(), units);
             }
         }
-        self.publish(n);
+        self.publish(units / self.stride.units());
     }
 
     /// The fast path of `put`: all of `items` at once if they fit now and nothing is amiss
@@ -132,7 +160,9 @@ impl<T: Pod> WriterFront<T> {
     /// `PutError`, so a one-item `put` is a handful of instructions.
     #[inline(always)]
     fn put_now(&mut self, items: &[T]) -> bool {
-        let n = items.len();
+        let Some(n) = self.elements(items.len()) else {
+            return false;
+        };
         if self.core.closed || n == 0 {
             return false;
         }
@@ -159,9 +189,9 @@ impl<T: Pod> WriterFront<T> {
     #[inline(always)]
     fn put_start(&mut self, items: &[T]) -> Result<usize, PutError> {
         if self.put_now(items) {
-            return Ok(items.len());
+            return Ok(items.len() / self.stride.units());
         }
-        self.wait_for_chunk(items.len());
+        self.wait_for_chunk(self.whole(items.len())?);
         self.try_put(items)
     }
 
@@ -169,7 +199,7 @@ impl<T: Pod> WriterFront<T> {
     /// least one, at most an eighth of the ring.
     #[inline]
     fn chunk(&self) -> u64 {
-        let per_2k = (2048 / std::mem::size_of::<T>().max(1)).max(1) as u64;
+        let per_2k = (2048 / self.core.seg.elem_size.max(1)).max(1) as u64;
         per_2k.min(self.core.seg.capacity / 8).max(1)
     }
 
@@ -257,10 +287,13 @@ impl<T: Pod> WriterFront<T> {
     /// the mirrored mapping; the first `free()` of them belong to the producer.
     #[inline]
     fn slots(&self) -> *mut T {
-        // SAFETY: `slot() < capacity`, so the offset is inside the first copy of the data
-        // region; the data region starts page aligned and slots are `size_of::<T>()` apart,
-        // so the pointer is aligned for T.
-        unsafe { (self.core.seg.data() as *mut T).add(self.ring.slot() as usize) }
+        // SAFETY: `slot() < capacity`, so the offset (slot × the element's size in bytes:
+        // `units` `T`s of `size_of::<T>()`, which open checked against the header's element
+        // size) is inside the first copy of the data region; the data region starts page
+        // aligned and elements are that size apart, so the pointer is aligned for T.
+        unsafe {
+            (self.core.seg.data() as *mut T).add(self.ring.slot() as usize * self.stride.units())
+        }
     }
 
     /// Commits the next `n` slots (written by the caller) and wakes a sleeping reader.
@@ -284,17 +317,7 @@ impl<T: Pod> WriterFront<T> {
         let woke = self
             .core
             .waiter
-            .wait(seg, mode, || {
-                let h = seg.header();
-                if h.reader_state.load(Ordering::Relaxed) != OPEN {
-                    return Some(Ok(()));
-                }
-                match ring.room(&h.head.0, want as u64) {
-                    Ok(room) if (room as usize) < want => None,
-                    Ok(_) => Some(Ok(())),
-                    Err(e) => Some(Err(e)),
-                }
-            })
+            .wait(seg, mode, || room_for(ring, seg, want))
             .await
             .map_err(|source| PutError::Io {
                 name: seg.name().to_string(),
@@ -304,33 +327,38 @@ impl<T: Pod> WriterFront<T> {
         match woke {
             Wake::Ready(Ok(())) => Ok(()),
             Wake::Ready(Err(e)) => Err(self.core.corrupt(e).into()),
-            Wake::Ended(Ended::PeerGone { holder }) => {
+            Wake::Ended(end) => Err(self.wait_ended(end, accepted)),
+        }
+    }
+
+    /// The error of a wait that ended without room (`Waiter::wait`, or `prepare_wait`),
+    /// `accepted` items of the put having gone in.
+    #[cold]
+    fn wait_ended(&mut self, end: Ended, accepted: usize) -> PutError {
+        let name = self.core.seg.name().to_string();
+        match end {
+            Ended::PeerGone { holder } => {
                 // Reported once: a later put waits for a restarted reader.
                 self.core.waiter.reported(holder);
-                Err(PutError::PeerGone {
-                    name: seg.name().to_string(),
-                    accepted,
-                })
+                PutError::PeerGone { name, accepted }
             }
-            Wake::Ended(Ended::TimedOut) => Err(PutError::TimedOut {
-                name: seg.name().to_string(),
-                accepted,
-            }),
-            Wake::Ended(Ended::Corrupt(detail)) => Err(self.core.peer_corrupt(detail).into()),
+            Ended::TimedOut => PutError::TimedOut { name, accepted },
+            Ended::Corrupt(detail) => self.core.peer_corrupt(detail).into(),
         }
     }
 
     /// Puts `items[done..]`, waiting as needed (`done` items were put already).
     async fn put_in(&mut self, items: &[T], mut done: usize, mode: Mode) -> Result<(), PutError> {
+        let (units, total) = (self.stride.units(), items.len() / self.stride.units());
         loop {
-            done += self.try_put(&items[done..]).map_err(|e| match e {
+            done += self.try_put(&items[done * units..]).map_err(|e| match e {
                 PutError::Closed { name, .. } => PutError::Closed {
                     name,
                     accepted: done,
                 },
                 e => e,
             })?;
-            if done == items.len() {
+            if done == total {
                 return Ok(());
             }
             // Any room will do: the rest is streamed in pieces.
@@ -376,7 +404,7 @@ impl<T: Pod> WriterFront<T> {
     /// ```
     pub async fn put(&mut self, items: &[T]) -> Result<(), PutError> {
         let done = self.put_start(items)?;
-        if done == items.len() {
+        if done * self.stride.units() == items.len() {
             return Ok(());
         }
         self.put_in(items, done, Mode::Async).await
@@ -402,7 +430,7 @@ impl<T: Pod> WriterFront<T> {
     pub fn blocking_put(&mut self, items: &[T]) -> Result<(), PutError> {
         // Fast path without building the waiting future (which run_blocking would move).
         let done = self.put_start(items)?;
-        if done == items.len() {
+        if done * self.stride.units() == items.len() {
             return Ok(());
         }
         notify::run_blocking(self.put_in(items, done, Mode::Blocking))
@@ -457,6 +485,22 @@ impl<T: Pod> WriterFront<T> {
     }
 }
 
+/// The writer's wait condition: `want` free slots, or the reader closed (the caller's next
+/// `free` reports it).
+#[inline]
+fn room_for(ring: &mut Producer, seg: &Segment, want: usize) -> Option<Result<(), RingError>> {
+    let h = seg.header();
+    // Relaxed: a flag with no data behind it (the waiter's fence orders this re-check).
+    if h.reader_state.load(Ordering::Relaxed) != OPEN {
+        return Some(Ok(()));
+    }
+    match ring.room(&h.head.0, want as u64) {
+        Ok(room) if (room as usize) < want => None,
+        Ok(_) => Some(Ok(())),
+        Err(e) => Some(Err(e)),
+    }
+}
+
 #[cold]
 fn blocking_bug(name: &str) -> PutError {
     PutError::Io {
@@ -466,14 +510,14 @@ fn blocking_bug(name: &str) -> PutError {
     }
 }
 
-impl<T> WriterFront<T> {
+impl<T, S: Stride> WriterFront<T, S> {
     /// Ends the stream: closed (`None`) or aborted with a reason.
     fn finish(&mut self, abort: Option<&str>) {
         self.core.finish(|h| h.end_stream(abort));
     }
 }
 
-impl<T> Drop for WriterFront<T> {
+impl<T, S: Stride> Drop for WriterFront<T, S> {
     fn drop(&mut self) {
         self.finish(None);
     }

@@ -4,10 +4,11 @@
 use bytemuck::Pod;
 
 use super::{blocking_bug, WriterFront};
+use crate::element::{Stride, Typed};
 use crate::error::PutError;
 use crate::notify::{self, Mode};
 
-impl<T: Pod> WriterFront<T> {
+impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// The fast path of `reserve` and `blocking_reserve`: `n` if that many slots are free now
     /// (None: take the slow path, which also reports an oversized `n`).
     #[inline]
@@ -65,7 +66,7 @@ impl<T: Pod> WriterFront<T> {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn reserve(&mut self, n: usize) -> Result<Slots<'_, T>, PutError> {
+    pub async fn reserve(&mut self, n: usize) -> Result<Slots<'_, T, S>, PutError> {
         let len = match self.reserve_now(n)? {
             Some(len) => len,
             None => self.reserve_len(n, Mode::Async).await?,
@@ -90,7 +91,7 @@ impl<T: Pod> WriterFront<T> {
     /// assert_eq!(&*r.blocking_peek(5)?, b"hello");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn blocking_reserve(&mut self, n: usize) -> Result<Slots<'_, T>, PutError> {
+    pub fn blocking_reserve(&mut self, n: usize) -> Result<Slots<'_, T, S>, PutError> {
         if let Some(len) = self.reserve_now(n)? {
             return Ok(Slots { front: self, len });
         }
@@ -118,7 +119,7 @@ impl<T: Pod> WriterFront<T> {
     /// # ChannelIo::remove(&name)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_reserve(&mut self, n: usize) -> Result<Slots<'_, T>, PutError> {
+    pub fn try_reserve(&mut self, n: usize) -> Result<Slots<'_, T, S>, PutError> {
         let len = self.free(n)?.min(n);
         Ok(Slots { front: self, len })
     }
@@ -139,12 +140,21 @@ impl<T: Pod> WriterFront<T> {
 /// [`Options::accept_other_owner`](crate::Options::accept_other_owner)), so such a process
 /// runs as the same user. If you cannot trust the peer that far, use the copy API
 /// ([`put`](WriterFront::put)), which never holds a reference into shared memory.
-pub struct Slots<'a, T: Pod> {
-    front: &'a mut WriterFront<T>,
+///
+/// The slots of a [`RawWriter`](crate::RawWriter) are bytes: the slice holds
+/// [`elements`](Self::elements) × the element size bytes, and `commit` counts elements.
+pub struct Slots<'a, T: Pod, S: Stride = Typed> {
+    front: &'a mut WriterFront<T, S>,
+    /// In elements.
     len: usize,
 }
 
-impl<T: Pod> Slots<'_, T> {
+impl<T: Pod, S: Stride> Slots<'_, T, S> {
+    /// The slots lent (for typed slots, the slice's length).
+    pub fn elements(&self) -> usize {
+        self.len
+    }
+
     /// Publishes the first `k` slots (at most the guard's length; a larger `k` publishes all
     /// of them) to the reader, in order, and returns how many.
     pub fn commit(self, k: usize) -> usize {
@@ -162,26 +172,31 @@ impl<T: Pod> Slots<'_, T> {
     }
 }
 
-impl<T: Pod> std::ops::Deref for Slots<'_, T> {
+impl<T: Pod, S: Stride> std::ops::Deref for Slots<'_, T, S> {
     type Target = [T];
     fn deref(&self) -> &[T] {
         // SAFETY: `len` ≤ the free slots counted when the guard was made (and slots only
         // become more free while we hold `&mut` of the front); they lie in the mirrored
         // mapping from `slots()` on, contiguous and aligned; the reader does not access
         // uncommitted slots (see the type's docs for a peer that ignores the protocol).
-        unsafe { std::slice::from_raw_parts(self.front.slots(), self.len) }
+        // (`len` elements are `len × units` `T`s.)
+        unsafe {
+            std::slice::from_raw_parts(self.front.slots(), self.len * self.front.stride.units())
+        }
     }
 }
 
-impl<T: Pod> std::ops::DerefMut for Slots<'_, T> {
+impl<T: Pod, S: Stride> std::ops::DerefMut for Slots<'_, T, S> {
     fn deref_mut(&mut self) -> &mut [T] {
         // SAFETY: as in `deref`; the guard holds the only `&mut` of the writer, so no other
         // reference to these slots exists in this process.
-        unsafe { std::slice::from_raw_parts_mut(self.front.slots(), self.len) }
+        unsafe {
+            std::slice::from_raw_parts_mut(self.front.slots(), self.len * self.front.stride.units())
+        }
     }
 }
 
-impl<T: Pod> std::fmt::Debug for Slots<'_, T> {
+impl<T: Pod, S: Stride> std::fmt::Debug for Slots<'_, T, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Slots").field("len", &self.len).finish()
     }

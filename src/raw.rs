@@ -1,0 +1,250 @@
+//! [`RawChannel`]: a channel whose element type is known at run time, with ends that move
+//! elements as bytes.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use crate::barrier::Barrier;
+use crate::channel::{create_or_open_with, create_segment, open_segment, Options};
+use crate::element::{Bytes, ElementType};
+use crate::error::{ClaimError, OpenError};
+use crate::header::Primitive;
+use crate::notify::WaitStrategy;
+use crate::reader::{ReaderFront, View};
+use crate::segment::{Layout, Segment};
+use crate::writer::{Slots, WriterFront};
+
+/// The writing end of a [`RawChannel`]: [`WriterFront`] over bytes. `put(&[u8])` takes a
+/// whole number of elements; counts (`accepted`, `try_put`'s result) are in elements.
+pub type RawWriter = WriterFront<u8, Bytes>;
+/// The reading end of a [`RawChannel`]: [`ReaderFront`] over bytes. `get(&mut [u8])` fills
+/// a whole number of elements; counts (`get_some`'s result, `remaining`, `filled`) are in
+/// elements.
+pub type RawReader = ReaderFront<u8, Bytes>;
+/// The zero-copy view of a [`RawReader`]: bytes, a whole number of elements.
+pub type RawView<'a> = View<'a, u8, Bytes>;
+/// The lent slots of a [`RawWriter`]: bytes, a whole number of elements.
+pub type RawSlots<'a> = Slots<'a, u8, Bytes>;
+
+/// A named channel whose element type is given at run time ([`ElementType`]); its ends move
+/// elements as bytes.
+///
+/// The same channel as a [`ChannelIo<T>`](crate::ChannelIo) of a `T` with that size and
+/// alignment (and primitive kind, if one): the segment records only the layout, so a typed
+/// writer and a raw reader (or the reverse) share one stream. This is how the Python front
+/// maps a numpy dtype to a channel, and how a tool or a bridge forwards a channel of any
+/// type. Everything else is as for `ChannelIo`: the same checks on open, the same ring and
+/// waiting, the same close, abort and peer-death behaviour.
+///
+/// ```
+/// use shmchan::{ChannelIo, ElementType, Options, RawChannel};
+/// # let name = format!("doc-raw-{}", std::process::id());
+/// #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+/// #[repr(C)]
+/// struct Sample { t: u64, x: f32, y: f32 }
+///
+/// let chan = ChannelIo::<Sample>::create(&name, Options::new().schema("sample/v1"))?;
+/// let mut w = chan.writer()?;
+/// w.blocking_put(&[Sample { t: 1, x: 0.5, y: -0.5 }])?;
+///
+/// // Elsewhere, knowing the layout only at run time:
+/// let raw = RawChannel::open(&name, ElementType::record(16, 8)?, Options::new().schema("sample/v1"))?;
+/// let mut r = raw.reader()?;
+/// let mut bytes = [0u8; 16];
+/// r.blocking_get(&mut bytes)?; // one element
+/// assert_eq!(u64::from_ne_bytes(bytes[..8].try_into()?), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RawChannel {
+    seg: Arc<Segment>,
+    wait: WaitStrategy,
+    elem: ElementType,
+}
+
+impl std::fmt::Debug for RawChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawChannel")
+            .field("name", &self.seg.name())
+            .field("capacity", &self.seg.capacity)
+            .field("element", &self.elem)
+            .finish()
+    }
+}
+
+impl Clone for RawChannel {
+    fn clone(&self) -> Self {
+        RawChannel {
+            seg: Arc::clone(&self.seg),
+            wait: self.wait,
+            elem: self.elem,
+        }
+    }
+}
+
+fn layout(elem: ElementType) -> Layout {
+    Layout {
+        size: elem.size(),
+        align: elem.align(),
+        type_name: elem.type_name(),
+        kind: elem.primitive_type(),
+    }
+}
+
+impl RawChannel {
+    /// Creates channel `name` for elements of `elem`; fails if it exists. As
+    /// [`ChannelIo::create`](crate::ChannelIo::create).
+    ///
+    /// # Errors
+    ///
+    /// As [`ChannelIo::create`](crate::ChannelIo::create).
+    pub fn create(
+        name: &str,
+        elem: ElementType,
+        options: Options,
+    ) -> Result<RawChannel, OpenError> {
+        let seg = create_segment(name, layout(elem), &options)?;
+        Ok(RawChannel::new(seg, elem, options.wait))
+    }
+
+    /// Opens existing channel `name`, which must hold elements of `elem`'s size and alignment
+    /// (and primitive kind, where both sides name one) and have `options`' schema tag. As
+    /// [`ChannelIo::open_with`](crate::ChannelIo::open_with).
+    ///
+    /// # Errors
+    ///
+    /// As [`ChannelIo::open_with`](crate::ChannelIo::open_with).
+    pub fn open(name: &str, elem: ElementType, options: Options) -> Result<RawChannel, OpenError> {
+        let seg = open_segment(name, layout(elem), &options)?;
+        Ok(RawChannel::new(seg, elem, options.wait))
+    }
+
+    /// Opens existing channel `name` with whatever element type it holds (read from its
+    /// header), and `options`' schema tag, which must match. For tools and bridges that
+    /// forward any channel.
+    ///
+    /// # Errors
+    ///
+    /// As [`ChannelIo::open_with`](crate::ChannelIo::open_with). A header whose element
+    /// layout no Rust type could have is [`Corrupted`](OpenError::Corrupted).
+    ///
+    /// ```
+    /// use shmchan::{ChannelIo, ElementType, Options, Primitive, RawChannel};
+    /// # let name = format!("doc-open-any-{}", std::process::id());
+    /// let _chan = ChannelIo::<i16>::create(&name, Options::new())?;
+    /// let raw = RawChannel::open_any(&name, Options::new())?;
+    /// assert_eq!(raw.element_type(), ElementType::primitive(Primitive::I16));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_any(name: &str, options: Options) -> Result<RawChannel, OpenError> {
+        let info = crate::segment::inspect(name)?;
+        let elem = match info.elem_type {
+            Some(p) if p.size() == info.elem_size => ElementType::primitive(p),
+            _ => ElementType::record(info.elem_size as usize, info.elem_align as usize).map_err(
+                |e| {
+                    OpenError::Corrupted(crate::Corruption {
+                        name: name.to_string(),
+                        field: "elem_size",
+                        detail: e.to_string(),
+                    })
+                },
+            )?,
+        };
+        // The header was read without a lock: if the channel was replaced since, the open
+        // below checks the new one against this layout (and refuses a different one).
+        RawChannel::open(name, elem, options)
+    }
+
+    /// Opens channel `name`, creating it if it does not exist, as
+    /// [`ChannelIo::create_or_open`](crate::ChannelIo::create_or_open).
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create) and [`open`](Self::open).
+    pub fn create_or_open(
+        name: &str,
+        elem: ElementType,
+        options: Options,
+    ) -> Result<RawChannel, OpenError> {
+        create_or_open_with(
+            name,
+            || RawChannel::open(name, elem, options.clone()),
+            || RawChannel::create(name, elem, options.clone()),
+        )
+    }
+
+    fn new(seg: Segment, elem: ElementType, wait: WaitStrategy) -> RawChannel {
+        RawChannel {
+            seg: Arc::new(seg),
+            wait,
+            elem,
+        }
+    }
+
+    /// The element type this channel was opened with.
+    pub fn element_type(&self) -> ElementType {
+        self.elem
+    }
+
+    /// The element size as the ends count it.
+    fn stride(&self) -> Bytes {
+        // `ElementType` sizes are never zero.
+        Bytes(NonZeroUsize::new(self.elem.size()).unwrap_or(NonZeroUsize::MIN))
+    }
+
+    /// Claims the writing end, as [`ChannelIo::writer`](crate::ChannelIo::writer).
+    ///
+    /// # Errors
+    ///
+    /// As [`ChannelIo::writer`](crate::ChannelIo::writer).
+    pub fn writer(&self) -> Result<RawWriter, ClaimError> {
+        WriterFront::claim(&self.seg, self.wait, self.stride())
+    }
+
+    /// Claims the reading end, as [`ChannelIo::reader`](crate::ChannelIo::reader).
+    ///
+    /// # Errors
+    ///
+    /// As [`ChannelIo::reader`](crate::ChannelIo::reader).
+    pub fn reader(&self) -> Result<RawReader, ClaimError> {
+        ReaderFront::claim(&self.seg, self.wait, self.stride())
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &str {
+        self.seg.name()
+    }
+
+    /// Ring capacity in elements.
+    pub fn capacity(&self) -> usize {
+        self.seg.capacity as usize
+    }
+
+    /// Elements committed and not yet consumed, right now.
+    pub fn len(&self) -> usize {
+        self.seg.len() as usize
+    }
+
+    /// True if no committed element is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The channel's [`Barrier`], as chosen at creation.
+    pub fn barrier(&self) -> Barrier {
+        if self.seg.membarrier {
+            Barrier::Membarrier
+        } else {
+            Barrier::Fence
+        }
+    }
+
+    /// The channel's schema tag, if it has one.
+    pub fn schema(&self) -> Option<&str> {
+        self.seg.schema.as_deref()
+    }
+
+    /// The primitive the elements are, if the channel names one.
+    pub fn primitive_type(&self) -> Option<Primitive> {
+        self.elem.primitive_type()
+    }
+}
