@@ -1,0 +1,236 @@
+"""The exceptions of shmchan: one hierarchy, rooted at :class:`ChannelError`.
+
+Each class is one of the Rust library's error variants. Counts are in items (elements of
+the channel's dtype)."""
+
+from __future__ import annotations
+
+__all__ = [
+    "AbiMismatchError",
+    "AbortedError",
+    "AlreadyExistsError",
+    "ChannelError",
+    "ChannelOSError",
+    "CorruptedError",
+    "ElementMismatchError",
+    "EndClosedError",
+    "EndTakenError",
+    "ForeignOwnerError",
+    "ForeignSegmentError",
+    "InvalidCapacityError",
+    "InvalidNameError",
+    "InvalidSchemaError",
+    "MembarrierUnavailableError",
+    "NoSpaceError",
+    "NotFoundError",
+    "NotInitializedError",
+    "OversizedError",
+    "PeerGoneError",
+    "PermissionDeniedError",
+    "QueueClosedError",
+    "SchemaMismatchError",
+    "TimedOutError",
+    "TooSmallError",
+    "UnsupportedElementError",
+    "VersionMismatchError",
+    "ViewOpenError",
+]
+
+
+class ChannelError(Exception):
+    """The root of every error shmchan raises. ``name`` is the channel's, when known."""
+
+    name: str | None
+
+    def __init__(self, message: str, *, name: str | None = None, **attrs: object) -> None:
+        super().__init__(message)
+        self.name = name
+        for key, value in attrs.items():
+            setattr(self, key, value)
+
+
+class QueueClosedError(ChannelError, RuntimeError):
+    """The stream is over (the seed's name).
+
+    On a get: the writer closed and fewer items than asked remain; nothing was removed
+    (``remaining`` items are still readable, ``filled`` were already copied into an array
+    larger than the ring). On a put: the reader closed the channel; ``accepted`` items of
+    the put went in before."""
+
+    remaining: int
+    filled: int
+    accepted: int
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str | None = None,
+        remaining: int = 0,
+        filled: int = 0,
+        accepted: int = 0,
+        **attrs: object,
+    ) -> None:
+        super().__init__(message, name=name, **attrs)
+        self.remaining, self.filled, self.accepted = remaining, filled, accepted
+
+
+class AbortedError(QueueClosedError):
+    """The writer aborted the stream with ``reason``; the reader drained what was sent."""
+
+    reason: str
+
+    def __init__(self, message: str, *, reason: str = "", **attrs: object) -> None:
+        super().__init__(message, **attrs)  # type: ignore[arg-type]
+        self.reason = reason
+
+
+class PeerGoneError(ChannelError):
+    """The other end's process died (or left without closing).
+
+    On a get, reported once ``remaining`` is 0 (the items it sent are read first); a later
+    get waits for a restarted writer. On a put, ``accepted`` items went in; a later put
+    waits for a restarted reader, which resumes where the dead one stopped."""
+
+    remaining: int
+    filled: int
+    accepted: int
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str | None = None,
+        remaining: int = 0,
+        filled: int = 0,
+        accepted: int = 0,
+        **attrs: object,
+    ) -> None:
+        super().__init__(message, name=name, **attrs)
+        self.remaining, self.filled, self.accepted = remaining, filled, accepted
+
+
+class TimedOutError(ChannelError, TimeoutError):
+    """A blocking call's ``timeout=`` passed. A get removed nothing (``filled`` is non-zero
+    only for an array larger than the ring); a put accepted ``accepted`` items."""
+
+    remaining: int
+    filled: int
+    accepted: int
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str | None = None,
+        remaining: int = 0,
+        filled: int = 0,
+        accepted: int = 0,
+        **attrs: object,
+    ) -> None:
+        super().__init__(message, name=name, **attrs)
+        self.remaining, self.filled, self.accepted = remaining, filled, accepted
+
+
+class EndTakenError(ChannelError):
+    """The end is held by a live holder, in another process (``pid``) or in this one."""
+
+    pid: int | None
+
+    def __init__(self, message: str, *, pid: int | None = None, **attrs: object) -> None:
+        super().__init__(message, **attrs)  # type: ignore[arg-type]
+        self.pid = pid
+
+
+class ElementMismatchError(ChannelError, TypeError):
+    """The channel's element type and this side's differ (the message names both)."""
+
+    expected_size: int
+    expected_align: int
+    found_size: int
+    found_align: int
+
+
+class CorruptedError(ChannelError):
+    """The segment holds values no correct peer writes: it was damaged or forged."""
+
+
+class EndClosedError(ChannelError):
+    """This end was closed (or left) already."""
+
+
+class ViewOpenError(ChannelError):
+    """A zero-copy view (or reserved slots) of this end is open: leave its ``with`` block
+    before the next call."""
+
+
+class OversizedError(ChannelError, ValueError):
+    """More items were asked for at once than the ring holds."""
+
+
+class InvalidNameError(ChannelError, ValueError):
+    """The channel name is not valid."""
+
+
+class InvalidCapacityError(ChannelError, ValueError):
+    """The capacity is zero or too large."""
+
+
+class InvalidSchemaError(ChannelError, ValueError):
+    """The schema tag is too long or holds a NUL byte."""
+
+
+class UnsupportedElementError(ChannelError, TypeError):
+    """The dtype cannot be a channel's element (objects, a foreign byte order, …)."""
+
+
+class AlreadyExistsError(ChannelError, FileExistsError):
+    """``create`` found a channel of that name."""
+
+
+class NotFoundError(ChannelError, FileNotFoundError):
+    """``open`` found no channel of that name."""
+
+
+class PermissionDeniedError(ChannelError, PermissionError):
+    """The channel's files may not be opened by this user."""
+
+
+class ForeignOwnerError(ChannelError, PermissionError):
+    """The channel belongs to another user (see the Rust ``accept_other_owner``)."""
+
+
+class SchemaMismatchError(ChannelError, TypeError):
+    """The channel's schema tag differs from this side's."""
+
+
+class TooSmallError(ChannelError):
+    """The segment is smaller than its header says."""
+
+
+class ForeignSegmentError(ChannelError):
+    """The segment is not a shmchan channel."""
+
+
+class VersionMismatchError(ChannelError):
+    """The segment has another layout version."""
+
+
+class AbiMismatchError(ChannelError):
+    """The segment was made for another pointer width or byte order."""
+
+
+class NotInitializedError(ChannelError):
+    """The creator has not finished making the channel (it may have died)."""
+
+
+class NoSpaceError(ChannelError, OSError):
+    """The shared-memory file system has no room for the ring."""
+
+
+class MembarrierUnavailableError(ChannelError, OSError):
+    """``membarrier(2)`` was required but is not available."""
+
+
+class ChannelOSError(ChannelError, OSError):
+    """Any other system error."""

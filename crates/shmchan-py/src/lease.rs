@@ -1,0 +1,249 @@
+//! `_Lease`: a zero-copy view of ring slots, lent to Python as an ndarray, and taken back.
+//!
+//! # The rule
+//!
+//! A lease's array (an instance of `shmchan._view.SlotArray`, an ndarray subclass) points
+//! into the shared ring. When the lease ends (the `with` block's exit, or the end's close),
+//! the slots go back to the peer, who will reuse them. So at that moment:
+//!
+//! - the array, and every view derived from it (slices, reshapes, `.view()`: numpy gives
+//!   them the subclass, whose `__array_finalize__` registers them here), are *emptied*:
+//!   their length becomes 0, so no later read or write reaches the slots;
+//! - anything else still holding the array (a `memoryview`, `np.asarray(view)` of the base
+//!   class, a record scalar of a structured array, a second name) could still reach the
+//!   slots: the lease then refuses to consume or commit, and raises `BufferError` (nothing is
+//!   consumed or committed; the items stay readable).
+//!
+//! Only what shares the memory is in danger; copies (`view.copy()`, `np.array(view)`,
+//! arithmetic results) own their data and are free to keep.
+
+use numpy::npyffi::{self, PY_ARRAY_API};
+use numpy::{PyArrayDescr, PyArrayDescrMethods};
+use pyo3::exceptions::{PyBufferError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyType, PyWeakrefMethods, PyWeakrefReference};
+
+use crate::reader::Reader;
+use crate::writer::Writer;
+
+static SLOT_ARRAY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// Ring slots lent out as an array (the package's view context managers hold one).
+#[pyclass(module = "shmchan._shmchan", name = "_Lease")]
+pub(crate) struct Lease {
+    /// The `_Reader` or `_Writer` that lent the slots (kept alive by this reference, and
+    /// with it the mapping the array points into).
+    owner: Py<PyAny>,
+    /// Slots: commit on release (else consume).
+    writable: bool,
+    /// Elements lent.
+    elements: usize,
+    /// The array, until the lease ends.
+    array: Option<Py<PyAny>>,
+    /// Weak references to the views derived from the array.
+    derived: Vec<Py<PyWeakrefReference>>,
+}
+
+impl Lease {
+    /// Lends `elements` elements of `dtype` at `ptr` (in `owner`'s mapping, ours until
+    /// consumed or committed) as a new lease and its array.
+    pub(crate) fn lend(
+        py: Python<'_>,
+        owner: Py<PyAny>,
+        dtype: Py<PyArrayDescr>,
+        ptr: *mut u8,
+        elements: usize,
+        writable: bool,
+    ) -> PyResult<Py<Lease>> {
+        let lease = Py::new(
+            py,
+            Lease {
+                owner,
+                writable,
+                elements,
+                array: None,
+                derived: Vec::new(),
+            },
+        )?;
+        let subtype = SLOT_ARRAY.get_or_try_init(py, || {
+            py.import("shmchan._view")?
+                .getattr("SlotArray")?
+                .cast_into::<PyType>()
+                .map(Bound::unbind)
+                .map_err(PyErr::from)
+        })?;
+        let mut dims = [elements as npyffi::npy_intp];
+        let mut flags = npyffi::NPY_ARRAY_C_CONTIGUOUS | npyffi::NPY_ARRAY_ALIGNED;
+        if writable {
+            flags |= npyffi::NPY_ARRAY_WRITEABLE;
+        }
+        // SAFETY: NewFromDescr steals the descriptor reference we pass (`into_dtype_ptr`
+        // hands one over); `ptr` is valid for `elements × itemsize` bytes, aligned for the
+        // dtype (the ring's slots are), for as long as the lease's owner holds the end,
+        // which the lease keeps alive; numpy does not free memory it does not own. The
+        // subtype is an ndarray subclass (checked by numpy: it fails otherwise).
+        let array = unsafe {
+            let raw = PY_ARRAY_API.PyArray_NewFromDescr(
+                py,
+                subtype.as_ptr().cast(),
+                dtype.bind(py).clone().into_dtype_ptr(),
+                1,
+                dims.as_mut_ptr(),
+                std::ptr::null_mut(),
+                ptr.cast(),
+                flags,
+                std::ptr::null_mut(),
+            );
+            Bound::from_owned_ptr_or_err(py, raw)?
+        };
+        // SAFETY: `array` is the new ndarray; SetBaseObject steals the lease reference we
+        // pass, and makes the lease the array's base (so every derived view keeps it alive).
+        let rc = unsafe {
+            PY_ARRAY_API.PyArray_SetBaseObject(
+                py,
+                array.as_ptr().cast(),
+                lease.clone_ref(py).into_ptr(),
+            )
+        };
+        if rc != 0 {
+            return Err(PyErr::fetch(py));
+        }
+        lease.borrow_mut(py).array = Some(array.unbind());
+        Ok(lease)
+    }
+
+    /// Ends `lease` without consuming or committing: empties its array and views (the
+    /// owner is closing).
+    pub(crate) fn revoke(py: Python<'_>, lease: &Py<Lease>) {
+        let mut me = lease.borrow_mut(py);
+        me.take_back(py);
+    }
+
+    /// Empties the array and its registered views; returns how many references to the
+    /// array exist beyond the lease's and its views' (a name bound to it, or something that
+    /// may still reach the slots).
+    fn take_back(&mut self, py: Python<'_>) -> isize {
+        let Some(array) = self.array.take() else {
+            return 0;
+        };
+        let array = array.into_bound(py);
+        let mut live = 0;
+        for w in self.derived.drain(..) {
+            if let Some(view) = w.bind(py).upgrade() {
+                live += 1;
+                empty(&view);
+            }
+        }
+        empty(&array);
+        // Ours (`array` here) and one per live derived view (each holds the array as its
+        // base) are accounted for.
+        // SAFETY: `array` is a live object (we hold a reference) and we hold the GIL.
+        let count = unsafe { pyo3::ffi::Py_REFCNT(array.as_ptr()) };
+        count - 1 - live
+    }
+}
+
+/// Makes `array` (an ndarray we lent, or a view of it) zero-length, and read-only, so no
+/// later access reaches the slots.
+fn empty(array: &Bound<'_, PyAny>) {
+    // SAFETY: `array` is an ndarray (the lease's array, or a view registered by
+    // `SlotArray.__array_finalize__`, which only registers ndarrays) and we hold the GIL, so
+    // no other thread uses its fields now. A zero first dimension makes its size 0 whatever
+    // its other dimensions; numpy recomputes sizes from the dimensions on every use. Views
+    // of no dimensions have no length to zero: `register` refuses them.
+    unsafe {
+        let f = npyffi::_PyArray_GET_ITEM_DATA(array.as_ptr().cast());
+        if (*f).nd >= 1 && !(*f).dimensions.is_null() {
+            *(*f).dimensions = 0;
+        }
+        (*f).flags &= !npyffi::NPY_ARRAY_WRITEABLE;
+    }
+}
+
+#[pymethods]
+impl Lease {
+    /// The lent slots as an ndarray (None once the lease ended).
+    #[getter]
+    fn array(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.array.as_ref().map(|a| a.clone_ref(py))
+    }
+
+    /// Elements lent.
+    #[getter]
+    fn elements(&self) -> usize {
+        self.elements
+    }
+
+    /// Called by `SlotArray.__array_finalize__` for each view made from the array.
+    fn register(&mut self, py: Python<'_>, view: &Bound<'_, PyAny>) -> PyResult<()> {
+        if self.array.is_none() {
+            // Ended: the array and its views are empty, and so is anything made from them.
+            return Ok(());
+        }
+        // SAFETY: `view` is an ndarray (SlotArray's finalizer passes only itself).
+        let nd = unsafe { (*npyffi::_PyArray_GET_ITEM_DATA(view.as_ptr().cast())).nd };
+        if nd == 0 {
+            // A zero-dimensional view cannot be emptied: leave it unregistered, so that it
+            // counts as a reference that blocks the consume.
+            return Ok(());
+        }
+        self.derived.push(
+            PyWeakrefReference::new(view)
+                .map_err(|_| {
+                    PyTypeError::new_err("a view of a shmchan array could not be tracked")
+                })?
+                .unbind(),
+        );
+        // Drop the dead ones now and then, so a loop making views keeps the list short.
+        if self.derived.len() % 64 == 0 {
+            self.derived.retain(|w| w.bind(py).upgrade().is_some());
+        }
+        Ok(())
+    }
+
+    /// Ends the lease: empties the array and its views, then (if `finish`) consumes the
+    /// items shown or commits the slots (`count` of them, default all). Raises BufferError,
+    /// consuming or committing nothing, if something other than one name may still reach
+    /// the slots. Returns how many were consumed or committed.
+    #[pyo3(signature = (finish, count=None))]
+    fn release(&mut self, py: Python<'_>, finish: bool, count: Option<usize>) -> PyResult<usize> {
+        if self.array.is_none() {
+            return Ok(0); // ended already (the owner was closed)
+        }
+        let extra = self.take_back(py);
+        let owner = self.owner.bind(py);
+        if let Ok(r) = owner.cast::<Reader>() {
+            r.borrow_mut().end_lease();
+        } else if let Ok(w) = owner.cast::<Writer>() {
+            w.borrow_mut().end_lease();
+        }
+        if extra > 1 {
+            return Err(PyBufferError::new_err(format!(
+                "{} references to the view's memory remain besides the with target (a \
+                 memoryview, np.asarray of it, a record taken from it, or a second name); \
+                 they could read reused slots, so nothing was {}. Keep copies (view.copy()) \
+                 instead.",
+                extra - 1,
+                if self.writable {
+                    "committed"
+                } else {
+                    "consumed"
+                },
+            )));
+        }
+        if !finish {
+            return Ok(0);
+        }
+        let k = count.unwrap_or(self.elements).min(self.elements);
+        if let Ok(r) = owner.cast::<Reader>() {
+            r.borrow_mut().consume(py, k)
+        } else if let Ok(w) = owner.cast::<Writer>() {
+            w.borrow_mut().commit(py, k)
+        } else {
+            Err(PyTypeError::new_err(
+                "a lease of neither a reader nor a writer",
+            ))
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Blocking waits from Python: the ends' event-loop interface (`prepare_wait`, `wait_fd`,
+//! `finish_wait`) with the sleep in `poll(2)`, without the GIL, interruptible by Ctrl-C.
+//!
+//! CPython installs its signal handlers without `SA_RESTART`, and the kernel delivers a
+//! process-directed signal such as the terminal's SIGINT to the main thread when it does not
+//! block it: so a main thread sleeping here wakes with `EINTR`, and `check_signals` runs the
+//! Python handler (which raises `KeyboardInterrupt`). A blocking call on another thread is
+//! not interrupted by signals, as in Python itself (only the main thread runs handlers).
+
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use shmchan::{RawReader, RawWriter, Readiness};
+
+use crate::errors::{get_error, put_error};
+
+/// An end that can wait in an event loop of its own.
+pub(crate) trait EventEnd {
+    /// `prepare_wait(want)`: true if the caller should try again now.
+    fn prepare(&mut self, py: Python<'_>, want: usize) -> PyResult<bool>;
+    /// The descriptor to sleep on.
+    fn fd(&mut self, py: Python<'_>) -> PyResult<RawFd>;
+    /// `finish_wait()`.
+    fn finish(&mut self, py: Python<'_>) -> PyResult<()>;
+}
+
+impl EventEnd for RawReader {
+    fn prepare(&mut self, py: Python<'_>, want: usize) -> PyResult<bool> {
+        match self.prepare_wait(want) {
+            Ok(r) => Ok(r == Readiness::Ready),
+            Err(e) => Err(get_error(py, e)),
+        }
+    }
+    fn fd(&mut self, py: Python<'_>) -> PyResult<RawFd> {
+        match self.wait_fd() {
+            Ok(fd) => Ok(fd.as_raw_fd()),
+            Err(e) => Err(get_error(py, e)),
+        }
+    }
+    fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.finish_wait().map_err(|e| get_error(py, e))
+    }
+}
+
+impl EventEnd for RawWriter {
+    fn prepare(&mut self, py: Python<'_>, want: usize) -> PyResult<bool> {
+        match self.prepare_wait(want) {
+            Ok(r) => Ok(r == Readiness::Ready),
+            Err(e) => Err(put_error(py, e)),
+        }
+    }
+    fn fd(&mut self, py: Python<'_>) -> PyResult<RawFd> {
+        match self.wait_fd() {
+            Ok(fd) => Ok(fd.as_raw_fd()),
+            Err(e) => Err(put_error(py, e)),
+        }
+    }
+    fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.finish_wait().map_err(|e| put_error(py, e))
+    }
+}
+
+/// The deadline of a `timeout=` in seconds (None: no deadline).
+pub(crate) fn deadline(timeout: Option<f64>) -> PyResult<Option<Instant>> {
+    match timeout {
+        None => Ok(None),
+        Some(t) if t.is_nan() || t < 0.0 => Err(PyValueError::new_err(
+            "timeout must be a non-negative number of seconds, or None",
+        )),
+        Some(t) => Ok(Some(
+            Instant::now() + Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX / 4),
+        )),
+    }
+}
+
+/// One wait of `end` for `want` (elements or slots): prepare, sleep without the GIL until
+/// its descriptor is readable, finish. False if the deadline passed first (the caller
+/// reports the timeout). Returns at once if `prepare` found the condition true.
+pub(crate) fn wait_once<E: EventEnd>(
+    py: Python<'_>,
+    end: &mut E,
+    want: usize,
+    deadline: Option<Instant>,
+) -> PyResult<bool> {
+    if end.prepare(py, want)? {
+        return Ok(true);
+    }
+    let fd = end.fd(py)?;
+    let woke = sleep_on(py, fd, deadline)?;
+    end.finish(py)?;
+    Ok(woke)
+}
+
+/// Sleeps until `fd` is readable (true) or `deadline` passes (false), with the GIL
+/// released; runs Python's signal handlers when a signal interrupts the sleep, so that
+/// KeyboardInterrupt ends it.
+fn sleep_on(py: Python<'_>, fd: RawFd, deadline: Option<Instant>) -> PyResult<bool> {
+    loop {
+        let timeout_ms: i32 = match deadline {
+            None => -1,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(false);
+                }
+                // Rounded up, so the sleep never ends before the deadline and spins.
+                i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
+            }
+        };
+        let (rc, err) = py.detach(move || {
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd, for the duration of the call.
+            let rc = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+            (rc, std::io::Error::last_os_error())
+        });
+        match rc {
+            n if n > 0 => return Ok(true),
+            // Timed out: the loop's deadline check says so (or sleeps the rest).
+            0 => continue,
+            _ if err.raw_os_error() == Some(libc::EINTR) => py.check_signals()?,
+            _ => return Err(PyOSError::new_err(format!("poll on the channel: {err}"))),
+        }
+    }
+}
