@@ -44,6 +44,14 @@ macro_rules! accessors {
             // Marked closed: the drop that follows skips `finish`, and only releases the
             // end's lock.
             self.core.closed = true;
+            let bell = self.core.waiter.peer_bell();
+            drop(self);
+            // Then ring the peer, which may sleep waiting for us: it re-checks our lock, finds
+            // it free, and learns that we are gone (a pidfd would not tell it if it lives in
+            // this process).
+            if let Some(bell) = bell {
+                crate::notify::ring(std::os::fd::AsFd::as_fd(&bell));
+            }
         }
 
         /// Bounds every later wait of this end (async and blocking): a call that has waited
@@ -248,6 +256,33 @@ mod tests {
         }
         w.set_timeout(None);
         assert_eq!(w.try_put(&[0; 1]).unwrap(), 0, "full");
+    }
+
+    /// A reader asleep in this same process (no pidfd can tell it of a death here) learns of
+    /// a writer's `leave` at once: leave rings it. Without the ring it would sleep until its
+    /// timeout.
+    #[test]
+    fn leave_wakes_a_sleeping_reader_of_the_same_process() {
+        let c = chan("leave-wakes");
+        let (w, mut r) = (c.writer().unwrap(), c.reader().unwrap());
+        r.set_wait_strategy(crate::WaitStrategy::Sleep);
+        r.set_timeout(Some(Duration::from_secs(20)));
+        let t = std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            (r.blocking_get(&mut [0u64; 1]), start.elapsed())
+        });
+        // Give the reader time to fall asleep (if it has not, it finds the lock free
+        // before sleeping, and the test passes without the ring: it can only pass wrongly,
+        // never fail wrongly).
+        std::thread::sleep(Duration::from_millis(100));
+        w.leave();
+        let (res, took) = t.join().unwrap();
+        assert!(
+            matches!(res, Err(GetError::PeerGone { .. })),
+            "{res:?} after {took:?}"
+        );
+        // Woken, not found by the timed wait's last look at the lock (after 20 s).
+        assert!(took < Duration::from_secs(10), "the reader slept {took:?}");
     }
 
     /// `leave` lets go of the writer without ending the stream: the reader drains, then

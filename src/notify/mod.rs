@@ -214,6 +214,12 @@ impl Waiter {
         self.reported_gone = Some(holder);
     }
 
+    /// A descriptor of the peer's doorbell that outlives this waiter (None if it cannot be
+    /// duplicated), to ring after the end is released.
+    pub(crate) fn peer_bell(&self) -> Option<OwnedFd> {
+        self.peer_bell.try_clone().ok()
+    }
+
     /// Rings the peer's doorbell unconditionally (claim, close).
     pub(crate) fn ring_peer(&mut self) {
         ring(self.peer_bell.as_fd());

@@ -175,9 +175,7 @@ class ChannelIO:
         )
 
     @classmethod
-    def open(
-        cls, name: str, dtype: npt.DTypeLike, *, schema: str | None = None
-    ) -> ChannelIO:
+    def open(cls, name: str, dtype: npt.DTypeLike, *, schema: str | None = None) -> ChannelIO:
         """Opens existing channel ``name``, which must hold ``dtype`` (size, alignment, and
         for the numeric dtypes the kind) and have ``schema`` as its tag: else
         :class:`ElementMismatchError` or :class:`SchemaMismatchError`."""
@@ -386,12 +384,14 @@ class Writer(_End):
 
     def _items(self, items: npt.ArrayLike) -> np.ndarray[Any, Any]:
         """``items`` as a flat C-contiguous array of the channel's dtype. An ndarray must
-        have that dtype already (no silent cast); other sequences are converted."""
+        have that dtype already (no silent cast); bytes-like objects are taken as raw items;
+        other sequences are converted."""
+        if isinstance(items, bytes | bytearray | memoryview):
+            return np.frombuffer(items, dtype=self._dtype)
         if isinstance(items, np.ndarray):
             if items.dtype != self._dtype:
                 raise ElementMismatchError(
-                    f"channel '{self.name}' holds {self._dtype}, but the array holds "
-                    f"{items.dtype}",
+                    f"channel '{self.name}' holds {self._dtype}, but the array holds {items.dtype}",
                     name=self.name,
                 )
             return np.ascontiguousarray(items).reshape(-1)

@@ -31,9 +31,7 @@ class SlotArray(np.ndarray[Any, np.dtype[Any]]):
         if register is not None:
             register(self)
 
-    def __array_wrap__(
-        self, array: Any, context: Any = None, return_scalar: bool = False
-    ) -> Any:
+    def __array_wrap__(self, array: Any, context: Any = None, return_scalar: bool = False) -> Any:
         # Results of ufuncs own their memory: give them back as plain ndarrays.
         out = super().__array_wrap__(array, context, return_scalar)
         if isinstance(out, SlotArray) and out.flags.owndata:

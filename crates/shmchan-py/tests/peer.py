@@ -1,0 +1,123 @@
+"""The Python end of the cross-process tests: `python peer.py ROLE ARGS…`.
+
+Prints `ready` once it holds its end. Roles:
+
+- `write NAME COUNT DTYPE`: puts items 0..COUNT (batches of 1..100), then closes.
+- `read NAME COUNT DTYPE [async]`: gets them in frames of 333, checks each, prints
+  `read N END`.
+- `hold-writer NAME PUT DTYPE`: puts PUT items, then holds the end until killed.
+- `block-get NAME`: a blocking get of one u64 on an empty channel (for the Ctrl-C test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import numpy as np
+import shmchan
+from conftest import IMU, imu_items
+
+
+def dtype_of(key: str) -> np.dtype:
+    return IMU if key == "imu" else np.dtype(key)
+
+
+def items(key: str, start: int, count: int) -> np.ndarray:
+    if key == "imu":
+        return imu_items(start, count)
+    return np.arange(start, start + count, dtype=np.uint64).astype(dtype_of(key))
+
+
+def schema(key: str) -> str | None:
+    return "imu/v1" if key == "imu" else None
+
+
+def write(name: str, count: int, key: str) -> None:
+    chan = shmchan.ChannelIO.create_or_open(name, dtype_of(key), 4096, schema=schema(key))
+    with chan.writer() as w:
+        print("ready", flush=True)
+        done = 0
+        while done < count:
+            b = min(done % 100 + 1, count - done)
+            w.blocking_put(items(key, done, b))
+            done += b
+
+
+def check(frame: np.ndarray, start: int, key: str) -> None:
+    want = items(key, start, len(frame))
+    if not np.array_equal(frame, want):
+        bad = int(np.flatnonzero(frame != want)[0])
+        raise SystemExit(f"item {start + bad}: {frame[bad]!r}, not {want[bad]!r}")
+
+
+def read(name: str, count: int, key: str, mode: str = "blocking") -> None:
+    chan = shmchan.ChannelIO.create_or_open(name, dtype_of(key), 4096, schema=schema(key))
+    r = chan.reader()
+    print("ready", flush=True)
+    got = 0
+    end = "none"
+
+    async def run_async() -> str:
+        nonlocal got
+        try:
+            async for frame in r.frames(333):
+                check(frame, got, key)
+                got += len(frame)
+        except shmchan.AbortedError as e:
+            return f"aborted:{e.reason}"
+        except shmchan.PeerGoneError:
+            return "gone"
+        return "closed"
+
+    if mode == "async":
+        end = asyncio.run(run_async())
+    else:
+        try:
+            for frame in r.blocking_frames(333):
+                check(frame, got, key)
+                got += len(frame)
+            end = "closed"
+        except shmchan.AbortedError as e:
+            end = f"aborted:{e.reason}"
+        except shmchan.PeerGoneError:
+            end = "gone"
+    print(f"read {got} {end}", flush=True)
+    r.close()
+
+
+def hold_writer(name: str, put: int, key: str) -> None:
+    chan = shmchan.ChannelIO.create_or_open(name, dtype_of(key), 4096, schema=schema(key))
+    w = chan.writer()
+    w.blocking_put(items(key, 0, put))
+    print("ready", flush=True)
+    sys.stdin.read()  # until killed (or stdin closes)
+
+
+def block_get(name: str) -> None:
+    chan = shmchan.ChannelIO.create_or_open(name, np.uint64, 4096)
+    r = chan.reader()
+    print("ready", flush=True)
+    try:
+        r.blocking_get(np.empty(1, np.uint64))
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+        raise
+
+
+def main() -> None:
+    role, *args = sys.argv[1:]
+    if role == "write":
+        write(args[0], int(args[1]), args[2])
+    elif role == "read":
+        read(args[0], int(args[1]), args[2], *args[3:])
+    elif role == "hold-writer":
+        hold_writer(args[0], int(args[1]), args[2])
+    elif role == "block-get":
+        block_get(args[0])
+    else:
+        raise SystemExit(f"unknown role {role}")
+
+
+if __name__ == "__main__":
+    main()

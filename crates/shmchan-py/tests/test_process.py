@@ -1,0 +1,237 @@
+"""Across processes: Python with Python, Python with Rust (examples/python_peer.rs), in both
+start orders; kill -9 of either end; Ctrl-C; the GIL released while blocked. Every child
+has a watchdog (conftest.TIMEOUT)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+import shmchan
+from conftest import IMU, Child, imu_items, python_child, thread_asleep
+
+N = 200_000
+
+
+def rust_child(rust_peer: str, *args: object) -> Child:
+    return Child([rust_peer, *map(str, args)])
+
+
+@pytest.mark.parametrize("mode", ["blocking", "async"])
+@pytest.mark.parametrize("first", ["writer", "reader"])
+def test_python_to_python(name: str, children: list[Child], mode: str, first: str) -> None:
+    roles = {
+        "writer": ("write", name, N, "u8"),
+        "reader": ("read", name, N, "u8", mode),
+    }
+    second = "reader" if first == "writer" else "writer"
+    a = python_child(*roles[first])
+    children.append(a)
+    assert a.line() == "ready"
+    b = python_child(*roles[second])
+    children.append(b)
+    reader = a if first == "reader" else b
+    code, out, err = reader.finish()
+    assert code == 0, err
+    assert out.splitlines()[-1] == f"read {N} closed"
+
+
+@pytest.mark.parametrize("first", ["rust", "python"])
+@pytest.mark.parametrize("mode", ["blocking", "async"])
+def test_rust_writer_python_reader(
+    name: str, children: list[Child], rust_peer: str, first: str, mode: str
+) -> None:
+    start_rust = lambda: rust_child(rust_peer, "write", name, N, "imu")  # noqa: E731
+    start_python = lambda: python_child("read", name, N, "imu", mode)  # noqa: E731
+    if first == "rust":
+        w = start_rust()
+        children.append(w)
+        assert w.line() == "ready"
+        r = start_python()
+        children.append(r)
+    else:
+        r = start_python()
+        children.append(r)
+        assert r.line() == "ready"
+        w = start_rust()
+        children.append(w)
+    code, out, err = r.finish()
+    assert code == 0, err
+    assert out.splitlines()[-1] == f"read {N} closed"
+    assert w.finish()[0] == 0
+
+
+@pytest.mark.parametrize("first", ["rust", "python"])
+def test_python_writer_rust_reader(
+    name: str, children: list[Child], rust_peer: str, first: str
+) -> None:
+    if first == "rust":
+        r = rust_child(rust_peer, "read", name, N, "imu")
+        children.append(r)
+        assert r.line() == "ready"
+        w = python_child("write", name, N, "imu")
+        children.append(w)
+    else:
+        w = python_child("write", name, N, "imu")
+        children.append(w)
+        assert w.line() == "ready"
+        r = rust_child(rust_peer, "read", name, N, "imu")
+        children.append(r)
+    code, out, err = r.finish()
+    assert code == 0, err
+    assert out.splitlines()[-1] == f"read {N} closed"
+
+
+def test_python_dtype_without_align_is_refused_by_rust_records(
+    name: str, children: list[Child], rust_peer: str
+) -> None:
+    w = rust_child(rust_peer, "write", name, 10, "imu")
+    children.append(w)
+    assert w.line() == "ready"
+    packed = np.dtype([(f, IMU.fields[f][0]) for f in IMU.names])  # alignment 1
+    with pytest.raises(shmchan.ElementMismatchError, match="aligned to 8"):
+        shmchan.ChannelIO.open(name, packed, schema="imu/v1")
+    with pytest.raises(shmchan.SchemaMismatchError):
+        shmchan.ChannelIO.open(name, IMU)
+    r = shmchan.ChannelIO.open(name, IMU, schema="imu/v1").reader()
+    assert (r.blocking_get(np.empty(10, IMU), timeout=TIMEOUT_S) == imu_items(0, 10)).all()
+
+
+TIMEOUT_S = 60.0
+
+
+@pytest.mark.parametrize("mode", ["blocking", "async"])
+@pytest.mark.parametrize("peer", ["python", "rust"])
+def test_kill_9_of_the_writer_while_the_reader_waits(
+    name: str, children: list[Child], rust_peer: str, mode: str, peer: str
+) -> None:
+    if peer == "python":
+        holder = python_child("hold-writer", name, 100, "u8")  # puts 100, then holds
+    else:
+        holder = rust_child(rust_peer, "write", name, 10**12, "u64")  # streams on and on
+    children.append(holder)
+    assert holder.line() == "ready"
+    chan = shmchan.ChannelIO.open(name, np.uint64)
+    r = chan.reader()
+    if peer == "rust":
+        r.blocking_get(np.empty(1000, np.uint64), timeout=TIMEOUT_S)
+    result: dict[str, object] = {}
+    tids: list[int] = []
+
+    def drain_then_wait() -> None:
+        # Read everything the writer sent, then wait for more: the kill ends that wait.
+        tids.append(threading.get_native_id())
+        frame = np.empty(64, np.uint64)
+        try:
+            if mode == "async":
+
+                async def run() -> None:
+                    while True:
+                        await r.get_some(frame)
+
+                asyncio.run(run())
+            else:
+                while True:
+                    r.blocking_get_some(frame, timeout=TIMEOUT_S)
+        except Exception as e:
+            result["error"] = e
+            result["at"] = time.monotonic()
+
+    t = threading.Thread(target=drain_then_wait)
+    t.start()
+    if peer == "python":
+        # The holder wrote 100 and holds: the reader drains them, then sleeps.
+        while not tids:
+            os.sched_yield()
+        thread_asleep(tids[0])
+    killed = time.monotonic()
+    holder.kill()
+    t.join(TIMEOUT_S)
+    assert not t.is_alive(), "the reader never learned of the writer's death"
+    err = result.get("error")
+    assert isinstance(err, shmchan.PeerGoneError), repr(err)
+    print(f"PeerGoneError {float(result['at']) - killed:.4f} s after kill -9")  # type: ignore[arg-type]
+    # A restarted writer appends after the last committed item; the same reader goes on.
+    w = chan.writer()
+    w.blocking_put(np.array([7, 8], np.uint64))
+    assert list(r.blocking_get(np.empty(2, np.uint64), timeout=TIMEOUT_S)) == [7, 8]
+
+
+def test_kill_9_of_the_reader_while_the_writer_waits(
+    name: str, children: list[Child], rust_peer: str
+) -> None:
+    chan = shmchan.ChannelIO.create(name, np.uint64, 4096)
+    w = chan.writer()
+    r = rust_child(rust_peer, "read", name, 10**12, "u64")
+    children.append(r)
+    assert r.line() == "ready"
+    # Fill the ring while the Rust reader reads, then stop it dead: SIGSTOP first so that
+    # the ring fills and our put sleeps, then kill -9.
+    r.proc.send_signal(signal.SIGSTOP)
+    result: dict[str, object] = {}
+    tids: list[int] = []
+
+    def put_forever() -> None:
+        tids.append(threading.get_native_id())
+        try:
+            i = 0
+            while True:
+                w.blocking_put(np.arange(i, i + 1000, dtype=np.uint64), timeout=TIMEOUT_S)
+                i += 1000
+        except Exception as e:
+            result["error"] = e
+
+    t = threading.Thread(target=put_forever)
+    t.start()
+    while not tids:
+        os.sched_yield()
+    thread_asleep(tids[0])  # the ring is full: the put sleeps
+    r.kill()
+    t.join(TIMEOUT_S)
+    assert not t.is_alive(), "the writer never learned of the reader's death"
+    assert isinstance(result.get("error"), shmchan.PeerGoneError), repr(result)
+
+
+def test_ctrl_c_interrupts_a_blocking_get(name: str, children: list[Child]) -> None:
+    c = python_child("block-get", name)
+    children.append(c)
+    assert c.line() == "ready"
+    c.asleep()
+    sent = time.monotonic()
+    c.proc.send_signal(signal.SIGINT)
+    code, out, err = c.finish()
+    took = time.monotonic() - sent
+    print(f"KeyboardInterrupt {took:.4f} s after SIGINT")
+    assert "interrupted" in out, (out, err)
+    assert "KeyboardInterrupt" in err
+    assert code != 0
+
+
+def test_the_gil_is_released_while_blocked(name: str) -> None:
+    chan = shmchan.ChannelIO.create(name, np.uint32)
+    w, r = chan.writer(), chan.reader()
+    counted = 0
+    stop = threading.Event()
+
+    def count() -> None:
+        nonlocal counted
+        while not stop.is_set():
+            counted += 1
+
+    t = threading.Thread(target=count)
+    t.start()
+    before = counted
+    with pytest.raises(shmchan.TimedOutError):
+        r.blocking_get(np.empty(1, np.uint32), timeout=0.3)
+    during = counted - before
+    stop.set()
+    t.join()
+    w.close()
+    # With the GIL held for 0.3 s the counter would stand still (at most one switch
+    # interval, 5 ms, of counting).
+    assert during > 10_000, f"the other thread counted only {during} while we waited"

@@ -1,0 +1,125 @@
+"""Zero-copy views and reserved slots: in place, and never readable after their slots are
+given back."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+import shmchan
+from conftest import IMU, imu_items
+
+
+def test_peek_shows_in_place_and_consumes_on_exit(name: str) -> None:
+    chan = shmchan.ChannelIO.create(name, np.float32)
+    w, r = chan.writer(), chan.reader()
+    w.blocking_put(np.arange(10, dtype=np.float32))
+    with r.blocking_peek(4) as view:
+        assert isinstance(view, shmchan.SlotArray)
+        assert list(view) == [0, 1, 2, 3]
+        assert not view.flags.writeable
+        total = float(view.sum())  # arithmetic gives an ordinary array / scalar
+        kept = view.copy()
+    assert total == 6
+    assert len(view) == 0, "the view is emptied when its slots go back"
+    assert list(kept) == [0, 1, 2, 3]
+    assert len(r) == 6
+
+
+def test_derived_views_are_emptied_too(name: str) -> None:
+    chan = shmchan.ChannelIO.create(name, IMU)
+    w, r = chan.writer(), chan.reader()
+    w.blocking_put(imu_items(0, 100))
+    with r.blocking_peek(100) as view:
+        part = view[10:20]
+        reshaped = view.reshape(10, 10)[2:]
+        field = view["x"]
+        assert part["t"][0] == 10
+        assert field[3] == 1.5
+    for v in (view, part, reshaped, field):
+        assert v.size == 0
+    assert len(r) == 0
+
+
+def test_a_view_kept_another_way_refuses_the_consume(name: str) -> None:
+    chan = shmchan.ChannelIO.create(name, np.uint8)
+    w, r = chan.writer(), chan.reader()
+    w.blocking_put(b"abcd")
+    with pytest.raises(BufferError, match="nothing was consumed"), r.blocking_peek(4) as view:
+        mv = memoryview(view)  # shares the slots and cannot be emptied
+    assert len(r) == 4, "nothing consumed: the items are still there"
+    mv.release()
+    with r.blocking_peek(4) as view:
+        assert view.tobytes() == b"abcd"
+    assert len(r) == 0
+
+
+def test_an_exception_in_the_block_consumes_nothing(name: str) -> None:
+    chan = shmchan.ChannelIO.create(name, np.int16)
+    w, r = chan.writer(), chan.reader()
+    w.blocking_put([1, 2, 3])
+    with pytest.raises(KeyError), r.blocking_peek(2):
+        raise KeyError("processing failed")
+    assert len(r) == 3
+
+
+def test_calls_during_a_view_are_refused_and_close_empties_it(name: str) -> None:
+    chan = shmchan.ChannelIO.create(name, np.int16)
+    w, r = chan.writer(), chan.reader()
+    w.blocking_put([1, 2, 3])
+    with r.blocking_peek(1) as view:
+        with pytest.raises(shmchan.ViewOpenError):
+            r.blocking_get(np.empty(1, np.int16))
+        r.close()
+        assert view.size == 0
+    with pytest.raises(shmchan.EndClosedError):
+        r.blocking_get(np.empty(1, np.int16))
+
+
+def test_reserve_writes_in_place_and_commits_on_exit(name: str) -> None:
+    chan = shmchan.ChannelIO.create(name, IMU)
+    w, r = chan.writer(), chan.reader()
+    with w.blocking_reserve(5) as slots:
+        assert slots.flags.writeable
+        slots[:] = imu_items(0, 5)
+        slots["flags"] = 9
+    assert slots.size == 0
+    got = r.blocking_get(np.empty(5, IMU))
+    assert list(got["t"]) == [0, 1, 2, 3, 4]
+    assert (got["flags"] == 9).all()
+    with pytest.raises(ZeroDivisionError), w.blocking_reserve(3):
+        1 / 0  # noqa: B018
+    assert len(r) == 0, "a block that raised commits nothing"
+
+
+def test_async_peek_and_reserve_wait(name: str) -> None:
+    chan = shmchan.ChannelIO.create(name, np.uint32, 1024)
+    w, r = chan.writer(), chan.reader()
+
+    async def main() -> list[int]:
+        async def produce() -> None:
+            for i in range(0, 4000, 100):
+                async with w.reserve(100) as slots:
+                    slots[:] = np.arange(i, i + 100, dtype=np.uint32)
+            w.close()
+
+        task = asyncio.create_task(produce())
+        got: list[int] = []
+        while len(got) < 4000:
+            async with r.peek(250) as view:
+                got.extend(int(x) for x in view)
+        await task
+        return got
+
+    assert asyncio.run(main()) == list(range(4000))
+
+
+def test_peek_without_a_count_shows_what_is_there(name: str) -> None:
+    chan = shmchan.ChannelIO.create(name, np.uint8)
+    w, r = chan.writer(), chan.reader()
+    w.blocking_put(b"hello")
+    with r.blocking_peek() as view:
+        assert view.tobytes() == b"hello"
+    with pytest.raises(shmchan.TimedOutError), r.blocking_peek(1, timeout=0.05):
+        pass
