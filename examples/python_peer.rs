@@ -11,9 +11,11 @@
 //! with `schema="imu/v1"`. Item `i` has `t = i`, `x = i / 2`, `y = -x`, `z = 1`,
 //! `flags = i % 7`. The program prints `ready` once it holds its end, and the reader prints
 //! `read N <end>` (the end being `closed`, `aborted:REASON` or `gone`) when the stream ends.
+//! The writer outlives a killed reader: it waits for a new one, which resumes where the
+//! dead one stopped.
 //! The Python tests (`crates/shmchan-py/tests`) run it against the Python package.
 
-use shmchan::{ChannelIo, GetError, Options};
+use shmchan::{ChannelIo, GetError, Options, PutError};
 
 /// One IMU sample, as C (and numpy with `align=True`) lays it out: 24 bytes, aligned to 8.
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -80,7 +82,19 @@ fn write<T: Item>(name: &str, count: u64) -> Res<()> {
         let b = (next % 100 + 1).min(count - next);
         batch.clear();
         batch.extend((next..next + b).map(T::nth));
-        w.blocking_put(&batch)?;
+        let mut done = 0;
+        while done < batch.len() {
+            match w.blocking_put(&batch[done..]) {
+                Ok(()) => done = batch.len(),
+                // The reader died: the next put waits for a restarted one, which resumes at
+                // the first item the dead one had not consumed.
+                Err(PutError::PeerGone { accepted, .. }) => {
+                    eprintln!("the reader died; waiting for a new one");
+                    done += accepted;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         next += b;
     }
     w.close();

@@ -15,7 +15,7 @@ use rustix::event::epoll;
 use rustix::event::{PollFd, PollFlags};
 
 use super::sleep::{arm, drain, read_expirations};
-use super::{Ended, Holder, Mode, Sleeping, Waiter};
+use super::{Ended, Mode, Sleeping, Waiter};
 use crate::eventcount;
 use crate::segment::Segment;
 
@@ -23,8 +23,8 @@ use crate::segment::Segment;
 pub(super) struct External {
     epoll: OwnedFd,
     timer: OwnedFd,
-    /// The peer holder whose pidfd is in the set.
-    pid_in_set: Option<Holder>,
+    /// The generation (`Waiter::pidfd_gen`) of the pidfd in the set, if one is.
+    pid_in_set: Option<u64>,
     /// The timer is armed (a timed sleep was prepared).
     timer_armed: bool,
 }
@@ -146,29 +146,32 @@ impl Waiter {
 
     /// Puts the pidfd that watches the peer now (if any) into the epoll set.
     fn sync_pidfd(&mut self) -> io::Result<()> {
-        let watched = self.watched.filter(|_| self.pidfd.is_some());
+        let current = self.pidfd.as_ref().and_then(|p| p.fd());
+        let generation = self.pidfd_gen;
         let Some(ext) = self.ext.as_mut() else {
             return Ok(());
         };
-        if ext.pid_in_set == watched {
+        let Some(fd) = current else {
+            // No pidfd now: the one that was in the set was closed, which removed it (no
+            // other descriptor shares its open file description).
+            ext.pid_in_set = None;
+            return Ok(());
+        };
+        if ext.pid_in_set == Some(generation) {
             return Ok(());
         }
-        // A pidfd that was replaced was closed, which removed it from the set (no other
-        // descriptor shares its open file description).
-        ext.pid_in_set = None;
-        if let (Some(holder), Some(fd)) = (watched, self.pidfd.as_ref().and_then(|p| p.fd())) {
-            let data = epoll::EventData::new_u64(1);
-            match epoll::add(&ext.epoll, fd, data, epoll::EventFlags::IN) {
-                Ok(()) => {}
-                // The same descriptor is in the set already (it was not replaced after all).
-                Err(rustix::io::Errno::EXIST) => {
-                    epoll::modify(&ext.epoll, fd, data, epoll::EventFlags::IN)?
-                }
-                Err(e) => return Err(e.into()),
+        let data = epoll::EventData::new_u64(1);
+        match epoll::add(&ext.epoll, fd, data, epoll::EventFlags::IN) {
+            Ok(()) => {}
+            // A descriptor of that number is in the set: a closed pidfd whose number was
+            // reused before we saw it go cannot be (closing removed it), so it is this one.
+            Err(rustix::io::Errno::EXIST) => {
+                epoll::modify(&ext.epoll, fd, data, epoll::EventFlags::IN)?
             }
-            ext.pid_in_set = Some(holder);
-            self.stats.other_syscalls += 1;
+            Err(e) => return Err(e.into()),
         }
+        ext.pid_in_set = Some(generation);
+        self.stats.other_syscalls += 1;
         Ok(())
     }
 
@@ -205,7 +208,7 @@ impl Waiter {
             self.stats.other_syscalls += 2;
         }
         let exited = match self.pidfd.as_ref().and_then(|p| p.fd()) {
-            Some(fd) if ext.pid_in_set.is_some() => {
+            Some(fd) if ext.pid_in_set == Some(self.pidfd_gen) => {
                 let mut fds = [PollFd::new(&fd, PollFlags::IN)];
                 let zero = rustix::time::Timespec {
                     tv_sec: 0,

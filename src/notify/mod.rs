@@ -137,6 +137,9 @@ pub(crate) struct Waiter {
     /// The holder `pidfd` watches, if any.
     watched: Option<Holder>,
     pidfd: Option<Pollable>,
+    /// Counts the pidfds opened: tells the event-loop set (`external`) whether the pidfd in
+    /// it is the current one (a holder can be watched again through a new pidfd).
+    pidfd_gen: u64,
     /// A holder whose pidfd fired while its end stayed locked (the lock outlives it, e.g.
     /// held by a child it forked): never watched again, so its pidfd cannot spin us.
     dead: Option<Holder>,
@@ -192,6 +195,7 @@ impl Waiter {
             peer_bell: seg.bell(peer)?,
             watched: None,
             pidfd: None,
+            pidfd_gen: 0,
             dead: None,
             recheck: RECHECK_FIRST,
             timer: None,
@@ -426,6 +430,7 @@ impl Waiter {
         }
         self.watched = Some(holder);
         self.pidfd = Some(pidfd);
+        self.pidfd_gen += 1;
         true
     }
 }

@@ -12,17 +12,25 @@
 //! - anything else still holding the array (a `memoryview`, `np.asarray(view)` of the base
 //!   class, a record scalar of a structured array, a second name) could still reach the
 //!   slots: the lease then refuses to consume or commit, and raises `BufferError` (nothing is
-//!   consumed or committed; the items stay readable).
+//!   consumed or committed; the items stay readable, and the lease stays open until it is
+//!   released again or the end is closed).
+//!
+//! The check in the second point is a lint, not a proof: something built on a *derived*
+//! view (`np.asarray(view[1:])`) holds that view, not the array, and is not seen. What is
+//! guaranteed whatever the program does is memory safety: the lease keeps the channel
+//! mapped as long as anything made from its array lives, so a stale reference reads old or
+//! reused values of mapped memory, never an unmapped page.
 //!
 //! Only what shares the memory is in danger; copies (`view.copy()`, `np.array(view)`,
 //! arithmetic results) own their data and are free to keep.
 
 use numpy::npyffi::{self, PY_ARRAY_API};
-use numpy::{PyArrayDescr, PyArrayDescrMethods};
+use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyBufferError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyType, PyWeakrefMethods, PyWeakrefReference};
+use shmchan::RawChannel;
 
 use crate::reader::Reader;
 use crate::writer::Writer;
@@ -32,9 +40,17 @@ static SLOT_ARRAY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 /// Ring slots lent out as an array (the package's view context managers hold one).
 #[pyclass(module = "shmchan._shmchan", name = "_Lease")]
 pub(crate) struct Lease {
-    /// The `_Reader` or `_Writer` that lent the slots (kept alive by this reference, and
-    /// with it the mapping the array points into).
+    /// The `_Reader` or `_Writer` that lent the slots.
     owner: Py<PyAny>,
+    /// A handle of the channel: keeps its mapping, which the array points into, mapped for as
+    /// long as the lease lives, and every array, memoryview or record made from the array
+    /// keeps the lease alive (its base chain ends here). So even a reference that outlives
+    /// the lease (see the rule) reads mapped memory, never an unmapped page, whatever the
+    /// owner does (close, or its collection).
+    _mapping: RawChannel,
+    /// The lent memory: `start .. start + bytes`.
+    start: usize,
+    bytes: usize,
     /// Slots: commit on release (else consume).
     writable: bool,
     /// Elements lent.
@@ -51,15 +67,20 @@ impl Lease {
     pub(crate) fn lend(
         py: Python<'_>,
         owner: Py<PyAny>,
+        mapping: RawChannel,
         dtype: Py<PyArrayDescr>,
         ptr: *mut u8,
         elements: usize,
         writable: bool,
     ) -> PyResult<Py<Lease>> {
+        let bytes = elements * dtype.bind(py).itemsize();
         let lease = Py::new(
             py,
             Lease {
                 owner,
+                _mapping: mapping,
+                start: ptr as usize,
+                bytes,
                 writable,
                 elements,
                 array: None,
@@ -80,9 +101,9 @@ impl Lease {
         }
         // SAFETY: NewFromDescr steals the descriptor reference we pass (`into_dtype_ptr`
         // hands one over); `ptr` is valid for `elements × itemsize` bytes, aligned for the
-        // dtype (the ring's slots are), for as long as the lease's owner holds the end,
-        // which the lease keeps alive; numpy does not free memory it does not own. The
-        // subtype is an ndarray subclass (checked by numpy: it fails otherwise).
+        // dtype (the ring's slots are), and stays mapped while the lease lives (`_mapping`),
+        // which the array's base keeps alive; numpy does not free memory it does not own.
+        // The subtype is an ndarray subclass (numpy fails the call otherwise).
         let array = unsafe {
             let raw = PY_ARRAY_API.PyArray_NewFromDescr(
                 py,
@@ -116,31 +137,39 @@ impl Lease {
     /// Ends `lease` without consuming or committing: empties its array and views (the
     /// owner is closing).
     pub(crate) fn revoke(py: Python<'_>, lease: &Py<Lease>) {
-        let mut me = lease.borrow_mut(py);
-        me.take_back(py);
+        if let Ok(mut me) = lease.try_borrow_mut(py) {
+            me.empty_all(py);
+        }
     }
 
-    /// Empties the array and its registered views; returns how many references to the
-    /// array exist beyond the lease's and its views' (a name bound to it, or something that
-    /// may still reach the slots).
-    fn take_back(&mut self, py: Python<'_>) -> isize {
-        let Some(array) = self.array.take() else {
+    /// References to the array beyond the lease's own and its live views' (each view holds
+    /// the array as its base): a name bound to it, or something that may still reach the
+    /// slots.
+    fn extra_references(&self, py: Python<'_>) -> isize {
+        let Some(array) = &self.array else {
             return 0;
         };
-        let array = array.into_bound(py);
-        let mut live = 0;
-        for w in self.derived.drain(..) {
-            if let Some(view) = w.bind(py).upgrade() {
-                live += 1;
-                empty(&view);
-            }
-        }
-        empty(&array);
-        // Ours (`array` here) and one per live derived view (each holds the array as its
-        // base) are accounted for.
+        let live = self
+            .derived
+            .iter()
+            .filter(|w| w.bind(py).upgrade().is_some())
+            .count() as isize;
         // SAFETY: `array` is a live object (we hold a reference) and we hold the GIL.
         let count = unsafe { pyo3::ffi::Py_REFCNT(array.as_ptr()) };
         count - 1 - live
+    }
+
+    /// Empties the array and its registered views, and ends the lease.
+    fn empty_all(&mut self, py: Python<'_>) {
+        let Some(array) = self.array.take() else {
+            return;
+        };
+        for w in self.derived.drain(..) {
+            if let Some(view) = w.bind(py).upgrade() {
+                empty(&view);
+            }
+        }
+        empty(array.bind(py));
     }
 }
 
@@ -176,25 +205,29 @@ impl Lease {
     }
 
     /// Called by `SlotArray.__array_finalize__` for each view made from the array.
-    fn register(&mut self, py: Python<'_>, view: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn register(&mut self, py: Python<'_>, view: &Bound<'_, PyUntypedArray>) -> PyResult<()> {
         if self.array.is_none() {
             // Ended: the array and its views are empty, and so is anything made from them.
             return Ok(());
         }
-        // SAFETY: `view` is an ndarray (SlotArray's finalizer passes only itself).
-        let nd = unsafe { (*npyffi::_PyArray_GET_ITEM_DATA(view.as_ptr().cast())).nd };
-        if nd == 0 {
-            // A zero-dimensional view cannot be emptied: leave it unregistered, so that it
-            // counts as a reference that blocks the consume.
+        // SAFETY: `view` is an ndarray (the Bound's type was checked on extraction) and we
+        // hold the GIL, so its fields may be read.
+        let (nd, data, flags) = unsafe {
+            let f = npyffi::_PyArray_GET_ITEM_DATA(view.as_array_ptr());
+            ((*f).nd, (*f).data as usize, (*f).flags)
+        };
+        // Only views of our memory are ours to empty later (a caller could pass any array).
+        let ours = flags & npyffi::NPY_ARRAY_OWNDATA == 0
+            && data >= self.start
+            && data <= self.start + self.bytes;
+        if nd == 0 || !ours {
+            // A zero-dimensional view cannot be emptied: left unregistered, it counts as a
+            // reference that blocks the consume.
             return Ok(());
         }
-        self.derived.push(
-            PyWeakrefReference::new(view)
-                .map_err(|_| {
-                    PyTypeError::new_err("a view of a shmchan array could not be tracked")
-                })?
-                .unbind(),
-        );
+        let weak = PyWeakrefReference::new(view.as_any())
+            .map_err(|_| PyTypeError::new_err("a view of a shmchan array could not be tracked"))?;
+        self.derived.push(weak.unbind());
         // Drop the dead ones now and then, so a loop making views keeps the list short.
         if self.derived.len() % 64 == 0 {
             self.derived.retain(|w| w.bind(py).upgrade().is_some());
@@ -203,47 +236,53 @@ impl Lease {
     }
 
     /// Ends the lease: empties the array and its views, then (if `finish`) consumes the
-    /// items shown or commits the slots (`count` of them, default all). Raises BufferError,
-    /// consuming or committing nothing, if something other than one name may still reach
-    /// the slots. Returns how many were consumed or committed.
+    /// items shown or commits the slots (`count` of them, default all). Returns how many.
+    ///
+    /// With `finish`, it first checks that nothing but one name (the `with` target) refers
+    /// to the array besides its registered views: otherwise something may still reach the
+    /// slots once the peer reuses them, so it raises BufferError, consuming or committing
+    /// nothing and leaving the lease open (the end refuses other calls until the lease is
+    /// released again, or the end is closed). Without `finish` (the block raised: its
+    /// traceback may hold the view) nothing is consumed, and the lease ends.
     #[pyo3(signature = (finish, count=None))]
     fn release(&mut self, py: Python<'_>, finish: bool, count: Option<usize>) -> PyResult<usize> {
         if self.array.is_none() {
             return Ok(0); // ended already (the owner was closed)
         }
-        let extra = self.take_back(py);
+        if finish {
+            let extra = self.extra_references(py);
+            if extra > 1 {
+                return Err(PyBufferError::new_err(format!(
+                    "{} references to the view's memory remain besides the with target (a \
+                     memoryview, np.asarray of it, a record taken from it, or a second \
+                     name); they could read reused slots, so nothing was {} and the view \
+                     stays open. Drop them and call end_view() again, or close the end; keep \
+                     copies (view.copy()) instead.",
+                    extra - 1,
+                    if self.writable {
+                        "committed"
+                    } else {
+                        "consumed"
+                    },
+                )));
+            }
+        }
+        self.empty_all(py);
         let owner = self.owner.bind(py);
-        if let Ok(r) = owner.cast::<Reader>() {
-            r.borrow_mut().end_lease();
-        } else if let Ok(w) = owner.cast::<Writer>() {
-            w.borrow_mut().end_lease();
-        }
-        if extra > 1 {
-            return Err(PyBufferError::new_err(format!(
-                "{} references to the view's memory remain besides the with target (a \
-                 memoryview, np.asarray of it, a record taken from it, or a second name); \
-                 they could read reused slots, so nothing was {}. Keep copies (view.copy()) \
-                 instead.",
-                extra - 1,
-                if self.writable {
-                    "committed"
-                } else {
-                    "consumed"
-                },
-            )));
-        }
-        if !finish {
-            return Ok(0);
-        }
         let k = count.unwrap_or(self.elements).min(self.elements);
         if let Ok(r) = owner.cast::<Reader>() {
-            r.borrow_mut().consume(py, k)
+            let mut r = r.try_borrow_mut()?;
+            r.end_lease();
+            if finish {
+                return r.consume(py, k);
+            }
         } else if let Ok(w) = owner.cast::<Writer>() {
-            w.borrow_mut().commit(py, k)
-        } else {
-            Err(PyTypeError::new_err(
-                "a lease of neither a reader nor a writer",
-            ))
+            let mut w = w.try_borrow_mut()?;
+            w.end_lease();
+            if finish {
+                return w.commit(py, k);
+            }
         }
+        Ok(0)
     }
 }

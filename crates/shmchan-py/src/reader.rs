@@ -4,7 +4,7 @@ use std::os::fd::AsRawFd;
 
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray};
 use pyo3::prelude::*;
-use shmchan::{GetError, RawReader, Readiness};
+use shmchan::{GetError, RawChannel, RawReader, Readiness};
 
 use crate::dtype::array_bytes;
 use crate::errors::{channel_error, get_error, raise, Attr};
@@ -16,6 +16,8 @@ use crate::wait::{deadline, wait_once};
 pub(crate) struct Reader {
     /// `None` once closed.
     inner: Option<RawReader>,
+    /// A handle of the channel, for the leases (which keep its mapping alive).
+    chan: RawChannel,
     dtype: Py<PyArrayDescr>,
     name: String,
     /// The zero-copy view lent out, if one is: no other call goes through until it ends.
@@ -23,10 +25,11 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    pub(crate) fn new(inner: RawReader, dtype: Py<PyArrayDescr>) -> Reader {
+    pub(crate) fn new(inner: RawReader, chan: RawChannel, dtype: Py<PyArrayDescr>) -> Reader {
         let name = inner.name().to_string();
         Reader {
             inner: Some(inner),
+            chan,
             dtype,
             name,
             lease: None,
@@ -284,37 +287,44 @@ impl Reader {
     #[pyo3(signature = (n=None))]
     fn try_peek(slf: &Bound<'_, Self>, n: Option<usize>) -> PyResult<Option<Py<Lease>>> {
         let py = slf.py();
-        let (ptr, count) = {
-            let mut me = slf.borrow_mut();
-            let r = me.front(py)?;
-            let view = match n {
-                Some(n) => match r.try_peek(n).map_err(|e| get_error(py, e))? {
-                    Some(v) => v,
-                    None => return Ok(None),
-                },
-                None => {
-                    let v = r.try_peek_some().map_err(|e| get_error(py, e))?;
-                    if v.elements() == 0 {
-                        return Ok(None);
-                    }
-                    v
+        // One borrow for the whole call: `lend` runs Python code (the array's finalizer), so
+        // another thread may run meanwhile, and must find this end busy, not free.
+        let mut me = slf.try_borrow_mut()?;
+        let r = me.front(py)?;
+        let view = match n {
+            Some(n) => match r.try_peek(n).map_err(|e| get_error(py, e))? {
+                Some(v) => v,
+                None => return Ok(None),
+            },
+            None => {
+                let v = r.try_peek_some().map_err(|e| get_error(py, e))?;
+                if v.elements() == 0 {
+                    return Ok(None);
                 }
-            };
-            // Dropping the view removes nothing: the items stay ours, at this address,
-            // until `consume` releases them (which the lease alone calls).
-            (view.as_ptr() as *mut u8, view.elements())
+                v
+            }
         };
-        let dtype = slf.borrow().dtype.clone_ref(py);
-        let lease = Lease::lend(
-            py,
-            slf.clone().into_any().unbind(),
-            dtype,
-            ptr,
-            count,
-            false,
-        )?;
-        slf.borrow_mut().lease = Some(lease.clone_ref(py));
+        // Dropping the view removes nothing: the items stay ours, at this address, until
+        // `consume` releases them (which the lease alone calls).
+        let (ptr, count) = (view.as_ptr() as *mut u8, view.elements());
+        let (chan, dtype) = (me.chan.clone(), me.dtype.clone_ref(py));
+        let owner = slf.clone().into_any().unbind();
+        let lease = Lease::lend(py, owner, chan, dtype, ptr, count, false)?;
+        me.lease = Some(lease.clone_ref(py));
         Ok(Some(lease))
+    }
+
+    /// Releases the open view again (after its exit raised BufferError): consumes its items
+    /// if `finish`. Nothing to do if no view is open.
+    #[pyo3(signature = (finish=true))]
+    fn end_view(slf: &Bound<'_, Self>, finish: bool) -> PyResult<usize> {
+        let py = slf.py();
+        // Not borrowed across the release, which borrows this end itself.
+        let lease = slf.try_borrow()?.lease.as_ref().map(|l| l.clone_ref(py));
+        match lease {
+            Some(lease) => lease.bind(py).call_method1("release", (finish,))?.extract(),
+            None => Ok(0),
+        }
     }
 
     /// Closes the channel (what remains is discarded; the writer's put fails). A view that

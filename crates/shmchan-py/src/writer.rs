@@ -4,7 +4,7 @@ use std::os::fd::AsRawFd;
 
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray};
 use pyo3::prelude::*;
-use shmchan::{PutError, RawWriter, Readiness};
+use shmchan::{PutError, RawChannel, RawWriter, Readiness};
 
 use crate::dtype::array_bytes;
 use crate::errors::{channel_error, put_error, raise, Attr};
@@ -16,6 +16,8 @@ use crate::wait::{deadline, wait_once};
 pub(crate) struct Writer {
     /// `None` once closed.
     inner: Option<RawWriter>,
+    /// A handle of the channel, for the leases (which keep its mapping alive).
+    chan: RawChannel,
     dtype: Py<PyArrayDescr>,
     name: String,
     /// The slots lent out, if any: no other call goes through until they are committed.
@@ -42,10 +44,11 @@ fn with_accepted(e: PutError, n: usize) -> PutError {
 }
 
 impl Writer {
-    pub(crate) fn new(inner: RawWriter, dtype: Py<PyArrayDescr>) -> Writer {
+    pub(crate) fn new(inner: RawWriter, chan: RawChannel, dtype: Py<PyArrayDescr>) -> Writer {
         let name = inner.name().to_string();
         Writer {
             inner: Some(inner),
+            chan,
             dtype,
             name,
             lease: None,
@@ -196,31 +199,44 @@ impl Writer {
     /// slots are the lease's `array`.
     fn try_reserve(slf: &Bound<'_, Self>, n: usize) -> PyResult<Option<Py<Lease>>> {
         let py = slf.py();
-        let ptr = {
-            let mut me = slf.borrow_mut();
-            let w = me.front(py)?;
-            if n > w.capacity() {
-                return Err(put_error(
-                    py,
-                    PutError::Oversized {
-                        name: w.name().to_string(),
-                        requested: n,
-                        capacity: w.capacity(),
-                    },
-                ));
-            }
-            let mut slots = w.try_reserve(n).map_err(|e| put_error(py, e))?;
-            if slots.elements() < n {
-                return Ok(None);
-            }
-            // Dropping the guard publishes nothing: the slots stay free, and ours, at this
-            // address until `commit` (which the lease alone calls).
-            slots.as_mut_ptr()
-        };
-        let dtype = slf.borrow().dtype.clone_ref(py);
-        let lease = Lease::lend(py, slf.clone().into_any().unbind(), dtype, ptr, n, true)?;
-        slf.borrow_mut().lease = Some(lease.clone_ref(py));
+        // One borrow for the whole call, as in `_Reader.try_peek`.
+        let mut me = slf.try_borrow_mut()?;
+        let w = me.front(py)?;
+        if n > w.capacity() {
+            return Err(put_error(
+                py,
+                PutError::Oversized {
+                    name: w.name().to_string(),
+                    requested: n,
+                    capacity: w.capacity(),
+                },
+            ));
+        }
+        let mut slots = w.try_reserve(n).map_err(|e| put_error(py, e))?;
+        if slots.elements() < n {
+            return Ok(None);
+        }
+        // Dropping the guard publishes nothing: the slots stay free, and ours, at this
+        // address until `commit` (which the lease alone calls).
+        let ptr = slots.as_mut_ptr();
+        let (chan, dtype) = (me.chan.clone(), me.dtype.clone_ref(py));
+        let owner = slf.clone().into_any().unbind();
+        let lease = Lease::lend(py, owner, chan, dtype, ptr, n, true)?;
+        me.lease = Some(lease.clone_ref(py));
         Ok(Some(lease))
+    }
+
+    /// Releases the open slots again (after their exit raised BufferError): commits them if
+    /// `finish`. Nothing to do if no slots are open.
+    #[pyo3(signature = (finish=true))]
+    fn end_view(slf: &Bound<'_, Self>, finish: bool) -> PyResult<usize> {
+        let py = slf.py();
+        // Not borrowed across the release, which borrows this end itself.
+        let lease = slf.try_borrow()?.lease.as_ref().map(|l| l.clone_ref(py));
+        match lease {
+            Some(lease) => lease.bind(py).call_method1("release", (finish,))?.extract(),
+            None => Ok(0),
+        }
     }
 
     /// Closes the channel for writing: the reader drains, then gets `QueueClosedError`.

@@ -2,9 +2,11 @@
 
 Prints `ready` once it holds its end. Roles:
 
-- `write NAME COUNT DTYPE`: puts items 0..COUNT (batches of 1..100), then closes.
+- `write NAME COUNT DTYPE [abort:REASON]`: puts items 0..COUNT (batches of 1..100), then
+  closes (or aborts with REASON).
 - `read NAME COUNT DTYPE [async]`: gets them in frames of 333, checks each, prints
-  `read N END`.
+  `read N END`; with FROM_ANY set, the first item may be any (a resumed reader) and
+  `first F` is printed before; with PROGRESS=K, `got N` once N ≥ K items were read.
 - `hold-writer NAME PUT DTYPE`: puts PUT items, then holds the end until killed.
 - `block-get NAME`: a blocking get of one u64 on an empty channel (for the Ctrl-C test).
 """
@@ -12,6 +14,7 @@ Prints `ready` once it holds its end. Roles:
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 import numpy as np
@@ -33,15 +36,19 @@ def schema(key: str) -> str | None:
     return "imu/v1" if key == "imu" else None
 
 
-def write(name: str, count: int, key: str) -> None:
+def write(name: str, count: int, key: str, end: str = "close") -> None:
     chan = shmchan.ChannelIO.create_or_open(name, dtype_of(key), 4096, schema=schema(key))
-    with chan.writer() as w:
-        print("ready", flush=True)
-        done = 0
-        while done < count:
-            b = min(done % 100 + 1, count - done)
-            w.blocking_put(items(key, done, b))
-            done += b
+    w = chan.writer()
+    print("ready", flush=True)
+    done = 0
+    while done < count:
+        b = min(done % 100 + 1, count - done)
+        w.blocking_put(items(key, done, b))
+        done += b
+    if end.startswith("abort:"):
+        w.abort(end.removeprefix("abort:"))
+    else:
+        w.close()
 
 
 def check(frame: np.ndarray, start: int, key: str) -> None:
@@ -57,6 +64,11 @@ def read(name: str, count: int, key: str, mode: str = "blocking") -> None:
     print("ready", flush=True)
     got = 0
     end = "none"
+    progress = int(os.environ.get("PROGRESS", "0"))
+    if os.environ.get("FROM_ANY"):
+        first = r.blocking_get(np.empty(1, dtype_of(key)))
+        got = int(first[0]) + 1
+        print(f"first {got - 1}", flush=True)
 
     async def run_async() -> str:
         nonlocal got
@@ -77,6 +89,9 @@ def read(name: str, count: int, key: str, mode: str = "blocking") -> None:
             for frame in r.blocking_frames(333):
                 check(frame, got, key)
                 got += len(frame)
+                if progress and got >= progress:
+                    print(f"got {got}", flush=True)
+                    progress = 0
             end = "closed"
         except shmchan.AbortedError as e:
             end = f"aborted:{e.reason}"
@@ -108,7 +123,7 @@ def block_get(name: str) -> None:
 def main() -> None:
     role, *args = sys.argv[1:]
     if role == "write":
-        write(args[0], int(args[1]), args[2])
+        write(args[0], int(args[1]), args[2], *args[3:])
     elif role == "read":
         read(args[0], int(args[1]), args[2], *args[3:])
     elif role == "hold-writer":

@@ -87,6 +87,46 @@ def test_python_writer_rust_reader(
     assert out.splitlines()[-1] == f"read {N} closed"
 
 
+@pytest.mark.parametrize("mode", ["blocking", "async"])
+def test_abort_crosses_processes_after_the_rest(
+    name: str, children: list[Child], mode: str
+) -> None:
+    w = python_child("write", name, 5000, "u8", "abort:sensor lost")
+    children.append(w)
+    assert w.line() == "ready"
+    r = python_child("read", name, 5000, "u8", mode)
+    children.append(r)
+    code, out, err = r.finish()
+    assert code == 0, err
+    assert out.splitlines()[-1] == "read 5000 aborted:sensor lost"
+
+
+def test_a_restarted_reader_resumes_where_the_killed_one_stopped(
+    name: str, children: list[Child], rust_peer: str
+) -> None:
+    # A Rust writer streams; a Python reader reads part of it and is killed; a second one
+    # starts at the first item the first had not consumed, and reads every item after it,
+    # in order, to the end.
+    total = 3_000_000
+    w = rust_child(rust_peer, "write", name, total, "u64")
+    children.append(w)
+    assert w.line() == "ready"
+    first = python_child("read", name, total, "u8", env={"PROGRESS": "100000"})  # uint64
+    children.append(first)
+    assert first.line() == "ready"
+    assert first.line().startswith("got ")  # mid-stream: some consumed, most not
+    first.kill()
+    second = python_child("read", name, total, "u8", env={"FROM_ANY": "1"})
+    children.append(second)
+    assert second.line() == "ready"
+    start = int(second.line().split()[1])
+    code, out, err = second.finish()
+    assert code == 0, err
+    assert out.splitlines()[-1] == f"read {total} closed"  # checked item by item to the end
+    assert 0 < start < total, start
+    assert w.finish()[0] == 0
+
+
 def test_python_dtype_without_align_is_refused_by_rust_records(
     name: str, children: list[Child], rust_peer: str
 ) -> None:

@@ -46,13 +46,75 @@ def test_a_view_kept_another_way_refuses_the_consume(name: str) -> None:
     chan = shmchan.ChannelIO.create(name, np.uint8)
     w, r = chan.writer(), chan.reader()
     w.blocking_put(b"abcd")
-    with pytest.raises(BufferError, match="nothing was consumed"), r.blocking_peek(4) as view:
-        mv = memoryview(view)  # shares the slots and cannot be emptied
+    with pytest.raises(BufferError, match="nothing was consumed"):  # noqa: SIM117
+        with r.blocking_peek(4) as view:
+            mv = memoryview(view)  # shares the slots and cannot be emptied
     assert len(r) == 4, "nothing consumed: the items are still there"
+    with pytest.raises(shmchan.ViewOpenError):
+        r.blocking_get(np.empty(1, np.uint8))  # the view stays open until released
+    assert mv.tobytes() == b"abcd"
     mv.release()
-    with r.blocking_peek(4) as view:
-        assert view.tobytes() == b"abcd"
+    assert r.end_view() == 4
     assert len(r) == 0
+    assert r.end_view() == 0
+
+
+def test_a_kept_memoryview_outlives_the_close_safely(name: str) -> None:
+    # The lease keeps the mapping: a reference that outlives everything reads mapped memory
+    # (in a child, so that a crash would fail the test rather than kill pytest).
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        f"""
+        import numpy as np, shmchan
+        chan = shmchan.ChannelIO.create({name!r}, np.uint8)
+        w = chan.writer()
+        w.blocking_put(b"abcd")
+        r = chan.reader()
+        del chan
+        try:
+            with r.blocking_peek(4) as view:
+                mv = memoryview(view)
+        except BufferError:
+            pass
+        r.close(); w.close()
+        del r, w, view
+        import gc; gc.collect()
+        print(bytes(mv))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "b'abcd'"
+
+
+def test_register_takes_only_views_of_the_lease(name: str) -> None:
+    chan = shmchan.ChannelIO.create(name, np.uint8)
+    w, r = chan.writer(), chan.reader()
+    w.blocking_put(b"ab")
+    with r.blocking_peek(2) as view:
+        lease = view.base
+        with pytest.raises(TypeError):
+            lease.register(42)
+        lease.register(np.zeros(3, np.uint8))  # not ours: ignored
+    assert len(r) == 0
+
+
+def test_an_exception_holding_the_view_is_not_masked(name: str) -> None:
+    chan = shmchan.ChannelIO.create(name, np.int16)
+    w, r = chan.writer(), chan.reader()
+    w.blocking_put([1, 2, 3])
+
+    def process(v: np.ndarray) -> None:
+        keep = memoryview(v)  # noqa: F841 - held by the traceback's frame
+        raise KeyError("processing failed")
+
+    with pytest.raises(KeyError), r.blocking_peek(2) as view:
+        process(view)
+    assert len(r) == 3, "nothing consumed"
+    r.blocking_get(np.empty(3, np.int16))  # and the end is usable
 
 
 def test_an_exception_in_the_block_consumes_nothing(name: str) -> None:

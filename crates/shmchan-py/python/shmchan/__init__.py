@@ -281,6 +281,13 @@ class _End:
         """Closes this end (see the subclass). Idempotent."""
         self._native.close()
 
+    def end_view(self, finish: bool = True) -> int:
+        """Releases a view (or reserved slots) whose ``with`` exit raised ``BufferError``,
+        once the references it named are gone: consumes (or commits) it if ``finish``.
+        Returns how many items; 0 if no view is open. Until then, the end refuses other
+        calls with :class:`ViewOpenError`."""
+        return self._native.end_view(finish)
+
     def __enter__(self: _E) -> _E:
         return self
 
