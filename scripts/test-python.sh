@@ -10,21 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-venv=${SHMCHAN_VENV:-$root/target/py-venv}
-py=$venv/bin/python
-if [ ! -x "$py" ]; then
-  python3 -m venv "$venv"
-fi
-"$py" -m pip install --quiet --disable-pip-version-check -r crates/shmchan-py/requirements-dev.txt
+# shellcheck source=python-env.sh
+source scripts/python-env.sh
 
 # The Rust end of the cross-language tests.
 cargo build --release --quiet --example python_peer
-
-# The wheel, built and installed as a user gets it (not an editable install).
-wheels=$root/target/wheels/python
-rm -rf "$wheels"
-"$venv/bin/maturin" build --release --quiet -m crates/shmchan-py/Cargo.toml -o "$wheels"
-"$py" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheels"/shmchan-*.whl
 
 cd crates/shmchan-py
 echo "ruff check, ruff format --check"

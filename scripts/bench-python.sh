@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Python's cross-process rates in one run (crates/bench/python/python_rates.py): shmchan
+# (blocking, asyncio, zero-copy) against multiprocessing's Pipe and Queue, alternating
+# rounds, medians. Uses the environment of scripts/test-python.sh.
+#
+#   scripts/bench-python.sh [--rounds N] [--mib M] [--singles K]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=python-env.sh
+source scripts/python-env.sh
+echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $("$py" --version), numpy $("$py" -c 'import numpy; print(numpy.__version__)')"
+"$py" crates/bench/python/python_rates.py "$@"
