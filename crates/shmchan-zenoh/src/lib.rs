@@ -1,0 +1,140 @@
+//! shmchan over zenoh: `push` forwards a local channel's stream to a zenoh key, `pull`
+//! writes what it receives on that key into a local channel of the same name and type on
+//! another host. The programs on both ends do not change: one writes a channel, the other
+//! reads one.
+//!
+//! The wire format (`wire`) and the guarantees are documented in `docs/bridge.md`. In short:
+//! - the transport is reliable with blocking congestion control, so the far reader's pace
+//!   reaches the local writer and nothing is dropped;
+//! - every sample carries its stream's id and a sequence number, and the pull checks both;
+//! - the local writer's close or abort arrives as close or abort after everything before it;
+//! - a gap, a restarted push, or a vanished peer (zenoh liveliness) aborts the far channel
+//!   with a reason that says so: never a silent loss, never a silent duplicate.
+
+use std::time::Duration;
+
+pub mod pull;
+pub mod push;
+pub mod wire;
+
+/// Whether this host can put its items on the wire as they are (the format is
+/// little-endian).
+#[cfg(not(target_endian = "little"))]
+compile_error!("shmchan-zenoh sends items as they are in memory, which the wire format says is little-endian: big-endian hosts are refused at build time");
+
+/// What both directions share: the zenoh endpoints and the key.
+#[derive(Clone, Debug)]
+pub struct Link {
+    /// The key expression of the data samples (a concrete key, no wildcards).
+    pub key: String,
+    /// Endpoints to connect to (`tcp/HOST:PORT`).
+    pub connect: Vec<String>,
+    /// Endpoints to listen on.
+    pub listen: Vec<String>,
+}
+
+/// The errors of a bridge run.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    /// From the local channel.
+    #[error(transparent)]
+    Open(#[from] shmchan::OpenError),
+    /// From claiming the local end.
+    #[error(transparent)]
+    Claim(#[from] shmchan::ClaimError),
+    /// From the local reader (push).
+    #[error(transparent)]
+    Get(#[from] shmchan::GetError),
+    /// From the local writer (pull).
+    #[error(transparent)]
+    Put(#[from] shmchan::PutError),
+    /// From zenoh.
+    #[error("zenoh: {0}")]
+    Zenoh(String),
+    /// The stream cannot go on; the far channel was aborted with this reason where there was
+    /// one to abort.
+    #[error("{0}")]
+    Stream(String),
+}
+
+impl BridgeError {
+    pub(crate) fn zenoh(e: impl std::fmt::Display) -> BridgeError {
+        BridgeError::Zenoh(e.to_string())
+    }
+}
+
+/// The liveliness token a push declares for `key`.
+pub fn push_token(key: &str) -> String {
+    format!("{key}/_bridge/push")
+}
+
+/// How long a bridge that is done waits for its peer to take its last word (the last
+/// sample, a refusal) and go, before it closes its session anyway.
+pub(crate) const FAREWELL: Duration = Duration::from_secs(30);
+
+/// Where a pull that refuses a stream (a type or schema mismatch with its channel) says
+/// why, for the push.
+pub fn refusal_key(key: &str) -> String {
+    format!("{key}/_bridge/refused")
+}
+
+/// The liveliness token a pull declares for `key`.
+pub fn pull_token(key: &str) -> String {
+    format!("{key}/_bridge/pull")
+}
+
+/// Opens a zenoh session in peer mode. With endpoints given, multicast scouting is off (the
+/// peers find each other through the endpoints alone); without, zenoh's defaults apply.
+pub async fn session(link: &Link) -> Result<zenoh::Session, BridgeError> {
+    let mut config = zenoh::Config::default();
+    let set = |c: &mut zenoh::Config, k: &str, v: String| {
+        c.insert_json5(k, &v).map_err(BridgeError::zenoh)
+    };
+    set(&mut config, "mode", "\"peer\"".into())?;
+    let list = |eps: &[String]| {
+        let quoted: Vec<String> = eps.iter().map(|e| format!("{e:?}")).collect();
+        format!("[{}]", quoted.join(","))
+    };
+    if !link.connect.is_empty() {
+        set(&mut config, "connect/endpoints", list(&link.connect))?;
+    }
+    if !link.listen.is_empty() {
+        set(&mut config, "listen/endpoints", list(&link.listen))?;
+    }
+    if !link.connect.is_empty() || !link.listen.is_empty() {
+        set(&mut config, "scouting/multicast/enabled", "false".into())?;
+    }
+    zenoh::open(config).await.map_err(BridgeError::zenoh)
+}
+
+/// Checks that `key` is a concrete key expression (a bridge publishes on it).
+pub fn check_key(key: &str) -> Result<(), BridgeError> {
+    let ke = zenoh::key_expr::KeyExpr::try_from(key.to_string())
+        .map_err(|e| BridgeError::Stream(format!("invalid key {key:?}: {e}")))?;
+    if key.contains('*') || key.contains('$') {
+        return Err(BridgeError::Stream(format!(
+            "key {key:?} has wildcards; a bridge needs one concrete key"
+        )));
+    }
+    drop(ke);
+    Ok(())
+}
+
+/// How the push batches: a sample is published once `batch_bytes` are there, or when the
+/// oldest unpublished item has waited `linger`.
+#[derive(Clone, Copy, Debug)]
+pub struct Batching {
+    /// The most bytes in one sample (and the size that flushes at once).
+    pub batch_bytes: usize,
+    /// The longest an item waits for others to fill its batch.
+    pub linger: Duration,
+}
+
+impl Default for Batching {
+    fn default() -> Batching {
+        Batching {
+            batch_bytes: 64 * 1024,
+            linger: Duration::from_micros(100),
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! `shmchan-bridge`: a shmchan channel forwarded over zenoh.
+//!
+//! ```text
+//! shmchan-bridge push NAME [--key KEY] [--connect EP]... [--listen EP]...
+//! shmchan-bridge pull KEY --into NAME [--connect EP]... [--listen EP]...
+//! ```
+//!
+//! `push` reads local channel NAME and publishes its stream on KEY (default `shmchan/NAME`);
+//! `pull` subscribes to KEY and writes into local channel NAME, creating it with the type the
+//! stream announces. EP is a zenoh endpoint such as `tcp/127.0.0.1:7447`; without endpoints,
+//! zenoh's multicast scouting finds the peer. See docs/bridge.md.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use shmchan_zenoh::{pull, push, Batching, Link};
+
+#[derive(Parser)]
+#[command(
+    name = "shmchan-bridge",
+    version,
+    about = "Forward a shmchan channel over zenoh"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct Endpoints {
+    /// A zenoh endpoint to connect to, such as tcp/10.0.0.2:7447 (repeatable).
+    #[arg(long = "connect", value_name = "EP")]
+    connect: Vec<String>,
+    /// A zenoh endpoint to listen on, such as tcp/0.0.0.0:7447 (repeatable).
+    #[arg(long = "listen", value_name = "EP")]
+    listen: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read local channel NAME and publish its stream on KEY.
+    Push {
+        /// The local channel (it must exist; its type is read from it).
+        name: String,
+        /// The zenoh key (default shmchan/NAME).
+        #[arg(long)]
+        key: Option<String>,
+        #[command(flatten)]
+        endpoints: Endpoints,
+        /// The most bytes in one sample; this many are sent at once.
+        #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
+        batch_bytes: usize,
+        /// The longest an item waits for others to fill its sample, in microseconds.
+        #[arg(long, default_value_t = 100, value_name = "US")]
+        linger_us: u64,
+    },
+    /// Subscribe to KEY and write its stream into local channel NAME.
+    Pull {
+        /// The zenoh key.
+        key: String,
+        /// The local channel (created with the stream's type if missing).
+        #[arg(long = "into", value_name = "NAME")]
+        into: String,
+        #[command(flatten)]
+        endpoints: Endpoints,
+        /// Capacity of the channel if the pull creates it, in items.
+        #[arg(long)]
+        capacity: Option<usize>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shmchan-bridge: no runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Push {
+                name,
+                key,
+                endpoints,
+                batch_bytes,
+                linger_us,
+            } => {
+                let link = Link {
+                    key: key.unwrap_or_else(|| format!("shmchan/{name}")),
+                    connect: endpoints.connect,
+                    listen: endpoints.listen,
+                };
+                let batching = Batching {
+                    batch_bytes,
+                    linger: Duration::from_micros(linger_us),
+                };
+                push::push(&name, &link, batching)
+                    .await
+                    .map(|n| format!("pushed {n} items, stream ended"))
+            }
+            Command::Pull {
+                key,
+                into,
+                endpoints,
+                capacity,
+            } => {
+                let link = Link {
+                    key,
+                    connect: endpoints.connect,
+                    listen: endpoints.listen,
+                };
+                pull::pull(&into, &link, capacity)
+                    .await
+                    .map(|end| format!("pulled into {into}: {end:?}"))
+            }
+        }
+    });
+    match result {
+        Ok(msg) => {
+            eprintln!("shmchan-bridge: {msg}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("shmchan-bridge: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

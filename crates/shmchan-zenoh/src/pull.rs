@@ -1,0 +1,273 @@
+//! `pull`: subscribes to a zenoh key and writes the stream into a local channel.
+
+use shmchan::{Options, PutError, RawChannel, RawWriter};
+use zenoh::sample::{Sample, SampleKind};
+
+use crate::wire::{Frame, Kind};
+use crate::{pull_token, push_token, session, BridgeError, Link};
+
+/// How the stream ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The far writer closed; everything arrived.
+    Closed,
+    /// The far writer aborted with this reason; everything before it arrived.
+    Aborted(String),
+}
+
+/// The stream under way: its local channel and writer, and what comes next.
+struct Stream {
+    _chan: RawChannel,
+    w: RawWriter,
+    id: u64,
+    next_seq: u64,
+    offset: u64,
+    size: usize,
+}
+
+/// Receives the stream on `link.key` and writes it into channel `into`, created (with the
+/// type the stream announces, and `capacity`) if it does not exist.
+///
+/// Ends with the stream: `Ok(Closed)` or `Ok(Aborted)` once that was passed on. Anything
+/// else that ends it — a gap in the sequence numbers, a push that restarted mid-stream, a
+/// push that vanished, a sample that is not a shmchan frame — aborts the local channel with
+/// a reason that says so, and is an error.
+pub async fn pull(into: &str, link: &Link, capacity: Option<usize>) -> Result<Ended, BridgeError> {
+    crate::check_key(&link.key)?;
+    let session = session(link).await?;
+    let sub = session
+        .declare_subscriber(link.key.clone())
+        .await
+        .map_err(BridgeError::zenoh)?;
+    let pushes = session
+        .liveliness()
+        .declare_subscriber(push_token(&link.key))
+        .history(true)
+        .await
+        .map_err(BridgeError::zenoh)?;
+    // Declared last: a push publishes once it sees this token, by when the subscriber above
+    // is declared.
+    let token = session
+        .liveliness()
+        .declare_token(pull_token(&link.key))
+        .await
+        .map_err(BridgeError::zenoh)?;
+    println!("ready");
+    eprintln!("pull: {} into {into}: waiting for a push", link.key);
+    let mut stream: Option<Stream> = None;
+    let refusal = crate::refusal_key(&link.key);
+    let end = loop {
+        let sample = tokio::select! {
+            biased;
+            s = sub.recv_async() => s.map_err(BridgeError::zenoh)?,
+            s = pushes.recv_async() => {
+                let s = s.map_err(BridgeError::zenoh)?;
+                if s.kind() == SampleKind::Delete && stream.is_some() {
+                    // The push went: samples it sent before may still be queued.
+                    match drain_then_fail(&sub, &mut stream, into, &link.key, capacity).await? {
+                        Some(end) => break end,
+                        None => {
+                            return Err(fail(&mut stream, format!(
+                                "the push for {} went away mid-stream; what it sent after the \
+                                 last item received was lost",
+                                link.key
+                            )))
+                        }
+                    }
+                }
+                continue;
+            }
+        };
+        match handle(&sample, &mut stream, into, capacity).await {
+            Ok(Some(end)) => break end,
+            Ok(None) => {}
+            Err(e @ (BridgeError::Open(_) | BridgeError::Claim(_))) => {
+                // The local channel refuses this stream (its type or schema tag differs, or
+                // its writer end is held): tell the push, which would otherwise take our
+                // going for the end of a delivered stream.
+                let _ = session.put(refusal.clone(), e.to_string()).await;
+                // Stay until the push has it (it goes when told), so that our going cannot
+                // overtake the refusal; bounded, for a push that is stuck.
+                let _ = tokio::time::timeout(crate::FAREWELL, async {
+                    while let Ok(s) = pushes.recv_async().await {
+                        if s.kind() == SampleKind::Delete {
+                            return;
+                        }
+                    }
+                })
+                .await;
+                drop(token);
+                let _ = session.close().await;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    drop(token);
+    session.close().await.map_err(BridgeError::zenoh)?;
+    Ok(end)
+}
+
+/// Handles the samples already queued after the push vanished; `Some` if one of them ended
+/// the stream properly.
+async fn drain_then_fail(
+    sub: &zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<Sample>>,
+    stream: &mut Option<Stream>,
+    into: &str,
+    _key: &str,
+    capacity: Option<usize>,
+) -> Result<Option<Ended>, BridgeError> {
+    while let Ok(Some(sample)) = sub.try_recv() {
+        if let Some(end) = handle(&sample, stream, into, capacity).await? {
+            return Ok(Some(end));
+        }
+    }
+    Ok(None)
+}
+
+/// Aborts the local channel (if there is one) with `reason`; the error to return.
+fn fail(stream: &mut Option<Stream>, reason: String) -> BridgeError {
+    if let Some(s) = stream.take() {
+        s.w.abort(&reason);
+    }
+    eprintln!("pull: {reason}");
+    BridgeError::Stream(reason)
+}
+
+/// One sample: checked, then passed on. `Some` once the stream ended.
+async fn handle(
+    sample: &Sample,
+    stream: &mut Option<Stream>,
+    into: &str,
+    capacity: Option<usize>,
+) -> Result<Option<Ended>, BridgeError> {
+    let frame = match sample.attachment().map(|a| Frame::decode(&a.to_bytes())) {
+        Some(Ok(f)) => f,
+        Some(Err(e)) => {
+            return Err(fail(
+                stream,
+                format!("a sample that is not a shmchan frame: {e}"),
+            ))
+        }
+        None => {
+            return Err(fail(
+                stream,
+                "a sample without a shmchan frame header".into(),
+            ))
+        }
+    };
+    if stream.is_none() {
+        if frame.seq != 0 {
+            let s = start(into, &frame, capacity)?;
+            *stream = Some(s);
+            return Err(fail(
+                stream,
+                format!(
+                    "this pull joined stream {:016x} at sample {} (item {}): what came before \
+                     was not received",
+                    frame.stream, frame.seq, frame.offset
+                ),
+            ));
+        }
+        *stream = Some(start(into, &frame, capacity)?);
+        // For whoever waits for the local channel to exist (the tests do).
+        println!("started");
+        eprintln!("pull: stream {:016x} ({})", frame.stream, frame.elem);
+    }
+    let Some(s) = stream.as_mut() else {
+        return Err(BridgeError::Stream("no stream".into()));
+    };
+    if frame.stream != s.id {
+        let id = s.id;
+        return Err(fail(
+            stream,
+            format!(
+                "the push restarted (stream {:016x} after {id:016x}); items it had read but \
+                 not delivered are lost",
+                frame.stream
+            ),
+        ));
+    }
+    if frame.seq != s.next_seq || frame.offset != s.offset {
+        let (want, at) = (s.next_seq, s.offset);
+        return Err(fail(
+            stream,
+            format!(
+                "gap in stream {:016x}: expected sample {want} at item {at}, got sample {} at \
+                 item {}",
+                frame.stream, frame.seq, frame.offset
+            ),
+        ));
+    }
+    s.next_seq += 1;
+    let payload = sample.payload().to_bytes();
+    match frame.kind {
+        Kind::Data => {
+            if payload.len() % s.size != 0 {
+                let size = s.size;
+                return Err(fail(
+                    stream,
+                    format!(
+                        "a sample of {} bytes is not a whole number of {size}-byte items",
+                        payload.len()
+                    ),
+                ));
+            }
+            put_all(s, &payload).await?;
+            s.offset += (payload.len() / s.size) as u64;
+            Ok(None)
+        }
+        Kind::Close => {
+            if let Some(s) = stream.take() {
+                s.w.close();
+            }
+            Ok(Some(Ended::Closed))
+        }
+        Kind::Abort => {
+            let reason = String::from_utf8_lossy(&payload).into_owned();
+            if let Some(s) = stream.take() {
+                s.w.abort(&reason);
+            }
+            Ok(Some(Ended::Aborted(reason)))
+        }
+    }
+}
+
+/// Puts `payload` whole. A local reader that dies is waited for (a restarted one resumes
+/// where it stopped), as any writer of a channel would.
+async fn put_all(s: &mut Stream, payload: &[u8]) -> Result<(), BridgeError> {
+    let mut done = 0;
+    while done < payload.len() {
+        match s.w.put(&payload[done..]).await {
+            Ok(()) => return Ok(()),
+            Err(PutError::PeerGone { accepted, .. }) => {
+                eprintln!("pull: the local reader died; waiting for a new one");
+                done += accepted * s.size;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Opens (or creates) the local channel for the stream `frame` announces, and claims its
+/// writer end.
+fn start(into: &str, frame: &Frame, capacity: Option<usize>) -> Result<Stream, BridgeError> {
+    let mut options = Options::new();
+    if let Some(tag) = &frame.schema {
+        options = options.schema(tag.clone());
+    }
+    if let Some(c) = capacity {
+        options = options.capacity(c);
+    }
+    let chan = RawChannel::create_or_open(into, frame.elem, options)?;
+    let w = chan.writer()?;
+    Ok(Stream {
+        w,
+        id: frame.stream,
+        next_seq: frame.seq,
+        offset: frame.offset,
+        size: frame.elem.size(),
+        _chan: chan,
+    })
+}

@@ -1,0 +1,193 @@
+//! `push`: reads a local channel and publishes its stream on a zenoh key.
+
+use std::time::Duration;
+
+use shmchan::{ChannelIo, GetError, Options, RawChannel, RawReader};
+use zenoh::qos::CongestionControl;
+use zenoh::sample::SampleKind;
+
+use crate::wire::{Frame, Kind};
+use crate::{pull_token, push_token, session, Batching, BridgeError, Link};
+
+/// A stream id no earlier push run used: the clock and the pid, mixed.
+fn stream_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// Opens `name` with whatever element type and schema tag it has.
+fn open(name: &str) -> Result<RawChannel, BridgeError> {
+    let info = ChannelIo::inspect(name)?;
+    let options = match info.schema {
+        Some(tag) => Options::new().schema(tag),
+        None => Options::new(),
+    };
+    Ok(RawChannel::open_any(name, options)?)
+}
+
+/// Forwards channel `name` to `link.key` until its writer ends the stream; returns how many
+/// items went out.
+///
+/// It waits for a pull (its liveliness token) before it reads anything, so that nothing is
+/// published to nobody. If the pull vanishes mid-stream, the push lets go of the local
+/// reader end without closing the channel (`leave`): the local writer learns that its
+/// reader is gone, and a restarted push resumes at the first item not consumed. What was
+/// published but not delivered is lost, and the far side says so (see `pull`).
+pub async fn push(name: &str, link: &Link, batching: Batching) -> Result<u64, BridgeError> {
+    crate::check_key(&link.key)?;
+    let chan = open(name)?;
+    let mut r = chan.reader()?;
+    let elem = chan.element_type();
+    let size = elem.size();
+    let batch = (batching.batch_bytes / size).clamp(1, chan.capacity());
+    let session = session(link).await?;
+    let _token = session
+        .liveliness()
+        .declare_token(push_token(&link.key))
+        .await
+        .map_err(BridgeError::zenoh)?;
+    let pulls = session
+        .liveliness()
+        .declare_subscriber(pull_token(&link.key))
+        .history(true)
+        .await
+        .map_err(BridgeError::zenoh)?;
+    let refusals = session
+        .declare_subscriber(crate::refusal_key(&link.key))
+        .await
+        .map_err(BridgeError::zenoh)?;
+    let refused = |s: zenoh::sample::Sample| {
+        BridgeError::Stream(format!(
+            "the pull refused the stream: {}",
+            String::from_utf8_lossy(&s.payload().to_bytes())
+        ))
+    };
+    let publisher = session
+        .declare_publisher(link.key.clone())
+        .congestion_control(CongestionControl::Block)
+        .await
+        .map_err(BridgeError::zenoh)?;
+    println!("ready");
+    eprintln!("push: {name} ({elem}) to {}: waiting for a pull", link.key);
+    loop {
+        let s = pulls.recv_async().await.map_err(BridgeError::zenoh)?;
+        if s.kind() == SampleKind::Put {
+            break;
+        }
+    }
+    let mut frame = Frame {
+        kind: Kind::Data,
+        elem,
+        schema: chan.schema().map(str::to_string),
+        stream: stream_id(),
+        seq: 0,
+        offset: 0,
+    };
+    eprintln!("push: a pull is there; stream {:016x}", frame.stream);
+    let send = |frame: &Frame, payload: Vec<u8>| {
+        std::future::IntoFuture::into_future(publisher.put(payload).attachment(frame.encode()))
+    };
+    loop {
+        let got = tokio::select! {
+            biased;
+            s = pulls.recv_async() => {
+                let s = s.map_err(BridgeError::zenoh)?;
+                if s.kind() == SampleKind::Delete {
+                    r.leave();
+                    return Err(BridgeError::Stream(format!(
+                        "the pull for {} went away after {} items; the local reader end was \
+                         left for a restarted push",
+                        link.key, frame.offset
+                    )));
+                }
+                continue;
+            }
+            s = refusals.recv_async() => {
+                r.leave();
+                return Err(refused(s.map_err(BridgeError::zenoh)?));
+            }
+            got = r.peek_some() => got.map(|v| v.elements()),
+        };
+        let (kind, payload) = match got {
+            Ok(avail) => {
+                let k = linger(&mut r, avail, batch, batching.linger).await?;
+                let view = r.try_peek_some()?;
+                let k = k.min(view.elements());
+                let payload = view[..k * size].to_vec();
+                send(&frame, payload).await.map_err(BridgeError::zenoh)?;
+                view.consume(k);
+                frame.seq += 1;
+                frame.offset += k as u64;
+                continue;
+            }
+            Err(GetError::Closed { .. }) => (Kind::Close, Vec::new()),
+            Err(GetError::Aborted { reason, .. }) => (Kind::Abort, reason.into_bytes()),
+            Err(GetError::PeerGone { .. }) => (
+                Kind::Abort,
+                format!("the writer of {name} on the push side died").into_bytes(),
+            ),
+            Err(e) => return Err(e.into()),
+        };
+        frame.kind = kind;
+        send(&frame, payload).await.map_err(BridgeError::zenoh)?;
+        break;
+    }
+    // Let the pull take the last sample before our session goes: it leaves when done (or
+    // says it refused the stream).
+    let farewell = tokio::time::timeout(crate::FAREWELL, async {
+        loop {
+            tokio::select! {
+                biased;
+                s = refusals.recv_async() => return s.ok(),
+                s = pulls.recv_async() => match s {
+                    // A refusal sent just before the pull went may be queued still.
+                    Ok(s) if s.kind() == SampleKind::Delete => {
+                        return refusals.try_recv().ok().flatten();
+                    }
+                    Ok(_) => {}
+                    Err(_) => return None,
+                },
+            }
+        }
+    })
+    .await;
+    if let Ok(Some(s)) = farewell {
+        return Err(refused(s));
+    }
+    drop(publisher);
+    session.close().await.map_err(BridgeError::zenoh)?;
+    Ok(frame.offset)
+}
+
+/// With `avail` items there: if fewer than a batch, waits (at most `linger`) for a whole
+/// batch, then returns how many to send now (at most a batch).
+async fn linger(
+    r: &mut RawReader,
+    avail: usize,
+    batch: usize,
+    linger: Duration,
+) -> Result<usize, BridgeError> {
+    if avail >= batch || linger.is_zero() {
+        return Ok(batch.min(avail));
+    }
+    r.set_timeout(Some(linger));
+    let waited = r.peek(batch).await.map(|v| v.elements());
+    r.set_timeout(None);
+    match waited {
+        Ok(n) => Ok(n),
+        // Not a whole batch in time, or the stream ended: send what is there (the next
+        // round reports the end).
+        Err(GetError::TimedOut { .. } | GetError::Closed { .. } | GetError::Aborted { .. }) => {
+            Ok(batch)
+        }
+        Err(GetError::PeerGone { .. }) => Ok(batch),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,456 @@
+//! Two bridge processes on 127.0.0.1 with explicit endpoints (no multicast): the push reads
+//! a local channel, the pull writes a channel of another name on the same host (standing
+//! for the far one). Every item is checked; every test has a watchdog.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use shmchan::{ChannelIo, GetError, Options};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn unique(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "zb{}-{tag}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Removes the channels of a test when it ends (aborted or dead streams stay otherwise).
+struct Cleanup(Vec<String>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = ChannelIo::remove(name);
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    l.local_addr().expect("its address").port()
+}
+
+/// A bridge process; killed when dropped.
+struct Bridge {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Bridge {
+    fn spawn(args: &[&str]) -> Bridge {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shmchan-bridge"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the bridge starts");
+        let out: ChildStdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Bridge { child, lines }
+    }
+
+    /// The next line the bridge prints; panics after TIMEOUT.
+    fn expect(&self, want: &str) {
+        match self.lines.recv_timeout(TIMEOUT) {
+            Ok(l) if l == want => {}
+            other => panic!("bridge said {other:?}, expected {want:?}"),
+        }
+    }
+
+    /// Exit status and stderr, waiting at most TIMEOUT.
+    fn finish(mut self) -> (bool, String) {
+        use wait_timeout::ChildExt;
+        let status = match self.child.wait_timeout(TIMEOUT).expect("wait") {
+            Some(status) => status,
+            None => {
+                let _ = self.child.kill();
+                panic!("the bridge did not exit");
+            }
+        };
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        (status.success(), err)
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A push of `local` listening on `port`, and a pull into `far` connecting to it, started
+/// in the order given; both have said "ready" on return.
+fn bridges(local: &str, far: &str, key: &str, push_first: bool) -> (Bridge, Bridge) {
+    let port = free_port();
+    let ep = format!("tcp/127.0.0.1:{port}");
+    let push = || Bridge::spawn(&["push", local, "--key", key, "--listen", &ep]);
+    let pull = || Bridge::spawn(&["pull", key, "--into", far, "--connect", &ep]);
+    if push_first {
+        let p = push();
+        p.expect("ready");
+        let q = pull();
+        q.expect("ready");
+        (p, q)
+    } else {
+        let q = pull();
+        q.expect("ready");
+        let p = push();
+        p.expect("ready");
+        (p, q)
+    }
+}
+
+/// Aborts the test binary if a test outlives TIMEOUT (a hang fails instead of hanging).
+fn watchdog(what: &'static str) -> mpsc::Sender<()> {
+    let (tx, rx) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if rx.recv_timeout(TIMEOUT * 2) == Err(mpsc::RecvTimeoutError::Timeout) {
+            eprintln!("watchdog: {what} hung");
+            std::process::abort();
+        }
+    });
+    tx
+}
+
+/// Opens the far channel once the pull has made it ("started" on its stdout).
+fn far_reader<T: bytemuck::Pod>(pull: &Bridge, far: &str) -> shmchan::ReaderFront<T> {
+    pull.expect("started");
+    ChannelIo::<T>::open(far)
+        .expect("the far channel")
+        .reader()
+        .expect("its reader")
+}
+
+#[test]
+fn u8_256_mib_in_both_start_orders() {
+    let _w = watchdog("u8_256_mib_in_both_start_orders");
+    for push_first in [true, false] {
+        let (local, far, key) = (unique("u8l"), unique("u8f"), unique("u8k"));
+        let _c = Cleanup(vec![local.clone(), far.clone()]);
+        let chan = ChannelIo::<u8>::create(&local, Options::new().capacity(1 << 20)).unwrap();
+        let mut w = chan.writer().unwrap();
+        let (push, pull) = bridges(&local, &far, &key, push_first);
+        const TOTAL: usize = 256 << 20;
+        let writer = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 16];
+            let mut at = 0usize;
+            while at < TOTAL {
+                for (i, b) in buf.iter_mut().enumerate() {
+                    *b = ((at + i) % 251) as u8;
+                }
+                w.blocking_put(&buf).unwrap();
+                at += buf.len();
+            }
+            w.close();
+        });
+        let mut r = far_reader::<u8>(&pull, &far);
+        let mut buf = vec![0u8; 1 << 16];
+        let mut at = 0usize;
+        loop {
+            match r.blocking_get_some(&mut buf) {
+                Ok(k) => {
+                    for (i, b) in buf[..k].iter().enumerate() {
+                        assert_eq!(*b as usize, (at + i) % 251, "byte {}", at + i);
+                    }
+                    at += k;
+                }
+                Err(GetError::Closed { remaining: 0, .. }) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(at, TOTAL);
+        writer.join().unwrap();
+        let (ok, err) = pull.finish();
+        assert!(ok, "pull: {err}");
+        let (ok, err) = push.finish();
+        assert!(ok, "push: {err}");
+    }
+}
+
+/// Items 0..count in batches of 1..=1000 (single items included), checked one by one.
+fn u64_stream(count: u64, push_first: bool, end: Option<&'static str>) -> GetError {
+    let (local, far, key) = (unique("u64l"), unique("u64f"), unique("u64k"));
+    let _c = Cleanup(vec![local.clone(), far.clone()]);
+    let chan = ChannelIo::<u64>::create(&local, Options::new().capacity(1 << 16)).unwrap();
+    let mut w = chan.writer().unwrap();
+    let (push, pull) = bridges(&local, &far, &key, push_first);
+    let writer = std::thread::spawn(move || {
+        let mut next = 0u64;
+        let mut batch = Vec::new();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        while next < count {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let b = (1 + x % 1000).min(count - next);
+            batch.clear();
+            batch.extend(next..next + b);
+            w.blocking_put(&batch).unwrap();
+            next += b;
+        }
+        match end {
+            Some(reason) => w.abort(reason),
+            None => w.close(),
+        }
+    });
+    let mut r = far_reader::<u64>(&pull, &far);
+    let mut buf = vec![0u64; 4096];
+    let mut next = 0u64;
+    let err = loop {
+        match r.blocking_get_some(&mut buf) {
+            Ok(k) => {
+                for v in &buf[..k] {
+                    assert_eq!(*v, next);
+                    next += 1;
+                }
+            }
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(next, count, "{err}");
+    writer.join().unwrap();
+    assert!(pull.finish().0);
+    assert!(push.finish().0);
+    err
+}
+
+#[test]
+fn ten_million_u64_in_both_start_orders() {
+    let _w = watchdog("ten_million_u64_in_both_start_orders");
+    for push_first in [true, false] {
+        let e = u64_stream(10_000_000, push_first, None);
+        assert!(matches!(e, GetError::Closed { remaining: 0, .. }), "{e}");
+    }
+}
+
+#[test]
+fn abort_arrives_after_everything_before_it() {
+    let _w = watchdog("abort_arrives_after_everything_before_it");
+    match u64_stream(100_000, true, Some("sensor lost")) {
+        GetError::Aborted {
+            reason,
+            remaining: 0,
+            ..
+        } => assert_eq!(reason, "sensor lost"),
+        e => panic!("{e}"),
+    }
+}
+
+/// A writer that streams until told to stop, for the kill tests.
+fn endless_writer(local: &str) -> (std::thread::JoinHandle<shmchan::PutError>, ChannelIo<u64>) {
+    let chan = ChannelIo::<u64>::create(local, Options::new().capacity(1 << 12)).unwrap();
+    let mut w = chan.writer().unwrap();
+    let t = std::thread::spawn(move || {
+        let mut next = 0u64;
+        loop {
+            let batch: Vec<u64> = (next..next + 100).collect();
+            if let Err(e) = w.blocking_put(&batch) {
+                return e;
+            }
+            next += 100;
+        }
+    });
+    (t, chan)
+}
+
+/// Reads in order (from item `next`) until an error; returns it and how many items came.
+fn read_until_error(r: &mut shmchan::ReaderFront<u64>, mut next: u64) -> (GetError, u64) {
+    let mut buf = vec![0u64; 1000];
+    loop {
+        match r.blocking_get_some(&mut buf) {
+            Ok(k) => {
+                for v in &buf[..k] {
+                    assert_eq!(*v, next, "items in order, none twice");
+                    next += 1;
+                }
+            }
+            Err(e) => return (e, next),
+        }
+    }
+}
+
+#[test]
+fn kill_9_of_the_push_aborts_the_far_channel() {
+    let _w = watchdog("kill_9_of_the_push_aborts_the_far_channel");
+    let (local, far, key) = (unique("kpl"), unique("kpf"), unique("kpk"));
+    let _c = Cleanup(vec![local.clone(), far.clone()]);
+    let (writer, _chan) = endless_writer(&local);
+    let (mut push, pull) = bridges(&local, &far, &key, true);
+    let mut r = far_reader::<u64>(&pull, &far);
+    let mut first = [0u64; 10_000];
+    r.blocking_get(&mut first).unwrap(); // the stream is flowing
+    push.kill9();
+    let (err, n) = read_until_error(&mut r, 10_000);
+    match &err {
+        GetError::Aborted { reason, .. } => assert!(reason.contains("went away"), "{reason}"),
+        e => panic!("after {n} items: {e}"),
+    }
+    assert!(!pull.finish().0, "the pull reports the failure");
+    // The local writer learns that its reader (the push) is gone.
+    assert!(matches!(
+        writer.join().unwrap(),
+        shmchan::PutError::PeerGone { .. }
+    ));
+}
+
+#[test]
+fn kill_9_of_the_pull_ends_the_far_channel_with_an_error() {
+    let _w = watchdog("kill_9_of_the_pull_ends_the_far_channel_with_an_error");
+    let (local, far, key) = (unique("kql"), unique("kqf"), unique("kqk"));
+    let _c = Cleanup(vec![local.clone(), far.clone()]);
+    let (writer, _chan) = endless_writer(&local);
+    let (push, mut pull) = bridges(&local, &far, &key, true);
+    let mut r = far_reader::<u64>(&pull, &far);
+    let mut first = [0u64; 10_000];
+    r.blocking_get(&mut first).unwrap();
+    pull.kill9();
+    let (err, _) = read_until_error(&mut r, 10_000);
+    assert!(
+        matches!(err, GetError::PeerGone { remaining: 0, .. }),
+        "{err}"
+    );
+    let (ok, msg) = push.finish();
+    assert!(!ok && msg.contains("went away"), "push: {msg}");
+    assert!(matches!(
+        writer.join().unwrap(),
+        shmchan::PutError::PeerGone { .. }
+    ));
+}
+
+#[test]
+fn a_type_or_schema_mismatch_is_refused() {
+    let _w = watchdog("a_type_or_schema_mismatch_is_refused");
+    for (far_opts, want) in [
+        (Options::new(), "u32"),                       // f32 far, u32 stream
+        (Options::new().schema("other/v1"), "schema"), // the tag differs
+    ] {
+        let (local, far, key) = (unique("ml"), unique("mf"), unique("mk"));
+        let _c = Cleanup(vec![local.clone(), far.clone()]);
+        let chan = ChannelIo::<u32>::create(&local, Options::new()).unwrap();
+        let mut w = chan.writer().unwrap();
+        w.blocking_put(&[1, 2, 3]).unwrap();
+        w.close();
+        let far_chan = if want == "u32" {
+            ChannelIo::<f32>::create(&far, far_opts.persist(true)).map(|_| ())
+        } else {
+            ChannelIo::<u32>::create(&far, far_opts.persist(true)).map(|_| ())
+        };
+        far_chan.unwrap();
+        let (push, pull) = bridges(&local, &far, &key, true);
+        let (ok, err) = pull.finish();
+        assert!(!ok, "the pull refuses");
+        assert!(err.contains(want), "pull said: {err}");
+        let (ok, msg) = push.finish();
+        assert!(
+            !ok && msg.contains("refused"),
+            "the push learns of the refusal: {msg}"
+        );
+        let _ = ChannelIo::remove(&far);
+    }
+}
+
+#[test]
+fn a_plain_zenoh_subscriber_decodes_the_stream() {
+    let _w = watchdog("a_plain_zenoh_subscriber_decodes_the_stream");
+    // No shmchan-zenoh code on this side: the zenoh crate's API and docs/bridge.md.
+    let (local, key) = (unique("pzl"), unique("pzk"));
+    let _c = Cleanup(vec![local.clone()]);
+    let chan = ChannelIo::<u32>::create(&local, Options::new().schema("counter/v1")).unwrap();
+    let mut w = chan.writer().unwrap();
+    let port = free_port();
+    let ep = format!("tcp/127.0.0.1:{port}");
+    let push = Bridge::spawn(&["push", &local, "--key", &key, "--listen", &ep]);
+    push.expect("ready");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let got = rt.block_on(async {
+        let mut c = zenoh::Config::default();
+        c.insert_json5("mode", "\"peer\"").unwrap();
+        c.insert_json5("connect/endpoints", &format!("[\"{ep}\"]"))
+            .unwrap();
+        c.insert_json5("scouting/multicast/enabled", "false")
+            .unwrap();
+        let s = zenoh::open(c).await.unwrap();
+        let sub = s.declare_subscriber(&key).await.unwrap();
+        // The push publishes once a pull's liveliness token is there.
+        let _token = s
+            .liveliness()
+            .declare_token(format!("{key}/_bridge/pull"))
+            .await
+            .unwrap();
+        let writer = std::thread::spawn(move || {
+            for i in 0..50_000u32 {
+                w.blocking_put(&[i]).unwrap();
+            }
+            w.close();
+        });
+        let mut items = Vec::new();
+        let mut expect_seq = 0u64;
+        loop {
+            let sample = sub.recv_async().await.unwrap();
+            let att = sample
+                .attachment()
+                .expect("a frame header")
+                .to_bytes()
+                .into_owned();
+            assert_eq!(&att[0..4], b"SHZ1");
+            let kind = att[4];
+            assert_eq!(att[5], 5, "element kind u32");
+            let schema_len = u16::from_le_bytes([att[6], att[7]]) as usize;
+            assert_eq!(u32::from_le_bytes(att[8..12].try_into().unwrap()), 4);
+            assert_eq!(u32::from_le_bytes(att[12..16].try_into().unwrap()), 4);
+            let seq = u64::from_le_bytes(att[24..32].try_into().unwrap());
+            let offset = u64::from_le_bytes(att[32..40].try_into().unwrap());
+            assert_eq!(&att[40..40 + schema_len], b"counter/v1");
+            assert_eq!((seq, offset), (expect_seq, items.len() as u64));
+            expect_seq += 1;
+            let payload = sample.payload().to_bytes();
+            match kind {
+                0 => items.extend(
+                    payload
+                        .chunks_exact(4)
+                        .map(|c| u32::from_le_bytes(c.try_into().unwrap())),
+                ),
+                1 => break,
+                k => panic!("kind {k}"),
+            }
+        }
+        writer.join().unwrap();
+        items
+    });
+    assert_eq!(got, (0..50_000).collect::<Vec<u32>>());
+    assert!(push.finish().0);
+}
+
+#[test]
+fn a_missing_local_channel_is_a_clear_error() {
+    let push = Bridge::spawn(&["push", &unique("nothere"), "--listen", "tcp/127.0.0.1:0"]);
+    let (ok, err) = push.finish();
+    assert!(!ok);
+    assert!(
+        err.contains("not found") || err.contains("does not exist"),
+        "{err}"
+    );
+}
