@@ -267,14 +267,21 @@ mod tests {
         let (w, mut r) = (c.writer().unwrap(), c.reader().unwrap());
         r.set_wait_strategy(crate::WaitStrategy::Sleep);
         r.set_timeout(Some(Duration::from_secs(20)));
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
         let t = std::thread::spawn(move || {
+            let _ = tid_tx.send(rustix::thread::gettid().as_raw_nonzero().get());
             let start = std::time::Instant::now();
             (r.blocking_get(&mut [0u64; 1]), start.elapsed())
         });
-        // Give the reader time to fall asleep (if it has not, it finds the lock free
-        // before sleeping, and the test passes without the ring: it can only pass wrongly,
-        // never fail wrongly).
-        std::thread::sleep(Duration::from_millis(100));
+        // Leave only once the reader sleeps in poll(2), so that only the ring can wake it.
+        let tid = tid_rx.recv().unwrap();
+        let in_poll = || {
+            std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
+                .is_ok_and(|s| matches!(s.split(' ').next(), Some("7" | "271")))
+        };
+        while !in_poll() && !t.is_finished() {
+            std::thread::yield_now();
+        }
         w.leave();
         let (res, took) = t.join().unwrap();
         assert!(

@@ -175,11 +175,11 @@ impl<T: Pod, S: Stride> Slots<'_, T, S> {
 impl<T: Pod, S: Stride> std::ops::Deref for Slots<'_, T, S> {
     type Target = [T];
     fn deref(&self) -> &[T] {
-        // SAFETY: `len` ≤ the free slots counted when the guard was made (and slots only
-        // become more free while we hold `&mut` of the front); they lie in the mirrored
-        // mapping from `slots()` on, contiguous and aligned; the reader does not access
-        // uncommitted slots (see the type's docs for a peer that ignores the protocol).
-        // (`len` elements are `len × units` `T`s.)
+        // (`len` elements are `len × units` `T`s; see the type's docs for a peer that
+        // ignores the protocol.)
+        // SAFETY: `len` ≤ the free slots counted when the guard was made (slots only become
+        // more free while we hold `&mut` of the front); they lie in the mirrored mapping from
+        // `slots()` on, contiguous and aligned; the reader does not access uncommitted slots.
         unsafe {
             std::slice::from_raw_parts(self.front.slots(), self.len * self.front.stride.units())
         }

@@ -99,11 +99,11 @@ impl Lease {
         if writable {
             flags |= npyffi::NPY_ARRAY_WRITEABLE;
         }
-        // SAFETY: NewFromDescr steals the descriptor reference we pass (`into_dtype_ptr`
-        // hands one over); `ptr` is valid for `elements × itemsize` bytes, aligned for the
-        // dtype (the ring's slots are), and stays mapped while the lease lives (`_mapping`),
-        // which the array's base keeps alive; numpy does not free memory it does not own.
-        // The subtype is an ndarray subclass (numpy fails the call otherwise).
+        // NewFromDescr steals the descriptor reference we pass (`into_dtype_ptr` hands one
+        // over); numpy fails the call if the subtype is not an ndarray subclass.
+        // SAFETY: `ptr` is valid for `elements × itemsize` bytes, aligned for the dtype (the
+        // ring's slots are), and stays mapped while the lease lives (`_mapping`), which the
+        // array's base keeps alive; numpy does not free memory it does not own.
         let array = unsafe {
             let raw = PY_ARRAY_API.PyArray_NewFromDescr(
                 py,
@@ -176,11 +176,11 @@ impl Lease {
 /// Makes `array` (an ndarray we lent, or a view of it) zero-length, and read-only, so no
 /// later access reaches the slots.
 fn empty(array: &Bound<'_, PyAny>) {
-    // SAFETY: `array` is an ndarray (the lease's array, or a view registered by
-    // `SlotArray.__array_finalize__`, which only registers ndarrays) and we hold the GIL, so
-    // no other thread uses its fields now. A zero first dimension makes its size 0 whatever
-    // its other dimensions; numpy recomputes sizes from the dimensions on every use. Views
-    // of no dimensions have no length to zero: `register` refuses them.
+    // A zero first dimension makes its size 0 whatever its other dimensions; numpy
+    // recomputes sizes from the dimensions on every use. Views of no dimensions have no
+    // length to zero: `register` refuses them.
+    // SAFETY: `array` is an ndarray (the lease's, or a view `register` checked) and we hold
+    // the GIL, so no other thread uses its fields now.
     unsafe {
         let f = npyffi::_PyArray_GET_ITEM_DATA(array.as_ptr().cast());
         if (*f).nd >= 1 && !(*f).dimensions.is_null() {
