@@ -13,6 +13,49 @@ use crate::reader::ReaderFront;
 use crate::segment::{self, CreateSpec, Layout, Segment};
 use crate::writer::WriterFront;
 
+/// The accessors both channel handles have ([`ChannelIo`] and
+/// [`RawChannel`](crate::RawChannel)), on a segment in a field `seg`.
+macro_rules! channel_accessors {
+    () => {
+        /// The channel's name.
+        pub fn name(&self) -> &str {
+            self.seg.name()
+        }
+
+        /// Ring capacity in elements (at least what was asked for).
+        pub fn capacity(&self) -> usize {
+            self.seg.capacity as usize
+        }
+
+        /// Elements committed and not yet consumed, right now (stale as soon as it returns
+        /// while the ends are active).
+        pub fn len(&self) -> usize {
+            self.seg.len() as usize
+        }
+
+        /// True if no committed element is waiting (may be stale, like `len`).
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        /// The channel's [`Barrier`](crate::Barrier): `Fence` or `Membarrier`, as chosen
+        /// at creation.
+        pub fn barrier(&self) -> crate::Barrier {
+            if self.seg.membarrier {
+                crate::Barrier::Membarrier
+            } else {
+                crate::Barrier::Fence
+            }
+        }
+
+        /// The channel's schema tag, if it has one.
+        pub fn schema(&self) -> Option<&str> {
+            self.seg.schema.as_deref()
+        }
+    };
+}
+pub(crate) use channel_accessors;
+
 /// Bytes of ring [`Options::new`] asks for unless told otherwise: 1 MiB.
 pub const DEFAULT_RING_BYTES: usize = 1 << 20;
 
@@ -326,41 +369,7 @@ impl<T: Pod> ChannelIo<T> {
         ReaderFront::claim(&self.seg, self.wait, Typed)
     }
 
-    /// The channel's name.
-    pub fn name(&self) -> &str {
-        self.seg.name()
-    }
-
-    /// Ring capacity in elements (at least what was asked for).
-    pub fn capacity(&self) -> usize {
-        self.seg.capacity as usize
-    }
-
-    /// Items committed and not yet consumed, right now (stale as soon as it returns while
-    /// the ends are active).
-    pub fn len(&self) -> usize {
-        self.seg.len() as usize
-    }
-
-    /// True if no committed item is waiting (may be stale, like [`len`](Self::len)).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The channel's [`Barrier`]: [`Fence`](Barrier::Fence) or
-    /// [`Membarrier`](Barrier::Membarrier), as chosen at creation.
-    pub fn barrier(&self) -> Barrier {
-        if self.seg.membarrier {
-            Barrier::Membarrier
-        } else {
-            Barrier::Fence
-        }
-    }
-
-    /// The channel's schema tag, if it has one.
-    pub fn schema(&self) -> Option<&str> {
-        self.seg.schema.as_deref()
-    }
+    channel_accessors!();
 }
 
 impl ChannelIo<()> {

@@ -136,6 +136,15 @@ pub trait Stride: Copy + Send + Sync + Unpin + std::fmt::Debug + 'static + seale
     /// `T`s per element.
     #[doc(hidden)]
     fn units(self) -> usize;
+
+    /// The elements in `len` `T`s, if that is a whole number of them (always, for
+    /// [`Typed`]: the check then compiles to nothing).
+    #[doc(hidden)]
+    #[inline(always)]
+    fn elements(self, len: usize) -> Option<usize> {
+        let u = self.units();
+        (len % u == 0).then_some(len / u)
+    }
 }
 
 /// Each `T` is one element (a front of a [`ChannelIo<T>`](crate::ChannelIo)). Zero-sized:

@@ -4,7 +4,6 @@
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
-use crate::barrier::Barrier;
 use crate::channel::{create_or_open_with, create_segment, open_segment, Options};
 use crate::element::{Bytes, ElementType};
 use crate::error::{ClaimError, OpenError};
@@ -209,39 +208,7 @@ impl RawChannel {
         ReaderFront::claim(&self.seg, self.wait, self.stride())
     }
 
-    /// The channel's name.
-    pub fn name(&self) -> &str {
-        self.seg.name()
-    }
-
-    /// Ring capacity in elements.
-    pub fn capacity(&self) -> usize {
-        self.seg.capacity as usize
-    }
-
-    /// Elements committed and not yet consumed, right now.
-    pub fn len(&self) -> usize {
-        self.seg.len() as usize
-    }
-
-    /// True if no committed element is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The channel's [`Barrier`], as chosen at creation.
-    pub fn barrier(&self) -> Barrier {
-        if self.seg.membarrier {
-            Barrier::Membarrier
-        } else {
-            Barrier::Fence
-        }
-    }
-
-    /// The channel's schema tag, if it has one.
-    pub fn schema(&self) -> Option<&str> {
-        self.seg.schema.as_deref()
-    }
+    crate::channel::channel_accessors!();
 
     /// The primitive the elements are, if the channel names one.
     pub fn primitive_type(&self) -> Option<Primitive> {

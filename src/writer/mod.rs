@@ -80,12 +80,10 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
         })
     }
 
-    /// The elements in `len` `T`s, if that is a whole number of them (always, for
-    /// [`Typed`]: the check then compiles to nothing).
+    /// The elements in `len` `T`s, if that is a whole number of them.
     #[inline(always)]
     fn elements(&self, len: usize) -> Option<usize> {
-        let u = self.stride.units();
-        (len % u == 0).then_some(len / u)
+        self.stride.elements(len)
     }
 
     /// The elements in `len` `T`s, or the error for a partial element.

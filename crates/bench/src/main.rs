@@ -5,6 +5,7 @@
 //! target/release/shmchan-bench suite [--quick] [--only TEXT] [--runs N] [--json FILE]
 //! target/release/shmchan-bench iceoryx2 [--quick] [--runs N]
 //! target/release/shmchan-bench plot SUITE.json OUT.svg
+//! target/release/shmchan-bench bridge [--quick] [--runs N] [--bridge PATH]
 //! ```
 //!
 //! One binary with subcommands rather than one binary per comparison: every cross-process case
@@ -13,6 +14,7 @@
 //! ([`common`]) are compiled once. The measuring programs `single_items` and `put_get_loop`
 //! are examples of this package (`cargo run --release -p shmchan-bench --example …`).
 
+mod bridge;
 mod common;
 mod ice;
 mod plot;
@@ -44,6 +46,8 @@ enum Cmd {
     Suite(suite::SuiteArgs),
     /// shmchan next to iceoryx2: 64 KiB messages, single items, latency.
     Iceoryx2(ice::IceArgs),
+    /// The zenoh bridge on loopback next to raw zenoh pub/sub and a TCP socket.
+    Bridge(bridge::BridgeArgs),
     /// Draws the suite's throughput (its --json output) as an SVG.
     Plot {
         /// The JSON that `suite --json` wrote.
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
     let r = match Cli::parse().cmd {
         Cmd::Suite(a) => suite::run(a),
         Cmd::Iceoryx2(a) => ice::run(a),
+        Cmd::Bridge(a) => bridge::run(a),
         Cmd::Plot { input, output } => plot::plot(&input, &output),
     };
     match r {

@@ -1,0 +1,442 @@
+//! `shmchan-bench bridge`: the zenoh bridge on loopback, in one run, against raw zenoh
+//! pub/sub and a TCP socket carrying the same payloads.
+//!
+//! - 64 KiB batches: the local writer puts batches of 8192 `u64`; the bridge (two
+//!   `shmchan-bridge` processes) carries them; the far reader checks every item. Raw zenoh
+//!   publishes 64 KiB payloads from one session to another (reliable, blocking congestion
+//!   control, over TCP on loopback); TCP writes 64 KiB chunks.
+//! - Single items: the writer puts one `u64` per call; the push batches them. Raw zenoh
+//!   publishes one 8-byte sample per item; TCP writes 8 bytes per `write`.
+//! - Latency: one item every 200 µs, stamped with the monotonic clock at the put; the far
+//!   reader (or subscriber) subtracts. Bridged and raw zenoh, p50 and p99.
+//!
+//! The rounds alternate the order of the cases; the figures are medians.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use shmchan::{ChannelIo, GetError, Options};
+
+use crate::common::Res;
+
+/// Arguments of `bridge`.
+#[derive(clap::Args, Debug)]
+pub struct BridgeArgs {
+    /// The shmchan-bridge binary.
+    #[arg(long, default_value = "target/release/shmchan-bridge")]
+    bridge: String,
+    /// Rounds per case (medians are reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// A tenth of the work, one round.
+    #[arg(long)]
+    quick: bool,
+}
+
+const BATCH: usize = 8192; // u64: 64 KiB
+
+fn now_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+fn free_port() -> Res<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn unique(tag: &str) -> String {
+    format!(
+        "bb{}-{tag}-{}",
+        std::process::id(),
+        now_ns() % 1_000_000_007
+    )
+}
+
+/// A push of `local` and a pull into `far`, both ready; `started` says when the pull has
+/// made the far channel.
+struct Bridges(Child, Child, std::sync::mpsc::Receiver<()>);
+
+impl Bridges {
+    fn start(bin: &str, local: &str, far: &str) -> Res<Bridges> {
+        let ep = format!("tcp/127.0.0.1:{}", free_port()?);
+        let key = format!("bench/{local}");
+        let spawn = |args: &[&str]| -> Res<(Child, BufReader<std::process::ChildStdout>)> {
+            let mut c = Command::new(bin)
+                .args(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| {
+                    format!("{bin}: {e} (build it: cargo build --release -p shmchan-zenoh)")
+                })?;
+            let out = BufReader::new(c.stdout.take().ok_or("no stdout")?);
+            Ok((c, out))
+        };
+        let ready = |out: &mut BufReader<std::process::ChildStdout>, want: &str| -> Res<()> {
+            let mut line = String::new();
+            out.read_line(&mut line)?;
+            if line.trim() != want {
+                return Err(format!("bridge said {line:?}").into());
+            }
+            Ok(())
+        };
+        let (push, mut po) = spawn(&["push", local, "--key", &key, "--listen", &ep])?;
+        ready(&mut po, "ready")?;
+        let (pull, mut qo) = spawn(&["pull", &key, "--into", far, "--connect", &ep])?;
+        ready(&mut qo, "ready")?;
+        // "started" comes once the far channel exists (on the first sample).
+        let (tx, started) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            if qo.read_line(&mut line).is_ok() && line.trim() == "started" {
+                let _ = tx.send(());
+            }
+            drop(po);
+        });
+        Ok(Bridges(push, pull, started))
+    }
+}
+
+impl Drop for Bridges {
+    fn drop(&mut self) {
+        for c in [&mut self.0, &mut self.1] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Opens `far` once the pull has made it.
+fn open_far(b: &Bridges, far: &str) -> Res<shmchan::ReaderFront<u64>> {
+    b.2.recv_timeout(Duration::from_secs(60))
+        .map_err(|_| "the pull never started")?;
+    Ok(ChannelIo::<u64>::open(far)?.reader()?)
+}
+
+/// Bridged: `count` items put `per_put` at a time; the far reader's seconds from its first
+/// item to its last.
+fn bridged(bin: &str, count: u64, per_put: usize) -> Res<f64> {
+    let (local, far) = (unique("l"), unique("f"));
+    let chan = ChannelIo::<u64>::create(&local, Options::new().capacity(1 << 17))?;
+    let mut w = chan.writer()?;
+    let b = Bridges::start(bin, &local, &far)?;
+    let writer = std::thread::spawn(move || -> Result<(), shmchan::PutError> {
+        let mut buf = vec![0u64; per_put];
+        let mut next = 0u64;
+        while next < count {
+            for v in buf.iter_mut() {
+                *v = next;
+                next += 1;
+            }
+            w.blocking_put(&buf)?;
+        }
+        w.close();
+        Ok(())
+    });
+    let mut r = open_far(&b, &far)?;
+    let mut buf = vec![0u64; BATCH];
+    let mut next = 0u64;
+    let mut start = None;
+    loop {
+        match r.blocking_get_some(&mut buf) {
+            Ok(k) => {
+                start.get_or_insert_with(Instant::now);
+                if buf[0] != next || buf[k - 1] != next + k as u64 - 1 {
+                    return Err(format!("bridged: item {next} is {}", buf[0]).into());
+                }
+                next += k as u64;
+            }
+            Err(GetError::Closed { .. }) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    writer.join().map_err(|_| "writer panicked")??;
+    if next != count {
+        return Err(format!("bridged: {next} of {count} items").into());
+    }
+    let _ = ChannelIo::remove(&far);
+    Ok(start.map_or(0.0, |s| s.elapsed().as_secs_f64()))
+}
+
+async fn zenoh_pair() -> Res<(zenoh::Session, zenoh::Session)> {
+    let ep = format!("tcp/127.0.0.1:{}", free_port()?);
+    let open = |role: &str| {
+        let mut c = zenoh::Config::default();
+        let _ = c.insert_json5("mode", "\"peer\"");
+        let _ = c.insert_json5(role, &format!("[\"{ep}\"]"));
+        let _ = c.insert_json5("scouting/multicast/enabled", "false");
+        zenoh::open(c)
+    };
+    let a = open("listen/endpoints").await.map_err(|e| e.to_string())?;
+    let b = open("connect/endpoints").await.map_err(|e| e.to_string())?;
+    Ok((a, b))
+}
+
+/// Raw zenoh: `count` items in samples of `per_sample`, publisher session to subscriber
+/// session; the subscriber's seconds from its first sample to its last.
+fn raw_zenoh(count: u64, per_sample: usize) -> Res<f64> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let (a, b) = zenoh_pair().await?;
+        let key = unique("raw");
+        let sub = b
+            .declare_subscriber(&key)
+            .await
+            .map_err(|e| e.to_string())?;
+        let publisher = a
+            .declare_publisher(key.clone())
+            .congestion_control(zenoh::qos::CongestionControl::Block)
+            .await
+            .map_err(|e| e.to_string())?;
+        // Until the subscription has reached the publisher's session: publish a probe until
+        // one arrives (a benchmark's start-up, not part of the measurement).
+        loop {
+            publisher
+                .put(Vec::<u8>::new())
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Ok(Ok(_)) =
+                tokio::time::timeout(Duration::from_millis(20), sub.recv_async()).await
+            {
+                break;
+            }
+        }
+        while sub.try_recv().ok().flatten().is_some() {}
+        let producer = tokio::spawn(async move {
+            let mut buf = vec![0u64; per_sample];
+            let mut next = 0u64;
+            while next < count {
+                for v in buf.iter_mut() {
+                    *v = next;
+                    next += 1;
+                }
+                let bytes: &[u8] = bytemuck::cast_slice(&buf);
+                if publisher.put(bytes.to_vec()).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut next = 0u64;
+        let mut start = None;
+        while next < count {
+            let s = sub.recv_async().await.map_err(|e| e.to_string())?;
+            start.get_or_insert_with(Instant::now);
+            let p = s.payload().to_bytes();
+            let first = u64::from_le_bytes(p[..8].try_into()?);
+            if first != next {
+                return Err(format!("raw zenoh: item {next} is {first}").into());
+            }
+            next += (p.len() / 8) as u64;
+        }
+        let secs = start.map_or(0.0, |s: Instant| s.elapsed().as_secs_f64());
+        let _ = producer.await;
+        Ok(secs)
+    })
+}
+
+/// TCP over loopback: `count` items written `per_write` at a time.
+fn tcp(count: u64, per_write: usize) -> Res<f64> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let writer = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut s = std::net::TcpStream::connect(addr)?;
+        s.set_nodelay(true)?;
+        let mut buf = vec![0u64; per_write];
+        let mut next = 0u64;
+        while next < count {
+            for v in buf.iter_mut() {
+                *v = next;
+                next += 1;
+            }
+            s.write_all(bytemuck::cast_slice(&buf))?;
+        }
+        Ok(())
+    });
+    let (mut s, _) = listener.accept()?;
+    let mut buf = vec![0u8; BATCH * 8];
+    let mut got = 0u64; // bytes
+    let mut start = None;
+    while got < count * 8 {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        start.get_or_insert_with(Instant::now);
+        got += n as u64;
+    }
+    writer.join().map_err(|_| "tcp writer panicked")??;
+    if got != count * 8 {
+        return Err(format!("tcp: {got} of {} bytes", count * 8).into());
+    }
+    Ok(start.map_or(0.0, |s| s.elapsed().as_secs_f64()))
+}
+
+fn percentile(v: &mut [u64], p: f64) -> u64 {
+    v.sort_unstable();
+    v[((v.len() - 1) as f64 * p) as usize]
+}
+
+/// One-way latency of `n` items put every `gap`, bridged: (p50, p99) in µs.
+fn bridged_latency(bin: &str, n: usize, gap: Duration) -> Res<(f64, f64)> {
+    let (local, far) = (unique("ll"), unique("lf"));
+    let chan = ChannelIo::<u64>::create(&local, Options::new().capacity(1 << 12))?;
+    let mut w = chan.writer()?;
+    let b = Bridges::start(bin, &local, &far)?;
+    let writer = std::thread::spawn(move || -> Result<(), shmchan::PutError> {
+        for _ in 0..n {
+            w.blocking_put(&[now_ns()])?;
+            // Pacing: one item per gap (not a wait for anything).
+            std::thread::sleep(gap);
+        }
+        w.close();
+        Ok(())
+    });
+    let mut r = open_far(&b, &far)?;
+    let mut lat = Vec::with_capacity(n);
+    let mut one = [0u64];
+    while r.blocking_get(&mut one).is_ok() {
+        lat.push(now_ns().saturating_sub(one[0]));
+    }
+    writer.join().map_err(|_| "writer panicked")??;
+    let _ = ChannelIo::remove(&far);
+    let skip = lat.len() / 10; // the first tenth: connections warming up
+    let mut v = lat[skip..].to_vec();
+    Ok((
+        percentile(&mut v, 0.5) as f64 / 1e3,
+        percentile(&mut v, 0.99) as f64 / 1e3,
+    ))
+}
+
+/// The same through raw zenoh, one sample per item.
+fn raw_latency(n: usize, gap: Duration) -> Res<(f64, f64)> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let (a, b) = zenoh_pair().await?;
+        let key = unique("rawlat");
+        let sub = b
+            .declare_subscriber(&key)
+            .await
+            .map_err(|e| e.to_string())?;
+        let publisher = a
+            .declare_publisher(key.clone())
+            .congestion_control(zenoh::qos::CongestionControl::Block)
+            .await
+            .map_err(|e| e.to_string())?;
+        loop {
+            publisher
+                .put(Vec::<u8>::new())
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Ok(Ok(_)) =
+                tokio::time::timeout(Duration::from_millis(20), sub.recv_async()).await
+            {
+                break;
+            }
+        }
+        while sub.try_recv().ok().flatten().is_some() {}
+        let producer = tokio::spawn(async move {
+            for _ in 0..n {
+                let _ = publisher.put(now_ns().to_le_bytes().to_vec()).await;
+                tokio::time::sleep(gap).await; // pacing
+            }
+        });
+        let mut lat = Vec::with_capacity(n);
+        for _ in 0..n {
+            let s = sub.recv_async().await.map_err(|e| e.to_string())?;
+            let p = s.payload().to_bytes();
+            let t = u64::from_le_bytes(p[..8].try_into()?);
+            lat.push(now_ns().saturating_sub(t));
+        }
+        let _ = producer.await;
+        let skip = lat.len() / 10;
+        let mut v = lat[skip..].to_vec();
+        Ok((
+            percentile(&mut v, 0.5) as f64 / 1e3,
+            percentile(&mut v, 0.99) as f64 / 1e3,
+        ))
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Runs the comparison and prints it.
+pub fn run(a: BridgeArgs) -> Res<()> {
+    let scale = if a.quick { 10 } else { 1 };
+    let runs = if a.quick { 1 } else { a.runs.max(1) };
+    let big = (1u64 << 27) / scale; // 1 GiB of u64
+    let singles = 10_000_000 / scale;
+    let raw_singles = 2_000_000 / scale;
+    let bin = a.bridge.as_str();
+    type Case<'a> = (&'a str, u64, Box<dyn Fn() -> Res<f64> + 'a>);
+    let cases: Vec<Case> = vec![
+        (
+            "bridged, 64 KiB batches",
+            big,
+            Box::new(move || bridged(bin, big, BATCH)),
+        ),
+        (
+            "raw zenoh, 64 KiB samples",
+            big,
+            Box::new(move || raw_zenoh(big, BATCH)),
+        ),
+        (
+            "TCP loopback, 64 KiB writes",
+            big,
+            Box::new(move || tcp(big, BATCH)),
+        ),
+        (
+            "bridged, single u64 puts",
+            singles,
+            Box::new(move || bridged(bin, singles, 1)),
+        ),
+        (
+            "raw zenoh, one sample per u64",
+            raw_singles,
+            Box::new(move || raw_zenoh(raw_singles, 1)),
+        ),
+        (
+            "TCP loopback, one 8-byte write per u64",
+            raw_singles,
+            Box::new(move || tcp(raw_singles, 1)),
+        ),
+    ];
+    let mut secs: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    for round in 0..runs {
+        let order: Vec<usize> = if round % 2 == 0 {
+            (0..cases.len()).collect()
+        } else {
+            (0..cases.len()).rev().collect()
+        };
+        for i in order {
+            secs[i].push((cases[i].2)()?);
+        }
+    }
+    println!("# bridge on loopback: {runs} rounds, medians");
+    for (i, (name, items, _)) in cases.iter().enumerate() {
+        let t = median(secs[i].clone());
+        println!(
+            "{name:40} {:9.2} M items/s {:8.3} GB/s",
+            *items as f64 / t / 1e6,
+            *items as f64 * 8.0 / t / 1e9
+        );
+    }
+    let n = 20_000 / scale as usize;
+    let gap = Duration::from_micros(200);
+    let (b50, b99) = bridged_latency(bin, n, gap)?;
+    let (r50, r99) = raw_latency(n, gap)?;
+    println!("latency, one item per 200 µs ({n} items, the first tenth skipped):");
+    println!("  bridged       p50 {b50:8.1} µs  p99 {b99:8.1} µs");
+    println!("  raw zenoh     p50 {r50:8.1} µs  p99 {r99:8.1} µs");
+    println!(
+        "  added by the bridge: p50 {:.1} µs, p99 {:.1} µs",
+        b50 - r50,
+        b99 - r99
+    );
+    Ok(())
+}
