@@ -18,8 +18,8 @@ cargo build --release --quiet --example python_peer
 
 cd crates/shmchan-py
 echo "ruff check, ruff format --check"
-"$venv/bin/ruff" check python tests
-"$venv/bin/ruff" format --check python tests
+"$venv/bin/ruff" check python tests examples ../bench/python
+"$venv/bin/ruff" format --check python tests examples ../bench/python
 echo "mypy --strict (the package and its stub)"
 "$venv/bin/mypy" --strict python/shmchan
 echo "pytest"

@@ -21,6 +21,7 @@ import statistics
 import time
 
 import numpy as np
+
 import shmchan
 
 FRAME = 16384  # float32: 64 KiB
@@ -86,7 +87,8 @@ def shm_case(n: int, mode: str, single: bool) -> float:
                 for i in range(n):
                     await r.get(frame)
                     t = t or time.perf_counter()
-                    assert frame[0] == i and frame[-1] == FRAME - 1
+                    assert frame[0] == i
+                    assert frame[-1] == FRAME - 1
                 return t
 
             start = asyncio.run(run())
@@ -94,12 +96,14 @@ def shm_case(n: int, mode: str, single: bool) -> float:
             for i in range(n):
                 with r.blocking_peek(FRAME) as view:  # no copy: read in place
                     start = start or time.perf_counter()
-                    assert view[0] == i and view[-1] == FRAME - 1
+                    assert view[0] == i
+                    assert view[-1] == FRAME - 1
         else:
             for i in range(n):
                 r.blocking_get(frame)
                 start = start or time.perf_counter()
-                assert frame[0] == i and frame[-1] == FRAME - 1
+                assert frame[0] == i
+                assert frame[-1] == FRAME - 1
     elapsed = time.perf_counter() - start
     p.join()
     r.close()
@@ -121,9 +125,7 @@ def pipe_producer(conn: object, n: int, single: bool) -> None:
 
 def pipe_case(n: int, single: bool) -> float:
     a, b = mp.get_context("spawn").Pipe(duplex=False)
-    p = mp.get_context("spawn").Process(
-        target=pipe_producer, args=(b, n, single), daemon=True
-    )
+    p = mp.get_context("spawn").Process(target=pipe_producer, args=(b, n, single), daemon=True)
     p.start()
     frame = np.empty(1 if single else FRAME, np.uint64 if single else np.float32)
     start = None
@@ -168,9 +170,7 @@ def main() -> None:
     cases = {
         "shmchan blocking, 64 KiB frames": lambda: shm_case(n, "blocking", False),
         "shmchan asyncio, 64 KiB frames": lambda: shm_case(n, "async", False),
-        "shmchan reserve/peek (one copy), 64 KiB": lambda: shm_case(
-            n, "zero-copy", False
-        ),
+        "shmchan reserve/peek (one copy), 64 KiB": lambda: shm_case(n, "zero-copy", False),
         "Pipe send_bytes/recv_bytes_into, 64 KiB": lambda: pipe_case(n, False),
         "Queue of arrays (pickled), 64 KiB": lambda: queue_case(n),
         "shmchan blocking, single u64": lambda: shm_case(a.singles, "blocking", True),
@@ -182,13 +182,15 @@ def main() -> None:
         for k in order:
             results[k].append(cases[k]())
     print(
-        f"# {a.rounds} rounds, {n} frames of 64 KiB ({a.mib} MiB), {a.singles} single items; medians"
+        f"# {a.rounds} rounds, {n} frames of 64 KiB ({a.mib} MiB), "
+        f"{a.singles} single items; medians"
     )
     for k, times in results.items():
         t = statistics.median(times)
         if "single" in k:
             print(
-                f"{k:45} {a.singles / t / 1e6:8.3f} M items/s   ({min(times):.3f}..{max(times):.3f} s)"
+                f"{k:45} {a.singles / t / 1e6:8.3f} M items/s   "
+                f"({min(times):.3f}..{max(times):.3f} s)"
             )
         else:
             print(f"{k:45} {n * FRAME * 4 / t / 1e9:8.2f} GB/s  {n / t:10.0f} frames/s")

@@ -221,15 +221,28 @@ fn raw_zenoh(count: u64, per_sample: usize) -> Res<f64> {
         });
         let mut next = 0u64;
         let mut start = None;
+        let mut lost = 0u64;
         while next < count {
-            let s = sub.recv_async().await.map_err(|e| e.to_string())?;
+            // Bounded, so that a lost last sample ends the case instead of hanging it.
+            let s = match tokio::time::timeout(Duration::from_secs(10), sub.recv_async()).await {
+                Ok(s) => s.map_err(|e| e.to_string())?,
+                Err(_) => {
+                    lost += count - next;
+                    break;
+                }
+            };
             start.get_or_insert_with(Instant::now);
             let p = s.payload().to_bytes();
             let first = u64::from_le_bytes(p[..8].try_into()?);
-            if first != next {
-                return Err(format!("raw zenoh: item {next} is {first}").into());
+            if first < next {
+                return Err(format!("raw zenoh: item {first} again after {next}").into());
             }
-            next += (p.len() / 8) as u64;
+            // Not an error of ours to fail on: counted and reported.
+            lost += first - next;
+            next = first + (p.len() / 8) as u64;
+        }
+        if lost > 0 {
+            eprintln!("raw zenoh: {lost} of {count} items never arrived ({per_sample} per sample)");
         }
         let secs = start.map_or(0.0, |s: Instant| s.elapsed().as_secs_f64());
         let _ = producer.await;
@@ -369,7 +382,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 pub fn run(a: BridgeArgs) -> Res<()> {
     let scale = if a.quick { 10 } else { 1 };
     let runs = if a.quick { 1 } else { a.runs.max(1) };
-    let big = (1u64 << 27) / scale; // 1 GiB of u64
+    let big = (1u64 << 27) / scale / BATCH as u64 * BATCH as u64; // 1 GiB of u64, whole batches
     let singles = 10_000_000 / scale;
     let raw_singles = 2_000_000 / scale;
     let bin = a.bridge.as_str();

@@ -18,6 +18,7 @@ import os
 import sys
 
 import numpy as np
+
 import shmchan
 from conftest import IMU, imu_items
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 import shmchan
 from conftest import IMU, imu_items
 

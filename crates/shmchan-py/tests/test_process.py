@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import pytest
+
 import shmchan
 from conftest import IMU, Child, imu_items, python_child, thread_asleep
 

@@ -7,6 +7,7 @@ import asyncio
 
 import numpy as np
 import pytest
+
 import shmchan
 from conftest import IMU, imu_items
 

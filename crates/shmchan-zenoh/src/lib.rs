@@ -133,7 +133,7 @@ pub struct Batching {
 impl Default for Batching {
     fn default() -> Batching {
         Batching {
-            batch_bytes: 64 * 1024,
+            batch_bytes: 63 * 1024,
             linger: Duration::from_micros(100),
         }
     }

@@ -49,7 +49,7 @@ enum Command {
         #[command(flatten)]
         endpoints: Endpoints,
         /// The most bytes in one sample; this many are sent at once.
-        #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
+        #[arg(long, default_value_t = 63 * 1024, value_name = "BYTES")]
         batch_bytes: usize,
         /// The longest an item waits for others to fill its sample, in microseconds.
         #[arg(long, default_value_t = 100, value_name = "US")]

@@ -1,0 +1,25 @@
+"""The package's examples run, and say what they should."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import TIMEOUT
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_the_dataframe_example_round_trips() -> None:
+    pytest.importorskip("pandas")
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "dataframes.py")],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "10000 rows in 40 frames, equal to the original"
