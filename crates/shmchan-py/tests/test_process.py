@@ -276,3 +276,27 @@ def test_the_gil_is_released_while_blocked(name: str) -> None:
     # With the GIL held for 0.3 s the counter would stand still (at most one switch
     # interval, 5 ms, of counting).
     assert during > 10_000, f"the other thread counted only {during} while we waited"
+
+
+def test_a_second_thread_gets_an_error_not_a_torn_state(name: str) -> None:
+    # An end is for one thread at a time: a call from another thread while a blocking call
+    # sleeps is refused (pyo3's borrow check), and the sleeping call goes on unharmed.
+    chan = shmchan.ChannelIO.create(name, np.uint64)
+    w, r = chan.writer(), chan.reader()
+    tids: list[int] = []
+    got: dict[str, object] = {}
+
+    def blocked() -> None:
+        tids.append(threading.get_native_id())
+        got["frame"] = r.blocking_get(np.empty(2, np.uint64), timeout=TIMEOUT_S)
+
+    t = threading.Thread(target=blocked)
+    t.start()
+    while not tids:
+        os.sched_yield()
+    thread_asleep(tids[0])
+    with pytest.raises(RuntimeError, match=r"[Bb]orrow"):
+        r.try_get_some(np.empty(1, np.uint64))
+    w.blocking_put(np.array([5, 6], np.uint64))
+    t.join(TIMEOUT_S)
+    assert list(got["frame"]) == [5, 6]  # type: ignore[call-overload]
