@@ -68,6 +68,9 @@ pub fn push_token(key: &str) -> String {
     format!("{key}/_bridge/push")
 }
 
+/// How long a blocked publication may wait for room, in µs: a day.
+const BLOCK_FOREVER_US: i64 = 86_400_000_000;
+
 /// How long a bridge that is done waits for its peer to take its last word (the last
 /// sample, a refusal) and go, before it closes its session anyway.
 pub(crate) const FAREWELL: Duration = Duration::from_secs(30);
@@ -104,6 +107,14 @@ pub async fn session(link: &Link) -> Result<zenoh::Session, BridgeError> {
     if !link.connect.is_empty() || !link.listen.is_empty() {
         set(&mut config, "scouting/multicast/enabled", "false".into())?;
     }
+    // A blocked publication (the far reader is slower) waits as long as it takes: zenoh's
+    // default closes the link after 5 s of blocking, which would turn a reader's pause into
+    // a broken stream. A dead peer still ends the wait (its link closes, its tokens go).
+    set(
+        &mut config,
+        "transport/link/tx/queue/congestion_control/block/wait_before_close",
+        BLOCK_FOREVER_US.to_string(),
+    )?;
     zenoh::open(config).await.map_err(BridgeError::zenoh)
 }
 

@@ -16,13 +16,34 @@ pub enum Ended {
 }
 
 /// The stream under way: its local channel and writer, and what comes next.
+///
+/// Dropped before its end was passed on (any error on the way out of `pull`), it aborts the
+/// local channel: a writer end that is merely dropped would *close* it, and the local reader
+/// would take a cut-off stream for a complete one.
 struct Stream {
     _chan: RawChannel,
-    w: RawWriter,
+    /// `None` once the end was passed on.
+    w: Option<RawWriter>,
     id: u64,
     next_seq: u64,
     offset: u64,
     size: usize,
+}
+
+impl Stream {
+    fn writer(&mut self) -> Result<&mut RawWriter, BridgeError> {
+        self.w
+            .as_mut()
+            .ok_or_else(|| BridgeError::Stream("the stream was over".into()))
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        if let Some(w) = self.w.take() {
+            w.abort("the pull bridge stopped before the end of the stream");
+        }
+    }
 }
 
 /// Receives the stream on `link.key` and writes it into channel `into`, created (with the
@@ -62,18 +83,19 @@ pub async fn pull(into: &str, link: &Link, capacity: Option<usize>) -> Result<En
             s = sub.recv_async() => s.map_err(BridgeError::zenoh)?,
             s = pushes.recv_async() => {
                 let s = s.map_err(BridgeError::zenoh)?;
-                if s.kind() == SampleKind::Delete && stream.is_some() {
+                if s.kind() == SampleKind::Delete {
                     // The push went: samples it sent before may still be queued.
-                    match drain_then_fail(&sub, &mut stream, into, &link.key, capacity).await? {
-                        Some(end) => break end,
-                        None => {
-                            return Err(fail(&mut stream, format!(
-                                "the push for {} went away mid-stream; what it sent after the \
-                                 last item received was lost",
-                                link.key
-                            )))
-                        }
+                    if let Some(end) = drain(&sub, &mut stream, into, capacity).await? {
+                        break end;
                     }
+                    if stream.is_some() {
+                        return Err(fail(&mut stream, format!(
+                            "the push for {} went away mid-stream; what it sent after the \
+                             last item received was lost",
+                            link.key
+                        )));
+                    }
+                    // It went before it sent anything: wait for a new one.
                 }
                 continue;
             }
@@ -85,7 +107,12 @@ pub async fn pull(into: &str, link: &Link, capacity: Option<usize>) -> Result<En
                 // The local channel refuses this stream (its type or schema tag differs, or
                 // its writer end is held): tell the push, which would otherwise take our
                 // going for the end of a delivered stream.
-                let _ = session.put(refusal.clone(), e.to_string()).await;
+                let _ = session
+                    .put(refusal.clone(), e.to_string())
+                    .congestion_control(zenoh::qos::CongestionControl::Block)
+                    .await;
+                // No more data: a full queue must not hold up the liveliness news below.
+                drop(sub);
                 // Stay until the push has it (it goes when told), so that our going cannot
                 // overtake the refusal; bounded, for a push that is stuck.
                 let _ = tokio::time::timeout(crate::FAREWELL, async {
@@ -110,11 +137,10 @@ pub async fn pull(into: &str, link: &Link, capacity: Option<usize>) -> Result<En
 
 /// Handles the samples already queued after the push vanished; `Some` if one of them ended
 /// the stream properly.
-async fn drain_then_fail(
+async fn drain(
     sub: &zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<Sample>>,
     stream: &mut Option<Stream>,
     into: &str,
-    _key: &str,
     capacity: Option<usize>,
 ) -> Result<Option<Ended>, BridgeError> {
     while let Ok(Some(sample)) = sub.try_recv() {
@@ -127,8 +153,8 @@ async fn drain_then_fail(
 
 /// Aborts the local channel (if there is one) with `reason`; the error to return.
 fn fail(stream: &mut Option<Stream>, reason: String) -> BridgeError {
-    if let Some(s) = stream.take() {
-        s.w.abort(&reason);
+    if let Some(w) = stream.take().and_then(|mut s| s.w.take()) {
+        w.abort(&reason);
     }
     eprintln!("pull: {reason}");
     BridgeError::Stream(reason)
@@ -157,7 +183,7 @@ async fn handle(
         }
     };
     if stream.is_none() {
-        if frame.seq != 0 {
+        if frame.seq != 0 || frame.offset != 0 {
             let s = start(into, &frame, capacity)?;
             *stream = Some(s);
             return Err(fail(
@@ -214,19 +240,22 @@ async fn handle(
                 ));
             }
             put_all(s, &payload).await?;
-            s.offset += (payload.len() / s.size) as u64;
+            let Some(offset) = s.offset.checked_add((payload.len() / s.size) as u64) else {
+                return Err(fail(stream, "the stream's item count overflowed".into()));
+            };
+            s.offset = offset;
             Ok(None)
         }
         Kind::Close => {
-            if let Some(s) = stream.take() {
-                s.w.close();
+            if let Some(w) = stream.take().and_then(|mut s| s.w.take()) {
+                w.close();
             }
             Ok(Some(Ended::Closed))
         }
         Kind::Abort => {
             let reason = String::from_utf8_lossy(&payload).into_owned();
-            if let Some(s) = stream.take() {
-                s.w.abort(&reason);
+            if let Some(w) = stream.take().and_then(|mut s| s.w.take()) {
+                w.abort(&reason);
             }
             Ok(Some(Ended::Aborted(reason)))
         }
@@ -236,13 +265,15 @@ async fn handle(
 /// Puts `payload` whole. A local reader that dies is waited for (a restarted one resumes
 /// where it stopped), as any writer of a channel would.
 async fn put_all(s: &mut Stream, payload: &[u8]) -> Result<(), BridgeError> {
+    let size = s.size;
+    let w = s.writer()?;
     let mut done = 0;
     while done < payload.len() {
-        match s.w.put(&payload[done..]).await {
+        match w.put(&payload[done..]).await {
             Ok(()) => return Ok(()),
             Err(PutError::PeerGone { accepted, .. }) => {
                 eprintln!("pull: the local reader died; waiting for a new one");
-                done += accepted * s.size;
+                done += accepted * size;
             }
             Err(e) => return Err(e.into()),
         }
@@ -262,8 +293,21 @@ fn start(into: &str, frame: &Frame, capacity: Option<usize>) -> Result<Stream, B
     }
     let chan = RawChannel::create_or_open(into, frame.elem, options)?;
     let w = chan.writer()?;
+    // A channel that already holds items a writer committed carries an earlier stream
+    // (a pull that died mid-way, say): appending a new one would leave a gap that its reader
+    // could not see. Refused loudly instead.
+    let committed = shmchan::ChannelIo::inspect(into)
+        .map(|i| i.tail)
+        .unwrap_or(0);
+    if committed > 0 {
+        w.abort("an earlier stream into this channel broke off; a new stream was refused");
+        return Err(BridgeError::Stream(format!(
+            "channel {into} already holds {committed} items of an earlier stream (its pull \
+             died?): it was aborted, and a new stream needs a new channel"
+        )));
+    }
     Ok(Stream {
-        w,
+        w: Some(w),
         id: frame.stream,
         next_seq: frame.seq,
         offset: frame.offset,

@@ -37,16 +37,39 @@ fn open(name: &str) -> Result<RawChannel, BridgeError> {
 ///
 /// It waits for a pull (its liveliness token) before it reads anything, so that nothing is
 /// published to nobody. If the pull vanishes mid-stream, the push lets go of the local
-/// reader end without closing the channel (`leave`): the local writer learns that its
-/// reader is gone, and a restarted push resumes at the first item not consumed. What was
-/// published but not delivered is lost, and the far side says so (see `pull`).
+/// reader end without closing the channel (`leave`), as on every other failure: the local
+/// writer learns that its reader is gone, and a restarted push resumes at the first item
+/// not consumed. What was published but not delivered is lost, and the far side says so
+/// (see `pull`).
 pub async fn push(name: &str, link: &Link, batching: Batching) -> Result<u64, BridgeError> {
     crate::check_key(&link.key)?;
     let chan = open(name)?;
     let mut r = chan.reader()?;
+    match forward(name, &chan, &mut r, link, batching).await {
+        // The stream ended and went out: closing the reader end finishes the channel.
+        Ok(n) => Ok(n),
+        Err(e) => {
+            // Whatever failed, the local channel is not finished: let go of the reader end
+            // without closing it, so that the writer learns its reader is gone and a
+            // restarted push resumes at the first item not consumed.
+            r.leave();
+            Err(e)
+        }
+    }
+}
+
+async fn forward(
+    name: &str,
+    chan: &RawChannel,
+    r: &mut RawReader,
+    link: &Link,
+    batching: Batching,
+) -> Result<u64, BridgeError> {
     let elem = chan.element_type();
     let size = elem.size();
-    let batch = (batching.batch_bytes / size).clamp(1, chan.capacity());
+    // At most half the ring, so that a batch never waits for a full ring (the writer would
+    // stall on every batch).
+    let batch = (batching.batch_bytes / size).clamp(1, (chan.capacity() / 2).max(1));
     let session = session(link).await?;
     let _token = session
         .liveliness()
@@ -100,7 +123,6 @@ pub async fn push(name: &str, link: &Link, batching: Batching) -> Result<u64, Br
             s = pulls.recv_async() => {
                 let s = s.map_err(BridgeError::zenoh)?;
                 if s.kind() == SampleKind::Delete {
-                    r.leave();
                     return Err(BridgeError::Stream(format!(
                         "the pull for {} went away after {} items; the local reader end was \
                          left for a restarted push",
@@ -110,14 +132,13 @@ pub async fn push(name: &str, link: &Link, batching: Batching) -> Result<u64, Br
                 continue;
             }
             s = refusals.recv_async() => {
-                r.leave();
                 return Err(refused(s.map_err(BridgeError::zenoh)?));
             }
             got = r.peek_some() => got.map(|v| v.elements()),
         };
         let (kind, payload) = match got {
             Ok(avail) => {
-                let k = linger(&mut r, avail, batch, batching.linger).await?;
+                let k = linger(r, avail, batch, batching.linger).await?;
                 let view = r.try_peek_some()?;
                 let k = k.min(view.elements());
                 let payload = view[..k * size].to_vec();

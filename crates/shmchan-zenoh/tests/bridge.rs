@@ -338,6 +338,15 @@ fn kill_9_of_the_pull_ends_the_far_channel_with_an_error() {
         writer.join().unwrap(),
         shmchan::PutError::PeerGone { .. }
     ));
+    // Restarted bridges would append a new stream after a gap the far reader cannot see:
+    // the pull refuses, and the far channel is aborted, loudly.
+    let (_push, pull) = bridges(&local, &far, &key, true);
+    let (ok, msg) = pull.finish();
+    assert!(!ok && msg.contains("earlier stream"), "pull: {msg}");
+    match r.blocking_get(&mut [0u64; 1]) {
+        Err(GetError::Aborted { reason, .. }) => assert!(reason.contains("earlier stream")),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
