@@ -157,6 +157,10 @@ fn bridged(bin: &str, count: u64, per_put: usize) -> Res<f64> {
     if next != count {
         return Err(format!("bridged: {next} of {count} items").into());
     }
+    // The bridges are killed when `b` goes, before the push has closed its reader end:
+    // the channels would stay.
+    drop(b);
+    let _ = ChannelIo::remove(&local);
     let _ = ChannelIo::remove(&far);
     Ok(start.map_or(0.0, |s| s.elapsed().as_secs_f64()))
 }
@@ -314,6 +318,8 @@ fn bridged_latency(bin: &str, n: usize, gap: Duration) -> Res<(f64, f64)> {
         lat.push(now_ns().saturating_sub(one[0]));
     }
     writer.join().map_err(|_| "writer panicked")??;
+    drop(b);
+    let _ = ChannelIo::remove(&local);
     let _ = ChannelIo::remove(&far);
     let skip = lat.len() / 10; // the first tenth: connections warming up
     let mut v = lat[skip..].to_vec();
