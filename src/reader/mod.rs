@@ -133,6 +133,18 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
         self.stride.elements(len)
     }
 
+    /// `Oversized` if `n` elements can never be in the ring at once.
+    fn fits(&self, n: usize) -> Result<(), GetError> {
+        if n > self.capacity() {
+            return Err(GetError::Oversized {
+                name: self.core.seg.name().to_string(),
+                requested: n,
+                capacity: self.capacity(),
+            });
+        }
+        Ok(())
+    }
+
     /// The elements in a buffer of `len` `T`s, or the error for a partial element.
     fn whole(&self, len: usize) -> Result<usize, GetError> {
         self.elements(len).ok_or_else(|| GetError::PartialElement {

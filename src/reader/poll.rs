@@ -38,25 +38,27 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
         if self.get_now(to) {
             return Ok(true);
         }
-        self.check_open()?;
         let n = self.whole(to.len())?;
+        if !self.there_now(n)? {
+            return Ok(false);
+        }
+        self.take(to, n);
+        Ok(true)
+    }
+
+    /// Whether `n` elements (at most the capacity) are there now, without waiting; an ended
+    /// stream with fewer, a closed reader, an oversized `n` or a corrupt index are errors.
+    /// The non-waiting half of `try_get` and `try_peek`.
+    pub(super) fn there_now(&mut self, n: usize) -> Result<bool, GetError> {
+        self.check_open()?;
         if n == 0 {
             return Ok(true);
         }
-        if n > self.capacity() {
-            return Err(GetError::Oversized {
-                name: self.core.seg.name().to_string(),
-                requested: n,
-                capacity: self.capacity(),
-            });
-        }
+        self.fits(n)?;
         match probe(&mut self.ring, &self.core.seg, n as u64) {
             None => Ok(false),
             Some(Err(e)) => Err(self.core.corrupt(e).into()),
-            Some(Ok(Avail::Enough(_))) => {
-                self.take(to, n);
-                Ok(true)
-            }
+            Some(Ok(Avail::Enough(_))) => Ok(true),
             Some(Ok(Avail::Ended { avail, state })) => Err(self.ended(avail, state, 0)),
         }
     }

@@ -13,13 +13,7 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
     /// by the caller, so this future borrows nothing past its end.
     async fn peek_len(&mut self, n: usize, mode: Mode) -> Result<usize, GetError> {
         self.check_open()?;
-        if n > self.capacity() {
-            return Err(GetError::Oversized {
-                name: self.core.seg.name().to_string(),
-                requested: n,
-                capacity: self.capacity(),
-            });
-        }
+        self.fits(n)?;
         if n == 0 {
             return Ok(0);
         }
@@ -184,23 +178,13 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
         if let Some(len) = self.peek_now(n) {
             return Ok(Some(View { front: self, len }));
         }
-        self.check_open()?;
-        if n > self.capacity() {
-            return Err(GetError::Oversized {
-                name: self.core.seg.name().to_string(),
-                requested: n,
-                capacity: self.capacity(),
-            });
+        if !self.there_now(n)? {
+            return Ok(None);
         }
-        match probe(&mut self.ring, &self.core.seg, n as u64) {
-            None => Ok(None),
-            Some(Err(e)) => Err(self.core.corrupt(e).into()),
-            Some(Ok(Avail::Enough(_))) => Ok(Some(View {
-                front: self,
-                len: n,
-            })),
-            Some(Ok(Avail::Ended { avail, state })) => Err(self.ended(avail, state, 0)),
-        }
+        Ok(Some(View {
+            front: self,
+            len: n,
+        }))
     }
 
     /// Shows the items available now, in place, without waiting (possibly none).

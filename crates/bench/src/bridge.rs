@@ -179,36 +179,46 @@ async fn zenoh_pair() -> Res<(zenoh::Session, zenoh::Session)> {
     Ok((a, b))
 }
 
+/// A subscriber and a reliable, blocking publisher on one key, in two sessions, once the
+/// subscription has reached the publisher's session: probes are published until one
+/// arrives (a benchmark's start-up, not part of the measurement), then drained.
+async fn raw_pair(
+    tag: &str,
+) -> Res<(
+    (zenoh::Session, zenoh::Session),
+    zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<zenoh::sample::Sample>>,
+    zenoh::pubsub::Publisher<'static>,
+)> {
+    let (a, b) = zenoh_pair().await?;
+    let key = unique(tag);
+    let sub = b
+        .declare_subscriber(key.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let publisher = a
+        .declare_publisher(key)
+        .congestion_control(zenoh::qos::CongestionControl::Block)
+        .await
+        .map_err(|e| e.to_string())?;
+    loop {
+        publisher
+            .put(Vec::<u8>::new())
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(20), sub.recv_async()).await {
+            break;
+        }
+    }
+    while sub.try_recv().ok().flatten().is_some() {}
+    Ok(((a, b), sub, publisher))
+}
+
 /// Raw zenoh: `count` items in samples of `per_sample`, publisher session to subscriber
 /// session; the subscriber's seconds from its first sample to its last.
 fn raw_zenoh(count: u64, per_sample: usize) -> Res<f64> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let (a, b) = zenoh_pair().await?;
-        let key = unique("raw");
-        let sub = b
-            .declare_subscriber(&key)
-            .await
-            .map_err(|e| e.to_string())?;
-        let publisher = a
-            .declare_publisher(key.clone())
-            .congestion_control(zenoh::qos::CongestionControl::Block)
-            .await
-            .map_err(|e| e.to_string())?;
-        // Until the subscription has reached the publisher's session: publish a probe until
-        // one arrives (a benchmark's start-up, not part of the measurement).
-        loop {
-            publisher
-                .put(Vec::<u8>::new())
-                .await
-                .map_err(|e| e.to_string())?;
-            if let Ok(Ok(_)) =
-                tokio::time::timeout(Duration::from_millis(20), sub.recv_async()).await
-            {
-                break;
-            }
-        }
-        while sub.try_recv().ok().flatten().is_some() {}
+        let (_sessions, sub, publisher) = raw_pair("raw").await?;
         let producer = tokio::spawn(async move {
             let mut buf = vec![0u64; per_sample];
             let mut next = 0u64;
@@ -333,29 +343,7 @@ fn bridged_latency(bin: &str, n: usize, gap: Duration) -> Res<(f64, f64)> {
 fn raw_latency(n: usize, gap: Duration) -> Res<(f64, f64)> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let (a, b) = zenoh_pair().await?;
-        let key = unique("rawlat");
-        let sub = b
-            .declare_subscriber(&key)
-            .await
-            .map_err(|e| e.to_string())?;
-        let publisher = a
-            .declare_publisher(key.clone())
-            .congestion_control(zenoh::qos::CongestionControl::Block)
-            .await
-            .map_err(|e| e.to_string())?;
-        loop {
-            publisher
-                .put(Vec::<u8>::new())
-                .await
-                .map_err(|e| e.to_string())?;
-            if let Ok(Ok(_)) =
-                tokio::time::timeout(Duration::from_millis(20), sub.recv_async()).await
-            {
-                break;
-            }
-        }
-        while sub.try_recv().ok().flatten().is_some() {}
+        let (_sessions, sub, publisher) = raw_pair("rawlat").await?;
         let producer = tokio::spawn(async move {
             for _ in 0..n {
                 let _ = publisher.put(now_ns().to_le_bytes().to_vec()).await;

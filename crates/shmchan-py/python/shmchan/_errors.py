@@ -49,7 +49,17 @@ class ChannelError(Exception):
             setattr(self, key, value)
 
 
-class QueueClosedError(ChannelError, RuntimeError):
+class _Counted(ChannelError):
+    """An error that counts items: ``remaining`` (still readable), ``filled`` (already in
+    the caller's array), ``accepted`` (of a put). Each is 0 unless the error says otherwise
+    (the native module passes them as keywords)."""
+
+    remaining: int = 0
+    filled: int = 0
+    accepted: int = 0
+
+
+class QueueClosedError(_Counted, RuntimeError):
     """The stream is over (the seed's name).
 
     On a get: the writer closed and fewer items than asked remain; nothing was removed
@@ -57,89 +67,30 @@ class QueueClosedError(ChannelError, RuntimeError):
     larger than the ring). On a put: the reader closed the channel; ``accepted`` items of
     the put went in before."""
 
-    remaining: int
-    filled: int
-    accepted: int
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        name: str | None = None,
-        remaining: int = 0,
-        filled: int = 0,
-        accepted: int = 0,
-        **attrs: object,
-    ) -> None:
-        super().__init__(message, name=name, **attrs)
-        self.remaining, self.filled, self.accepted = remaining, filled, accepted
-
 
 class AbortedError(QueueClosedError):
     """The writer aborted the stream with ``reason``; the reader drained what was sent."""
 
-    reason: str
-
-    def __init__(self, message: str, *, reason: str = "", **attrs: object) -> None:
-        super().__init__(message, **attrs)  # type: ignore[arg-type]
-        self.reason = reason
+    reason: str = ""
 
 
-class PeerGoneError(ChannelError):
+class PeerGoneError(_Counted):
     """The other end's process died (or left without closing).
 
     On a get, reported once ``remaining`` is 0 (the items it sent are read first); a later
     get waits for a restarted writer. On a put, ``accepted`` items went in; a later put
     waits for a restarted reader, which resumes where the dead one stopped."""
 
-    remaining: int
-    filled: int
-    accepted: int
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        name: str | None = None,
-        remaining: int = 0,
-        filled: int = 0,
-        accepted: int = 0,
-        **attrs: object,
-    ) -> None:
-        super().__init__(message, name=name, **attrs)
-        self.remaining, self.filled, self.accepted = remaining, filled, accepted
-
-
-class TimedOutError(ChannelError, TimeoutError):
+class TimedOutError(_Counted, TimeoutError):
     """A blocking call's ``timeout=`` passed. A get removed nothing (``filled`` is non-zero
     only for an array larger than the ring); a put accepted ``accepted`` items."""
-
-    remaining: int
-    filled: int
-    accepted: int
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        name: str | None = None,
-        remaining: int = 0,
-        filled: int = 0,
-        accepted: int = 0,
-        **attrs: object,
-    ) -> None:
-        super().__init__(message, name=name, **attrs)
-        self.remaining, self.filled, self.accepted = remaining, filled, accepted
 
 
 class EndTakenError(ChannelError):
     """The end is held by a live holder, in another process (``pid``) or in this one."""
 
-    pid: int | None
-
-    def __init__(self, message: str, *, pid: int | None = None, **attrs: object) -> None:
-        super().__init__(message, **attrs)  # type: ignore[arg-type]
-        self.pid = pid
+    pid: int | None = None
 
 
 class ElementMismatchError(ChannelError, TypeError):
