@@ -32,9 +32,18 @@ pub struct BridgeArgs {
     /// A tenth of the work, one round.
     #[arg(long)]
     quick: bool,
+    /// The push's `--batch-bytes` (default: the bridge's own default).
+    #[arg(long, value_name = "BYTES")]
+    batch_bytes: Option<usize>,
+    /// Only the cases whose name contains this (for profiling one); no latency runs.
+    #[arg(long, value_name = "TEXT")]
+    only: Option<String>,
 }
 
 const BATCH: usize = 8192; // u64: 64 KiB
+/// u64 in the bridge's default sample (`shmchan_zenoh::DEFAULT_BATCH_BYTES`), which fits one
+/// zenoh batch on loopback: raw zenoh's best case.
+const ONE_BATCH: usize = 6080;
 
 fn now_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
@@ -55,21 +64,28 @@ fn unique(tag: &str) -> String {
     )
 }
 
+/// The bridge binary, and what the push is given beyond its channel, key and endpoint.
+struct Bin<'a> {
+    path: &'a str,
+    push_args: Vec<String>,
+}
+
 /// A push of `local` and a pull into `far`, both ready; `started` says when the pull has
 /// made the far channel.
 struct Bridges(Child, Child, std::sync::mpsc::Receiver<()>);
 
 impl Bridges {
-    fn start(bin: &str, local: &str, far: &str) -> Res<Bridges> {
+    fn start(bin: &Bin, local: &str, far: &str) -> Res<Bridges> {
         let ep = format!("tcp/127.0.0.1:{}", free_port()?);
         let key = format!("bench/{local}");
         let spawn = |args: &[&str]| -> Res<(Child, BufReader<std::process::ChildStdout>)> {
-            let mut c = Command::new(bin)
+            let mut c = Command::new(bin.path)
                 .args(args)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
                 .map_err(|e| {
+                    let bin = bin.path;
                     format!("{bin}: {e} (build it: cargo build --release -p shmchan-zenoh)")
                 })?;
             let out = BufReader::new(c.stdout.take().ok_or("no stdout")?);
@@ -83,7 +99,9 @@ impl Bridges {
             }
             Ok(())
         };
-        let (push, mut po) = spawn(&["push", local, "--key", &key, "--listen", &ep])?;
+        let mut args = vec!["push", local, "--key", &key, "--listen", &ep];
+        args.extend(bin.push_args.iter().map(String::as_str));
+        let (push, mut po) = spawn(&args)?;
         ready(&mut po, "ready")?;
         let (pull, mut qo) = spawn(&["pull", &key, "--into", far, "--connect", &ep])?;
         ready(&mut qo, "ready")?;
@@ -118,7 +136,7 @@ fn open_far(b: &Bridges, far: &str) -> Res<shmchan::ReaderFront<u64>> {
 
 /// Bridged: `count` items put `per_put` at a time; the far reader's seconds from its first
 /// item to its last.
-fn bridged(bin: &str, count: u64, per_put: usize) -> Res<f64> {
+fn bridged(bin: &Bin, count: u64, per_put: usize) -> Res<f64> {
     let (local, far) = (unique("l"), unique("f"));
     let chan = ChannelIo::<u64>::create(&local, Options::new().capacity(1 << 17))?;
     let mut w = chan.writer()?;
@@ -165,17 +183,42 @@ fn bridged(bin: &str, count: u64, per_put: usize) -> Res<f64> {
     Ok(start.map_or(0.0, |s| s.elapsed().as_secs_f64()))
 }
 
-async fn zenoh_pair() -> Res<(zenoh::Session, zenoh::Session)> {
+/// Which zenoh configuration a raw case runs with.
+#[derive(Clone, Copy)]
+enum Zconf {
+    /// Zenoh's defaults (peer mode, the endpoint, no multicast).
+    Default,
+    /// The bridge's own (`shmchan_zenoh::config`): the same transport settings.
+    Bridge,
+}
+
+async fn zenoh_pair(conf: Zconf) -> Res<(zenoh::Session, zenoh::Session)> {
     let ep = format!("tcp/127.0.0.1:{}", free_port()?);
-    let open = |role: &str| {
-        let mut c = zenoh::Config::default();
-        let _ = c.insert_json5("mode", "\"peer\"");
-        let _ = c.insert_json5(role, &format!("[\"{ep}\"]"));
-        let _ = c.insert_json5("scouting/multicast/enabled", "false");
-        zenoh::open(c)
+    let open = |listen: bool| -> Res<_> {
+        let c = match conf {
+            Zconf::Default => {
+                let mut c = zenoh::Config::default();
+                let role = if listen { "listen" } else { "connect" };
+                let _ = c.insert_json5("mode", "\"peer\"");
+                let _ = c.insert_json5(&format!("{role}/endpoints"), &format!("[\"{ep}\"]"));
+                let _ = c.insert_json5("scouting/multicast/enabled", "false");
+                c
+            }
+            Zconf::Bridge => {
+                let eps = vec![ep.clone()];
+                let (listen, connect) = if listen { (eps, vec![]) } else { (vec![], eps) };
+                shmchan_zenoh::config(&shmchan_zenoh::Link {
+                    key: String::new(),
+                    connect,
+                    listen,
+                })
+                .map_err(|e| e.to_string())?
+            }
+        };
+        Ok(zenoh::open(c))
     };
-    let a = open("listen/endpoints").await.map_err(|e| e.to_string())?;
-    let b = open("connect/endpoints").await.map_err(|e| e.to_string())?;
+    let a = open(true)?.await.map_err(|e| e.to_string())?;
+    let b = open(false)?.await.map_err(|e| e.to_string())?;
     Ok((a, b))
 }
 
@@ -184,12 +227,13 @@ async fn zenoh_pair() -> Res<(zenoh::Session, zenoh::Session)> {
 /// arrives (a benchmark's start-up, not part of the measurement), then drained.
 async fn raw_pair(
     tag: &str,
+    conf: Zconf,
 ) -> Res<(
     (zenoh::Session, zenoh::Session),
     zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<zenoh::sample::Sample>>,
     zenoh::pubsub::Publisher<'static>,
 )> {
-    let (a, b) = zenoh_pair().await?;
+    let (a, b) = zenoh_pair(conf).await?;
     let key = unique(tag);
     let sub = b
         .declare_subscriber(key.clone())
@@ -215,10 +259,10 @@ async fn raw_pair(
 
 /// Raw zenoh: `count` items in samples of `per_sample`, publisher session to subscriber
 /// session; the subscriber's seconds from its first sample to its last.
-fn raw_zenoh(count: u64, per_sample: usize) -> Res<f64> {
+fn raw_zenoh(count: u64, per_sample: usize, conf: Zconf) -> Res<f64> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let (_sessions, sub, publisher) = raw_pair("raw").await?;
+        let (_sessions, sub, publisher) = raw_pair("raw", conf).await?;
         let producer = tokio::spawn(async move {
             let mut buf = vec![0u64; per_sample];
             let mut next = 0u64;
@@ -307,7 +351,7 @@ fn percentile(v: &mut [u64], p: f64) -> u64 {
 }
 
 /// One-way latency of `n` items put every `gap`, bridged: (p50, p99) in µs.
-fn bridged_latency(bin: &str, n: usize, gap: Duration) -> Res<(f64, f64)> {
+fn bridged_latency(bin: &Bin, n: usize, gap: Duration) -> Res<(f64, f64)> {
     let (local, far) = (unique("ll"), unique("lf"));
     let chan = ChannelIo::<u64>::create(&local, Options::new().capacity(1 << 12))?;
     let mut w = chan.writer()?;
@@ -343,7 +387,7 @@ fn bridged_latency(bin: &str, n: usize, gap: Duration) -> Res<(f64, f64)> {
 fn raw_latency(n: usize, gap: Duration) -> Res<(f64, f64)> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let (_sessions, sub, publisher) = raw_pair("rawlat").await?;
+        let (_sessions, sub, publisher) = raw_pair("rawlat", Zconf::Default).await?;
         let producer = tokio::spawn(async move {
             for _ in 0..n {
                 let _ = publisher.put(now_ns().to_le_bytes().to_vec()).await;
@@ -379,7 +423,13 @@ pub fn run(a: BridgeArgs) -> Res<()> {
     let big = (1u64 << 27) / scale / BATCH as u64 * BATCH as u64; // 1 GiB of u64, whole batches
     let singles = 10_000_000 / scale;
     let raw_singles = 2_000_000 / scale;
-    let bin = a.bridge.as_str();
+    let bin = &Bin {
+        path: &a.bridge,
+        push_args: match a.batch_bytes {
+            Some(b) => vec!["--batch-bytes".into(), b.to_string()],
+            None => Vec::new(),
+        },
+    };
     type Case<'a> = (&'a str, u64, Box<dyn Fn() -> Res<f64> + 'a>);
     let cases: Vec<Case> = vec![
         (
@@ -390,7 +440,22 @@ pub fn run(a: BridgeArgs) -> Res<()> {
         (
             "raw zenoh, 64 KiB samples",
             big,
-            Box::new(move || raw_zenoh(big, BATCH)),
+            Box::new(move || raw_zenoh(big, BATCH, Zconf::Default)),
+        ),
+        (
+            "raw zenoh, 47.5 KiB samples",
+            big,
+            Box::new(move || raw_zenoh(big, ONE_BATCH, Zconf::Default)),
+        ),
+        (
+            "raw zenoh, 64 KiB samples, bridge config",
+            big,
+            Box::new(move || raw_zenoh(big, BATCH, Zconf::Bridge)),
+        ),
+        (
+            "raw zenoh, 47.5 KiB samples, bridge config",
+            big,
+            Box::new(move || raw_zenoh(big, ONE_BATCH, Zconf::Bridge)),
         ),
         (
             "TCP loopback, 64 KiB writes",
@@ -405,7 +470,7 @@ pub fn run(a: BridgeArgs) -> Res<()> {
         (
             "raw zenoh, one sample per u64",
             raw_singles,
-            Box::new(move || raw_zenoh(raw_singles, 1)),
+            Box::new(move || raw_zenoh(raw_singles, 1, Zconf::Default)),
         ),
         (
             "TCP loopback, one 8-byte write per u64",
@@ -413,6 +478,16 @@ pub fn run(a: BridgeArgs) -> Res<()> {
             Box::new(move || tcp(raw_singles, 1)),
         ),
     ];
+    let cases: Vec<Case> = match &a.only {
+        Some(text) => cases
+            .into_iter()
+            .filter(|c| c.0.contains(text.as_str()))
+            .collect(),
+        None => cases,
+    };
+    if cases.is_empty() {
+        return Err(format!("no case matches {:?}", a.only).into());
+    }
     let mut secs: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
     for round in 0..runs {
         let order: Vec<usize> = if round % 2 == 0 {
@@ -425,13 +500,36 @@ pub fn run(a: BridgeArgs) -> Res<()> {
         }
     }
     println!("# bridge on loopback: {runs} rounds, medians");
+    let medians: Vec<f64> = secs.iter().cloned().map(median).collect();
     for (i, (name, items, _)) in cases.iter().enumerate() {
-        let t = median(secs[i].clone());
+        let t = medians[i];
         println!(
-            "{name:40} {:9.2} M items/s {:8.3} GB/s",
+            "{name:44} {:9.2} M items/s {:8.3} GB/s",
             *items as f64 / t / 1e6,
             *items as f64 * 8.0 / t / 1e9
         );
+    }
+    // Throughput ratios of the same bytes, paired by round (the machine's speed drifts
+    // between rounds, much less within one).
+    let at = |name: &str| cases.iter().position(|c| c.0 == name);
+    for raw in cases
+        .iter()
+        .map(|c| c.0)
+        .filter(|n| n.contains("KiB samples"))
+    {
+        if let (Some(b), Some(r)) = (at("bridged, 64 KiB batches"), at(raw)) {
+            let mut q: Vec<f64> = secs[b].iter().zip(&secs[r]).map(|(b, r)| r / b).collect();
+            q.sort_by(f64::total_cmp);
+            println!(
+                "bridged 64 KiB / {raw:44}: median {:.3} (rounds {:.3}..{:.3})",
+                median(q.clone()),
+                q[0],
+                q[q.len() - 1]
+            );
+        }
+    }
+    if a.only.is_some() {
+        return Ok(());
     }
     let n = 20_000 / scale as usize;
     let gap = Duration::from_micros(200);

@@ -89,6 +89,12 @@ pub fn pull_token(key: &str) -> String {
 /// Opens a zenoh session in peer mode. With endpoints given, multicast scouting is off (the
 /// peers find each other through the endpoints alone); without, zenoh's defaults apply.
 pub async fn session(link: &Link) -> Result<zenoh::Session, BridgeError> {
+    zenoh::open(config(link)?).await.map_err(BridgeError::zenoh)
+}
+
+/// The zenoh configuration of [`session`]: peer mode, the endpoints, and the transport
+/// settings a bridge needs (public so that a benchmark can give raw zenoh the same).
+pub fn config(link: &Link) -> Result<zenoh::Config, BridgeError> {
     let mut config = zenoh::Config::default();
     let set = |c: &mut zenoh::Config, k: &str, v: String| {
         c.insert_json5(k, &v).map_err(BridgeError::zenoh)
@@ -115,8 +121,20 @@ pub async fn session(link: &Link) -> Result<zenoh::Session, BridgeError> {
         "transport/link/tx/queue/congestion_control/block/wait_before_close",
         BLOCK_FOREVER_US.to_string(),
     )?;
-    zenoh::open(config).await.map_err(BridgeError::zenoh)
+    // The deepest transmission queue zenoh allows (its default is 2 batches): the push may
+    // then run up to 16 batches (768 KiB on loopback) ahead of the socket instead of
+    // waiting for the link's thread at every other sample. Measured in `shmchan-bench
+    // bridge`, which runs raw zenoh with and without this setting (docs/bridge.md).
+    set(
+        &mut config,
+        "transport/link/tx/queue/size/data",
+        TX_QUEUE_BATCHES.to_string(),
+    )?;
+    Ok(config)
 }
+
+/// Batches in the transmission queue of a bridge's zenoh links (zenoh allows 1 to 16).
+pub const TX_QUEUE_BATCHES: usize = 16;
 
 /// Checks that `key` is a concrete key expression (a bridge publishes on it).
 pub fn check_key(key: &str) -> Result<(), BridgeError> {
@@ -141,10 +159,20 @@ pub struct Batching {
     pub linger: Duration,
 }
 
+/// The default most bytes in one sample: 47.5 KiB, which fits one zenoh batch on every
+/// TCP link we know of, with room for the sample's headers and attachment (under 200 bytes).
+///
+/// A sample larger than the link's batch is fragmented: it takes two batches, one of them
+/// part-empty, and the pull receives it in pieces. Zenoh sizes a TCP link's batch as the
+/// largest multiple of half the socket's MSS under 64 KiB. On loopback the accepting side's
+/// MSS is 32 768, which makes 48 KiB; on Ethernet (MSS 1448) it is 63.6 KiB, and with jumbo
+/// frames (MSS 8948) 61.2 KiB. `shmchan-bench bridge` measures the difference (docs/bridge.md).
+pub const DEFAULT_BATCH_BYTES: usize = 48 * 1024 - 512;
+
 impl Default for Batching {
     fn default() -> Batching {
         Batching {
-            batch_bytes: 63 * 1024,
+            batch_bytes: DEFAULT_BATCH_BYTES,
             linger: Duration::from_micros(100),
         }
     }

@@ -48,8 +48,9 @@ enum Command {
         key: Option<String>,
         #[command(flatten)]
         endpoints: Endpoints,
-        /// The most bytes in one sample; this many are sent at once.
-        #[arg(long, default_value_t = 63 * 1024, value_name = "BYTES")]
+        /// The most bytes in one sample; this many are sent at once. The default fits one
+        /// zenoh batch on common TCP links (a larger sample is fragmented).
+        #[arg(long, default_value_t = shmchan_zenoh::DEFAULT_BATCH_BYTES, value_name = "BYTES")]
         batch_bytes: usize,
         /// The longest an item waits for others to fill its sample, in microseconds.
         #[arg(long, default_value_t = 100, value_name = "US")]

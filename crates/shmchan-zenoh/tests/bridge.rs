@@ -104,10 +104,22 @@ impl Drop for Bridge {
 /// A push of `local` listening on `port`, and a pull into `far` connecting to it, started
 /// in the order given; both have said "ready" on return.
 fn bridges(local: &str, far: &str, key: &str, push_first: bool) -> (Bridge, Bridge) {
+    bridges_with(local, far, key, push_first, [&[], &[]])
+}
+
+/// As `bridges`, with more arguments for the push and the pull.
+fn bridges_with(
+    local: &str,
+    far: &str,
+    key: &str,
+    push_first: bool,
+    [push_args, pull_args]: [&[&str]; 2],
+) -> (Bridge, Bridge) {
     let port = free_port();
     let ep = format!("tcp/127.0.0.1:{port}");
-    let push = || Bridge::spawn(&["push", local, "--key", key, "--listen", &ep]);
-    let pull = || Bridge::spawn(&["pull", key, "--into", far, "--connect", &ep]);
+    let with = |a: &[&str], more: &[&str]| Bridge::spawn(&[a, more].concat());
+    let push = || with(&["push", local, "--key", key, "--listen", &ep], push_args);
+    let pull = || with(&["pull", key, "--into", far, "--connect", &ep], pull_args);
     if push_first {
         let p = push();
         p.expect("ready");
@@ -192,11 +204,21 @@ fn u8_256_mib_in_both_start_orders() {
 
 /// Items 0..count in batches of 1..=1000 (single items included), checked one by one.
 fn u64_stream(count: u64, push_first: bool, end: Option<&'static str>) -> GetError {
+    u64_stream_with(count, push_first, end, [&[], &[]])
+}
+
+/// As `u64_stream`, with more arguments for the push and the pull.
+fn u64_stream_with(
+    count: u64,
+    push_first: bool,
+    end: Option<&'static str>,
+    args: [&[&str]; 2],
+) -> GetError {
     let (local, far, key) = (unique("u64l"), unique("u64f"), unique("u64k"));
     let _c = Cleanup(vec![local.clone(), far.clone()]);
     let chan = ChannelIo::<u64>::create(&local, Options::new().capacity(1 << 16)).unwrap();
     let mut w = chan.writer().unwrap();
-    let (push, pull) = bridges(&local, &far, &key, push_first);
+    let (push, pull) = bridges_with(&local, &far, &key, push_first, args);
     let writer = std::thread::spawn(move || {
         let mut next = 0u64;
         let mut batch = Vec::new();
@@ -217,6 +239,11 @@ fn u64_stream(count: u64, push_first: bool, end: Option<&'static str>) -> GetErr
         }
     });
     let mut r = far_reader::<u64>(&pull, &far);
+    // The pull made the far channel, with fences (see `pull::start`).
+    assert_eq!(
+        ChannelIo::<u64>::open(&far).unwrap().barrier(),
+        shmchan::Barrier::Fence
+    );
     let mut buf = vec![0u64; 4096];
     let mut next = 0u64;
     let err = loop {
@@ -244,6 +271,21 @@ fn ten_million_u64_in_both_start_orders() {
         let e = u64_stream(10_000_000, push_first, None);
         assert!(matches!(e, GetError::Closed { remaining: 0, .. }), "{e}");
     }
+}
+
+#[test]
+fn samples_larger_than_a_zenoh_batch_arrive_whole() {
+    let _w = watchdog("samples_larger_than_a_zenoh_batch_arrive_whole");
+    // 200 000-byte samples are fragmented into zenoh batches of at most 48 KiB on loopback,
+    // whose edges split items; the far ring of 4096 u64 takes them in reservations of 2048
+    // items, whose edges fall elsewhere. Every item still arrives, in order.
+    let e = u64_stream_with(
+        2_000_000,
+        true,
+        None,
+        [&["--batch-bytes", "200000"], &["--capacity", "4096"]],
+    );
+    assert!(matches!(e, GetError::Closed { remaining: 0, .. }), "{e}");
 }
 
 #[test]
