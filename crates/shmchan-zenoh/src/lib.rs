@@ -160,7 +160,8 @@ pub struct Batching {
 }
 
 /// The default most bytes in one sample: 47.5 KiB, which fits one zenoh batch on every
-/// TCP link we know of, with room for the sample's headers and attachment (under 200 bytes).
+/// TCP link we know of, with 512 bytes for the sample's headers: the attachment (at most 88
+/// bytes) and the key, which may travel in each sample (a key of a few hundred bytes fits).
 ///
 /// A sample larger than the link's batch is fragmented: it takes two batches, one of them
 /// part-empty, and the pull receives it in pieces. Zenoh sizes a TCP link's batch as the

@@ -28,7 +28,9 @@ struct Stream {
     id: u64,
     next_seq: u64,
     offset: u64,
-    size: usize,
+    /// The element type and schema tag every sample of the stream must carry.
+    elem: shmchan::ElementType,
+    schema: Option<String>,
 }
 
 impl Stream {
@@ -204,6 +206,16 @@ async fn handle(
     let Some(s) = stream.as_mut() else {
         return Err(BridgeError::Stream("no stream".into()));
     };
+    if frame.elem != s.elem || frame.schema != s.schema {
+        let (elem, schema) = (s.elem, s.schema.clone());
+        return Err(fail(
+            stream,
+            format!(
+                "stream {:016x} changed its type mid-way: {} {:?} after {elem} {schema:?}",
+                frame.stream, frame.elem, frame.schema
+            ),
+        ));
+    }
     if frame.stream != s.id {
         let id = s.id;
         return Err(fail(
@@ -230,8 +242,8 @@ async fn handle(
     let payload = sample.payload();
     match frame.kind {
         Kind::Data => {
-            if payload.len() % s.size != 0 {
-                let size = s.size;
+            let size = s.elem.size();
+            if payload.len() % size != 0 {
                 return Err(fail(
                     stream,
                     format!(
@@ -240,10 +252,10 @@ async fn handle(
                     ),
                 ));
             }
-            put_all(s, payload).await?;
-            let Some(offset) = s.offset.checked_add((payload.len() / s.size) as u64) else {
+            let Some(offset) = s.offset.checked_add((payload.len() / size) as u64) else {
                 return Err(fail(stream, "the stream's item count overflowed".into()));
             };
+            put_all(s, payload).await?;
             s.offset = offset;
             Ok(None)
         }
@@ -265,27 +277,31 @@ async fn handle(
 
 /// Writes `payload` (whole items, in however many slices zenoh delivered it: a sample
 /// larger than a zenoh batch arrives in fragments) into the local channel, each slice
-/// straight from zenoh's buffers into reserved slots, without first copying it into one
-/// piece. A local reader that dies is waited for (a restarted one resumes where it
-/// stopped), as any writer of a channel would.
+/// straight from zenoh's buffers into free slots, without first copying it into one piece.
+///
+/// It takes the slots that are free at each turn, however few, and waits only when none
+/// are: a reservation of a fixed size could wait for room that a reader blocked in a
+/// `get` of more items than are there never makes. A local reader that dies is waited for
+/// (a restarted one resumes where it stopped), as any writer of a channel would.
 async fn put_all(s: &mut Stream, payload: &ZBytes) -> Result<(), BridgeError> {
-    let size = s.size;
+    let size = s.elem.size();
     let w = s.writer()?;
-    // At most half the ring at a time, so that the reader drains one half while we fill
-    // the other (a reservation waits until all of it is free).
-    let most = (w.capacity() / 2).max(1);
     let mut slices = payload.slices();
     let mut piece: &[u8] = &[];
     let mut left = payload.len() / size;
     while left > 0 {
-        let mut slots = match w.reserve(left.min(most)).await {
-            Ok(slots) => slots,
-            Err(PutError::PeerGone { .. }) => {
-                eprintln!("pull: the local reader died; waiting for a new one");
-                continue;
+        let mut slots = w.try_reserve(left)?;
+        if slots.elements() == 0 {
+            // Nothing free: wait for one slot (reserved and given back unwritten).
+            match w.reserve(1).await {
+                Ok(_) => {}
+                Err(PutError::PeerGone { .. }) => {
+                    eprintln!("pull: the local reader died; waiting for a new one");
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
-        };
+            continue;
+        }
         let mut to: &mut [u8] = &mut slots;
         while !to.is_empty() {
             if piece.is_empty() {
@@ -311,10 +327,11 @@ fn start(into: &str, frame: &Frame, capacity: Option<usize>) -> Result<Stream, B
     // A channel the pull creates orders its wake protocol with a fence on each side
     // (`Barrier::Fence`), not with membarrier(2) when a side goes to sleep. Both of its
     // ends sleep at nearly every sample (the network is slower than the ring), and each
-    // membarrier interrupts every CPU running a process with a shmchan channel open, the
-    // bridges included: in `shmchan-bench bridge` the fence made 64 KiB batches 13–32%
-    // faster in 5 of 5 alternating pairs. The fence costs ~20 ns per put or get, which is
-    // nothing at the rate a network delivers. A channel that exists keeps its own choice.
+    // membarrier interrupts every CPU running a process registered for it (any process
+    // with a membarrier channel open, such as a push and its writer on the same host). In
+    // `shmchan-bench bridge` the fence made 64 KiB batches 13–32% faster in 5 of 5
+    // alternating pairs. It costs ~20 ns per put or get, which is nothing at the rate a
+    // network delivers. A channel that exists keeps its own choice.
     let mut options = Options::new().barrier(shmchan::Barrier::Fence);
     if let Some(tag) = &frame.schema {
         options = options.schema(tag.clone());
@@ -342,7 +359,8 @@ fn start(into: &str, frame: &Frame, capacity: Option<usize>) -> Result<Stream, B
         id: frame.stream,
         next_seq: frame.seq,
         offset: frame.offset,
-        size: frame.elem.size(),
+        elem: frame.elem,
+        schema: frame.schema.clone(),
         _chan: chan,
     })
 }

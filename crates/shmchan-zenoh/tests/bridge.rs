@@ -204,15 +204,17 @@ fn u8_256_mib_in_both_start_orders() {
 
 /// Items 0..count in batches of 1..=1000 (single items included), checked one by one.
 fn u64_stream(count: u64, push_first: bool, end: Option<&'static str>) -> GetError {
-    u64_stream_with(count, push_first, end, [&[], &[]])
+    u64_stream_with(count, push_first, end, [&[], &[]], None)
 }
 
-/// As `u64_stream`, with more arguments for the push and the pull.
+/// As `u64_stream`, with more arguments for the push and the pull, and the far reader
+/// getting `exact` items per call (at most 4096) instead of whatever is there.
 fn u64_stream_with(
     count: u64,
     push_first: bool,
     end: Option<&'static str>,
     args: [&[&str]; 2],
+    exact: Option<usize>,
 ) -> GetError {
     let (local, far, key) = (unique("u64l"), unique("u64f"), unique("u64k"));
     let _c = Cleanup(vec![local.clone(), far.clone()]);
@@ -247,7 +249,12 @@ fn u64_stream_with(
     let mut buf = vec![0u64; 4096];
     let mut next = 0u64;
     let err = loop {
-        match r.blocking_get_some(&mut buf) {
+        let got = match exact {
+            // Exactly n at a time while n remain; the rest as it comes.
+            Some(n) if count - next >= n as u64 => r.blocking_get(&mut buf[..n]).map(|()| n),
+            _ => r.blocking_get_some(&mut buf),
+        };
+        match got {
             Ok(k) => {
                 for v in &buf[..k] {
                     assert_eq!(*v, next);
@@ -284,6 +291,23 @@ fn samples_larger_than_a_zenoh_batch_arrive_whole() {
         true,
         None,
         [&["--batch-bytes", "200000"], &["--capacity", "4096"]],
+        None,
+    );
+    assert!(matches!(e, GetError::Closed { remaining: 0, .. }), "{e}");
+}
+
+#[test]
+fn a_reader_that_gets_more_than_half_the_far_ring_at_once_is_served() {
+    let _w = watchdog("a_reader_that_gets_more_than_half_the_far_ring_at_once_is_served");
+    // The far reader waits for 3000 of the ring's 4096 items at a time, and samples hold
+    // 6080: the pull must fill whatever room there is, not wait for room for a fixed part
+    // of a sample (which such a reader would never make).
+    let e = u64_stream_with(
+        1_000_000,
+        true,
+        None,
+        [&[], &["--capacity", "4096"]],
+        Some(3000),
     );
     assert!(matches!(e, GetError::Closed { remaining: 0, .. }), "{e}");
 }
