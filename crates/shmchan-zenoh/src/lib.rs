@@ -81,6 +81,20 @@ pub fn refusal_key(key: &str) -> String {
     format!("{key}/_bridge/refused")
 }
 
+/// Where a pull confirms that a stream's end (close or abort) reached its channel: a
+/// 16-byte payload, the stream id and its item count, both `u64` little-endian.
+pub fn done_key(key: &str) -> String {
+    format!("{key}/_bridge/done")
+}
+
+/// The payload of a confirmation on [`done_key`].
+pub fn done_payload(stream: u64, items: u64) -> [u8; 16] {
+    let mut p = [0u8; 16];
+    p[..8].copy_from_slice(&stream.to_le_bytes());
+    p[8..].copy_from_slice(&items.to_le_bytes());
+    p
+}
+
 /// The liveliness token a pull declares for `key`.
 pub fn pull_token(key: &str) -> String {
     format!("{key}/_bridge/pull")

@@ -7,6 +7,13 @@ use zenoh::sample::{Sample, SampleKind};
 use crate::wire::{Frame, Kind};
 use crate::{pull_token, push_token, session, BridgeError, Link};
 
+/// A stream's end as passed on: how, and which stream after how many items.
+struct End {
+    ended: Ended,
+    stream: u64,
+    items: u64,
+}
+
 /// How the stream ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ended {
@@ -133,9 +140,28 @@ pub async fn pull(into: &str, link: &Link, capacity: Option<usize>) -> Result<En
             Err(e) => return Err(e),
         }
     };
+    // Tell the push that the end reached the local channel (it exits with success only
+    // then), and stay until it has it (it goes when told); bounded, for a push that is
+    // stuck or gone.
+    session
+        .put(
+            crate::done_key(&link.key),
+            crate::done_payload(end.stream, end.items).to_vec(),
+        )
+        .congestion_control(zenoh::qos::CongestionControl::Block)
+        .await
+        .map_err(BridgeError::zenoh)?;
+    let _ = tokio::time::timeout(crate::FAREWELL, async {
+        while let Ok(s) = pushes.recv_async().await {
+            if s.kind() == SampleKind::Delete {
+                return;
+            }
+        }
+    })
+    .await;
     drop(token);
     session.close().await.map_err(BridgeError::zenoh)?;
-    Ok(end)
+    Ok(end.ended)
 }
 
 /// Handles the samples already queued after the push vanished; `Some` if one of them ended
@@ -145,7 +171,7 @@ async fn drain(
     stream: &mut Option<Stream>,
     into: &str,
     capacity: Option<usize>,
-) -> Result<Option<Ended>, BridgeError> {
+) -> Result<Option<End>, BridgeError> {
     while let Ok(Some(sample)) = sub.try_recv() {
         if let Some(end) = handle(&sample, stream, into, capacity).await? {
             return Ok(Some(end));
@@ -169,7 +195,7 @@ async fn handle(
     stream: &mut Option<Stream>,
     into: &str,
     capacity: Option<usize>,
-) -> Result<Option<Ended>, BridgeError> {
+) -> Result<Option<End>, BridgeError> {
     let frame = match sample.attachment().map(|a| Frame::decode(&a.to_bytes())) {
         Some(Ok(f)) => f,
         Some(Err(e)) => {
@@ -259,18 +285,22 @@ async fn handle(
             s.offset = offset;
             Ok(None)
         }
-        Kind::Close => {
+        Kind::Close | Kind::Abort => {
+            let ended = match frame.kind {
+                Kind::Close => Ended::Closed,
+                _ => Ended::Aborted(String::from_utf8_lossy(&payload.to_bytes()).into_owned()),
+            };
             if let Some(w) = stream.take().and_then(|mut s| s.w.take()) {
-                w.close();
+                match &ended {
+                    Ended::Closed => w.close(),
+                    Ended::Aborted(reason) => w.abort(reason),
+                }
             }
-            Ok(Some(Ended::Closed))
-        }
-        Kind::Abort => {
-            let reason = String::from_utf8_lossy(&payload.to_bytes()).into_owned();
-            if let Some(w) = stream.take().and_then(|mut s| s.w.take()) {
-                w.abort(&reason);
-            }
-            Ok(Some(Ended::Aborted(reason)))
+            Ok(Some(End {
+                ended,
+                stream: frame.stream,
+                items: frame.offset,
+            }))
         }
     }
 }

@@ -86,6 +86,10 @@ async fn forward(
         .declare_subscriber(crate::refusal_key(&link.key))
         .await
         .map_err(BridgeError::zenoh)?;
+    let confirmations = session
+        .declare_subscriber(crate::done_key(&link.key))
+        .await
+        .map_err(BridgeError::zenoh)?;
     let refused = |s: zenoh::sample::Sample| {
         BridgeError::Stream(format!(
             "the pull refused the stream: {}",
@@ -160,27 +164,39 @@ async fn forward(
         send(&frame, payload).await.map_err(BridgeError::zenoh)?;
         break;
     }
-    // Let the pull take the last sample before our session goes: it leaves when done (or
-    // says it refused the stream).
-    let farewell = tokio::time::timeout(crate::FAREWELL, async {
-        loop {
-            tokio::select! {
-                biased;
-                s = refusals.recv_async() => return s.ok(),
-                s = pulls.recv_async() => match s {
-                    // A refusal sent just before the pull went may be queued still.
-                    Ok(s) if s.kind() == SampleKind::Delete => {
-                        return refusals.try_recv().ok().flatten();
-                    }
-                    Ok(_) => {}
-                    Err(_) => return None,
-                },
+    // Success only once the pull confirms that the end reached its channel. That may take
+    // long (the far reader drains what is in flight first), so we wait as long as the pull
+    // lives; its going without a confirmation is an error.
+    let want = crate::done_payload(frame.stream, frame.offset);
+    let confirmed = |s: &zenoh::sample::Sample| s.payload().to_bytes().as_ref() == want;
+    loop {
+        tokio::select! {
+            biased;
+            s = refusals.recv_async() => return Err(refused(s.map_err(BridgeError::zenoh)?)),
+            s = confirmations.recv_async() => {
+                if confirmed(&s.map_err(BridgeError::zenoh)?) {
+                    break;
+                }
+            }
+            s = pulls.recv_async() => {
+                if s.map_err(BridgeError::zenoh)?.kind() != SampleKind::Delete {
+                    continue;
+                }
+                // What the pull sent just before it went may be queued still.
+                if let Ok(Some(s)) = refusals.try_recv() {
+                    return Err(refused(s));
+                }
+                if std::iter::from_fn(|| confirmations.try_recv().ok().flatten())
+                    .any(|s| confirmed(&s))
+                {
+                    break;
+                }
+                return Err(BridgeError::Stream(format!(
+                    "the pull for {} went away without confirming that the end of the stream                      (after {} items) reached its channel: the far channel may have been                      aborted",
+                    link.key, frame.offset
+                )));
             }
         }
-    })
-    .await;
-    if let Ok(Some(s)) = farewell {
-        return Err(refused(s));
     }
     drop(publisher);
     session.close().await.map_err(BridgeError::zenoh)?;

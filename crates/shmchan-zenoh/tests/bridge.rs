@@ -450,7 +450,22 @@ fn a_type_or_schema_mismatch_is_refused() {
 #[test]
 fn a_plain_zenoh_subscriber_decodes_the_stream() {
     let _w = watchdog("a_plain_zenoh_subscriber_decodes_the_stream");
-    // No shmchan-zenoh code on this side: the zenoh crate's API and docs/bridge.md.
+    let (ok, err) = plain_subscriber(true);
+    assert!(ok, "push: {err}");
+}
+
+#[test]
+fn a_push_whose_pull_goes_without_confirming_the_end_fails() {
+    let _w = watchdog("a_push_whose_pull_goes_without_confirming_the_end_fails");
+    let (ok, err) = plain_subscriber(false);
+    assert!(!ok);
+    assert!(err.contains("without confirming"), "{err}");
+}
+
+/// A subscriber written with the zenoh crate's API and docs/bridge.md alone (no
+/// shmchan-zenoh code) takes a push's stream of 50 000 `u32`, checking every field, then
+/// confirms the end (or not) and leaves; the push's exit status and stderr.
+fn plain_subscriber(confirm: bool) -> (bool, String) {
     let (local, key) = (unique("pzl"), unique("pzk"));
     let _c = Cleanup(vec![local.clone()]);
     let chan = ChannelIo::<u32>::create(&local, Options::new().schema("counter/v1")).unwrap();
@@ -475,6 +490,11 @@ fn a_plain_zenoh_subscriber_decodes_the_stream() {
             .declare_token(format!("{key}/_bridge/pull"))
             .await
             .unwrap();
+        let pushes = s
+            .liveliness()
+            .declare_subscriber(format!("{key}/_bridge/push"))
+            .await
+            .unwrap();
         let writer = std::thread::spawn(move || {
             for i in 0..50_000u32 {
                 w.blocking_put(&[i]).unwrap();
@@ -483,6 +503,7 @@ fn a_plain_zenoh_subscriber_decodes_the_stream() {
         });
         let mut items = Vec::new();
         let mut expect_seq = 0u64;
+        let mut stream;
         loop {
             let sample = sub.recv_async().await.unwrap();
             let att = sample
@@ -496,6 +517,7 @@ fn a_plain_zenoh_subscriber_decodes_the_stream() {
             let schema_len = u16::from_le_bytes([att[6], att[7]]) as usize;
             assert_eq!(u32::from_le_bytes(att[8..12].try_into().unwrap()), 4);
             assert_eq!(u32::from_le_bytes(att[12..16].try_into().unwrap()), 4);
+            stream = u64::from_le_bytes(att[16..24].try_into().unwrap());
             let seq = u64::from_le_bytes(att[24..32].try_into().unwrap());
             let offset = u64::from_le_bytes(att[32..40].try_into().unwrap());
             assert_eq!(&att[40..40 + schema_len], b"counter/v1");
@@ -512,11 +534,22 @@ fn a_plain_zenoh_subscriber_decodes_the_stream() {
                 k => panic!("kind {k}"),
             }
         }
+        if confirm {
+            // The end reached "our channel": stream id and item count, u64 little-endian.
+            let mut done = stream.to_le_bytes().to_vec();
+            done.extend_from_slice(&(items.len() as u64).to_le_bytes());
+            s.put(format!("{key}/_bridge/done"), done)
+                .congestion_control(zenoh::qos::CongestionControl::Block)
+                .await
+                .unwrap();
+            // The push goes once it has the confirmation (its token with it).
+            while pushes.recv_async().await.unwrap().kind() != zenoh::sample::SampleKind::Delete {}
+        }
         writer.join().unwrap();
         items
     });
     assert_eq!(got, (0..50_000).collect::<Vec<u32>>());
-    assert!(push.finish().0);
+    push.finish()
 }
 
 #[test]
