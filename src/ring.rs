@@ -61,6 +61,28 @@ impl Producer {
         self.reread_head(head)
     }
 
+    /// The fast path's `room`: `Some(room)` if at least `want` slots are free, by the cached
+    /// view or after re-reading `head`; else `None`, also for a `head` that breaks the
+    /// invariant (not recorded: the slow path's [`room`](Self::room) re-reads it and reports
+    /// it). No error to build, so that it inlines into `put`.
+    #[inline(always)]
+    pub(crate) fn room_now(&mut self, head: &AtomicU64, want: u64) -> Option<u64> {
+        let used = self.tail - self.head_seen;
+        if self.cap - used >= want {
+            return Some(self.cap - used);
+        }
+        // Acquire: as in `reread_head`.
+        let h = head.load(Ordering::Acquire);
+        // `head_seen ≤ h ≤ tail` in one comparison: below `head_seen`, the wrapping
+        // difference is larger than any `used`.
+        if h.wrapping_sub(self.head_seen) > used {
+            return None;
+        }
+        self.head_seen = h;
+        let room = self.cap - (self.tail - h);
+        (room >= want).then_some(room)
+    }
+
     /// The slow half of `room`: re-reads the consumer's index (only when the cached view
     /// shows the ring full, so kept out of line).
     #[inline(never)]
@@ -143,6 +165,28 @@ impl Consumer {
             return Ok(avail);
         }
         self.reread_tail(tail)
+    }
+
+    /// The fast path's `available`: `Some(avail)` if at least `want` items are there, by the
+    /// cached view or after re-reading `tail`; else `None`, also for a `tail` that breaks the
+    /// invariant (not recorded: the slow path's [`available`](Self::available) re-reads it
+    /// and reports it). No error to build, so that it inlines into `get`.
+    #[inline(always)]
+    pub(crate) fn available_now(&mut self, tail: &AtomicU64, want: u64) -> Option<u64> {
+        let avail = self.tail_seen - self.head;
+        if avail >= want {
+            return Some(avail);
+        }
+        // Acquire: as in `reread_tail`.
+        let t = tail.load(Ordering::Acquire);
+        // `tail_seen ≤ t ≤ head + cap` in one comparison (below `tail_seen`, the wrapping
+        // difference is larger than any free space), and the bound of `check`.
+        if t.wrapping_sub(self.tail_seen) > self.cap - avail || t > u64::MAX / 2 {
+            return None;
+        }
+        self.tail_seen = t;
+        let avail = t - self.head;
+        (avail >= want).then_some(avail)
     }
 
     /// The slow half of `available`: re-reads the producer's index (inline: a reader that

@@ -302,10 +302,11 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
         if self.core.closed || want == 0 || want as u64 > self.core.seg.capacity {
             return None;
         }
-        match probe(&mut self.ring, &self.core.seg, want as u64) {
-            Some(Ok(Avail::Enough(avail))) => Some(avail as usize),
-            _ => None,
-        }
+        // Enough items: the stream's end does not matter yet (they are read first).
+        let tail = &self.core.seg.header().tail.0;
+        self.ring
+            .available_now(tail, want as u64)
+            .map(|a| a as usize)
     }
 
     /// The fast path of `get` and `blocking_get`: fills `to` if enough items are there now
@@ -531,6 +532,7 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
     /// assert!(big.iter().all(|&x| x == 5));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn blocking_get(&mut self, to: &mut [T]) -> Result<(), GetError> {
         // Fast path without building the waiting future (which run_blocking would move).
         if self.get_now(to) {

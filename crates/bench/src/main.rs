@@ -6,6 +6,7 @@
 //! target/release/shmchan-bench iceoryx2 [--quick] [--runs N]
 //! target/release/shmchan-bench plot SUITE.json OUT.svg
 //! target/release/shmchan-bench bridge [--quick] [--runs N] [--bridge PATH]
+//! target/release/shmchan-bench instructions [--iters N] [--only TEXT]
 //! ```
 //!
 //! One binary with subcommands rather than one binary per comparison: every cross-process case
@@ -17,6 +18,7 @@
 mod bridge;
 mod common;
 mod ice;
+mod instructions;
 mod plot;
 mod suite;
 
@@ -48,6 +50,9 @@ enum Cmd {
     Iceoryx2(ice::IceArgs),
     /// The zenoh bridge on loopback next to raw zenoh pub/sub and a TCP socket.
     Bridge(bridge::BridgeArgs),
+    /// Instructions per put+get pair on one thread (callgrind), shmchan's calls next to
+    /// rtrb's.
+    Instructions(instructions::InstrArgs),
     /// Draws the suite's throughput (its --json output) as an SVG.
     Plot {
         /// The JSON that `suite --json` wrote.
@@ -62,6 +67,7 @@ fn main() -> ExitCode {
         Cmd::Suite(a) => suite::run(a),
         Cmd::Iceoryx2(a) => ice::run(a),
         Cmd::Bridge(a) => bridge::run(a),
+        Cmd::Instructions(a) => instructions::run(a),
         Cmd::Plot { input, output } => plot::plot(&input, &output),
     };
     match r {
