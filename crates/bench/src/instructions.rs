@@ -36,8 +36,10 @@ pub struct InstrArgs {
     pairs: u64,
 }
 
-/// The cases: a name, and the loop of `n` pairs.
-const CASES: [(&str, fn(u64) -> Res<()>); 7] = [
+/// A case: its name, and its loop of `n` pairs.
+type Case = (&'static str, fn(u64) -> Res<()>);
+
+const CASES: [Case; 7] = [
     ("shmchan blocking_put + blocking_get, 1 u64", |n| {
         blocking(n, 1)
     }),
