@@ -69,11 +69,50 @@ macro_rules! accessors {
 }
 pub(crate) use accessors;
 
+/// Addresses inside the mapping of the `Segment` next to them in [`EndCore`] (a field of
+/// its own, so that borrowing the header leaves the waiter free).
+pub(crate) struct Hot {
+    header: std::ptr::NonNull<Header>,
+    data: *mut u8,
+}
+
+impl Hot {
+    /// The segment's header (as `seg.header()`, in one load).
+    #[inline(always)]
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: `header` is `seg.header()` of the `EndCore` holding us, taken at the
+        // claim: the mapping it points into lives as long as that `seg`, so as long as
+        // `self`, and holds a valid `Header` (see `Segment::header`).
+        unsafe { self.header.as_ref() }
+    }
+
+    /// The start of the segment's data region (as `seg.data()`, in one load).
+    #[inline(always)]
+    pub(crate) fn data(&self) -> *mut u8 {
+        self.data
+    }
+}
+
+// SAFETY: plain addresses into a mapping that the `Arc<Segment>` beside them keeps alive
+// (and `Segment` is Send and Sync); what they point to is shared with another process
+// anyway, and is accessed only through atomics (the header) or under the ring's protocol
+// (the data), whichever thread holds the front.
+unsafe impl Send for Hot {}
+// SAFETY: as for Send: `&Hot` only hands out the same addresses.
+unsafe impl Sync for Hot {}
+
 /// One claimed end of a channel.
 pub(crate) struct EndCore {
     pub(crate) seg: Arc<Segment>,
+    /// Where `seg`'s header and data region are, for the fast paths: one load each, instead
+    /// of a walk through the `Arc` and the mapping.
+    pub(crate) hot: Hot,
     pub(crate) waiter: Waiter,
     /// Closed through this front (or inert in a forked child): no more calls go through.
+    /// Set only on the way out: by `finish`, which only `close`, `abort` and `Drop` call
+    /// (the first two take the front by value), and by `leave` (by value too). So no call
+    /// made through a live front finds it set, and the fast paths do not test it; the slow
+    /// paths still do.
     pub(crate) closed: bool,
     // Declared last: dropped after the front's `Drop::drop` closed the channel, releasing
     // the lock only then.
@@ -119,6 +158,10 @@ impl EndCore {
         claim.publish();
         waiter.ring_peer();
         let core = EndCore {
+            hot: Hot {
+                header: std::ptr::NonNull::from(seg.header()),
+                data: seg.data(),
+            },
             seg: Arc::clone(seg),
             waiter,
             closed: false,

@@ -31,7 +31,9 @@ pub(crate) struct RingError {
 #[derive(Debug)]
 pub(crate) struct Producer {
     tail: u64,
-    head_seen: u64,
+    /// The last `head` seen, plus the capacity: how far `tail` may go (kept in this form so
+    /// that the fast path's test for room is one subtraction and one comparison).
+    limit: u64,
     cap: u64,
     /// `tail % cap`, kept up to date by `commit` so the fast path has no division.
     slot: u64,
@@ -44,7 +46,7 @@ impl Producer {
         check(head, tail, cap)?;
         Ok(Producer {
             tail,
-            head_seen: head,
+            limit: head + cap,
             cap,
             slot: tail % cap,
         })
@@ -54,7 +56,7 @@ impl Producer {
     /// view shows fewer than `want`.
     #[inline]
     pub(crate) fn room(&mut self, head: &AtomicU64, want: u64) -> Result<u64, RingError> {
-        let room = self.cap - (self.tail - self.head_seen);
+        let room = self.limit - self.tail;
         if room >= want {
             return Ok(room);
         }
@@ -67,19 +69,20 @@ impl Producer {
     /// it). No error to build, so that it inlines into `put`.
     #[inline(always)]
     pub(crate) fn room_now(&mut self, head: &AtomicU64, want: u64) -> Option<u64> {
-        let used = self.tail - self.head_seen;
-        if self.cap - used >= want {
-            return Some(self.cap - used);
+        let room = self.limit - self.tail;
+        if room >= want {
+            return Some(room);
         }
         // Acquire: as in `reread_head`.
         let h = head.load(Ordering::Acquire);
         // `head_seen ≤ h ≤ tail` in one comparison: below `head_seen`, the wrapping
-        // difference is larger than any `used`.
-        if h.wrapping_sub(self.head_seen) > used {
+        // difference is larger than any `tail - head_seen`.
+        let seen = self.limit - self.cap;
+        if h.wrapping_sub(seen) > self.tail - seen {
             return None;
         }
-        self.head_seen = h;
-        let room = self.cap - (self.tail - h);
+        self.limit = h + self.cap;
+        let room = self.limit - self.tail;
         (room >= want).then_some(room)
     }
 
@@ -90,11 +93,11 @@ impl Producer {
         // Acquire: pairs with the consumer's Release store of `head` after it finished
         // reading those slots; we may overwrite them from now on.
         let h = head.load(Ordering::Acquire);
-        if h < self.head_seen || h > self.tail {
+        if h < self.limit - self.cap || h > self.tail {
             return Err(self.bad_head(h));
         }
-        self.head_seen = h;
-        Ok(self.cap - (self.tail - h))
+        self.limit = h + self.cap;
+        Ok(self.limit - self.tail)
     }
 
     #[cold]
@@ -103,7 +106,8 @@ impl Producer {
             field: "head",
             detail: format!(
                 "{h} is outside {}..={} (the items committed so far)",
-                self.head_seen, self.tail
+                self.limit - self.cap,
+                self.tail
             ),
         }
     }
@@ -118,7 +122,7 @@ impl Producer {
     /// [`room`](Self::room).
     #[inline]
     pub(crate) fn commit(&mut self, n: u64, tail: &AtomicU64) {
-        debug_assert!(n <= self.cap - (self.tail - self.head_seen));
+        debug_assert!(n <= self.limit - self.tail);
         self.tail += n;
         self.slot = advance(self.slot, n, self.cap);
         // Release: the slot bytes written before this store are visible to a consumer that
@@ -242,15 +246,23 @@ impl Consumer {
 
 /// `(slot + n) % cap` for `slot < cap` and `n ≤ cap`, without a division (a 64-bit `div` is
 /// the most expensive instruction of a single-item `put` or `get`). The result is `< cap`.
-#[inline]
+///
+/// The wrap is a call out of line, taken once a lap: the common case is then an add, a
+/// compare and a branch, not the three more of a conditional move.
+#[inline(always)]
 fn advance(slot: u64, n: u64, cap: u64) -> u64 {
     debug_assert!(slot < cap && n <= cap);
     let s = slot + n;
     if s >= cap {
-        s - cap
-    } else {
-        s
+        return wrap(s, cap);
     }
+    s
+}
+
+#[cold]
+#[inline(never)]
+fn wrap(s: u64, cap: u64) -> u64 {
+    s - cap
 }
 
 fn check(head: u64, tail: u64, cap: u64) -> Result<(), RingError> {

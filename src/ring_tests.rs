@@ -64,4 +64,38 @@ mod tests {
         tail.store(u64::MAX, Ordering::Relaxed);
         assert!(c.available(&tail, 5).is_err());
     }
+
+    #[test]
+    fn the_fast_paths_refuse_what_the_slow_paths_report() {
+        let (tail, head) = (AtomicU64::new(0), AtomicU64::new(0));
+        let mut p = Producer::new(0, 0, 4).unwrap();
+        assert_eq!(p.room_now(&head, 4), Some(4));
+        p.commit(4, &tail);
+        assert_eq!(p.room_now(&head, 1), None); // full
+        for bad in [5, u64::MAX] {
+            head.store(bad, Ordering::Relaxed); // past the tail: refused, and not recorded
+            assert_eq!(p.room_now(&head, 1), None);
+            assert_eq!(p.room(&head, 1).unwrap_err().field, "head");
+        }
+        head.store(3, Ordering::Relaxed);
+        assert_eq!(p.room_now(&head, 3), Some(3));
+        head.store(2, Ordering::Relaxed); // backwards
+        p.commit(3, &tail);
+        assert_eq!(p.room_now(&head, 1), None);
+        assert!(p.room(&head, 1).is_err());
+
+        let mut c = Consumer::new(0, 0, 4).unwrap();
+        tail.store(2, Ordering::Relaxed);
+        assert_eq!(c.available_now(&tail, 2), Some(2));
+        c.release(2, &head);
+        for bad in [1, 7, u64::MAX / 2 + 1, u64::MAX] {
+            // Backwards, more than a capacity ahead, past the bound: refused, not recorded.
+            tail.store(bad, Ordering::Relaxed);
+            assert_eq!(c.available_now(&tail, 1), None, "tail {bad}");
+            assert!(c.available(&tail, 1).is_err(), "tail {bad}");
+        }
+        tail.store(6, Ordering::Relaxed); // exactly a capacity ahead of head 2
+        assert_eq!(c.available_now(&tail, 4), Some(4));
+        assert_eq!(c.available_now(&tail, 5), None); // more than there is
+    }
 }

@@ -254,7 +254,18 @@ struct Slots([UnsafeCell<u64>; CAP as usize]);
 
 #[test]
 fn ring_hands_over_items_in_order_without_races() {
-    model(|| {
+    ring_model(false);
+}
+
+/// The same through the fast paths' checks (`room_now`, `available_now`), which `put` and
+/// `get` take first.
+#[test]
+fn ring_fast_paths_hand_over_items_in_order_without_races() {
+    ring_model(true);
+}
+
+fn ring_model(fast: bool) {
+    model(move || {
         let tail = Arc::new(AtomicU64::new(0));
         let head = Arc::new(AtomicU64::new(0));
         let slots = Arc::new(Slots([UnsafeCell::new(0), UnsafeCell::new(0)]));
@@ -262,7 +273,11 @@ fn ring_hands_over_items_in_order_without_races() {
         let producer = thread::spawn(move || {
             let mut p = ring::Producer::new(0, 0, CAP).unwrap();
             for v in 1..=3u64 {
-                while p.room(&h, 1).unwrap() == 0 {
+                while !(if fast {
+                    p.room_now(&h, 1).is_some()
+                } else {
+                    p.room(&h, 1).unwrap() > 0
+                }) {
                     thread::yield_now();
                 }
                 let slot = p.slot() as usize;
@@ -273,7 +288,11 @@ fn ring_hands_over_items_in_order_without_races() {
         });
         let mut c = ring::Consumer::new(0, 0, CAP).unwrap();
         for v in 1..=3u64 {
-            while c.available(&tail, 1).unwrap() == 0 {
+            while !(if fast {
+                c.available_now(&tail, 1).is_some()
+            } else {
+                c.available(&tail, 1).unwrap() > 0
+            }) {
                 thread::yield_now();
             }
             let slot = c.slot() as usize;

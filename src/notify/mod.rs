@@ -98,17 +98,6 @@ pub(crate) fn ring(bell: BorrowedFd<'_>) {
     }
 }
 
-/// The notifier's half of the eventcount: call right after publishing with a Release store.
-/// Returns true if it rang (made a system call).
-#[inline]
-pub(crate) fn notify(waiting: &AtomicU32, bell: BorrowedFd<'_>, asymmetric: bool) -> bool {
-    if eventcount::must_ring(waiting, asymmetric) {
-        ring(bell);
-        return true;
-    }
-    false
-}
-
 /// How a wait ended: `Ready` with what the condition returned, or `Ended` by one of
 /// [`Ended`]'s reasons (the condition still not holding).
 pub(crate) type Wake<R> = Waited<R, Ended>;
@@ -233,7 +222,10 @@ impl Waiter {
     /// The notifier's half of the eventcount towards the peer; see [`notify`].
     #[inline]
     pub(crate) fn notify_peer(&mut self, waiting: &AtomicU32) {
-        if notify(waiting, self.peer_bell.as_fd(), self.asymmetric) {
+        // The notifier's half of the eventcount, right after the caller published with a
+        // Release store; the bell's descriptor is looked at only to ring it.
+        if eventcount::must_ring(waiting, self.asymmetric) {
+            ring(self.peer_bell.as_fd());
             self.stats.rings += 1;
         }
     }

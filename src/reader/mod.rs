@@ -172,14 +172,14 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
         // size) is inside the first copy of the data region; elements are that size apart
         // from a page-aligned start, so the pointer is aligned for T.
         unsafe {
-            (self.core.seg.data() as *const T).add(self.ring.slot() as usize * self.stride.units())
+            (self.core.hot.data() as *const T).add(self.ring.slot() as usize * self.stride.units())
         }
     }
 
     /// Releases the next `k` items to the writer and wakes it if it sleeps.
     #[inline]
     fn release(&mut self, k: usize) {
-        let h = self.core.seg.header();
+        let h = self.core.hot.header();
         self.ring.release(k as u64, &h.head.0);
         self.core.waiter.notify_peer(&h.room_waiting.0);
     }
@@ -299,11 +299,11 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
     /// which also reports closes and errors).
     #[inline]
     fn ready_now(&mut self, want: usize) -> Option<usize> {
-        if self.core.closed || want == 0 || want as u64 > self.core.seg.capacity {
-            return None;
-        }
+        // No test of `want` against 0 or the capacity: 0 items are always there (and taking
+        // them does nothing), more than the capacity never. None of `core.closed` either: it
+        // is set only on the way out (see `EndCore::closed`).
         // Enough items: the stream's end does not matter yet (they are read first).
-        let tail = &self.core.seg.header().tail.0;
+        let tail = &self.core.hot.header().tail.0;
         self.ring
             .available_now(tail, want as u64)
             .map(|a| a as usize)

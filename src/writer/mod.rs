@@ -161,10 +161,10 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
         let Some(n) = self.elements(items.len()) else {
             return false;
         };
-        if self.core.closed || n == 0 {
-            return false;
-        }
-        let h = self.core.seg.header();
+        // No test of `n` against 0: there is always room for nothing, and putting it does
+        // nothing (but store `tail` unchanged). None of `core.closed` either: it is set
+        // only on the way out (see `EndCore::closed`).
+        let h = self.core.hot.header();
         // Relaxed: as in `free`.
         if h.reader_state.load(Ordering::Relaxed) != OPEN {
             return false;
@@ -289,14 +289,14 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
         // size) is inside the first copy of the data region; the data region starts page
         // aligned and elements are that size apart, so the pointer is aligned for T.
         unsafe {
-            (self.core.seg.data() as *mut T).add(self.ring.slot() as usize * self.stride.units())
+            (self.core.hot.data() as *mut T).add(self.ring.slot() as usize * self.stride.units())
         }
     }
 
     /// Commits the next `n` slots (written by the caller) and wakes a sleeping reader.
     #[inline]
     fn publish(&mut self, n: usize) {
-        let h = self.core.seg.header();
+        let h = self.core.hot.header();
         self.ring.commit(n as u64, &h.tail.0);
         self.core.waiter.notify_peer(&h.data_waiting.0);
     }
