@@ -120,13 +120,22 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
     /// view.consume_all();
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn blocking_peek(&mut self, n: usize) -> Result<View<'_, T, S>, GetError> {
-        if let Some(len) = self.peek_now(n) {
-            return Ok(View { front: self, len });
-        }
-        let len = notify::run_blocking(self.peek_len(n, Mode::Blocking))
-            .unwrap_or_else(|| Err(blocking_bug(self.core.seg.name())))?;
+        let len = match self.peek_now(n) {
+            Some(len) => len,
+            None => self.blocking_peek_slow(n)?,
+        };
         Ok(View { front: self, len })
+    }
+
+    /// The waiting part of `blocking_peek`, out of line (its frame then costs the fast path
+    /// nothing).
+    #[inline(never)]
+    #[cold]
+    fn blocking_peek_slow(&mut self, n: usize) -> Result<usize, GetError> {
+        notify::run_blocking(self.peek_len(n, Mode::Blocking))
+            .unwrap_or_else(|| Err(blocking_bug(self.core.seg.name())))
     }
 
     /// The blocking twin of [`peek_some`](Self::peek_some).
@@ -251,6 +260,7 @@ impl<T: Pod, S: Stride> View<'_, T, S> {
     }
 
     /// Removes the first `k` elements (at most the view's length) and returns how many.
+    #[inline]
     pub fn consume(self, k: usize) -> usize {
         let k = k.min(self.len);
         if k > 0 {

@@ -1,5 +1,6 @@
 //! [`WriterFront`]: the producing end.
 
+use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use crate::element::{Stride, Typed};
 use crate::end::{self, EndCore};
 use crate::error::{ClaimError, PutError};
 use crate::header::{End, Header, OPEN};
-use crate::notify::{self, Ended, Mode, WaitStrategy, Wake};
+use crate::notify::{self, Ended, FastThenSlow, Mode, WaitStrategy, Wake};
 use crate::ring::{Producer, RingError};
 use crate::segment::Segment;
 
@@ -399,7 +400,23 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn put(&mut self, items: &[T]) -> Result<(), PutError> {
+    #[inline]
+    pub fn put<'a>(
+        &'a mut self,
+        items: &'a [T],
+    ) -> impl Future<Output = Result<(), PutError>> + 'a {
+        // The fast path runs in the future's first poll, inlined into the caller; the
+        // waiting future (a large state machine) is made only when it is needed.
+        FastThenSlow::new(move || {
+            if self.put_now(items) {
+                return Err(Ok(()));
+            }
+            Ok(self.put_slow(items))
+        })
+    }
+
+    /// The rest of `put`, once its fast path found no room for all of `items`.
+    async fn put_slow(&mut self, items: &[T]) -> Result<(), PutError> {
         let done = self.put_start(items)?;
         if done * self.stride.units() == items.len() {
             return Ok(());

@@ -1,19 +1,28 @@
 //! The zero-copy half of [`WriterFront`]: `reserve` and its family lend free slots in place,
 //! as [`Slots`], and publish them only when committed.
 
+use std::sync::atomic::Ordering;
+
 use bytemuck::Pod;
 
 use super::{blocking_bug, WriterFront};
 use crate::element::{Stride, Typed};
 use crate::error::PutError;
+use crate::header::OPEN;
 use crate::notify::{self, Mode};
 
 impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// The fast path of `reserve` and `blocking_reserve`: `n` if that many slots are free now
     /// (None: take the slow path, which also reports an oversized `n`).
-    #[inline]
-    fn reserve_now(&mut self, n: usize) -> Result<Option<usize>, PutError> {
-        Ok((n <= self.capacity() && self.free(n)? >= n).then_some(n))
+    #[inline(always)]
+    fn reserve_now(&mut self, n: usize) -> Option<usize> {
+        // As `put_now`: the reader's state, then room (more than the capacity never fits).
+        let h = self.core.hot.header();
+        // Relaxed: as in `free`.
+        if h.reader_state.load(Ordering::Relaxed) != OPEN {
+            return None;
+        }
+        self.ring.room_now(&h.head.0, n as u64).map(|_| n)
     }
 
     /// Waits until `n` slots are free; returns `n`. The guard is made by the caller, so this
@@ -67,7 +76,7 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// # }
     /// ```
     pub async fn reserve(&mut self, n: usize) -> Result<Slots<'_, T, S>, PutError> {
-        let len = match self.reserve_now(n)? {
+        let len = match self.reserve_now(n) {
             Some(len) => len,
             None => self.reserve_len(n, Mode::Async).await?,
         };
@@ -91,13 +100,22 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// assert_eq!(&*r.blocking_peek(5)?, b"hello");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn blocking_reserve(&mut self, n: usize) -> Result<Slots<'_, T, S>, PutError> {
-        if let Some(len) = self.reserve_now(n)? {
-            return Ok(Slots { front: self, len });
-        }
-        let len = notify::run_blocking(self.reserve_len(n, Mode::Blocking))
-            .unwrap_or_else(|| Err(blocking_bug(self.core.seg.name())))?;
+        let len = match self.reserve_now(n) {
+            Some(len) => len,
+            None => self.blocking_reserve_slow(n)?,
+        };
         Ok(Slots { front: self, len })
+    }
+
+    /// The waiting part of `blocking_reserve`, out of line (its frame then costs the fast
+    /// path nothing).
+    #[inline(never)]
+    #[cold]
+    fn blocking_reserve_slow(&mut self, n: usize) -> Result<usize, PutError> {
+        notify::run_blocking(self.reserve_len(n, Mode::Blocking))
+            .unwrap_or_else(|| Err(blocking_bug(self.core.seg.name())))
     }
 
     /// Lends up to `n` free slots without waiting: as many as are free now, possibly none.
@@ -157,6 +175,7 @@ impl<T: Pod, S: Stride> Slots<'_, T, S> {
 
     /// Publishes the first `k` slots (at most the guard's length; a larger `k` publishes all
     /// of them) to the reader, in order, and returns how many.
+    #[inline]
     pub fn commit(self, k: usize) -> usize {
         let k = k.min(self.len);
         if k > 0 {
