@@ -31,13 +31,14 @@ pub(crate) fn retract(waiting: &AtomicU32) {
 /// `barrier`), and a compiler fence is enough here.
 #[inline]
 pub(crate) fn must_ring(waiting: &AtomicU32, asymmetric: bool) -> bool {
-    if asymmetric {
-        // Compiler fence only: keeps the compiler from moving the load below above our
-        // Release store of the index (which Release alone allows). The CPU may still let the
-        // load pass the store; the waiter's membarrier, which forces a full barrier on this
-        // thread while it runs, pairs with this and closes that window (`barrier` docs).
-        compiler_fence(Ordering::SeqCst);
-    } else {
+    // Compiler fence: keeps the compiler from moving the load below above our Release store
+    // of the index (which Release alone allows). On an asymmetric channel that is all: the
+    // CPU may still let the load pass the store, and the waiter's membarrier, which forces a
+    // full barrier on this thread while it runs, pairs with this and closes that window
+    // (`barrier` docs). (An `if` without an `else`: the asymmetric case, the default, then
+    // runs straight on to the load.)
+    compiler_fence(Ordering::SeqCst);
+    if !asymmetric {
         // SeqCst fence: orders our preceding Release store of the index before the load of
         // the waiting word below (a Release store alone may be reordered after a later
         // load). Pairs with the fence in `announce`.
