@@ -22,3 +22,5 @@ echo
 $bench iceoryx2 $quick
 echo
 $bench bridge $quick
+echo
+if command -v valgrind >/dev/null; then $bench instructions; else echo "(no valgrind: instructions per pair skipped)"; fi
