@@ -117,22 +117,9 @@ pub async fn pull(into: &str, link: &Link, capacity: Option<usize>) -> Result<En
                 // The local channel refuses this stream (its type or schema tag differs, or
                 // its writer end is held): tell the push, which would otherwise take our
                 // going for the end of a delivered stream.
-                let _ = session
-                    .put(refusal.clone(), e.to_string())
-                    .congestion_control(zenoh::qos::CongestionControl::Block)
-                    .await;
-                // No more data: a full queue must not hold up the liveliness news below.
+                // No more data: a full queue must not hold up the liveliness news.
                 drop(sub);
-                // Stay until the push has it (it goes when told), so that our going cannot
-                // overtake the refusal; bounded, for a push that is stuck.
-                let _ = tokio::time::timeout(crate::FAREWELL, async {
-                    while let Ok(s) = pushes.recv_async().await {
-                        if s.kind() == SampleKind::Delete {
-                            return;
-                        }
-                    }
-                })
-                .await;
+                let _ = last_word(&session, refusal.clone(), e.to_string().into(), &pushes).await;
                 drop(token);
                 let _ = session.close().await;
                 return Err(e);
@@ -140,17 +127,28 @@ pub async fn pull(into: &str, link: &Link, capacity: Option<usize>) -> Result<En
             Err(e) => return Err(e),
         }
     };
-    // Tell the push that the end reached the local channel (it exits with success only
-    // then), and stay until it has it (it goes when told); bounded, for a push that is
-    // stuck or gone.
-    session
-        .put(
-            crate::done_key(&link.key),
-            crate::done_payload(end.stream, end.items).to_vec(),
-        )
+    // Tell the push that the end reached the local channel: it exits with success only then.
+    let done = crate::done_payload(end.stream, end.items).to_vec();
+    last_word(&session, crate::done_key(&link.key), done, &pushes).await?;
+    drop(token);
+    session.close().await.map_err(BridgeError::zenoh)?;
+    Ok(end.ended)
+}
+
+/// Puts our last word for the push (a refusal, a confirmation) on `key`, then stays until
+/// the push has gone (it goes when told), so that our going cannot overtake the word;
+/// bounded by `FAREWELL`, for a push that is stuck or gone already.
+async fn last_word(
+    session: &zenoh::Session,
+    key: String,
+    payload: Vec<u8>,
+    pushes: &zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<Sample>>,
+) -> Result<(), BridgeError> {
+    let sent = session
+        .put(key, payload)
         .congestion_control(zenoh::qos::CongestionControl::Block)
         .await
-        .map_err(BridgeError::zenoh)?;
+        .map_err(BridgeError::zenoh);
     let _ = tokio::time::timeout(crate::FAREWELL, async {
         while let Ok(s) = pushes.recv_async().await {
             if s.kind() == SampleKind::Delete {
@@ -159,9 +157,7 @@ pub async fn pull(into: &str, link: &Link, capacity: Option<usize>) -> Result<En
         }
     })
     .await;
-    drop(token);
-    session.close().await.map_err(BridgeError::zenoh)?;
-    Ok(end.ended)
+    sent
 }
 
 /// Handles the samples already queued after the push vanished; `Some` if one of them ended
