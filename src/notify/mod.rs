@@ -219,7 +219,7 @@ impl Waiter {
         self.stats.rings += 1;
     }
 
-    /// The notifier's half of the eventcount towards the peer; see [`notify`].
+    /// The notifier's half of the eventcount towards the peer (see the module docs).
     #[inline]
     pub(crate) fn notify_peer(&mut self, waiting: &AtomicU32) {
         // The notifier's half of the eventcount, right after the caller published with a
