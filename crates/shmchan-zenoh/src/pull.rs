@@ -355,7 +355,7 @@ fn start(into: &str, frame: &Frame, capacity: Option<usize>) -> Result<Stream, B
     // ends sleep at nearly every sample (the network is slower than the ring), and each
     // membarrier interrupts every CPU running a process registered for it (any process
     // with a membarrier channel open, such as a push and its writer on the same host). In
-    // `shmchan-bench bridge` the fence made 64 KiB batches 13–32% faster in 5 of 5
+    // `shmchan-bench bridge` the fence made 64 KiB batches 14–32% faster in 5 of 5
     // alternating pairs. It costs ~20 ns per put or get, which is nothing at the rate a
     // network delivers. A channel that exists keeps its own choice.
     let mut options = Options::new().barrier(shmchan::Barrier::Fence);
