@@ -75,10 +75,7 @@ impl Producer {
         }
         // Acquire: as in `reread_head`.
         let h = head.load(Ordering::Acquire);
-        // `head_seen ≤ h ≤ tail` in one comparison: below `head_seen`, the wrapping
-        // difference is larger than any `tail - head_seen`.
-        let seen = self.limit - self.cap;
-        if h.wrapping_sub(seen) > self.tail - seen {
+        if !self.head_ok(h) {
             return None;
         }
         self.limit = h + self.cap;
@@ -93,11 +90,20 @@ impl Producer {
         // Acquire: pairs with the consumer's Release store of `head` after it finished
         // reading those slots; we may overwrite them from now on.
         let h = head.load(Ordering::Acquire);
-        if h < self.limit - self.cap || h > self.tail {
+        if !self.head_ok(h) {
             return Err(self.bad_head(h));
         }
         self.limit = h + self.cap;
         Ok(self.limit - self.tail)
+    }
+
+    /// Whether a `head` read from the segment keeps the invariant: `head_seen ≤ h ≤ tail`,
+    /// in one comparison (below `head_seen`, the wrapping difference is larger than any
+    /// `tail - head_seen`). The one test of both re-reads.
+    #[inline(always)]
+    fn head_ok(&self, h: u64) -> bool {
+        let seen = self.limit - self.cap;
+        h.wrapping_sub(seen) <= self.tail - seen
     }
 
     #[cold]
@@ -183,9 +189,7 @@ impl Consumer {
         }
         // Acquire: as in `reread_tail`.
         let t = tail.load(Ordering::Acquire);
-        // `tail_seen ≤ t ≤ head + cap` in one comparison (below `tail_seen`, the wrapping
-        // difference is larger than any free space), and the bound of `check`.
-        if t.wrapping_sub(self.tail_seen) > self.cap - avail || t > u64::MAX / 2 {
+        if !self.tail_ok(t, avail) {
             return None;
         }
         self.tail_seen = t;
@@ -200,11 +204,20 @@ impl Consumer {
         // Acquire: pairs with the producer's Release store of `tail` after it wrote those
         // slots; their bytes are visible from now on.
         let t = tail.load(Ordering::Acquire);
-        if t < self.tail_seen || t - self.head > self.cap || t > u64::MAX / 2 {
+        if !self.tail_ok(t, self.tail_seen - self.head) {
             return Err(self.bad_tail(t));
         }
         self.tail_seen = t;
         Ok(t - self.head)
+    }
+
+    /// Whether a `tail` read from the segment keeps the invariant: `tail_seen ≤ t ≤ head +
+    /// cap` in one comparison (below `tail_seen`, the wrapping difference is larger than any
+    /// free space, `cap - avail` for `avail = tail_seen - head`), and the bound of `check`.
+    /// The one test of both re-reads.
+    #[inline(always)]
+    fn tail_ok(&self, t: u64, avail: u64) -> bool {
+        t.wrapping_sub(self.tail_seen) <= self.cap - avail && t <= u64::MAX / 2
     }
 
     #[cold]

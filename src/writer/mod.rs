@@ -181,14 +181,11 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
         true
     }
 
-    /// The part of `put` that does not wait: the inlined fast path, else (the ring is full)
-    /// the brief spin for a chunk of room and then as many items as fit. Returns how many
-    /// were put; the caller waits for room for the rest.
+    /// The part of `put` that does not wait, once the fast path (`put_now`, which both
+    /// callers ran first) found too little room: the brief spin for a chunk of room, then as
+    /// many items as fit. Returns how many were put; the caller waits for room for the rest.
     #[inline(always)]
     fn put_start(&mut self, items: &[T]) -> Result<usize, PutError> {
-        if self.put_now(items) {
-            return Ok(items.len() / self.stride.units());
-        }
         self.wait_for_chunk(self.whole(items.len())?);
         self.try_put(items)
     }
