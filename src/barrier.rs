@@ -151,10 +151,10 @@ fn registration_bug(release: &str) -> Option<String> {
 /// The sleeper's heavy barrier: returns once every thread of every registered process has
 /// executed a full memory barrier. A system call.
 pub(crate) fn heavy() -> io::Result<()> {
-    #[cfg(feature = "control-skip-membarrier")]
+    #[cfg(shmchan_control)]
     {
-        // The deliberately broken build of `scripts/control.sh` (see Cargo.toml): only
-        // registration's probe call still goes through.
+        // The deliberately broken build of `scripts/control.sh` (`--cfg shmchan_control`):
+        // only registration's probe call still goes through.
         static PROBED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if PROBED.swap(true, Ordering::Relaxed) {
             return Ok(());

@@ -68,7 +68,6 @@ pub const DEFAULT_RING_BYTES: usize = 1 << 20;
 ///     .schema("imu-sample/v2")
 ///     .mode(0o600)
 ///     .wait_strategy(WaitStrategy::Sleep);
-/// assert_eq!(opts.get_capacity(), Some(1 << 16));
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -92,11 +91,6 @@ impl Options {
     pub fn capacity(mut self, elements: usize) -> Options {
         self.capacity = Some(elements);
         self
-    }
-
-    /// The capacity asked for, if set.
-    pub fn get_capacity(&self) -> Option<usize> {
-        self.capacity
     }
 
     /// A tag naming the element's meaning (up to [`SCHEMA_MAX`](crate::SCHEMA_MAX) bytes),

@@ -1123,7 +1123,7 @@ fn membarrier_available() -> Result<bool, Failed> {
 /// `role_pingpong`): a lost wakeup hangs both sides and the watchdog fails the test.
 ///
 /// This test finds the bug it guards against: `scripts/control.sh` (run by CI) builds the
-/// crate with the sleeper's membarrier left out (feature `control-skip-membarrier`) and
+/// crate with the sleeper's membarrier left out (`--cfg shmchan_control`) and
 /// requires the membarrier variant to fail by hanging. With membarrier, a sleeper's re-check comes after the peer's CPU was made to
 /// fence (microseconds later), so it rarely needs to sleep: the race is tried at each
 /// announcement, not only at each sleep, and the sleep floor only shows the doorbell path
