@@ -16,7 +16,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use shmchan::{ChannelIo, GetError, Options};
+use shmchan::{ChannelIo, ErrorKind, Options};
 
 use crate::common::Res;
 
@@ -141,7 +141,7 @@ fn bridged(bin: &Bin, count: u64, per_put: usize) -> Res<f64> {
     let chan = ChannelIo::<u64>::create(&local, Options::new().capacity(1 << 17))?;
     let mut w = chan.writer()?;
     let b = Bridges::start(bin, &local, &far)?;
-    let writer = std::thread::spawn(move || -> Result<(), shmchan::PutError> {
+    let writer = std::thread::spawn(move || -> Result<(), shmchan::Error> {
         let mut buf = vec![0u64; per_put];
         let mut next = 0u64;
         while next < count {
@@ -167,7 +167,7 @@ fn bridged(bin: &Bin, count: u64, per_put: usize) -> Res<f64> {
                 }
                 next += k as u64;
             }
-            Err(GetError::Closed { .. }) => break,
+            Err(e) if e.kind() == ErrorKind::Closed => break,
             Err(e) => return Err(e.into()),
         }
     }
@@ -373,7 +373,7 @@ fn bridged_latency(bin: &Bin, n: usize, gap: Duration) -> Res<(f64, f64)> {
     let chan = ChannelIo::<u64>::create(&local, Options::new().capacity(1 << 12))?;
     let mut w = chan.writer()?;
     let b = Bridges::start(bin, &local, &far)?;
-    let writer = std::thread::spawn(move || -> Result<(), shmchan::PutError> {
+    let writer = std::thread::spawn(move || -> Result<(), shmchan::Error> {
         for _ in 0..n {
             w.blocking_put(&[now_ns()])?;
             // Pacing: one item per gap (not a wait for anything).

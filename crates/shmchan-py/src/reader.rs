@@ -4,10 +4,10 @@ use std::os::fd::AsRawFd;
 
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray};
 use pyo3::prelude::*;
-use shmchan::{GetError, RawChannel, RawReader, Readiness};
+use shmchan::{RawChannel, RawReader, Readiness};
 
 use crate::dtype::array_bytes;
-use crate::errors::{channel_error, get_error, raise, Attr};
+use crate::errors::{channel_error, error, raise, Attr};
 use crate::lease::Lease;
 use crate::wait::{deadline, wait_once};
 
@@ -78,44 +78,8 @@ impl Reader {
     /// Consumes `k` elements that a view showed.
     pub(crate) fn consume(&mut self, py: Python<'_>, k: usize) -> PyResult<usize> {
         let r = self.front(py)?;
-        let view = r.try_peek_some().map_err(|e| get_error(py, e))?;
+        let view = r.try_peek_some().map_err(|e| error(py, e))?;
         Ok(view.consume(k))
-    }
-}
-
-/// `e` with `n` more items counted as already in the caller's array.
-fn with_filled(e: GetError, n: usize) -> GetError {
-    match e {
-        GetError::Closed {
-            name,
-            remaining,
-            filled,
-        } => GetError::Closed {
-            name,
-            remaining,
-            filled: filled + n,
-        },
-        GetError::Aborted {
-            name,
-            reason,
-            remaining,
-            filled,
-        } => GetError::Aborted {
-            name,
-            reason,
-            remaining,
-            filled: filled + n,
-        },
-        GetError::PeerGone {
-            name,
-            remaining,
-            filled,
-        } => GetError::PeerGone {
-            name,
-            remaining,
-            filled: filled + n,
-        },
-        e => e,
     }
 }
 
@@ -130,7 +94,7 @@ impl Reader {
         // live array, which stays put while we hold the GIL and run no Python code (none
         // runs until the slice is gone).
         let buf = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
-        r.try_get(buf).map_err(|e| get_error(py, e))
+        r.try_get(buf).map_err(|e| error(py, e))
     }
 
     /// Copies what is there now into `array[start:]`; returns how many items (0: none yet).
@@ -147,7 +111,7 @@ impl Reader {
         // SAFETY: as in `try_get`.
         let buf = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
         r.try_get_some(&mut buf[from..])
-            .map_err(|e| get_error(py, with_filled(e, start)))
+            .map_err(|e| error(py, e.with_progress(start)))
     }
 
     /// The event-loop wait, step 1: True means try again now; False means wait until
@@ -156,21 +120,21 @@ impl Reader {
         let r = self.front(py)?;
         match r.prepare_wait(want) {
             Ok(readiness) => Ok(readiness == Readiness::Ready),
-            Err(e) => Err(get_error(py, e)),
+            Err(e) => Err(error(py, e)),
         }
     }
 
     /// The descriptor to wait on (the same for this end's life).
     fn wait_fd(&mut self, py: Python<'_>) -> PyResult<i32> {
         let r = self.front(py)?;
-        let fd = r.wait_fd().map_err(|e| get_error(py, e))?;
+        let fd = r.wait_fd().map_err(|e| error(py, e))?;
         Ok(fd.as_raw_fd())
     }
 
     /// The event-loop wait, step 3.
     fn finish_wait(&mut self, py: Python<'_>) -> PyResult<()> {
         let r = self.front(py)?;
-        r.finish_wait().map_err(|e| get_error(py, e))
+        r.finish_wait().map_err(|e| error(py, e))
     }
 
     /// One wait for `want` items (or free slots), or the stream's end: returns at once if
@@ -210,14 +174,14 @@ impl Reader {
                 let rest = &mut buf[filled * size..];
                 if want <= cap {
                     if r.try_get(rest)
-                        .map_err(|e| get_error(py, with_filled(e, filled)))?
+                        .map_err(|e| error(py, e.with_progress(filled)))?
                     {
                         return Ok(());
                     }
                 } else {
                     let k = r
                         .try_get_some(rest)
-                        .map_err(|e| get_error(py, with_filled(e, filled)))?;
+                        .map_err(|e| error(py, e.with_progress(filled)))?;
                     if k > 0 {
                         filled += k;
                         continue;
@@ -262,7 +226,7 @@ impl Reader {
                 if buf.is_empty() {
                     return Ok(0);
                 }
-                let k = r.try_get_some(buf).map_err(|e| get_error(py, e))?;
+                let k = r.try_get_some(buf).map_err(|e| error(py, e))?;
                 if k > 0 {
                     return Ok(k);
                 }
@@ -292,12 +256,12 @@ impl Reader {
         let mut me = slf.try_borrow_mut()?;
         let r = me.front(py)?;
         let view = match n {
-            Some(n) => match r.try_peek(n).map_err(|e| get_error(py, e))? {
+            Some(n) => match r.try_peek(n).map_err(|e| error(py, e))? {
                 Some(v) => v,
                 None => return Ok(None),
             },
             None => {
-                let v = r.try_peek_some().map_err(|e| get_error(py, e))?;
+                let v = r.try_peek_some().map_err(|e| error(py, e))?;
                 if v.elements() == 0 {
                     return Ok(None);
                 }

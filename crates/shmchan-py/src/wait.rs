@@ -14,7 +14,7 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use shmchan::{RawReader, RawWriter, Readiness};
 
-use crate::errors::{get_error, put_error};
+use crate::errors::error;
 
 /// An end that can wait in an event loop of its own.
 pub(crate) trait EventEnd {
@@ -30,17 +30,17 @@ impl EventEnd for RawReader {
     fn prepare(&mut self, py: Python<'_>, want: usize) -> PyResult<bool> {
         match self.prepare_wait(want) {
             Ok(r) => Ok(r == Readiness::Ready),
-            Err(e) => Err(get_error(py, e)),
+            Err(e) => Err(error(py, e)),
         }
     }
     fn fd(&mut self, py: Python<'_>) -> PyResult<RawFd> {
         match self.wait_fd() {
             Ok(fd) => Ok(fd.as_raw_fd()),
-            Err(e) => Err(get_error(py, e)),
+            Err(e) => Err(error(py, e)),
         }
     }
     fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
-        self.finish_wait().map_err(|e| get_error(py, e))
+        self.finish_wait().map_err(|e| error(py, e))
     }
 }
 
@@ -48,17 +48,17 @@ impl EventEnd for RawWriter {
     fn prepare(&mut self, py: Python<'_>, want: usize) -> PyResult<bool> {
         match self.prepare_wait(want) {
             Ok(r) => Ok(r == Readiness::Ready),
-            Err(e) => Err(put_error(py, e)),
+            Err(e) => Err(error(py, e)),
         }
     }
     fn fd(&mut self, py: Python<'_>) -> PyResult<RawFd> {
         match self.wait_fd() {
             Ok(fd) => Ok(fd.as_raw_fd()),
-            Err(e) => Err(put_error(py, e)),
+            Err(e) => Err(error(py, e)),
         }
     }
     fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
-        self.finish_wait().map_err(|e| put_error(py, e))
+        self.finish_wait().map_err(|e| error(py, e))
     }
 }
 

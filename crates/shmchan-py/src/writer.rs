@@ -4,10 +4,10 @@ use std::os::fd::AsRawFd;
 
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray};
 use pyo3::prelude::*;
-use shmchan::{PutError, RawChannel, RawWriter, Readiness};
+use shmchan::{Context, End, ErrorKind, RawChannel, RawWriter, Readiness};
 
 use crate::dtype::array_bytes;
-use crate::errors::{channel_error, put_error, raise, Attr};
+use crate::errors::{channel_error, error, raise, Attr};
 use crate::lease::Lease;
 use crate::wait::{deadline, wait_once};
 
@@ -22,25 +22,6 @@ pub(crate) struct Writer {
     name: String,
     /// The slots lent out, if any: no other call goes through until they are committed.
     lease: Option<Py<Lease>>,
-}
-
-/// `e` with `n` more items counted as accepted.
-fn with_accepted(e: PutError, n: usize) -> PutError {
-    match e {
-        PutError::Closed { name, accepted } => PutError::Closed {
-            name,
-            accepted: accepted + n,
-        },
-        PutError::PeerGone { name, accepted } => PutError::PeerGone {
-            name,
-            accepted: accepted + n,
-        },
-        PutError::TimedOut { name, accepted } => PutError::TimedOut {
-            name,
-            accepted: accepted + n,
-        },
-        e => e,
-    }
 }
 
 impl Writer {
@@ -94,7 +75,7 @@ impl Writer {
     /// Commits `k` of the slots a lease lent.
     pub(crate) fn commit(&mut self, py: Python<'_>, k: usize) -> PyResult<usize> {
         let w = self.front(py)?;
-        let slots = w.try_reserve(k).map_err(|e| put_error(py, e))?;
+        let slots = w.try_reserve(k).map_err(|e| error(py, e))?;
         Ok(slots.commit(k))
     }
 }
@@ -116,7 +97,7 @@ impl Writer {
         // which stays put while we hold the GIL and run no Python code.
         let items = unsafe { std::slice::from_raw_parts(ptr, len) };
         w.try_put(&items[from..])
-            .map_err(|e| put_error(py, with_accepted(e, start)))
+            .map_err(|e| error(py, e.with_progress(start)))
     }
 
     /// The event-loop wait, step 1 (for `want` free slots): True means try again now.
@@ -124,21 +105,21 @@ impl Writer {
         let w = self.front(py)?;
         match w.prepare_wait(want) {
             Ok(readiness) => Ok(readiness == Readiness::Ready),
-            Err(e) => Err(put_error(py, e)),
+            Err(e) => Err(error(py, e)),
         }
     }
 
     /// The descriptor to wait on (the same for this end's life).
     fn wait_fd(&mut self, py: Python<'_>) -> PyResult<i32> {
         let w = self.front(py)?;
-        let fd = w.wait_fd().map_err(|e| put_error(py, e))?;
+        let fd = w.wait_fd().map_err(|e| error(py, e))?;
         Ok(fd.as_raw_fd())
     }
 
     /// The event-loop wait, step 3.
     fn finish_wait(&mut self, py: Python<'_>) -> PyResult<()> {
         let w = self.front(py)?;
-        w.finish_wait().map_err(|e| put_error(py, e))
+        w.finish_wait().map_err(|e| error(py, e))
     }
 
     /// One wait for `want` items (or free slots), or the stream's end: returns at once if
@@ -172,7 +153,7 @@ impl Writer {
                 let items = unsafe { std::slice::from_raw_parts(ptr, len) };
                 done += w
                     .try_put(&items[done.min(total) * size..])
-                    .map_err(|e| put_error(py, with_accepted(e, done)))?;
+                    .map_err(|e| error(py, e.with_progress(done)))?;
             }
             if done >= total {
                 return Ok(());
@@ -203,16 +184,15 @@ impl Writer {
         let mut me = slf.try_borrow_mut()?;
         let w = me.front(py)?;
         if n > w.capacity() {
-            return Err(put_error(
-                py,
-                PutError::Oversized {
-                    name: w.name().to_string(),
+            let e = shmchan::Error::new(ErrorKind::Oversized, w.name())
+                .by(End::Writer)
+                .with_context(Context::Limit {
                     requested: n,
                     capacity: w.capacity(),
-                },
-            ));
+                });
+            return Err(error(py, e));
         }
-        let mut slots = w.try_reserve(n).map_err(|e| put_error(py, e))?;
+        let mut slots = w.try_reserve(n).map_err(|e| error(py, e))?;
         if slots.elements() < n {
             return Ok(None);
         }

@@ -36,18 +36,12 @@ pub struct Link {
 /// The errors of a bridge run.
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {
-    /// From the local channel.
+    /// The local channel could not be opened or created, or its end claimed.
     #[error(transparent)]
-    Open(#[from] shmchan::OpenError),
-    /// From claiming the local end.
+    Setup(shmchan::Error),
+    /// From the local end while streaming: the reader (push) or the writer (pull).
     #[error(transparent)]
-    Claim(#[from] shmchan::ClaimError),
-    /// From the local reader (push).
-    #[error(transparent)]
-    Get(#[from] shmchan::GetError),
-    /// From the local writer (pull).
-    #[error(transparent)]
-    Put(#[from] shmchan::PutError),
+    Channel(#[from] shmchan::Error),
     /// From zenoh.
     #[error("zenoh: {0}")]
     Zenoh(String),

@@ -1,6 +1,6 @@
 //! `pull`: subscribes to a zenoh key and writes the stream into a local channel.
 
-use shmchan::{Options, PutError, RawChannel, RawWriter};
+use shmchan::{ErrorKind, Options, RawChannel, RawWriter};
 use zenoh::bytes::ZBytes;
 use zenoh::sample::{Sample, SampleKind};
 
@@ -113,7 +113,7 @@ pub async fn pull(into: &str, link: &Link, capacity: Option<usize>) -> Result<En
         match handle(&sample, &mut stream, into, capacity).await {
             Ok(Some(end)) => break end,
             Ok(None) => {}
-            Err(e @ (BridgeError::Open(_) | BridgeError::Claim(_))) => {
+            Err(e @ BridgeError::Setup(_)) => {
                 // The local channel refuses this stream (its type or schema tag differs, or
                 // its writer end is held): tell the push, which would otherwise take our
                 // going for the end of a delivered stream.
@@ -321,7 +321,7 @@ async fn put_all(s: &mut Stream, payload: &ZBytes) -> Result<(), BridgeError> {
             // Nothing free: wait for one slot (reserved and given back unwritten).
             match w.reserve(1).await {
                 Ok(_) => {}
-                Err(PutError::PeerGone { .. }) => {
+                Err(e) if e.kind() == ErrorKind::PeerGone => {
                     eprintln!("pull: the local reader died; waiting for a new one");
                 }
                 Err(e) => return Err(e.into()),
@@ -365,8 +365,8 @@ fn start(into: &str, frame: &Frame, capacity: Option<usize>) -> Result<Stream, B
     if let Some(c) = capacity {
         options = options.capacity(c);
     }
-    let chan = RawChannel::create_or_open(into, frame.elem, options)?;
-    let w = chan.writer()?;
+    let chan = RawChannel::create_or_open(into, frame.elem, options).map_err(BridgeError::Setup)?;
+    let w = chan.writer().map_err(BridgeError::Setup)?;
     // A channel that already holds items a writer committed carries an earlier stream
     // (a pull that died mid-way, say): appending a new one would leave a gap that its reader
     // could not see. Refused loudly instead.

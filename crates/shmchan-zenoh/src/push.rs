@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use shmchan::{ChannelIo, GetError, Options, RawChannel, RawReader};
+use shmchan::{ChannelIo, ErrorKind, Options, RawChannel, RawReader};
 use zenoh::qos::CongestionControl;
 use zenoh::sample::SampleKind;
 
@@ -24,12 +24,12 @@ fn stream_id() -> u64 {
 
 /// Opens `name` with whatever element type and schema tag it has.
 fn open(name: &str) -> Result<RawChannel, BridgeError> {
-    let info = ChannelIo::inspect(name)?;
+    let info = ChannelIo::inspect(name).map_err(BridgeError::Setup)?;
     let options = match info.schema {
         Some(tag) => Options::new().schema(tag),
         None => Options::new(),
     };
-    Ok(RawChannel::open_any(name, options)?)
+    RawChannel::open_any(name, options).map_err(BridgeError::Setup)
 }
 
 /// Forwards channel `name` to `link.key` until its writer ends the stream; returns how many
@@ -44,7 +44,7 @@ fn open(name: &str) -> Result<RawChannel, BridgeError> {
 pub async fn push(name: &str, link: &Link, batching: Batching) -> Result<u64, BridgeError> {
     crate::check_key(&link.key)?;
     let chan = open(name)?;
-    let mut r = chan.reader()?;
+    let mut r = chan.reader().map_err(BridgeError::Setup)?;
     match forward(name, &chan, &mut r, link, batching).await {
         // The stream ended and went out: closing the reader end finishes the channel.
         Ok(n) => Ok(n),
@@ -152,9 +152,12 @@ async fn forward(
                 frame.offset += k as u64;
                 continue;
             }
-            Err(GetError::Closed { .. }) => (Kind::Close, Vec::new()),
-            Err(GetError::Aborted { reason, .. }) => (Kind::Abort, reason.into_bytes()),
-            Err(GetError::PeerGone { .. }) => (
+            Err(e) if e.kind() == ErrorKind::Closed => (Kind::Close, Vec::new()),
+            Err(e) if e.kind() == ErrorKind::Aborted => (
+                Kind::Abort,
+                e.reason().unwrap_or_default().as_bytes().to_vec(),
+            ),
+            Err(e) if e.kind() == ErrorKind::PeerGone => (
                 Kind::Abort,
                 format!("the writer of {name} on the push side died").into_bytes(),
             ),
@@ -192,7 +195,9 @@ async fn forward(
                     break;
                 }
                 return Err(BridgeError::Stream(format!(
-                    "the pull for {} went away without confirming that the end of the stream                      (after {} items) reached its channel: the far channel may have been                      aborted",
+                    "the pull for {} went away without confirming that the end of the stream \
+                     (after {} items) reached its channel: the far channel may have been \
+                     aborted",
                     link.key, frame.offset
                 )));
             }
@@ -221,10 +226,14 @@ async fn linger(
         Ok(n) => Ok(n),
         // Not a whole batch in time, or the stream ended: send what is there (the next
         // round reports the end).
-        Err(GetError::TimedOut { .. } | GetError::Closed { .. } | GetError::Aborted { .. }) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::TimedOut | ErrorKind::Closed | ErrorKind::Aborted | ErrorKind::PeerGone
+            ) =>
+        {
             Ok(batch)
         }
-        Err(GetError::PeerGone { .. }) => Ok(batch),
         Err(e) => Err(e.into()),
     }
 }

@@ -20,7 +20,7 @@ macro_rules! with_type {
     };
 }
 
-use shmchan::{ChannelInfo, ChannelIo, OpenError};
+use shmchan::{ChannelInfo, ChannelIo, Error};
 
 use crate::fail::Fail;
 
@@ -74,7 +74,7 @@ impl Resume {
 }
 
 /// A channel's name, and its header or why that could not be read.
-type Listed = (String, Result<ChannelInfo, OpenError>);
+type Listed = (String, Result<ChannelInfo, Error>);
 
 /// Every channel (as `ChannelIo::list`); a directory that cannot be read fails the command.
 fn list() -> Result<Vec<Listed>, Fail> {

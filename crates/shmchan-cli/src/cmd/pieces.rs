@@ -14,7 +14,7 @@ use std::io::{self, Write};
 
 use bytemuck::Pod;
 use indicatif::ProgressBar;
-use shmchan::{GetError, ReaderFront};
+use shmchan::{Error, ReaderFront};
 
 use crate::fail::Fail;
 
@@ -22,7 +22,7 @@ use crate::fail::Fail;
 pub(crate) const PIECE: usize = 64 << 10;
 
 /// How a drain ended, if not by a failure of the output.
-pub(crate) type Ended = Result<(), GetError>;
+pub(crate) type Ended = Result<(), Error>;
 
 /// One write(2) of `bytes` (retried on EINTR); how many it took. A broken pipe is a quiet
 /// end; writing nothing is a failure.

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use bytemuck::Pod;
 use indicatif::ProgressBar;
-use shmchan::{ChannelInfo, ChannelIo, ClaimError, End, GetError, OpenError, ReaderFront};
+use shmchan::{ChannelInfo, ChannelIo, Context, End, ErrorKind, ReaderFront};
 
 use super::record::{self, Ident, Role};
 use super::stream::{progress, DeadPeer, Target};
@@ -68,7 +68,7 @@ fn ended_already(target: &Target<'_>, a: &RecvArgs) -> Result<Option<String>, Fa
         return Ok(None);
     };
     let ended = match ChannelIo::inspect(target.name) {
-        Err(OpenError::NotFound { .. }) => st.ident.name == target.name,
+        Err(e) if e.kind() == ErrorKind::NotFound => st.ident.name == target.name,
         Ok(i) => i.reader_closed && Ident::of(&i) == st.ident,
         Err(_) => false,
     };
@@ -93,9 +93,7 @@ where
 {
     let chan = target.open::<T>(schema)?;
     let mut r = match chan.reader() {
-        Err(ClaimError::Closed {
-            by: End::Reader, ..
-        }) if a.s.resume => {
+        Err(e) if a.s.resume && e.context() == &Context::ClosedBy(End::Reader) => {
             return Err(Fail::channel(format!(
                 "channel '{}' was closed by its reader: nothing to resume",
                 target.name
@@ -121,7 +119,8 @@ where
             Format::Text => pieces::text(&mut r, &mut out, &mut left, bar),
         };
         // Drained what a writer that died before we came committed: wait for its restart.
-        if matches!(end, Ok(Err(GetError::PeerGone { .. }))) && dead.stale(target.name) {
+        if matches!(&end, Ok(Err(e)) if e.kind() == ErrorKind::PeerGone) && dead.stale(target.name)
+        {
             continue;
         }
         return finish(r, end, target, a);
@@ -168,16 +167,21 @@ fn finish<T>(
                 f.msg
             )))
         }
-        Ok(Ok(())) | Ok(Err(GetError::Closed { .. })) => {
+        Ok(Ok(())) => {
             r.close();
             Ok(())
         }
-        Ok(Err(GetError::Aborted { reason, .. })) => Err(Fail::channel(format!(
+        Ok(Err(e)) if e.kind() == ErrorKind::Closed => {
+            r.close();
+            Ok(())
+        }
+        Ok(Err(e)) if e.kind() == ErrorKind::Aborted => Err(Fail::channel(format!(
             // main escapes what it prints.
-            "channel '{name}': the writer aborted: {reason} (everything it committed was \
-             written out)"
+            "channel '{name}': the writer aborted: {} (everything it committed was \
+             written out)",
+            e.reason().unwrap_or_default()
         ))),
-        Ok(Err(GetError::PeerGone { .. })) => {
+        Ok(Err(e)) if e.kind() == ErrorKind::PeerGone => {
             r.leave();
             Err(Fail::channel(format!(
                 "channel '{name}': the writer's process died (everything it committed was \
@@ -185,7 +189,7 @@ fn finish<T>(
                 Resume::both(name, a.file.as_deref())
             )))
         }
-        Ok(Err(GetError::TimedOut { .. })) => {
+        Ok(Err(e)) if e.kind() == ErrorKind::TimedOut => {
             r.leave();
             Err(Fail::channel(format!(
                 "channel '{name}': no item came for {:?} (--timeout); {again}",

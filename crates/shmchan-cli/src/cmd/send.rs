@@ -15,9 +15,7 @@ use std::str::FromStr;
 
 use bytemuck::Pod;
 use indicatif::ProgressBar;
-use shmchan::{
-    ChannelInfo, ChannelIo, ClaimError, OpenError, Primitive, PutError, WriterFront, WriterState,
-};
+use shmchan::{ChannelInfo, ChannelIo, Error, ErrorKind, Primitive, WriterFront, WriterState};
 
 use super::record::{self, Ident, Role};
 use super::stream::{progress, DeadPeer, Target};
@@ -28,12 +26,12 @@ use crate::text::{TextError, TextParser};
 
 /// Why streaming stopped: the channel's put failed, or the input (or its parsing) did.
 enum Stop {
-    Put(PutError),
+    Put(Error),
     Input(Fail),
 }
 
-impl From<PutError> for Stop {
-    fn from(e: PutError) -> Stop {
+impl From<Error> for Stop {
+    fn from(e: Error) -> Stop {
         Stop::Put(e)
     }
 }
@@ -86,7 +84,7 @@ fn check_resumable(a: &SendArgs, target: &Target<'_>) -> Result<(), Fail> {
         ));
     }
     match ChannelIo::inspect(target.name) {
-        Err(OpenError::NotFound { .. }) => Err(Fail::channel(format!(
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(Fail::channel(format!(
             "channel '{}' does not exist: nothing to resume (a channel read to its end is \
              removed; a send stopped before it created the channel starts without --resume)",
             target.name
@@ -109,7 +107,7 @@ where
 {
     let chan = target.open::<T>(schema)?;
     let mut w = match chan.writer() {
-        Err(ClaimError::Closed { .. }) if a.s.resume => return sent_already(target.name),
+        Err(e) if a.s.resume && e.kind() == ErrorKind::Closed => return sent_already(target.name),
         w => w?,
     };
     w.set_timeout(a.s.timeout);
@@ -144,8 +142,8 @@ where
             w.close();
             return Ok(());
         }
-        Err(Stop::Put(e @ PutError::PeerGone { .. })) => (e.to_string(), true),
-        Err(Stop::Put(PutError::TimedOut { .. })) => (
+        Err(Stop::Put(e)) if e.kind() == ErrorKind::PeerGone => (e.to_string(), true),
+        Err(Stop::Put(e)) if e.kind() == ErrorKind::TimedOut => (
             format!(
                 "channel '{name}': no room came for {:?} (--timeout)",
                 a.s.timeout.unwrap_or_default()
@@ -246,7 +244,7 @@ fn raw_waiting<T: Pod>(
 ) -> Result<(), Stop> {
     loop {
         match raw_in(w, input, bar, type_name) {
-            Err(Stop::Put(PutError::PeerGone { .. })) if dead.stale(w.name()) => {}
+            Err(Stop::Put(e)) if e.kind() == ErrorKind::PeerGone && dead.stale(w.name()) => {}
             r => return r,
         }
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use shmchan::{ChannelInfo, ChannelIo, OpenError, Options, Primitive};
+use shmchan::{ChannelInfo, ChannelIo, ErrorKind, Options, Primitive};
 
 use crate::cli::{BarrierArg, StreamArgs};
 use crate::fail::Fail;
@@ -76,7 +76,7 @@ impl Target<'_> {
                 }
                 Ok((found, info.schema))
             }
-            Err(OpenError::NotFound { .. }) => Ok((
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok((
                 self.ty.unwrap_or(Primitive::U8),
                 self.schema.map(str::to_string),
             )),

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::header::Primitive;
+use crate::barrier::Barrier;
+use crate::header::{Primitive, WriterState};
 
 /// A snapshot of a channel's header, validated, read without opening the channel for use.
 ///
@@ -40,7 +41,7 @@ pub struct ChannelInfo {
     pub persist: bool,
     /// How the channel's wake protocol orders its stores and loads: [`Barrier::Fence`](crate::Barrier::Fence) or
     /// [`Barrier::Membarrier`](crate::Barrier::Membarrier) (never `Auto`).
-    pub barrier: crate::Barrier,
+    pub barrier: Barrier,
     /// Pid of the creator (in its pid namespace).
     pub creator_pid: u32,
     /// Creation time, nanoseconds since the Unix epoch.
@@ -99,15 +100,4 @@ pub struct EndInfo {
     pub start_time: u64,
     /// A live process holds the end now (its lock is held).
     pub held: bool,
-}
-
-/// The writer's state.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum WriterState {
-    /// Writing (or not started).
-    Open,
-    /// Closed: the reader gets `Closed` after the last item.
-    Closed,
-    /// Aborted with a reason.
-    Aborted(String),
 }

@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use crate::error::{ClaimError, Corruption};
+mod external;
+
+use crate::error::{Error, ErrorKind};
 use crate::header::{End, Header};
 use crate::liveness::Claim;
 use crate::notify::{WaitStats, WaitStrategy, Waiter};
@@ -27,12 +29,12 @@ macro_rules! accessors {
         }
 
         /// This end's waiting counters (system calls made to sleep and to wake the peer).
-        pub fn wait_stats(&self) -> crate::WaitStats {
+        pub fn wait_stats(&self) -> $crate::notify::WaitStats {
             self.core.wait_stats()
         }
 
         /// Changes how this end waits (see [`WaitStrategy`](crate::WaitStrategy)).
-        pub fn set_wait_strategy(&mut self, strategy: crate::WaitStrategy) {
+        pub fn set_wait_strategy(&mut self, strategy: $crate::notify::WaitStrategy) {
             self.core.set_wait_strategy(strategy);
         }
 
@@ -107,6 +109,8 @@ pub(crate) struct EndCore {
     /// Where `seg`'s header and data region are, for the fast paths: one load each, instead
     /// of a walk through the `Arc` and the mapping.
     pub(crate) hot: Hot,
+    /// Which end this is.
+    pub(crate) end: End,
     pub(crate) waiter: Waiter,
     /// Closed through this front (or inert in a forked child): no more calls go through.
     /// Set only on the way out: by `finish`, which only `close`, `abort` and `Drop` call
@@ -129,7 +133,7 @@ impl EndCore {
         end: End,
         wait: WaitStrategy,
         ring: impl FnOnce(u64, u64, u64) -> Result<R, RingError>,
-    ) -> Result<(EndCore, R), ClaimError> {
+    ) -> Result<(EndCore, R), Error> {
         let claim = Claim::take(seg, end)?;
         let h = seg.header();
         // Resume where the previous holder of this end stopped. Our own index first, then the
@@ -149,12 +153,10 @@ impl EndCore {
                 (load(&h.tail.0), head)
             }
         };
-        let ring = ring(tail, head, seg.capacity).map_err(|e| corrupt(seg, e))?;
-        let mut waiter = Waiter::new(seg, end, wait).map_err(|source| ClaimError::Io {
-            name: seg.name().to_string(),
-            op: "opening the doorbells",
-            source,
-        })?;
+        let ring = ring(tail, head, seg.capacity)
+            .map_err(|e| Error::corrupted(seg.name(), e.field, e.detail).by(end))?;
+        let mut waiter = Waiter::new(seg, end, wait)
+            .map_err(|source| Error::io(seg.name(), "opening the doorbells", source).by(end))?;
         claim.publish();
         waiter.ring_peer();
         let core = EndCore {
@@ -163,6 +165,7 @@ impl EndCore {
                 data: seg.data(),
             },
             seg: Arc::clone(seg),
+            end,
             waiter,
             closed: false,
             _claim: claim,
@@ -176,21 +179,39 @@ impl EndCore {
         self.seg.name()
     }
 
-    /// A corrupt index (from the ring's checks) as this channel's [`Corruption`].
+    /// An error of `kind` in a call of this end.
     #[cold]
-    pub(crate) fn corrupt(&self, e: RingError) -> Corruption {
-        corrupt(&self.seg, e)
+    pub(crate) fn error(&self, kind: ErrorKind) -> Error {
+        Error::new(kind, self.name()).by(self.end)
     }
 
-    /// A contradiction in the header's record of the peer end (see `notify`), as this
-    /// channel's [`Corruption`].
+    /// A system error while doing `op` in a call of this end.
     #[cold]
-    pub(crate) fn peer_corrupt(&self, detail: String) -> Corruption {
-        Corruption {
-            name: self.seg.name().to_string(),
-            field: "ends",
-            detail,
-        }
+    pub(crate) fn io_error(&self, op: &'static str, source: std::io::Error) -> Error {
+        Error::io(self.name(), op, source).by(self.end)
+    }
+
+    /// A corrupt index (from the ring's checks), as this end's error.
+    #[cold]
+    pub(crate) fn corrupt(&self, e: RingError) -> Error {
+        Error::corrupted(self.name(), e.field, e.detail).by(self.end)
+    }
+
+    /// A contradiction in the header's record of the peer end (see `notify`), as this end's
+    /// error.
+    #[cold]
+    pub(crate) fn peer_corrupt(&self, detail: String) -> Error {
+        Error::corrupted(self.name(), "ends", detail).by(self.end)
+    }
+
+    /// The error of a blocking twin whose wait returned `Pending`, which cannot happen (a
+    /// bug).
+    #[cold]
+    pub(crate) fn blocking_bug(&self) -> Error {
+        self.io_error(
+            "waiting",
+            std::io::Error::other("a blocking wait did not complete (bug)"),
+        )
     }
 
     /// Ring capacity in elements.
@@ -222,26 +243,11 @@ impl EndCore {
     }
 }
 
-#[cold]
-fn corrupt(seg: &Segment, e: RingError) -> Corruption {
-    Corruption {
-        name: seg.name().to_string(),
-        field: e.field,
-        detail: e.detail,
-    }
-}
-
-/// The error of a blocking wait that returned `Pending`, which cannot happen (a bug).
-#[cold]
-pub(crate) fn blocking_bug() -> std::io::Error {
-    std::io::Error::other("a blocking wait did not complete (bug)")
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use crate::{ChannelIo, GetError, Options, PutError, WaitStrategy};
+    use crate::{ChannelIo, ErrorKind, Options, WaitStrategy};
 
     fn chan(tag: &str) -> ChannelIo<u64> {
         let name = format!("unit-timeout-{tag}-{}", std::process::id());
@@ -259,11 +265,7 @@ mod tests {
         let mut r = c.reader().unwrap();
         r.set_timeout(Some(Duration::from_millis(20)));
         match r.blocking_get(&mut [0u64; 4]) {
-            Err(GetError::TimedOut {
-                remaining: 0,
-                filled: 0,
-                ..
-            }) => {}
+            Err(e) if e.kind() == ErrorKind::TimedOut && e.remaining() == 0 && e.filled() == 0 => {}
             other => panic!("{other:?}"),
         }
         // With a writer that put 3 of the 4: still a timeout, the 3 stay.
@@ -271,7 +273,7 @@ mod tests {
         w.blocking_put(&[1, 2, 3]).unwrap();
         let err = r.blocking_get(&mut [0u64; 4]).unwrap_err();
         assert!(
-            matches!(err, GetError::TimedOut { remaining: 3, .. }),
+            err.kind() == ErrorKind::TimedOut && err.remaining() == 3,
             "{err:?}"
         );
         let mut three = [0u64; 3];
@@ -283,7 +285,7 @@ mod tests {
             .build()
             .unwrap();
         let err = rt.block_on(r.get_some(&mut [0u64; 4])).unwrap_err();
-        assert!(matches!(err, GetError::TimedOut { .. }), "{err:?}");
+        assert_eq!(err.kind(), ErrorKind::TimedOut, "{err:?}");
     }
 
     /// A put into a full ring accepts what fits, then times out saying how much.
@@ -294,7 +296,7 @@ mod tests {
         w.set_timeout(Some(Duration::from_millis(20)));
         w.blocking_put(&[0; 500]).unwrap();
         match w.blocking_put(&[0; 100]) {
-            Err(PutError::TimedOut { accepted: 12, .. }) => {}
+            Err(e) if e.kind() == ErrorKind::TimedOut && e.accepted() == 12 => {}
             other => panic!("{other:?}"),
         }
         w.set_timeout(None);
@@ -328,7 +330,7 @@ mod tests {
         w.leave();
         let (res, took) = t.join().unwrap();
         assert!(
-            matches!(res, Err(GetError::PeerGone { .. })),
+            matches!(&res, Err(e) if e.kind() == ErrorKind::PeerGone),
             "{res:?} after {took:?}"
         );
         // Woken, not found by the timed wait's last look at the lock (after 20 s).
@@ -347,7 +349,7 @@ mod tests {
         let mut two = [0u64; 2];
         r.blocking_get(&mut two).unwrap();
         match r.blocking_get(&mut [0u64; 1]) {
-            Err(GetError::PeerGone { remaining: 0, .. }) => {}
+            Err(e) if e.kind() == ErrorKind::PeerGone && e.remaining() == 0 => {}
             other => panic!("{other:?}"),
         }
         let mut w = c.writer().unwrap();
