@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 mod external;
 
-use crate::error::{Error, ErrorKind};
+use crate::element::Stride;
+use crate::error::{Context, Error, ErrorKind};
 use crate::header::{End, Header};
 use crate::liveness::Claim;
 use crate::notify::{WaitStats, WaitStrategy, Waiter};
@@ -88,10 +89,19 @@ impl Hot {
         unsafe { self.header.as_ref() }
     }
 
-    /// The start of the segment's data region (as `seg.data()`, in one load).
+    /// Slot `slot` of the ring, as a `T` pointer, for elements of `units` `T`s. Up to
+    /// `capacity` slots from there are one contiguous range of the mirrored mapping.
+    ///
+    /// `slot` must be below the capacity (the ring's `slot()` always is), and `units` `T`s of
+    /// `size_of::<T>()` must be the channel's element size (open checked it against the
+    /// header's).
     #[inline(always)]
-    pub(crate) fn data(&self) -> *mut u8 {
-        self.data
+    pub(crate) fn slot<T>(&self, slot: u64, units: usize) -> *mut T {
+        // SAFETY: `slot < capacity` (the caller's contract), so the offset (slot × the
+        // element's size in bytes, which is `units` `T`s) is inside the first copy of the
+        // data region; the region starts page aligned and elements are that size apart, so
+        // the pointer is aligned for T.
+        unsafe { (self.data as *mut T).add(slot as usize * units) }
     }
 }
 
@@ -218,6 +228,32 @@ impl EndCore {
     #[inline]
     pub(crate) fn capacity(&self) -> usize {
         self.seg.capacity as usize
+    }
+
+    /// [`Oversized`](ErrorKind::Oversized) unless `n` elements (or slots) fit in the ring at
+    /// once.
+    pub(crate) fn fits(&self, n: usize) -> Result<(), Error> {
+        if n > self.capacity() {
+            return Err(self
+                .error(ErrorKind::Oversized)
+                .with_context(Context::Limit {
+                    requested: n,
+                    capacity: self.capacity(),
+                }));
+        }
+        Ok(())
+    }
+
+    /// The elements in a buffer of `len` `T`s, `stride` to an element, or the error for a
+    /// partial element.
+    pub(crate) fn whole<S: Stride>(&self, stride: S, len: usize) -> Result<usize, Error> {
+        stride.elements(len).ok_or_else(|| {
+            self.error(ErrorKind::PartialElement)
+                .with_context(Context::Partial {
+                    len,
+                    element_size: stride.units(),
+                })
+        })
     }
 
     pub(crate) fn wait_stats(&self) -> WaitStats {

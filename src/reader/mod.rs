@@ -134,28 +134,12 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
 
     /// `Oversized` if `n` elements can never be in the ring at once.
     fn fits(&self, n: usize) -> Result<(), Error> {
-        if n > self.capacity() {
-            return Err(self
-                .core
-                .error(ErrorKind::Oversized)
-                .with_context(Context::Limit {
-                    requested: n,
-                    capacity: self.capacity(),
-                }));
-        }
-        Ok(())
+        self.core.fits(n)
     }
 
     /// The elements in a buffer of `len` `T`s, or the error for a partial element.
     fn whole(&self, len: usize) -> Result<usize, Error> {
-        self.elements(len).ok_or_else(|| {
-            self.core
-                .error(ErrorKind::PartialElement)
-                .with_context(Context::Partial {
-                    len,
-                    element_size: self.stride.units(),
-                })
-        })
+        self.core.whole(self.stride, len)
     }
 
     pub(crate) fn check_open(&self) -> Result<(), Error> {
@@ -169,13 +153,7 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
     /// of the mirrored mapping; the first `available` of them are committed.
     #[inline]
     fn items(&self) -> *const T {
-        // SAFETY: `slot() < capacity`, so the offset (slot × the element's size in bytes:
-        // `units` `T`s of `size_of::<T>()`, which open checked against the header's element
-        // size) is inside the first copy of the data region; elements are that size apart
-        // from a page-aligned start, so the pointer is aligned for T.
-        unsafe {
-            (self.core.hot.data() as *const T).add(self.ring.slot() as usize * self.stride.units())
-        }
+        self.core.hot.slot(self.ring.slot(), self.stride.units())
     }
 
     /// Releases the next `k` items to the writer and wakes it if it sleeps.

@@ -10,7 +10,7 @@ use bytemuck::Pod;
 
 use crate::element::{Stride, Typed};
 use crate::end::EndCore;
-use crate::error::{Context, Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 use crate::header::{End, Header, OPEN};
 use crate::notify::{self, Ended, FastThenSlow, Mode, WaitStrategy, Wake};
 use crate::ring::{Producer, RingError};
@@ -84,14 +84,7 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
 
     /// The elements in `len` `T`s, or the error for a partial element.
     fn whole(&self, len: usize) -> Result<usize, Error> {
-        self.elements(len).ok_or_else(|| {
-            self.core
-                .error(ErrorKind::PartialElement)
-                .with_context(Context::Partial {
-                    len,
-                    element_size: self.stride.units(),
-                })
-        })
+        self.core.whole(self.stride, len)
     }
 
     fn header(&self) -> &Header {
@@ -274,13 +267,7 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// the mirrored mapping; the first `free()` of them belong to the producer.
     #[inline]
     fn slots(&self) -> *mut T {
-        // SAFETY: `slot() < capacity`, so the offset (slot × the element's size in bytes:
-        // `units` `T`s of `size_of::<T>()`, which open checked against the header's element
-        // size) is inside the first copy of the data region; the data region starts page
-        // aligned and elements are that size apart, so the pointer is aligned for T.
-        unsafe {
-            (self.core.hot.data() as *mut T).add(self.ring.slot() as usize * self.stride.units())
-        }
+        self.core.hot.slot(self.ring.slot(), self.stride.units())
     }
 
     /// Commits the next `n` slots (written by the caller) and wakes a sleeping reader.

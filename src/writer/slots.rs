@@ -7,7 +7,7 @@ use bytemuck::Pod;
 
 use super::WriterFront;
 use crate::element::{Stride, Typed};
-use crate::error::{Context, Error, ErrorKind};
+use crate::error::Error;
 use crate::header::OPEN;
 use crate::notify::{self, Mode};
 
@@ -28,15 +28,7 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// Waits until `n` slots are free; returns `n`. The guard is made by the caller, so this
     /// future borrows nothing past its end.
     async fn reserve_len(&mut self, n: usize, mode: Mode) -> Result<usize, Error> {
-        if n > self.capacity() {
-            return Err(self
-                .core
-                .error(ErrorKind::Oversized)
-                .with_context(Context::Limit {
-                    requested: n,
-                    capacity: self.capacity(),
-                }));
-        }
+        self.core.fits(n)?;
         while self.free(n)? < n {
             self.wait_room(n, mode).await?;
         }
@@ -52,7 +44,7 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     ///
     /// # Errors
     ///
-    /// [`Oversized`](ErrorKind::Oversized) if `n` exceeds the capacity; otherwise as
+    /// [`Oversized`](crate::ErrorKind::Oversized) if `n` exceeds the capacity; otherwise as
     /// [`put`](Self::put) (with nothing accepted).
     ///
     /// # Cancel safety
