@@ -475,6 +475,23 @@ impl fmt::Display for Tag<'_> {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.kind {
+            ErrorKind::EndTaken
+            | ErrorKind::Closed
+            | ErrorKind::Aborted
+            | ErrorKind::PeerGone
+            | ErrorKind::TimedOut
+            | ErrorKind::Oversized
+            | ErrorKind::EndClosed
+            | ErrorKind::PartialElement => self.fmt_call(f),
+            _ => self.fmt_channel(f),
+        }
+    }
+}
+
+impl Error {
+    /// The message of an error in opening, creating or removing a channel.
+    fn fmt_channel(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = &*self.0;
         let name = &r.channel;
         let source = r.source.as_ref().map(|s| s.to_string()).unwrap_or_default();
@@ -574,6 +591,15 @@ impl fmt::Display for Error {
                 "channel '{name}' needs membarrier(2), which this process cannot use \
                  ({source}); a channel created with fences instead works here"
             ),
+            _ => self.fmt_other(f),
+        }
+    }
+
+    /// The message of an error in a call of an end: claiming it, a put, a get.
+    fn fmt_call(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = &*self.0;
+        let name = &r.channel;
+        match (r.kind, &r.context) {
             (ErrorKind::EndTaken, Context::Holder { end, pid }) => {
                 write!(f, "channel '{name}': the {end} end is held by ")?;
                 match pid {
@@ -652,6 +678,16 @@ impl fmt::Display for Error {
                 "channel '{name}': {len} bytes are not a whole number of {element_size}-byte \
                  elements"
             ),
+            _ => self.fmt_other(f),
+        }
+    }
+
+    /// The message of a system error, or of a kind with a context it is never built with.
+    fn fmt_other(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = &*self.0;
+        let name = &r.channel;
+        let source = r.source.as_ref().map(|s| s.to_string()).unwrap_or_default();
+        match (r.kind, &r.context) {
             (_, Context::Op { op, path: Some(p) }) => {
                 write!(f, "channel '{name}': {op} {}: {source}", p.display())
             }
