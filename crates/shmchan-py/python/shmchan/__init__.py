@@ -21,77 +21,23 @@ waiter, no polling, no tokio. The blocking twins sleep without the GIL, and Ctrl
 
 from __future__ import annotations
 
-from . import _shmchan
+from typing import TYPE_CHECKING
+
+from . import _errors, _shmchan
 from ._channel import ChannelIO
 from ._end import _End, _Lent
-from ._errors import (
-    AbiMismatchError,
-    AbortedError,
-    AlreadyExistsError,
-    ChannelError,
-    ChannelOSError,
-    CorruptedError,
-    ElementMismatchError,
-    EndClosedError,
-    EndTakenError,
-    ForeignOwnerError,
-    ForeignSegmentError,
-    InvalidCapacityError,
-    InvalidNameError,
-    InvalidSchemaError,
-    MembarrierUnavailableError,
-    NoSpaceError,
-    NotFoundError,
-    NotInitializedError,
-    OversizedError,
-    PeerGoneError,
-    PermissionDeniedError,
-    QueueClosedError,
-    SchemaMismatchError,
-    TimedOutError,
-    TooSmallError,
-    UnsupportedElementError,
-    VersionMismatchError,
-    ViewOpenError,
-)
+from ._errors import *  # noqa: F403  (the exceptions: _errors.__all__ is their one list)
 from ._reader import Reader
 from ._view import SlotArray
 from ._writer import Writer
 
-__all__ = [
-    "AbiMismatchError",
-    "AbortedError",
-    "AlreadyExistsError",
-    "ChannelError",
-    "ChannelIO",
-    "ChannelOSError",
-    "CorruptedError",
-    "ElementMismatchError",
-    "EndClosedError",
-    "EndTakenError",
-    "ForeignOwnerError",
-    "ForeignSegmentError",
-    "InvalidCapacityError",
-    "InvalidNameError",
-    "InvalidSchemaError",
-    "MembarrierUnavailableError",
-    "NoSpaceError",
-    "NotFoundError",
-    "NotInitializedError",
-    "OversizedError",
-    "PeerGoneError",
-    "PermissionDeniedError",
-    "QueueClosedError",
-    "Reader",
-    "SchemaMismatchError",
-    "SlotArray",
-    "TimedOutError",
-    "TooSmallError",
-    "UnsupportedElementError",
-    "VersionMismatchError",
-    "ViewOpenError",
-    "Writer",
-]
+if TYPE_CHECKING:
+    # mypy does not follow `__all__ += _errors.__all__` (python/mypy#15300); this import
+    # gives it the same names (and the list below adds to them).
+    from ._errors import __all__ as __all__
+
+__all__ = ["ChannelIO", "Reader", "SlotArray", "Writer"]
+__all__ += _errors.__all__
 
 __version__: str = _shmchan.__version__
 
