@@ -15,7 +15,7 @@
 //! dead one stopped.
 //! The Python tests (`crates/shmchan-py/tests`) run it against the Python package.
 
-use shmchan::{ChannelIo, GetError, Options, PutError};
+use shmchan::{ChannelIo, ErrorKind, Options};
 
 /// One IMU sample, as C (and numpy with `align=True`) lays it out: 24 bytes, aligned to 8.
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -88,9 +88,9 @@ fn write<T: Item>(name: &str, count: u64) -> Res<()> {
                 Ok(()) => done = batch.len(),
                 // The reader died: the next put waits for a restarted one, which resumes at
                 // the first item the dead one had not consumed.
-                Err(PutError::PeerGone { accepted, .. }) => {
+                Err(e) if e.kind() == ErrorKind::PeerGone => {
                     eprintln!("the reader died; waiting for a new one");
-                    done += accepted;
+                    done += e.accepted();
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -120,9 +120,11 @@ fn read<T: Item + PartialEq + std::fmt::Debug>(name: &str, count: u64) -> Res<()
                 }
                 next += k as u64;
             }
-            Err(GetError::Closed { .. }) => break "closed".to_string(),
-            Err(GetError::Aborted { reason, .. }) => break format!("aborted:{reason}"),
-            Err(GetError::PeerGone { .. }) => break "gone".to_string(),
+            Err(e) if e.kind() == ErrorKind::Closed => break "closed".to_string(),
+            Err(e) if e.kind() == ErrorKind::Aborted => {
+                break format!("aborted:{}", e.reason().unwrap_or_default())
+            }
+            Err(e) if e.kind() == ErrorKind::PeerGone => break "gone".to_string(),
             Err(e) => return Err(e.into()),
         }
     };

@@ -18,7 +18,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use shmchan::{ChannelIo, GetError, Options};
+use shmchan::{ChannelIo, ErrorKind, Options};
 
 struct Rng(u64);
 impl Rng {
@@ -122,8 +122,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Ok(()) => done = n,
                 // The reader was killed while we waited: what it had not consumed stays in
                 // the ring; the next put waits for its successor.
-                Err(shmchan::PutError::PeerGone { accepted, .. }) => {
-                    done += accepted;
+                Err(e) if e.kind() == ErrorKind::PeerGone => {
+                    done += e.accepted();
                     deaths_seen += 1;
                 }
                 Err(e) => return Err(e.into()),
@@ -169,7 +169,7 @@ fn reader(name: &str, progress: &str, max_start: u64) -> Result<(), Box<dyn std:
     loop {
         let view = match r.blocking_peek_some() {
             Ok(v) => v,
-            Err(GetError::Closed { .. }) => break,
+            Err(e) if e.kind() == ErrorKind::Closed => break,
             Err(e) => return Err(e.into()),
         };
         for v in view.iter() {
