@@ -456,7 +456,11 @@ pub fn run(a: BridgeArgs) -> Res<()> {
     };
     let cases: Vec<Case> = cases(bin, scale)
         .into_iter()
-        .filter(|c| a.only.as_ref().is_none_or(|text| c.0.contains(text.as_str())))
+        .filter(|c| {
+            a.only
+                .as_ref()
+                .is_none_or(|text| c.0.contains(text.as_str()))
+        })
         .collect();
     if cases.is_empty() {
         return Err(format!("no case matches {:?}", a.only).into());
