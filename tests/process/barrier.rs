@@ -62,10 +62,36 @@ pub fn membarrier_forbidden_by_seccomp() -> R {
     )
 }
 
-/// Opens NAME as u64 and prints the Debug of the error variant's name, or "ok".
 /// Forbids membarrier(2) in this process (a seccomp filter answering EPERM, as a sandbox
 /// would), then reports what opening and creating channels does.
 pub fn role_no_membarrier() -> Result<(), String> {
+    forbid_membarrier()?;
+    // The channel made with membarrier by the parent: refused, with the typed error.
+    match ChannelIo::<u64>::open(&env("NAME")) {
+        Err(OpenError::MembarrierUnavailable { .. }) => println!("open membarrier: unavailable"),
+        other => println!("open membarrier: {:?}", other.map(|c| c.barrier())),
+    }
+    // The fence channel made by the parent: usable; read what it holds.
+    let chan = ChannelIo::<u64>::open(&env("NAME_B")).map_err(|e| e.to_string())?;
+    let mut r = chan.reader().map_err(|e| e.to_string())?;
+    let mut got = [0u64; 3];
+    r.blocking_get(&mut got).map_err(|e| e.to_string())?;
+    println!("fence channel: {got:?}");
+    // Creating: Auto falls back to a fence; asking for membarrier is refused.
+    let auto = ChannelIo::<u64>::create(&env("NAME_C"), Options::new());
+    println!(
+        "create auto: {:?}",
+        auto.map(|c| c.barrier()).map_err(|e| e.to_string())
+    );
+    match ChannelIo::<u64>::create(&env("NAME_D"), Options::new().barrier(Barrier::Membarrier)) {
+        Err(OpenError::MembarrierUnavailable { .. }) => println!("create membarrier: unavailable"),
+        other => println!("create membarrier: {:?}", other.map(|c| c.barrier())),
+    }
+    Ok(())
+}
+
+/// Installs a seccomp filter that answers membarrier(2) with EPERM in this process.
+fn forbid_membarrier() -> Result<(), String> {
     let filter = [
         // Load the system call number (offset 0 of struct seccomp_data).
         libc::sock_filter {
@@ -109,27 +135,6 @@ pub fn role_no_membarrier() -> Result<(), String> {
     };
     if !ok {
         return Err(format!("seccomp: {}", std::io::Error::last_os_error()));
-    }
-    // The channel made with membarrier by the parent: refused, with the typed error.
-    match ChannelIo::<u64>::open(&env("NAME")) {
-        Err(OpenError::MembarrierUnavailable { .. }) => println!("open membarrier: unavailable"),
-        other => println!("open membarrier: {:?}", other.map(|c| c.barrier())),
-    }
-    // The fence channel made by the parent: usable; read what it holds.
-    let chan = ChannelIo::<u64>::open(&env("NAME_B")).map_err(|e| e.to_string())?;
-    let mut r = chan.reader().map_err(|e| e.to_string())?;
-    let mut got = [0u64; 3];
-    r.blocking_get(&mut got).map_err(|e| e.to_string())?;
-    println!("fence channel: {got:?}");
-    // Creating: Auto falls back to a fence; asking for membarrier is refused.
-    let auto = ChannelIo::<u64>::create(&env("NAME_C"), Options::new());
-    println!(
-        "create auto: {:?}",
-        auto.map(|c| c.barrier()).map_err(|e| e.to_string())
-    );
-    match ChannelIo::<u64>::create(&env("NAME_D"), Options::new().barrier(Barrier::Membarrier)) {
-        Err(OpenError::MembarrierUnavailable { .. }) => println!("create membarrier: unavailable"),
-        other => println!("create membarrier: {:?}", other.map(|c| c.barrier())),
     }
     Ok(())
 }

@@ -124,21 +124,18 @@ pub struct Peer {
 impl Peer {
     /// Starts this test binary as `role` with `env` pairs.
     pub fn spawn(role: &str, env: &[(&str, String)]) -> Peer {
-        let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
-        cmd.env(ROLE, role)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        Peer {
-            child: cmd.spawn().expect("spawn child"),
-            role: role.to_string(),
-        }
+        Peer::start(role, Peer::command(role, env))
     }
 
+    /// Like [`spawn`](Self::spawn), as user and group 65534 (nobody; needs root).
     pub fn spawn_as_nobody(role: &str, env: &[(&str, String)]) -> Peer {
+        let mut cmd = Peer::command(role, env);
+        cmd.uid(65534).gid(65534);
+        Peer::start(role, cmd)
+    }
+
+    /// This test binary as `role`, with `env` pairs, its stdin and stdout piped.
+    fn command(role: &str, env: &[(&str, String)]) -> Command {
         let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
         cmd.env(ROLE, role)
             .stdin(Stdio::piped())
@@ -147,7 +144,10 @@ impl Peer {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.uid(65534).gid(65534);
+        cmd
+    }
+
+    fn start(role: &str, mut cmd: Command) -> Peer {
         Peer {
             child: cmd.spawn().expect("spawn child"),
             role: role.to_string(),

@@ -97,6 +97,7 @@ pub fn permission_denied_for_other_user() -> R {
     )
 }
 
+/// Opens NAME as u64 and prints "ok", "PermissionDenied" or "other: " and the error.
 pub fn role_open_report() -> Result<(), String> {
     match ChannelIo::<u64>::open(&env("NAME")) {
         Ok(_) => println!("ok"),

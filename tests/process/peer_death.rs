@@ -5,7 +5,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use libtest_mimic::Failed;
-use shmchan::{ChannelIo, GetError, PutError};
+use shmchan::{ChannelIo, GetError, PutError, ReaderFront};
 
 use crate::harness::{background, check, env, env_u64, gone, unique, Peer, Rng, R, TIMEOUT};
 use crate::roles::stream_env;
@@ -253,36 +253,8 @@ pub fn writer_restarts_at_random_points() -> R {
     let name = unique("wrestart");
     let total = 3_000_000u64;
     let chan = ChannelIo::<u64>::create(&name, no_spin().capacity(4096))?;
-    let mut r = chan.reader()?;
-    let reader = background("reader", move || -> Result<(u64, u64, bool), String> {
-        let mut expect = 0u64;
-        let mut deaths = 0u64;
-        let mut buf = vec![0u64; 1000];
-        loop {
-            match r.blocking_get_some(&mut buf) {
-                Ok(n) => {
-                    for v in &buf[..n] {
-                        if *v != expect {
-                            return Err(format!("expected {expect}, got {v}"));
-                        }
-                        expect += 1;
-                    }
-                }
-                Err(GetError::PeerGone { remaining: 0, .. }) => deaths += 1,
-                // Items of the dead writer still to read: read them, then it is reported.
-                Err(GetError::PeerGone { .. }) => {}
-                Err(GetError::Aborted {
-                    remaining: 0,
-                    reason,
-                    ..
-                }) if reason == format!("stopped at {expect}") => {
-                    return Ok((expect, deaths, true))
-                }
-                Err(GetError::Closed { remaining: 0, .. }) => return Ok((expect, deaths, false)),
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-    });
+    let r = chan.reader()?;
+    let reader = background("reader", move || read_through_restarts(r));
     let mut rng = Rng(0xabcdef);
     let mut kills = 0;
     for round in 0..8u64 {
@@ -329,6 +301,37 @@ pub fn writer_restarts_at_random_points() -> R {
     )?;
     drop(chan);
     check(gone(&name), "finished channel left behind")
+}
+
+/// The reader of [`writer_restarts_at_random_points`]: reads until the stream ends, checking
+/// that item i is i; returns the items read, the deaths reported with nothing left to read,
+/// and whether the abort (naming the count) ended it rather than a close.
+fn read_through_restarts(mut r: ReaderFront<u64>) -> Result<(u64, u64, bool), String> {
+    let mut expect = 0u64;
+    let mut deaths = 0u64;
+    let mut buf = vec![0u64; 1000];
+    loop {
+        match r.blocking_get_some(&mut buf) {
+            Ok(n) => {
+                for v in &buf[..n] {
+                    if *v != expect {
+                        return Err(format!("expected {expect}, got {v}"));
+                    }
+                    expect += 1;
+                }
+            }
+            Err(GetError::PeerGone { remaining: 0, .. }) => deaths += 1,
+            // Items of the dead writer still to read: read them, then it is reported.
+            Err(GetError::PeerGone { .. }) => {}
+            Err(GetError::Aborted {
+                remaining: 0,
+                reason,
+                ..
+            }) if reason == format!("stopped at {expect}") => return Ok((expect, deaths, true)),
+            Err(GetError::Closed { remaining: 0, .. }) => return Ok((expect, deaths, false)),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
 }
 
 /// A writer that appends after the last item its predecessors committed (item i has value

@@ -1,12 +1,14 @@
 //! Wakeups: both sides sleeping on every wait, and the lost-wakeup race tried on every round
 //! of a ping-pong, each with a membarrier and a fence channel.
 
+use libtest_mimic::Failed;
 use shmchan::{ChannelIo, WaitStrategy};
 
 use crate::barrier::membarrier_available;
 use crate::harness::{check, env, env_u64, gone, report, stat, unique, Peer, Rng, R};
 use crate::roles::{child_options, stream_env};
 
+/// [`no_spin_stress`] on membarrier channels.
 pub fn no_spin_stress_membarrier() -> R {
     // A debug build is slower, so each side sleeps more often per item.
     let items = if cfg!(debug_assertions) {
@@ -17,14 +19,17 @@ pub fn no_spin_stress_membarrier() -> R {
     no_spin_stress("membarrier", items, 10_000)
 }
 
+/// [`no_spin_stress`] on fence channels.
 pub fn no_spin_stress_fence() -> R {
     no_spin_stress("fence", 200_000, 1000)
 }
 
+/// [`pingpong_race`] on membarrier channels (the variant `scripts/control.sh` runs).
 pub fn pingpong_race_membarrier() -> R {
     pingpong_race("membarrier", 200_000, 5_000)
 }
 
+/// [`pingpong_race`] on fence channels.
 pub fn pingpong_race_fence() -> R {
     pingpong_race("fence", 20_000, 1_000)
 }
@@ -47,75 +52,95 @@ pub fn no_spin_stress(barrier: &str, count: u64, min_sleeps: u64) -> R {
         (false, None, "ASYNC"),
         (true, Some("EVENTLOOP"), "EVENTLOOP"),
     ];
-    for (i, (reader_first, first_via, second_via)) in configs.into_iter().enumerate() {
-        let name = unique("nospin");
-        let mut e = stream_env(&name, count, 9, 512, 100 + i as u64);
-        e.push(("NOSPIN", "1".into()));
-        e.push(("READY", "1".into()));
-        e.push(("BARRIER", barrier.into()));
-        e.push(("JITTER", "10000".into()));
-        e.push(("GATE", "2".into()));
-        let (mut reader, mut writer);
-        if let Some(via) = first_via {
-            e.push((via, "1".into()));
-        }
-        // The first side has claimed before the second starts.
-        if reader_first {
-            reader = Peer::spawn("stream_reader", &e);
-            check(reader.read_line()? == "claimed", "reader did not claim")?;
-            e.push((second_via, "1".into()));
-            writer = Peer::spawn("stream_writer", &e);
-        } else {
-            writer = Peer::spawn("stream_writer", &e);
-            check(writer.read_line()? == "claimed", "writer did not claim")?;
-            e.push((second_via, "1".into()));
-            reader = Peer::spawn("stream_reader", &e);
-        }
-        let (w_out, r_out) = (
-            writer.success_while_progressing()?,
-            reader.success_while_progressing()?,
-        );
-        let (line, r_sleeps) = report(&r_out);
-        let w_sleeps = report(&w_out).1;
-        eprintln!(
-            "no-spin stress ({barrier}, {:?} first, then {second_via}): reader slept {r_sleeps} \
-             times, writer {w_sleeps} times",
-            first_via.unwrap_or(if reader_first {
-                "blocking reader"
-            } else {
-                "blocking writer"
-            })
-        );
-        check(
-            line == format!("read {count} closed"),
-            format!("reader said {r_out:?}"),
-        )?;
-        // The point of the test is the doorbell path: make sure both sides took it. The
-        // sleeps that the gates saw (see `Jitter`) do not depend on timing; the others do
-        // (a slow membarrier(2) lets the re-check win), so the floor is on the gated ones.
-        let (r_gated, w_gated) = (stat(&r_out, "gated"), stat(&w_out, "gated"));
-        eprintln!("  of which the peer's gate saw: reader {w_gated}, writer {r_gated}");
-        check(
-            r_sleeps >= w_gated && w_sleeps >= r_gated,
-            format!(
-                "reader slept {r_sleeps} times, writer {w_sleeps}, fewer than the gates saw \
-                 ({w_gated}, {r_gated})"
-            ),
-        )?;
-        check(
-            w_gated >= min_sleeps && r_gated >= min_sleeps,
-            format!(
-                "the gates saw only {w_gated} + {r_gated} sleeps (want {min_sleeps} each): \
-                 the doorbell path was barely used"
-            ),
-        )?;
-        // Every wake came from a doorbell, none from a timed re-check that could hide a
-        // lost wakeup.
-        let timed = stat(&r_out, "timed") + stat(&w_out, "timed");
-        check(timed == 0, format!("{timed} timed sleeps"))?;
-        check(gone(&name), "finished channel left files behind")?;
+    for (i, order) in configs.into_iter().enumerate() {
+        no_spin_round(barrier, count, min_sleeps, 100 + i as u64, order)?;
     }
     Ok(())
+}
+
+/// Which side starts first, how it waits (`None`: blocking), and how the second one waits.
+type Order = (bool, Option<&'static str>, &'static str);
+
+/// One stream of [`no_spin_stress`], its sides started in `order`.
+fn no_spin_round(barrier: &str, count: u64, min_sleeps: u64, seed: u64, order: Order) -> R {
+    let (reader_first, first_via, second_via) = order;
+    let name = unique("nospin");
+    let mut e = stream_env(&name, count, 9, 512, seed);
+    e.push(("NOSPIN", "1".into()));
+    e.push(("READY", "1".into()));
+    e.push(("BARRIER", barrier.into()));
+    e.push(("JITTER", "10000".into()));
+    e.push(("GATE", "2".into()));
+    let (reader, writer) = spawn_in_order(e, order)?;
+    let (w_out, r_out) = (
+        writer.success_while_progressing()?,
+        reader.success_while_progressing()?,
+    );
+    let (line, r_sleeps) = report(&r_out);
+    let w_sleeps = report(&w_out).1;
+    eprintln!(
+        "no-spin stress ({barrier}, {:?} first, then {second_via}): reader slept {r_sleeps} \
+         times, writer {w_sleeps} times",
+        first_via.unwrap_or(if reader_first {
+            "blocking reader"
+        } else {
+            "blocking writer"
+        })
+    );
+    check(
+        line == format!("read {count} closed"),
+        format!("reader said {r_out:?}"),
+    )?;
+    // The point of the test is the doorbell path: make sure both sides took it. The
+    // sleeps that the gates saw (see `Jitter`) do not depend on timing; the others do
+    // (a slow membarrier(2) lets the re-check win), so the floor is on the gated ones.
+    let (r_gated, w_gated) = (stat(&r_out, "gated"), stat(&w_out, "gated"));
+    eprintln!("  of which the peer's gate saw: reader {w_gated}, writer {r_gated}");
+    check(
+        r_sleeps >= w_gated && w_sleeps >= r_gated,
+        format!(
+            "reader slept {r_sleeps} times, writer {w_sleeps}, fewer than the gates saw \
+             ({w_gated}, {r_gated})"
+        ),
+    )?;
+    check(
+        w_gated >= min_sleeps && r_gated >= min_sleeps,
+        format!(
+            "the gates saw only {w_gated} + {r_gated} sleeps (want {min_sleeps} each): \
+             the doorbell path was barely used"
+        ),
+    )?;
+    // Every wake came from a doorbell, none from a timed re-check that could hide a
+    // lost wakeup.
+    let timed = stat(&r_out, "timed") + stat(&w_out, "timed");
+    check(timed == 0, format!("{timed} timed sleeps"))?;
+    check(gone(&name), "finished channel left files behind")
+}
+
+/// Starts a stream reader and writer with `e`, in `order`: the first side has claimed before
+/// the second starts. Returns (reader, writer).
+fn spawn_in_order(
+    mut e: Vec<(&'static str, String)>,
+    order: Order,
+) -> Result<(Peer, Peer), Failed> {
+    let (reader_first, first_via, second_via) = order;
+    let (mut reader, mut writer);
+    if let Some(via) = first_via {
+        e.push((via, "1".into()));
+    }
+    // The first side has claimed before the second starts.
+    if reader_first {
+        reader = Peer::spawn("stream_reader", &e);
+        check(reader.read_line()? == "claimed", "reader did not claim")?;
+        e.push((second_via, "1".into()));
+        writer = Peer::spawn("stream_writer", &e);
+    } else {
+        writer = Peer::spawn("stream_writer", &e);
+        check(writer.read_line()? == "claimed", "writer did not claim")?;
+        e.push((second_via, "1".into()));
+        reader = Peer::spawn("stream_reader", &e);
+    }
+    Ok((reader, writer))
 }
 
 /// The lost-wakeup race, tried on every round of a cross-process ping-pong (see
