@@ -1,20 +1,10 @@
 //! Raw channels (`RawChannel`: the element type given at run time) against typed ones on
 //! the same name, and their errors.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use shmchan::{
     ChannelIo, ElementType, GetError, OpenError, Options, Primitive, PutError, RawChannel,
 };
-
-fn unique(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "raw{}-{tag}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+use shmchan_testkit::unique;
 
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]

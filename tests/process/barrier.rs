@@ -3,8 +3,9 @@
 
 use libtest_mimic::Failed;
 use shmchan::{Barrier, ChannelIo, OpenError, Options};
+use shmchan_testkit::unique;
 
-use crate::harness::{check, env, gone, unique, Peer, R};
+use crate::harness::{check, env, gone, Peer, R};
 
 /// Whether this process can use membarrier channels. Where it cannot (a kernel before 4.16 or
 /// with the registration bug, a sandbox), the tests that need them say so and stop — unless

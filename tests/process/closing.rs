@@ -5,8 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use shmchan::{ChannelIo, ClaimError, End, GetError, Options, PutError};
+use shmchan_testkit::{background, unique};
 
-use crate::harness::{background, check, gone, report, unique, Peer, R, TIMEOUT};
+use crate::harness::{check, gone, report, Peer, R, TIMEOUT};
 use crate::roles::{child_chan, stream_env};
 use crate::waiting::{until_asleep, ROOM_WAITING};
 

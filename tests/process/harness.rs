@@ -4,12 +4,12 @@
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use libtest_mimic::Failed;
 use shmchan::End;
+use shmchan_testkit::watchdog;
 use wait_timeout::ChildExt;
 
 use crate::barrier::role_no_membarrier;
@@ -39,82 +39,6 @@ pub static TIMEOUT: std::sync::LazyLock<Duration> = std::sync::LazyLock::new(|| 
             .unwrap_or(60),
     )
 });
-
-pub fn unique(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "t{}-{}-{}",
-        std::process::id(),
-        tag,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// xorshift64*: reproducible batch sizes without a dependency.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// A closure running on its own thread, awaited with a time limit.
-pub struct Background<T> {
-    rx: mpsc::Receiver<T>,
-    what: String,
-    /// The thread's kernel thread id (for [`until_asleep`](crate::waiting::until_asleep)).
-    pub tid: i32,
-}
-
-/// Starts `f` on a thread; [`Background::wait`] collects its result.
-pub fn background<T: Send + 'static>(
-    what: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Background<T> {
-    let (tx, rx) = mpsc::channel();
-    let (tid_tx, tid_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        // SAFETY: gettid(2) has no preconditions.
-        let _ = tid_tx.send(unsafe { libc::gettid() });
-        let _ = tx.send(f());
-    });
-    Background {
-        rx,
-        what: what.to_string(),
-        // The thread sends its id first thing; a thread that could not start leaves -1,
-        // which no task has (`until_asleep` then times out and says so).
-        tid: tid_rx.recv_timeout(*TIMEOUT).unwrap_or(-1),
-    }
-}
-
-impl<T> Background<T> {
-    /// Fails if the closure takes longer than `limit` (its thread is left blocked; the
-    /// harness exits at the end anyway).
-    pub fn wait(self, limit: Duration) -> Result<T, Failed> {
-        self.rx.recv_timeout(limit).map_err(|_| {
-            Failed::from(format!(
-                "{}: still waiting after {limit:?} (hang)",
-                self.what
-            ))
-        })
-    }
-}
-
-/// Runs `f` on a thread and fails if it takes longer than `limit`.
-pub fn watchdog<T: Send + 'static>(
-    limit: Duration,
-    what: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Failed> {
-    background(what, f).wait(limit)
-}
 
 pub struct Peer {
     child: Child,

@@ -6,8 +6,9 @@ use std::path::Path;
 
 use libtest_mimic::Failed;
 use shmchan::{ChannelIo, ClaimError, End, OpenError, Options};
+use shmchan_testkit::unique;
 
-use crate::harness::{check, env, gone, unique, Peer, R};
+use crate::harness::{check, env, gone, Peer, R};
 use crate::roles::stream_env;
 
 /// An end held by a live process is refused with its pid; freed when the holder exits.

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use libtest_mimic::Failed;
 use shmchan::{ChannelIo, GetError, PutError, ReaderFront};
+use shmchan_testkit::{background, unique, Rng};
 
-use crate::harness::{background, check, env, env_u64, gone, unique, Peer, Rng, R, TIMEOUT};
+use crate::harness::{check, env, env_u64, gone, Peer, R, TIMEOUT};
 use crate::roles::stream_env;
 use crate::waiting::{
     get_with, no_spin, put_with, until_asleep, ALL_VIAS, DATA_WAITING, ROOM_WAITING,

@@ -5,8 +5,9 @@ use std::io::Read;
 use std::time::Duration;
 
 use shmchan::{Barrier, ChannelIo, ClaimError, End, GetError, Options, WaitStrategy};
+use shmchan_testkit::Rng;
 
-use crate::harness::{env, env_u64, Rng};
+use crate::harness::{env, env_u64};
 use crate::waiting::{get_with, in_sleeping_syscall, put_with, Via};
 
 pub fn stream_env(
@@ -116,7 +117,7 @@ impl Jitter {
         if !self.slow(position) {
             return;
         }
-        let mut x = self.rng.next();
+        let mut x = self.rng.next_u64();
         for _ in 0..self.rng.below(self.max) {
             x = std::hint::black_box(x.rotate_left(5) ^ 0x9e37_79b9_7f4a_7c15);
         }
@@ -157,7 +158,7 @@ pub fn role_stream_writer() -> Result<(), String> {
     let (asynch, rt) = stream_role_start()?;
     let mut next = 0u64;
     let mut buf = Vec::new();
-    let mut jitter = Jitter::from_env(rng.next() | 1, true);
+    let mut jitter = Jitter::from_env(rng.next_u64() | 1, true);
     while next < count {
         jitter.before_batch(|| next, u64::MAX);
         let b = (1 + rng.below(maxb)).min(count - next);
@@ -196,7 +197,7 @@ pub fn role_stream_reader() -> Result<(), String> {
     let mut next = 0u64;
     let mut buf = vec![0u64; maxb as usize];
     let count = std::env::var("COUNT").map_or(0, |_| env_u64("COUNT"));
-    let mut jitter = Jitter::from_env(rng.next() | 1, false);
+    let mut jitter = Jitter::from_env(rng.next_u64() | 1, false);
     let end = loop {
         jitter.before_batch(|| next + chan.len() as u64, count);
         let b = 1 + rng.below(maxb) as usize;

@@ -3,8 +3,9 @@
 
 use libtest_mimic::Failed;
 use shmchan::{ChannelIo, GetError, OpenError, Options, PutError};
+use shmchan_testkit::unique;
 
-use crate::harness::{check, gone, unique, R};
+use crate::harness::{check, gone, R};
 
 /// Every open error, each with its typed variant.
 pub fn open_errors() -> R {

@@ -2,8 +2,9 @@
 //! ends moved into tokio tasks.
 
 use shmchan::{ChannelIo, GetError, Options, PutError};
+use shmchan_testkit::{unique, watchdog, Rng};
 
-use crate::harness::{check, env, env_u64, gone, report, unique, watchdog, Peer, Rng, R, TIMEOUT};
+use crate::harness::{check, env, env_u64, gone, report, Peer, R, TIMEOUT};
 use crate::roles::stream_env;
 
 /// Reader process first, writer process second; different batch sizes on each side;

@@ -3,9 +3,10 @@
 
 use libtest_mimic::Failed;
 use shmchan::{ChannelIo, WaitStrategy};
+use shmchan_testkit::{unique, Rng};
 
 use crate::barrier::membarrier_available;
-use crate::harness::{check, env, env_u64, gone, report, stat, unique, Peer, Rng, R};
+use crate::harness::{check, env, env_u64, gone, report, stat, Peer, R};
 use crate::roles::{child_options, stream_env};
 
 /// [`no_spin_stress`] on membarrier channels.
@@ -235,7 +236,7 @@ pub fn role_pingpong() -> Result<(), String> {
             w.blocking_put(&[i]).map_err(|e| e.to_string())?;
         }
         if sleeper {
-            let mut x = rng.next();
+            let mut x = rng.next_u64();
             for _ in 0..rng.below(delay) {
                 x = std::hint::black_box(x.rotate_left(5) ^ 0x9e37_79b9_7f4a_7c15);
             }
