@@ -2,8 +2,8 @@
 //! here, a numpy structured dtype with `align=True` there, and the same schema tag).
 //!
 //! ```text
-//! cargo run --example python_peer -- write NAME COUNT [imu|u64]   # puts COUNT items, closes
-//! cargo run --example python_peer -- read NAME COUNT [imu|u64]    # gets and checks them
+//! cargo run -p shmchan-peers --bin python_peer -- write NAME COUNT [imu|u64]   # puts COUNT items, closes
+//! cargo run -p shmchan-peers --bin python_peer -- read NAME COUNT [imu|u64]    # gets and checks them
 //! ```
 //!
 //! In Python, the same records are

@@ -2,7 +2,7 @@
 //! random moments, and check every item.
 //!
 //! ```text
-//! cargo run --release --example soak -- [--items N] [--restart-ms MIN MAX] [--seed S]
+//! cargo run --release -p shmchan-peers --bin soak -- [--items N] [--restart-ms MIN MAX] [--seed S]
 //! scripts/soak.sh            # 10^10 items
 //! ```
 //!
@@ -19,16 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use shmchan::{ChannelIo, GetError, Options};
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+use shmchan_testkit::Rng;
 
 fn arg<T: std::str::FromStr>(args: &[String], flag: &str, i: usize) -> Option<T> {
     let p = args.iter().position(|a| a == flag)?;
@@ -76,13 +67,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The reader killer runs beside the writer.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop2 = std::sync::Arc::clone(&stop);
-    let mut krng = Rng(rng.next() | 1);
+    let mut krng = Rng(rng.next_u64() | 1);
     let first = spawn(0)?;
     let killer = std::thread::spawn(move || -> Result<(Child, u64), String> {
         let mut current = first;
         let mut kills = 0u64;
         while !stop2.load(std::sync::atomic::Ordering::Acquire) {
-            let ms = min_ms + krng.next() % (max_ms - min_ms + 1);
+            let ms = min_ms + krng.below(max_ms - min_ms + 1);
             // The soak's own pacing: a reader lives for a random time, then is killed.
             std::thread::sleep(Duration::from_millis(ms));
             if stop2.load(std::sync::atomic::Ordering::Acquire) {
@@ -112,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut buf = vec![0u64; 4096];
     let mut next = 0u64;
     while next < items {
-        let n = (1 + rng.next() % 4096).min(items - next) as usize;
+        let n = (1 + rng.below(4096)).min(items - next) as usize;
         for (i, v) in buf[..n].iter_mut().enumerate() {
             *v = next + i as u64;
         }
