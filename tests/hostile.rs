@@ -4,9 +4,9 @@
 //! non-blocking, and a watchdog aborts the test binary if one still hangs).
 //!
 //! A property test (proptest): each case plants a mutated copy of a real segment under a
-//! fresh name, then opens, inspects, claims, writes and reads it. A corpus of header images
-//! (`tests/corpus/`) is replayed on every run as well; proptest records any failing case in
-//! `tests/hostile.proptest-regressions` (commit it) and replays it first.
+//! fresh name, then opens, inspects, claims, writes and reads it. The corpus of the `segment`
+//! fuzz target (`fuzz/corpus/segment/`) is replayed on every run as well; proptest records
+//! any failing case in `tests/hostile.proptest-regressions` (commit it) and replays it first.
 
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -181,19 +181,21 @@ proptest! {
     }
 }
 
-/// The corpus in `tests/corpus/`: header images (the first 1280 bytes of a segment; the
-/// rest of the ring is taken from the template, unless the image is shorter: a truncated
-/// file) that each once found, or guard against, a way to go wrong. Regenerate with
-/// `SHMCHAN_WRITE_CORPUS=1 cargo test --test hostile corpus`.
+/// The corpus in `fuzz/corpus/segment/`, shared with the `segment` fuzz target
+/// (`scripts/fuzz.sh` adds what it finds there): the header images of [`write_corpus`]
+/// (`NNN-*.hdr`), each guarding against a way to go wrong, and the fuzzer's inputs. An input
+/// of exactly the header's size is a header image, the rest of the ring taken from the
+/// template; any other is the whole ring file (a shorter one: a truncated file). Regenerate
+/// the header images with `SHMCHAN_WRITE_CORPUS=1 cargo test --test hostile corpus`.
 #[test]
 fn corpus_replays() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/segment");
     if std::env::var_os("SHMCHAN_WRITE_CORPUS").is_some() {
         write_corpus(&dir);
     }
     let _deadline = Deadline::new(LIMIT, "corpus_replays");
     let mut entries: Vec<_> = std::fs::read_dir(&dir)
-        .expect("tests/corpus")
+        .expect("fuzz/corpus/segment")
         .map(|e| e.expect("entry").path())
         .collect();
     entries.sort();
