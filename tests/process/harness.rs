@@ -20,8 +20,10 @@ use crate::roles::{role_hold, role_stream_reader, role_stream_writer};
 use crate::streaming::role_records_writer;
 use crate::waking::role_pingpong;
 
+/// What a test returns: `Err` carries the failure's message.
 pub type R = Result<(), Failed>;
 
+/// The environment variable that names the role a child plays (see [`role_main`]).
 pub const ROLE: &str = "SHMCHAN_TEST_ROLE";
 
 /// Only a safety net for a parent that died: the parent's watchdogs bound every wait, and a
@@ -40,6 +42,7 @@ pub static TIMEOUT: std::sync::LazyLock<Duration> = std::sync::LazyLock::new(|| 
     )
 });
 
+/// A child process playing a role; one still running when dropped is killed.
 pub struct Peer {
     child: Child,
     role: String,
@@ -71,6 +74,7 @@ impl Peer {
         cmd
     }
 
+    /// Starts `cmd`, which plays `role`.
     fn start(role: &str, mut cmd: Command) -> Peer {
         Peer {
             child: cmd.spawn().expect("spawn child"),
@@ -188,6 +192,7 @@ impl Drop for Peer {
     }
 }
 
+/// `Ok` if `cond` holds, else a failure saying `what`.
 pub fn check(cond: bool, what: impl Into<String>) -> R {
     if cond {
         Ok(())
@@ -218,20 +223,25 @@ pub fn report(out: &str) -> (&str, u64) {
     (first, sleeps)
 }
 
+/// Whether the channel `name` has no files left.
 pub fn gone(name: &str) -> bool {
     !shmchan::channel_dir(name).exists()
 }
 
+/// The child's environment variable `k`; a child without it panics.
 pub fn env(k: &str) -> String {
     std::env::var(k).unwrap_or_else(|_| panic!("child needs {k}"))
 }
 
+/// [`env`] as a number.
 pub fn env_u64(k: &str) -> u64 {
     env(k)
         .parse()
         .unwrap_or_else(|_| panic!("{k} is not a number"))
 }
 
+/// Plays `role` in this child process; returns its exit code: 0, or 3 with the error on
+/// stderr.
 pub fn role_main(role: &str) -> i32 {
     // SAFETY: alarm(2) only arms a timer; its default action ends this child if a test bug
     // would leave it waiting forever.

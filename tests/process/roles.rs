@@ -10,6 +10,8 @@ use shmchan_testkit::Rng;
 use crate::harness::{env, env_u64};
 use crate::waiting::{get_with, in_sleeping_syscall, put_with, Via};
 
+/// The environment of a stream role: channel NAME, COUNT items in batches of up to MAXB,
+/// capacity CAP, and SEED for the batch sizes.
 pub fn stream_env(
     name: &str,
     count: u64,
@@ -26,6 +28,7 @@ pub fn stream_env(
     ]
 }
 
+/// The options a child opens its channel with: CAP, NOSPIN (sleep at once) and BARRIER.
 pub fn child_options() -> Options {
     let mut o = Options::new().capacity(env_u64("CAP") as usize);
     if std::env::var("NOSPIN").is_ok() {
@@ -39,6 +42,7 @@ pub fn child_options() -> Options {
     o
 }
 
+/// The u64 channel NAME, created or opened with [`child_options`].
 pub fn child_chan() -> Result<ChannelIo<u64>, String> {
     ChannelIo::<u64>::create_or_open(&env("NAME"), child_options()).map_err(|e| e.to_string())
 }

@@ -17,7 +17,6 @@ pub fn header_word(name: &str, offset: u64) -> u32 {
 
 /// Offsets of the waiting words: the reader waiting for data, the writer waiting for room.
 pub const DATA_WAITING: u64 = shmchan::layout::DATA_WAITING as u64;
-
 pub const ROOM_WAITING: u64 = shmchan::layout::ROOM_WAITING as u64;
 
 /// Waits (bounded) until the side owning `word`, the thread `tid` of this process, sleeps on
@@ -66,8 +65,10 @@ pub enum Via {
     EventLoop,
 }
 
+/// Every [`Via`], for a test that runs once with each.
 pub const ALL_VIAS: [Via; 3] = [Via::Blocking, Via::Tokio, Via::EventLoop];
 
+/// A current-thread tokio runtime.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -128,6 +129,7 @@ pub fn get_with(
     }
 }
 
+/// `e` with the `n` items an earlier call filled added to its count.
 pub fn add_filled(e: GetError, n: usize) -> GetError {
     match e {
         GetError::PeerGone {
@@ -181,6 +183,7 @@ pub fn put_with(
     }
 }
 
+/// Options whose ends sleep at once instead of spinning first.
 pub fn no_spin() -> Options {
     Options::new().wait_strategy(WaitStrategy::Sleep)
 }
