@@ -17,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use shmchan::{ChannelIo, ErrorKind, Options};
+use shmchan_testkit::unique;
 
 use crate::common::Res;
 
@@ -54,14 +55,6 @@ fn free_port() -> Res<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
-}
-
-fn unique(tag: &str) -> String {
-    format!(
-        "bb{}-{tag}-{}",
-        std::process::id(),
-        now_ns() % 1_000_000_007
-    )
 }
 
 /// The bridge binary, and what the push is given beyond its channel, key and endpoint.

@@ -4,22 +4,16 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use shmchan::{ChannelIo, Error, ErrorKind, Options};
+use shmchan_testkit::{unique, Deadline};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
-
-fn unique(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "zb{}-{tag}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+/// How long a whole test may take (twice the limit on one wait): past it, its [`Deadline`]
+/// aborts the test binary (a hang fails instead of hanging).
+const TEST_LIMIT: Duration = Duration::from_secs(240);
 
 /// Removes the channels of a test when it ends (aborted or dead streams stay otherwise).
 struct Cleanup(Vec<String>);
@@ -135,18 +129,6 @@ fn bridges_with(
     }
 }
 
-/// Aborts the test binary if a test outlives TIMEOUT (a hang fails instead of hanging).
-fn watchdog(what: &'static str) -> mpsc::Sender<()> {
-    let (tx, rx) = mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if rx.recv_timeout(TIMEOUT * 2) == Err(mpsc::RecvTimeoutError::Timeout) {
-            eprintln!("watchdog: {what} hung");
-            std::process::abort();
-        }
-    });
-    tx
-}
-
 /// Opens the far channel once the pull has made it ("started" on its stdout).
 fn far_reader<T: bytemuck::Pod>(pull: &Bridge, far: &str) -> shmchan::ReaderFront<T> {
     pull.expect("started");
@@ -158,7 +140,7 @@ fn far_reader<T: bytemuck::Pod>(pull: &Bridge, far: &str) -> shmchan::ReaderFron
 
 #[test]
 fn u8_256_mib_in_both_start_orders() {
-    let _w = watchdog("u8_256_mib_in_both_start_orders");
+    let _w = Deadline::new(TEST_LIMIT, "u8_256_mib_in_both_start_orders");
     for push_first in [true, false] {
         let (local, far, key) = (unique("u8l"), unique("u8f"), unique("u8k"));
         let _c = Cleanup(vec![local.clone(), far.clone()]);
@@ -273,7 +255,7 @@ fn u64_stream_with(
 
 #[test]
 fn ten_million_u64_in_both_start_orders() {
-    let _w = watchdog("ten_million_u64_in_both_start_orders");
+    let _w = Deadline::new(TEST_LIMIT, "ten_million_u64_in_both_start_orders");
     for push_first in [true, false] {
         let e = u64_stream(10_000_000, push_first, None);
         assert!(e.kind() == ErrorKind::Closed && e.remaining() == 0, "{e}");
@@ -282,7 +264,7 @@ fn ten_million_u64_in_both_start_orders() {
 
 #[test]
 fn samples_larger_than_a_zenoh_batch_arrive_whole() {
-    let _w = watchdog("samples_larger_than_a_zenoh_batch_arrive_whole");
+    let _w = Deadline::new(TEST_LIMIT, "samples_larger_than_a_zenoh_batch_arrive_whole");
     // 200 000-byte samples are fragmented into zenoh batches of at most 48 KiB on loopback,
     // whose edges split items; the far ring of 4096 u64 takes them in reservations of 2048
     // items, whose edges fall elsewhere. Every item still arrives, in order.
@@ -298,7 +280,10 @@ fn samples_larger_than_a_zenoh_batch_arrive_whole() {
 
 #[test]
 fn a_reader_that_gets_more_than_half_the_far_ring_at_once_is_served() {
-    let _w = watchdog("a_reader_that_gets_more_than_half_the_far_ring_at_once_is_served");
+    let _w = Deadline::new(
+        TEST_LIMIT,
+        "a_reader_that_gets_more_than_half_the_far_ring_at_once_is_served",
+    );
     // The far reader waits for 3000 of the ring's 4096 items at a time, and samples hold
     // 6080: the pull must fill whatever room there is, not wait for room for a fixed part
     // of a sample (which such a reader would never make).
@@ -314,7 +299,7 @@ fn a_reader_that_gets_more_than_half_the_far_ring_at_once_is_served() {
 
 #[test]
 fn abort_arrives_after_everything_before_it() {
-    let _w = watchdog("abort_arrives_after_everything_before_it");
+    let _w = Deadline::new(TEST_LIMIT, "abort_arrives_after_everything_before_it");
     match u64_stream(100_000, true, Some("sensor lost")) {
         e if e.kind() == ErrorKind::Aborted && e.remaining() == 0 => {
             assert_eq!(e.reason(), Some("sensor lost"))
@@ -358,7 +343,7 @@ fn read_until_error(r: &mut shmchan::ReaderFront<u64>, mut next: u64) -> (Error,
 
 #[test]
 fn kill_9_of_the_push_aborts_the_far_channel() {
-    let _w = watchdog("kill_9_of_the_push_aborts_the_far_channel");
+    let _w = Deadline::new(TEST_LIMIT, "kill_9_of_the_push_aborts_the_far_channel");
     let (local, far, key) = (unique("kpl"), unique("kpf"), unique("kpk"));
     let _c = Cleanup(vec![local.clone(), far.clone()]);
     let (writer, _chan) = endless_writer(&local);
@@ -382,7 +367,10 @@ fn kill_9_of_the_push_aborts_the_far_channel() {
 
 #[test]
 fn kill_9_of_the_pull_ends_the_far_channel_with_an_error() {
-    let _w = watchdog("kill_9_of_the_pull_ends_the_far_channel_with_an_error");
+    let _w = Deadline::new(
+        TEST_LIMIT,
+        "kill_9_of_the_pull_ends_the_far_channel_with_an_error",
+    );
     let (local, far, key) = (unique("kql"), unique("kqf"), unique("kqk"));
     let _c = Cleanup(vec![local.clone(), far.clone()]);
     let (writer, _chan) = endless_writer(&local);
@@ -414,7 +402,7 @@ fn kill_9_of_the_pull_ends_the_far_channel_with_an_error() {
 
 #[test]
 fn a_type_or_schema_mismatch_is_refused() {
-    let _w = watchdog("a_type_or_schema_mismatch_is_refused");
+    let _w = Deadline::new(TEST_LIMIT, "a_type_or_schema_mismatch_is_refused");
     for (far_opts, want) in [
         (Options::new(), "u32"),                       // f32 far, u32 stream
         (Options::new().schema("other/v1"), "schema"), // the tag differs
@@ -446,14 +434,17 @@ fn a_type_or_schema_mismatch_is_refused() {
 
 #[test]
 fn a_plain_zenoh_subscriber_decodes_the_stream() {
-    let _w = watchdog("a_plain_zenoh_subscriber_decodes_the_stream");
+    let _w = Deadline::new(TEST_LIMIT, "a_plain_zenoh_subscriber_decodes_the_stream");
     let (ok, err) = plain_subscriber(true);
     assert!(ok, "push: {err}");
 }
 
 #[test]
 fn a_push_whose_pull_goes_without_confirming_the_end_fails() {
-    let _w = watchdog("a_push_whose_pull_goes_without_confirming_the_end_fails");
+    let _w = Deadline::new(
+        TEST_LIMIT,
+        "a_push_whose_pull_goes_without_confirming_the_end_fails",
+    );
     let (ok, err) = plain_subscriber(false);
     assert!(!ok);
     assert!(err.contains("without confirming"), "{err}");
