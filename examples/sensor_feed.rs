@@ -14,7 +14,7 @@
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-use shmchan::{ChannelIo, GetError, Options};
+use shmchan::{ChannelIo, ErrorKind, Options};
 
 const FRAME: usize = 4096;
 const MAX_BATCH: u64 = 65_536;
@@ -148,8 +148,9 @@ fn consume(name: &str, items: u64) -> Result<(), Box<dyn std::error::Error>> {
                 check(got, &frame)?;
                 got += FRAME as u64;
             }
-            Err(GetError::Closed { remaining, .. }) => {
+            Err(e) if e.kind() == ErrorKind::Closed => {
                 // The last partial frame is still in the channel: drain it.
+                let remaining = e.remaining();
                 let n = r.blocking_get_some(&mut frame)?;
                 if n != remaining {
                     return Err(format!("{remaining} remained but {n} were read").into());

@@ -28,12 +28,13 @@ mkdir -p "$work"
 # $1 side (a or b), $2 commit or empty for the working tree: builds $work/$1/bin.
 build() {
   local dir=$work/$1 src
-  rm -rf "$dir" && mkdir -p "$dir/src"
+  rm -rf "$dir" "$work/lib-$1" && mkdir -p "$dir/src"
   if [ -n "$2" ]; then
-    mkdir -p "$dir/lib" && git -C "$root" archive "$2" | tar -x -C "$dir/lib"
-    # Only the library: its workspace table would claim members that are not extracted.
-    sed -i '/^\[workspace\]/,/^\[package\]/{/^\[package\]/!d}' "$dir/lib/Cargo.toml"
-    src=$dir/lib
+    # The whole tree of that commit (the library's manifest may take its version and
+    # dependencies from its workspace), beside the program's directory, not in it: one
+    # workspace may not hold another.
+    src=$work/lib-$1
+    mkdir -p "$src" && git -C "$root" archive "$2" | tar -x -C "$src"
   else
     src=$root
   fi

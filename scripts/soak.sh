@@ -7,9 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 items=${1:-10000000000}
 seed=${2:-$RANDOM}
-cargo build --release --quiet --example soak
+cargo build --release --quiet -p shmchan-peers --bin soak
 echo "soak: $items items, seed $seed"
 stats=$(mktemp)
 trap 'rm -f "$stats"' EXIT
-/usr/bin/time -v -o "$stats" target/release/examples/soak --items "$items" --seed "$seed"
+/usr/bin/time -v -o "$stats" target/release/soak --items "$items" --seed "$seed"
 grep -E "Elapsed|Maximum resident" "$stats"

@@ -14,7 +14,7 @@ root=$PWD
 source scripts/python-env.sh
 
 # The Rust end of the cross-language tests.
-cargo build --release --quiet --example python_peer
+cargo build --release --quiet -p shmchan-peers --bin python_peer
 
 cd crates/shmchan-py
 echo "ruff check, ruff format --check"
@@ -23,5 +23,5 @@ echo "ruff check, ruff format --check"
 echo "mypy --strict (the package and its stub)"
 "$venv/bin/mypy" --strict python/shmchan
 echo "pytest"
-SHMCHAN_RUST_PEER=$root/target/release/examples/python_peer \
+SHMCHAN_RUST_PEER=$root/target/release/python_peer \
   "$py" -m pytest -q -p no:cacheprovider --timeout 300 "$@" tests

@@ -38,7 +38,7 @@
 //! both ends must agree, since a fast path without a fence is only safe if every sleeper
 //! calls membarrier. A process that cannot register (a kernel before 4.16, a kernel with the
 //! registration bug of `registration_bug`, or a seccomp filter that forbids the call) gets
-//! [`OpenError::MembarrierUnavailable`](crate::OpenError) for such a channel; create
+//! [`ErrorKind::MembarrierUnavailable`](crate::ErrorKind::MembarrierUnavailable) for such a channel; create
 //! channels for it with [`Barrier::Fence`]. With [`Barrier::Auto`] the creator decides by
 //! what *it* can do: if peers may run in such a sandbox, create with [`Barrier::Fence`], or
 //! `create_or_open` gives a channel that depends on which side started first.
@@ -54,6 +54,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use rustix::thread::{membarrier, MembarrierCommand, MembarrierQuery};
 
+use crate::error::{Error, ErrorKind};
+
 /// How a channel orders the wake protocol's store→load pairs; chosen at creation with
 /// [`Options::barrier`](crate::Options::barrier), recorded in the channel, and the same for
 /// both ends.
@@ -64,7 +66,7 @@ use rustix::thread::{membarrier, MembarrierCommand, MembarrierQuery};
 /// // For a peer in a sandbox that forbids membarrier(2):
 /// let chan = ChannelIo::<u64>::create(&name, Options::new().barrier(Barrier::Fence))?;
 /// assert_eq!(chan.barrier(), Barrier::Fence);
-/// # Ok::<(), shmchan::OpenError>(())
+/// # Ok::<(), shmchan::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -81,6 +83,12 @@ pub enum Barrier {
     /// not 5.4–5.11 without the stable fix named in the module docs, not forbidden by a
     /// seccomp filter).
     Membarrier,
+}
+
+/// [`register`], for channel `name`, which needs it: its failure as the channel's error.
+pub(crate) fn require(name: &str) -> Result<(), Error> {
+    register()
+        .map_err(|source| Error::new(ErrorKind::MembarrierUnavailable, name).with_source(source))
 }
 
 /// Registers this process for `MEMBARRIER_CMD_GLOBAL_EXPEDITED` (once per process: the

@@ -1,4 +1,5 @@
-//! [`ChannelIo`]: a named channel, and the one place that hands out its two ends.
+//! [`ChannelIo`]: a named channel, and the one place that hands out its two ends; typed
+//! (`ChannelIo<T>`) or with its element type given at run time ([`RawChannel`](crate::RawChannel)).
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -6,143 +7,13 @@ use std::sync::Arc;
 use bytemuck::Pod;
 
 use crate::barrier::Barrier;
-use crate::element::Typed;
-use crate::error::{ClaimError, OpenError, RemoveError};
+use crate::element::{ElementType, Stride, Typed};
+use crate::error::{Error, ErrorKind};
 use crate::notify::WaitStrategy;
+use crate::options::{Options, DEFAULT_RING_BYTES};
 use crate::reader::ReaderFront;
-use crate::segment::{self, CreateSpec, Layout, Segment};
+use crate::segment::{self, ChannelInfo, CreateSpec, Layout, Removal, Segment};
 use crate::writer::WriterFront;
-
-/// The accessors both channel handles have ([`ChannelIo`] and
-/// [`RawChannel`](crate::RawChannel)), on a segment in a field `seg`.
-macro_rules! channel_accessors {
-    () => {
-        /// The channel's name.
-        pub fn name(&self) -> &str {
-            self.seg.name()
-        }
-
-        /// Ring capacity in elements (at least what was asked for).
-        pub fn capacity(&self) -> usize {
-            self.seg.capacity as usize
-        }
-
-        /// Elements committed and not yet consumed, right now (stale as soon as it returns
-        /// while the ends are active).
-        pub fn len(&self) -> usize {
-            self.seg.len() as usize
-        }
-
-        /// True if no committed element is waiting (may be stale, like `len`).
-        pub fn is_empty(&self) -> bool {
-            self.len() == 0
-        }
-
-        /// The channel's [`Barrier`](crate::Barrier): `Fence` or `Membarrier`, as chosen
-        /// at creation.
-        pub fn barrier(&self) -> crate::Barrier {
-            if self.seg.membarrier {
-                crate::Barrier::Membarrier
-            } else {
-                crate::Barrier::Fence
-            }
-        }
-
-        /// The channel's schema tag, if it has one.
-        pub fn schema(&self) -> Option<&str> {
-            self.seg.schema.as_deref()
-        }
-    };
-}
-pub(crate) use channel_accessors;
-
-/// Bytes of ring [`Options::new`] asks for unless told otherwise: 1 MiB.
-pub const DEFAULT_RING_BYTES: usize = 1 << 20;
-
-/// How to create (and, for the schema tag and wait strategy, open) a channel.
-///
-/// ```
-/// use shmchan::{Options, WaitStrategy};
-/// let opts = Options::new()
-///     .capacity(1 << 16)
-///     .schema("imu-sample/v2")
-///     .mode(0o600)
-///     .wait_strategy(WaitStrategy::Sleep);
-/// ```
-#[derive(Clone, Debug, Default)]
-pub struct Options {
-    pub(crate) capacity: Option<usize>,
-    pub(crate) schema: Option<String>,
-    pub(crate) mode: Option<u32>,
-    pub(crate) persist: bool,
-    pub(crate) other_owner: bool,
-    pub(crate) wait: WaitStrategy,
-    pub(crate) barrier: Barrier,
-}
-
-impl Options {
-    /// Defaults: a 1 MiB ring, no schema tag, mode 0600, removed when finished, and
-    /// [`WaitStrategy::default`].
-    pub fn new() -> Options {
-        Options::default()
-    }
-
-    /// Ring capacity in elements (rounded up so the ring is a whole number of pages).
-    pub fn capacity(mut self, elements: usize) -> Options {
-        self.capacity = Some(elements);
-        self
-    }
-
-    /// A tag naming the element's meaning (up to [`SCHEMA_MAX`](crate::SCHEMA_MAX) bytes),
-    /// recorded at creation; [`ChannelIo::open_with`] fails unless both sides give the same
-    /// tag. Two types of one size and alignment are otherwise indistinguishable.
-    pub fn schema(mut self, tag: impl Into<String>) -> Options {
-        self.schema = Some(tag.into());
-        self
-    }
-
-    /// Permission bits of the channel's files (default `0o600`: this user only). Widen it on
-    /// purpose, e.g. `0o660` to share with a group; the other users then open it with
-    /// [`accept_other_owner`](Self::accept_other_owner).
-    pub fn mode(mut self, mode: u32) -> Options {
-        self.mode = Some(mode);
-        self
-    }
-
-    /// Keep the channel even when it is finished or was never used, until
-    /// [`ChannelIo::remove`] deletes it.
-    pub fn persist(mut self, persist: bool) -> Options {
-        self.persist = persist;
-        self
-    }
-
-    /// When opening, accept a channel that belongs to another user (default: only this user's
-    /// or root's). Any user can create names in `/dev/shm`, so without this another user
-    /// could plant a channel under the name you open and read or inject items.
-    pub fn accept_other_owner(mut self, accept: bool) -> Options {
-        self.other_owner = accept;
-        self
-    }
-
-    /// How the wake protocol orders its stores and loads (default [`Barrier::Auto`]: with
-    /// `membarrier(2)` where this process can use it). Recorded at creation; ignored when
-    /// opening, since both ends must use the channel's.
-    ///
-    /// With [`Barrier::Membarrier`], `put` and `get` carry no fence instruction (single `u64`
-    /// items across processes: 68–92 M/s against 15–31 M/s with fences, in alternating runs
-    /// of `crates/bench/examples/single_items`); every process that opens the channel must be allowed
-    /// `membarrier(2)`. See [`Barrier`].
-    pub fn barrier(mut self, barrier: Barrier) -> Options {
-        self.barrier = barrier;
-        self
-    }
-
-    /// How this process's ends wait. Not recorded in the channel: each side chooses its own.
-    pub fn wait_strategy(mut self, strategy: WaitStrategy) -> Options {
-        self.wait = strategy;
-        self
-    }
-}
 
 /// A named shared-memory channel of `T`, open in this process.
 ///
@@ -179,38 +50,199 @@ impl Options {
 /// assert_eq!(r.blocking_get_some(&mut two)?, 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct ChannelIo<T> {
+///
+/// The second parameter says how the ends count elements, as for the ends themselves:
+/// [`Typed`] (the default) for a channel of `T`, [`Bytes`](crate::Bytes) for a
+/// [`RawChannel`](crate::RawChannel), whose element type is given at run time.
+pub struct ChannelIo<T, S: Stride = Typed> {
     seg: Arc<Segment>,
     wait: WaitStrategy,
+    elem: ElementType,
+    stride: S,
     _t: PhantomData<fn() -> T>,
 }
 
-impl<T> std::fmt::Debug for ChannelIo<T> {
+impl<T, S: Stride> std::fmt::Debug for ChannelIo<T, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChannelIo")
             .field("name", &self.seg.name())
             .field("capacity", &self.seg.capacity)
-            .field("elem_size", &self.seg.elem_size)
+            .field("element", &self.elem)
             .finish()
     }
 }
 
-impl<T> Clone for ChannelIo<T> {
+impl<T, S: Stride> Clone for ChannelIo<T, S> {
     fn clone(&self) -> Self {
         ChannelIo {
             seg: Arc::clone(&self.seg),
             wait: self.wait,
+            elem: self.elem,
+            stride: self.stride,
             _t: PhantomData,
         }
     }
 }
 
-fn layout<T: 'static>() -> Layout {
-    Layout {
-        size: std::mem::size_of::<T>(),
-        align: std::mem::align_of::<T>(),
-        type_name: std::any::type_name::<T>(),
-        kind: crate::header::Primitive::of::<T>(),
+/// What a channel handle is made of, besides its segment: the element layout it checks the
+/// channel against, its element type, and how its ends count elements.
+pub(crate) struct Kind<S> {
+    pub(crate) layout: Layout,
+    pub(crate) elem: ElementType,
+    pub(crate) stride: S,
+}
+
+/// The kind of a `ChannelIo<T>`.
+fn typed<T: Pod>() -> Kind<Typed> {
+    Kind {
+        layout: Layout {
+            // The real size, zero for a zero-sized `T`, which create and open refuse.
+            size: std::mem::size_of::<T>(),
+            align: std::mem::align_of::<T>(),
+            type_name: std::any::type_name::<T>(),
+            kind: crate::header::Primitive::of::<T>(),
+        },
+        elem: ElementType::of::<T>(),
+        stride: Typed,
+    }
+}
+
+impl<T, S: Stride> ChannelIo<T, S> {
+    /// Creates channel `name` for elements of `kind`; fails if it exists.
+    pub(crate) fn create_kind(name: &str, kind: Kind<S>, options: &Options) -> Result<Self, Error> {
+        let seg = create_segment(name, kind.layout, options)?;
+        Ok(ChannelIo::new(seg, kind, options.wait))
+    }
+
+    /// Opens existing channel `name`, which must hold elements of `kind`.
+    pub(crate) fn open_kind(name: &str, kind: Kind<S>, options: &Options) -> Result<Self, Error> {
+        let seg = Segment::open(
+            name,
+            kind.layout,
+            options.schema.as_deref(),
+            options.other_owner,
+        )?;
+        Ok(ChannelIo::new(seg, kind, options.wait))
+    }
+
+    /// Opens channel `name`, creating it if it does not exist. Open first (the usual case
+    /// once running); on NotFound create; if that loses a race (AlreadyExists), open what the
+    /// winner made. A channel removed between our two steps sends us around again; a few
+    /// rounds settle any realistic race.
+    pub(crate) fn create_or_open_kind(
+        name: &str,
+        kind: impl Fn() -> Kind<S>,
+        options: &Options,
+    ) -> Result<Self, Error> {
+        let mut last = None;
+        for _ in 0..8 {
+            match ChannelIo::open_kind(name, kind(), options) {
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                other => return other,
+            }
+            match ChannelIo::create_kind(name, kind(), options) {
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| Error::at(ErrorKind::NotFound, name, segment::channel_dir(name))))
+    }
+
+    fn new(seg: Segment, kind: Kind<S>, wait: WaitStrategy) -> Self {
+        ChannelIo {
+            seg: Arc::new(seg),
+            wait,
+            elem: kind.elem,
+            stride: kind.stride,
+            _t: PhantomData,
+        }
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &str {
+        self.seg.name()
+    }
+
+    /// Ring capacity in elements (at least what was asked for).
+    pub fn capacity(&self) -> usize {
+        self.seg.capacity as usize
+    }
+
+    /// Elements committed and not yet consumed, right now (stale as soon as it returns
+    /// while the ends are active).
+    pub fn len(&self) -> usize {
+        self.seg.len() as usize
+    }
+
+    /// True if no committed element is waiting (may be stale, like `len`).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The channel's [`Barrier`]: `Fence` or `Membarrier`, as chosen at creation.
+    pub fn barrier(&self) -> Barrier {
+        if self.seg.membarrier {
+            Barrier::Membarrier
+        } else {
+            Barrier::Fence
+        }
+    }
+
+    /// The channel's schema tag, if it has one.
+    pub fn schema(&self) -> Option<&str> {
+        self.seg.schema.as_deref()
+    }
+
+    /// The element type this channel was opened with.
+    pub fn element_type(&self) -> ElementType {
+        self.elem
+    }
+}
+
+impl<T: Pod, S: Stride> ChannelIo<T, S> {
+    /// Claims the writing end. There is one writer across all processes at a time.
+    ///
+    /// # Errors
+    ///
+    /// [`EndTaken`](ErrorKind::EndTaken) if a live holder has it (here or in another process;
+    /// a holder that died frees it at once), [`Closed`](ErrorKind::Closed) if the channel was closed
+    /// (by a writer or the reader: a closed channel takes no more items).
+    ///
+    /// ```
+    /// use shmchan::{ChannelIo, ErrorKind, Options};
+    /// # let name = format!("doc-writer-{}", std::process::id());
+    /// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
+    /// let w = chan.writer()?;
+    /// assert_eq!(chan.writer().unwrap_err().kind(), ErrorKind::EndTaken);
+    /// # drop(w);
+    /// # ChannelIo::remove(&name)?; // a closed writer's end of stream waits for a reader
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn writer(&self) -> Result<WriterFront<T, S>, Error> {
+        WriterFront::claim(&self.seg, self.wait, self.stride)
+    }
+
+    /// Claims the reading end. There is one reader across all processes at a time. A reader
+    /// that claims a channel whose previous reader died resumes at the first item that
+    /// reader had not consumed.
+    ///
+    /// # Errors
+    ///
+    /// [`EndTaken`](ErrorKind::EndTaken) if a live holder has it, [`Closed`](ErrorKind::Closed) if a reader
+    /// closed the channel.
+    ///
+    /// ```
+    /// use shmchan::{ChannelIo, Options};
+    /// # let name = format!("doc-reader-{}", std::process::id());
+    /// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
+    /// let r = chan.reader()?;
+    /// assert!(chan.reader().is_err());
+    /// # drop(r);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reader(&self) -> Result<ReaderFront<T, S>, Error> {
+        ReaderFront::claim(&self.seg, self.wait, self.stride)
     }
 }
 
@@ -218,31 +250,29 @@ impl<T: Pod> ChannelIo<T> {
     /// Creates channel `name`; fails if it exists.
     ///
     /// The ring is allocated in full now, so a shared-memory file system without room for it
-    /// fails here ([`OpenError::NoSpace`]) rather than with SIGBUS later.
+    /// fails here ([`NoSpace`](ErrorKind::NoSpace)) rather than with SIGBUS later.
     ///
     /// # Errors
     ///
-    /// [`InvalidName`](OpenError::InvalidName), [`InvalidCapacity`](OpenError::InvalidCapacity),
-    /// [`InvalidSchema`](OpenError::InvalidSchema), [`UnsupportedElement`](OpenError::UnsupportedElement),
-    /// [`AlreadyExists`](OpenError::AlreadyExists), [`PermissionDenied`](OpenError::PermissionDenied),
-    /// [`NoSpace`](OpenError::NoSpace), or [`Io`](OpenError::Io).
+    /// Of kind [`InvalidName`](ErrorKind::InvalidName),
+    /// [`InvalidCapacity`](ErrorKind::InvalidCapacity),
+    /// [`InvalidSchema`](ErrorKind::InvalidSchema),
+    /// [`UnsupportedElement`](ErrorKind::UnsupportedElement),
+    /// [`AlreadyExists`](ErrorKind::AlreadyExists),
+    /// [`PermissionDenied`](ErrorKind::PermissionDenied), [`NoSpace`](ErrorKind::NoSpace),
+    /// [`MembarrierUnavailable`](ErrorKind::MembarrierUnavailable) or [`Io`](ErrorKind::Io).
     ///
     /// ```
-    /// use shmchan::{ChannelIo, OpenError, Options};
+    /// use shmchan::{ChannelIo, ErrorKind, Options};
     /// # let name = format!("doc-create-{}", std::process::id());
     /// let chan = ChannelIo::<u64>::create(&name, Options::new().capacity(100))?;
     /// assert_eq!(chan.capacity(), 512); // rounded up to a whole 4 KiB page
     /// let again = ChannelIo::<u64>::create(&name, Options::new());
-    /// assert!(matches!(again, Err(OpenError::AlreadyExists { .. })));
-    /// # Ok::<(), OpenError>(())
+    /// assert_eq!(again.unwrap_err().kind(), ErrorKind::AlreadyExists);
+    /// # Ok::<(), shmchan::Error>(())
     /// ```
-    pub fn create(name: &str, options: Options) -> Result<ChannelIo<T>, OpenError> {
-        let seg = create_segment(name, layout::<T>(), &options)?;
-        Ok(ChannelIo {
-            seg: Arc::new(seg),
-            wait: options.wait,
-            _t: PhantomData,
-        })
+    pub fn create(name: &str, options: Options) -> Result<ChannelIo<T>, Error> {
+        ChannelIo::create_kind(name, typed::<T>(), &options)
     }
 
     /// Opens existing channel `name`, which must hold `T` (size and alignment) and have no
@@ -250,22 +280,27 @@ impl<T: Pod> ChannelIo<T> {
     ///
     /// # Errors
     ///
-    /// [`NotFound`](OpenError::NotFound), [`ElementMismatch`](OpenError::ElementMismatch),
-    /// [`SchemaMismatch`](OpenError::SchemaMismatch), [`Foreign`](OpenError::Foreign),
-    /// [`TooSmall`](OpenError::TooSmall), [`VersionMismatch`](OpenError::VersionMismatch),
-    /// [`NotInitialized`](OpenError::NotInitialized), [`Corrupted`](OpenError::Corrupted),
-    /// [`PermissionDenied`](OpenError::PermissionDenied), [`Io`](OpenError::Io).
+    /// Of kind [`NotFound`](ErrorKind::NotFound),
+    /// [`ElementMismatch`](ErrorKind::ElementMismatch),
+    /// [`SchemaMismatch`](ErrorKind::SchemaMismatch),
+    /// [`ForeignOwner`](ErrorKind::ForeignOwner), [`NotAChannel`](ErrorKind::NotAChannel),
+    /// [`TooSmall`](ErrorKind::TooSmall), [`VersionMismatch`](ErrorKind::VersionMismatch),
+    /// [`AbiMismatch`](ErrorKind::AbiMismatch), [`NotInitialized`](ErrorKind::NotInitialized),
+    /// [`Corrupted`](ErrorKind::Corrupted), [`PermissionDenied`](ErrorKind::PermissionDenied),
+    /// [`MembarrierUnavailable`](ErrorKind::MembarrierUnavailable) or [`Io`](ErrorKind::Io).
     ///
     /// ```
-    /// use shmchan::{ChannelIo, OpenError, Options};
+    /// use shmchan::{ChannelIo, Context, ErrorKind, Options};
     /// # let name = format!("doc-open-{}", std::process::id());
     /// let _chan = ChannelIo::<f32>::create(&name, Options::new())?;
     /// assert!(ChannelIo::<f32>::open(&name).is_ok());
     /// let wrong = ChannelIo::<f64>::open(&name);
-    /// assert!(matches!(wrong, Err(OpenError::ElementMismatch { found_size: 4, expected_size: 8, .. })));
-    /// # Ok::<(), OpenError>(())
+    /// let e = wrong.unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::ElementMismatch);
+    /// assert!(matches!(e.context(), Context::Element { found_size: 4, expected_size: 8, .. }));
+    /// # Ok::<(), shmchan::Error>(())
     /// ```
-    pub fn open(name: &str) -> Result<ChannelIo<T>, OpenError> {
+    pub fn open(name: &str) -> Result<ChannelIo<T>, Error> {
         ChannelIo::open_with(name, Options::new())
     }
 
@@ -278,21 +313,16 @@ impl<T: Pod> ChannelIo<T> {
     /// As [`open`](Self::open).
     ///
     /// ```
-    /// use shmchan::{ChannelIo, OpenError, Options};
+    /// use shmchan::{ChannelIo, ErrorKind, Options};
     /// # let name = format!("doc-open-with-{}", std::process::id());
     /// let _chan = ChannelIo::<f32>::create(&name, Options::new().schema("imu/v2"))?;
     /// assert!(ChannelIo::<f32>::open_with(&name, Options::new().schema("imu/v2")).is_ok());
     /// let old = ChannelIo::<f32>::open_with(&name, Options::new().schema("imu/v1"));
-    /// assert!(matches!(old, Err(OpenError::SchemaMismatch { .. })));
-    /// # Ok::<(), OpenError>(())
+    /// assert_eq!(old.unwrap_err().kind(), ErrorKind::SchemaMismatch);
+    /// # Ok::<(), shmchan::Error>(())
     /// ```
-    pub fn open_with(name: &str, options: Options) -> Result<ChannelIo<T>, OpenError> {
-        let seg = open_segment(name, layout::<T>(), &options)?;
-        Ok(ChannelIo {
-            seg: Arc::new(seg),
-            wait: options.wait,
-            _t: PhantomData,
-        })
+    pub fn open_with(name: &str, options: Options) -> Result<ChannelIo<T>, Error> {
+        ChannelIo::open_kind(name, typed::<T>(), &options)
     }
 
     /// Opens channel `name`, creating it with `options` if it does not exist, so that two
@@ -309,61 +339,11 @@ impl<T: Pod> ChannelIo<T> {
     /// let a = ChannelIo::<u32>::create_or_open(&name, Options::new().capacity(4096))?; // creates
     /// let b = ChannelIo::<u32>::create_or_open(&name, Options::new().capacity(4096))?; // opens
     /// assert_eq!(a.capacity(), b.capacity());
-    /// # Ok::<(), shmchan::OpenError>(())
+    /// # Ok::<(), shmchan::Error>(())
     /// ```
-    pub fn create_or_open(name: &str, options: Options) -> Result<ChannelIo<T>, OpenError> {
-        create_or_open_with(
-            name,
-            || ChannelIo::open_with(name, options.clone()),
-            || ChannelIo::create(name, options.clone()),
-        )
+    pub fn create_or_open(name: &str, options: Options) -> Result<ChannelIo<T>, Error> {
+        ChannelIo::create_or_open_kind(name, typed::<T>, &options)
     }
-
-    /// Claims the writing end. There is one writer across all processes at a time.
-    ///
-    /// # Errors
-    ///
-    /// [`ClaimError::EndTaken`] if a live holder has it (here or in another process; a
-    /// holder that died frees it at once), [`ClaimError::Closed`] if the channel was closed
-    /// (by a writer or the reader: a closed channel takes no more items).
-    ///
-    /// ```
-    /// use shmchan::{ChannelIo, ClaimError, Options};
-    /// # let name = format!("doc-writer-{}", std::process::id());
-    /// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
-    /// let w = chan.writer()?;
-    /// assert!(matches!(chan.writer(), Err(ClaimError::EndTaken { .. })));
-    /// # drop(w);
-    /// # ChannelIo::remove(&name)?; // a closed writer's end of stream waits for a reader
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn writer(&self) -> Result<WriterFront<T>, ClaimError> {
-        WriterFront::claim(&self.seg, self.wait, Typed)
-    }
-
-    /// Claims the reading end. There is one reader across all processes at a time. A reader
-    /// that claims a channel whose previous reader died resumes at the first item that
-    /// reader had not consumed.
-    ///
-    /// # Errors
-    ///
-    /// [`ClaimError::EndTaken`] if a live holder has it, [`ClaimError::Closed`] if a reader
-    /// closed the channel.
-    ///
-    /// ```
-    /// use shmchan::{ChannelIo, Options};
-    /// # let name = format!("doc-reader-{}", std::process::id());
-    /// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
-    /// let r = chan.reader()?;
-    /// assert!(chan.reader().is_err());
-    /// # drop(r);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn reader(&self) -> Result<ReaderFront<T>, ClaimError> {
-        ReaderFront::claim(&self.seg, self.wait, Typed)
-    }
-
-    channel_accessors!();
 }
 
 impl ChannelIo<()> {
@@ -389,7 +369,7 @@ impl ChannelIo<()> {
     /// # ChannelIo::remove(&name)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn inspect(name: &str) -> Result<crate::ChannelInfo, OpenError> {
+    pub fn inspect(name: &str) -> Result<ChannelInfo, Error> {
         segment::inspect(name)
     }
 
@@ -408,7 +388,7 @@ impl ChannelIo<()> {
     /// assert!(all.iter().any(|(n, info)| *n == name && info.is_ok()));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn list() -> std::io::Result<Vec<(String, Result<crate::ChannelInfo, OpenError>)>> {
+    pub fn list() -> std::io::Result<Vec<(String, Result<ChannelInfo, Error>)>> {
         let (names, _) = segment::scan()?;
         Ok(names
             .into_iter()
@@ -426,7 +406,8 @@ impl ChannelIo<()> {
     ///
     /// # Errors
     ///
-    /// [`RemoveError::InvalidName`], or [`RemoveError::Io`] if the files cannot be removed.
+    /// [`InvalidName`](ErrorKind::InvalidName), or [`Io`](ErrorKind::Io) if the files cannot
+    /// be removed.
     ///
     /// ```
     /// use shmchan::{ChannelIo, Options, Removal};
@@ -436,7 +417,7 @@ impl ChannelIo<()> {
     /// assert_eq!(ChannelIo::remove_unused(&name, |_| true)?, Removal::InUse);
     /// drop(chan);
     /// // Keep it if it is persistent...
-    /// let keep_persistent = |i: Result<&shmchan::ChannelInfo, &shmchan::OpenError>| {
+    /// let keep_persistent = |i: Result<&shmchan::ChannelInfo, &shmchan::Error>| {
     ///     !i.is_ok_and(|i| i.persist)
     /// };
     /// assert_eq!(ChannelIo::remove_unused(&name, keep_persistent)?, Removal::Kept);
@@ -446,8 +427,8 @@ impl ChannelIo<()> {
     /// ```
     pub fn remove_unused(
         name: &str,
-        decide: impl FnOnce(Result<&crate::ChannelInfo, &OpenError>) -> bool,
-    ) -> Result<crate::Removal, RemoveError> {
+        decide: impl FnOnce(Result<&ChannelInfo, &Error>) -> bool,
+    ) -> Result<Removal, Error> {
         segment::remove_unused(name, decide)
     }
 
@@ -468,7 +449,7 @@ impl ChannelIo<()> {
     ///
     /// # Errors
     ///
-    /// [`RemoveError::NotFound`] if there is no such channel.
+    /// [`NotFound`](ErrorKind::NotFound) if there is no such channel.
     ///
     /// ```
     /// use shmchan::{ChannelIo, Options};
@@ -479,17 +460,13 @@ impl ChannelIo<()> {
     /// assert!(ChannelIo::<u8>::open(&name).is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn remove(name: &str) -> Result<(), RemoveError> {
+    pub fn remove(name: &str) -> Result<(), Error> {
         segment::remove(name)
     }
 }
 
 /// Creates the segment of channel `name` for elements of `layout`, as `options` say.
-pub(crate) fn create_segment(
-    name: &str,
-    layout: Layout,
-    options: &Options,
-) -> Result<Segment, OpenError> {
+fn create_segment(name: &str, layout: Layout, options: &Options) -> Result<Segment, Error> {
     let capacity = options
         .capacity
         .unwrap_or_else(|| (DEFAULT_RING_BYTES / layout.size.max(1)).max(1));
@@ -497,10 +474,7 @@ pub(crate) fn create_segment(
         Barrier::Fence => false,
         Barrier::Auto => crate::barrier::register().is_ok(),
         Barrier::Membarrier => {
-            crate::barrier::register().map_err(|source| OpenError::MembarrierUnavailable {
-                name: name.to_string(),
-                source,
-            })?;
+            crate::barrier::require(name)?;
             true
         }
     };
@@ -512,39 +486,4 @@ pub(crate) fn create_segment(
         membarrier,
     };
     Segment::create(name, layout, &spec)
-}
-
-/// Opens the segment of channel `name`, which must hold elements of `layout` and have
-/// `options`' schema tag.
-pub(crate) fn open_segment(
-    name: &str,
-    layout: Layout,
-    options: &Options,
-) -> Result<Segment, OpenError> {
-    Segment::open(name, layout, options.schema.as_deref(), options.other_owner)
-}
-
-/// Open first (the usual case once running); on NotFound create; if that loses a race
-/// (AlreadyExists), open what the winner made. A channel removed between our two steps
-/// sends us around again; a few rounds settle any realistic race.
-pub(crate) fn create_or_open_with<C>(
-    name: &str,
-    mut open: impl FnMut() -> Result<C, OpenError>,
-    mut create: impl FnMut() -> Result<C, OpenError>,
-) -> Result<C, OpenError> {
-    let mut last = None;
-    for _ in 0..8 {
-        match open() {
-            Err(OpenError::NotFound { .. }) => {}
-            other => return other,
-        }
-        match create() {
-            Err(e @ OpenError::AlreadyExists { .. }) => last = Some(e),
-            other => return other,
-        }
-    }
-    Err(last.unwrap_or_else(|| OpenError::NotFound {
-        name: name.to_string(),
-        path: segment::channel_dir(name),
-    }))
 }

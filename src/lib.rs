@@ -11,7 +11,7 @@
 //! awaits without a thread, or that the blocking twins `poll(2)`.
 //!
 //! ```
-//! use shmchan::{ChannelIo, GetError, Options};
+//! use shmchan::{ChannelIo, ErrorKind, Options};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,7 +30,8 @@
 //! assert_eq!(frame, [1.0, 2.0, 3.0]);
 //! let n = r.get_some(&mut frame).await?; // 1..=3, whatever is there
 //! assert_eq!(n, 1);
-//! assert!(matches!(r.get(&mut frame).await, Err(GetError::Closed { remaining: 0, .. })));
+//! let end = r.get(&mut frame).await.unwrap_err(); // the writer closed, nothing remains
+//! assert_eq!((end.kind(), end.remaining()), (ErrorKind::Closed, 0));
 //! # Ok(())
 //! # }
 //! ```
@@ -40,11 +41,11 @@
 //! - **Order, no loss, no duplicates**: items arrive in the order they were put; every
 //!   committed item is delivered once. A `get` that cannot be satisfied because the writer
 //!   closed removes nothing.
-//! - **Ends**: one writer and one reader across all processes ([`ClaimError::EndTaken`]). A
+//! - **Ends**: one writer and one reader across all processes ([`ErrorKind::EndTaken`]). A
 //!   holder that dies (even by SIGKILL) frees its end at once: the kernel drops its lock.
 //! - **Closing**: the writer's close (or drop) lets the reader drain, then it gets
-//!   [`GetError::Closed`]; [`WriterFront::abort`] passes a reason. The reader's close
-//!   discards what remains and fails the writer's `put` with [`PutError::Closed`].
+//!   [`ErrorKind::Closed`]; [`WriterFront::abort`] passes a reason. The reader's close
+//!   discards what remains and fails the writer's `put` with [`ErrorKind::Closed`].
 //! - **Peer death**: a `put`/`get` that waits while the peer's process dies returns
 //!   `PeerGone` (the reader first drains every committed item). The death is reported once
 //!   (to the reader: once nothing is left); after that a call waits for a restarted peer.
@@ -54,11 +55,11 @@
 //!   [`Barrier::Auto`] where `membarrier(2)` is allowed, `put` and `get` execute no fence
 //!   instruction; a side about to sleep issues `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`,
 //!   which makes the peer's CPU fence for it (see [`Barrier`]). A process that may not use
-//!   `membarrier` gets [`OpenError::MembarrierUnavailable`] for such a channel;
+//!   `membarrier` gets [`ErrorKind::MembarrierUnavailable`] for such a channel;
 //!   [`Barrier::Fence`] channels work everywhere.
 //! - **Hostile peers**: nothing read from the segment is trusted. Identity fields are
 //!   validated at open and never re-read; every index read from the peer is checked, so a
-//!   corrupt peer causes [`Corruption`] errors or garbled values, never an out-of-bounds
+//!   corrupt peer causes [`ErrorKind::Corrupted`] errors or garbled values, never an out-of-bounds
 //!   access. The copy API (`put`/`get`) never holds a reference into shared memory; the
 //!   zero-copy views ([`Slots`], [`View`]) stay in bounds too, but their aliasing guarantee
 //!   assumes a peer that follows the protocol (see their docs). One thing no POSIX program can prevent: if another process **truncates** the
@@ -104,10 +105,10 @@ mod end;
 mod error;
 mod eventcount;
 mod header;
-mod info;
 pub mod layout;
 mod liveness;
 mod notify;
+mod options;
 mod raw;
 mod reader;
 mod ring;
@@ -118,13 +119,13 @@ mod sync;
 mod writer;
 
 pub use barrier::Barrier;
-pub use channel::{ChannelIo, Options, DEFAULT_RING_BYTES};
+pub use channel::ChannelIo;
 pub use element::{Bytes, ElementType, ElementTypeError, Stride, Typed};
-pub use error::{ClaimError, Corruption, GetError, OpenError, PutError, RemoveError};
-pub use header::{End, Primitive, MAX_DATA_LEN, REASON_MAX, SCHEMA_MAX};
-pub use info::{ChannelInfo, EndInfo, WriterState};
+pub use error::{Context, Error, ErrorKind};
+pub use header::{End, Primitive, WriterState, MAX_DATA_LEN, REASON_MAX, SCHEMA_MAX};
 pub use notify::{Readiness, WaitStats, WaitStrategy};
+pub use options::{Options, DEFAULT_RING_BYTES};
 pub use raw::{RawChannel, RawReader, RawSlots, RawView, RawWriter};
 pub use reader::{ReaderFront, View};
-pub use segment::{base_dir, channel_dir, validate_name, Removal, NAME_MAX};
+pub use segment::{base_dir, channel_dir, validate_name, ChannelInfo, EndInfo, Removal, NAME_MAX};
 pub use writer::{Slots, WriterFront};

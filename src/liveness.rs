@@ -10,7 +10,7 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::error::ClaimError;
+use crate::error::{Context, Error, ErrorKind};
 use crate::header::{End, OPEN};
 use crate::segment::{end_byte, ofd_lock, ofd_lock_held, Segment};
 
@@ -68,23 +68,25 @@ pub(crate) struct Claim {
 impl Claim {
     /// Takes the lock of `end` of `seg` for this process and checks the channel is not
     /// closed; [`publish`](Self::publish) then makes the claim visible.
-    pub(crate) fn take(seg: &Arc<Segment>, end: End) -> Result<Claim, ClaimError> {
+    pub(crate) fn take(seg: &Arc<Segment>, end: End) -> Result<Claim, Error> {
         let h = seg.header();
-        let taken = || ClaimError::EndTaken {
-            name: seg.name().to_string(),
-            end,
-            pid: Some(h.end(end).pid.load(Ordering::Relaxed)).filter(|p| *p != 0),
+        let taken = || {
+            let pid = Some(h.end(end).pid.load(Ordering::Relaxed)).filter(|p| *p != 0);
+            Error::new(ErrorKind::EndTaken, seg.name())
+                .with_context(Context::Holder { end, pid })
+                .by(end)
         };
         if !seg.in_owner_process() {
             // A child forked without exec shares our open file description, so the lock
             // would not stop two holders of one end.
-            return Err(ClaimError::Io {
-                name: seg.name().to_string(),
-                op: "claiming an end",
-                source: std::io::Error::other(
+            return Err(Error::io(
+                seg.name(),
+                "claiming an end",
+                std::io::Error::other(
                     "this handle was inherited across fork; open the channel again in this process",
                 ),
-            });
+            )
+            .by(end));
         }
         // Our start time, read once per process (a /proc read) before we lock, so that
         // `publish` records it at once.
@@ -100,11 +102,7 @@ impl Claim {
             }
             Err(source) => {
                 seg.release_local(end);
-                return Err(ClaimError::Io {
-                    name: seg.name().to_string(),
-                    op: "locking the end",
-                    source,
-                });
+                return Err(Error::io(seg.name(), "locking the end", source).by(end));
             }
         }
         let claim = Claim {
@@ -122,10 +120,9 @@ impl Claim {
             None
         };
         if let Some(by) = closed_by {
-            return Err(ClaimError::Closed {
-                name: seg.name().to_string(),
-                by,
-            });
+            return Err(Error::new(ErrorKind::Closed, seg.name())
+                .with_context(Context::ClosedBy(by))
+                .by(end));
         }
         Ok(claim)
     }

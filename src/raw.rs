@@ -2,15 +2,14 @@
 //! elements as bytes.
 
 use std::num::NonZeroUsize;
-use std::sync::Arc;
 
-use crate::channel::{create_or_open_with, create_segment, open_segment, Options};
+use crate::channel::{ChannelIo, Kind};
 use crate::element::{Bytes, ElementType};
-use crate::error::{ClaimError, OpenError};
+use crate::error::Error;
 use crate::header::Primitive;
-use crate::notify::WaitStrategy;
+use crate::options::Options;
 use crate::reader::{ReaderFront, View};
-use crate::segment::{Layout, Segment};
+use crate::segment::Layout;
 use crate::writer::{Slots, WriterFront};
 
 /// The writing end of a [`RawChannel`]: [`WriterFront`] over bytes. `put(&[u8])` takes a
@@ -54,67 +53,58 @@ pub type RawSlots<'a> = Slots<'a, u8, Bytes>;
 /// assert_eq!(u64::from_ne_bytes(bytes[..8].try_into()?), 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// It is the generic channel over bytes, [`ChannelIo<u8, Bytes>`], whose methods (`writer`,
+/// `reader`, `name`, `capacity`, ...) it has through `Deref`; what it adds are the
+/// constructors that take the element type as a value.
+#[derive(Clone, Debug)]
 pub struct RawChannel {
-    seg: Arc<Segment>,
-    wait: WaitStrategy,
-    elem: ElementType,
+    chan: ChannelIo<u8, Bytes>,
 }
 
-impl std::fmt::Debug for RawChannel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawChannel")
-            .field("name", &self.seg.name())
-            .field("capacity", &self.seg.capacity)
-            .field("element", &self.elem)
-            .finish()
+impl std::ops::Deref for RawChannel {
+    type Target = ChannelIo<u8, Bytes>;
+
+    fn deref(&self) -> &ChannelIo<u8, Bytes> {
+        &self.chan
     }
 }
 
-impl Clone for RawChannel {
-    fn clone(&self) -> Self {
-        RawChannel {
-            seg: Arc::clone(&self.seg),
-            wait: self.wait,
-            elem: self.elem,
-        }
-    }
-}
-
-fn layout(elem: ElementType) -> Layout {
-    Layout {
-        size: elem.size(),
-        align: elem.align(),
-        type_name: elem.type_name(),
-        kind: elem.primitive_type(),
+/// The kind of a raw channel of `elem`.
+fn raw(elem: ElementType) -> Kind<Bytes> {
+    Kind {
+        layout: Layout {
+            size: elem.size(),
+            align: elem.align(),
+            type_name: elem.type_name(),
+            kind: elem.primitive_type(),
+        },
+        elem,
+        // `ElementType` sizes are never zero.
+        stride: Bytes(NonZeroUsize::new(elem.size()).unwrap_or(NonZeroUsize::MIN)),
     }
 }
 
 impl RawChannel {
     /// Creates channel `name` for elements of `elem`; fails if it exists. As
-    /// [`ChannelIo::create`](crate::ChannelIo::create).
+    /// [`ChannelIo::create`].
     ///
     /// # Errors
     ///
-    /// As [`ChannelIo::create`](crate::ChannelIo::create).
-    pub fn create(
-        name: &str,
-        elem: ElementType,
-        options: Options,
-    ) -> Result<RawChannel, OpenError> {
-        let seg = create_segment(name, layout(elem), &options)?;
-        Ok(RawChannel::new(seg, elem, options.wait))
+    /// As [`ChannelIo::create`].
+    pub fn create(name: &str, elem: ElementType, options: Options) -> Result<RawChannel, Error> {
+        ChannelIo::create_kind(name, raw(elem), &options).map(|chan| RawChannel { chan })
     }
 
     /// Opens existing channel `name`, which must hold elements of `elem`'s size and alignment
     /// (and primitive kind, where both sides name one) and have `options`' schema tag. As
-    /// [`ChannelIo::open_with`](crate::ChannelIo::open_with).
+    /// [`ChannelIo::open_with`].
     ///
     /// # Errors
     ///
-    /// As [`ChannelIo::open_with`](crate::ChannelIo::open_with).
-    pub fn open(name: &str, elem: ElementType, options: Options) -> Result<RawChannel, OpenError> {
-        let seg = open_segment(name, layout(elem), &options)?;
-        Ok(RawChannel::new(seg, elem, options.wait))
+    /// As [`ChannelIo::open_with`].
+    pub fn open(name: &str, elem: ElementType, options: Options) -> Result<RawChannel, Error> {
+        ChannelIo::open_kind(name, raw(elem), &options).map(|chan| RawChannel { chan })
     }
 
     /// Opens existing channel `name` with whatever element type it holds (read from its
@@ -123,8 +113,8 @@ impl RawChannel {
     ///
     /// # Errors
     ///
-    /// As [`ChannelIo::open_with`](crate::ChannelIo::open_with). A header whose element
-    /// layout no Rust type could have is [`Corrupted`](OpenError::Corrupted).
+    /// As [`ChannelIo::open_with`]. A header whose element layout no Rust type could have is
+    /// [`Corrupted`](crate::ErrorKind::Corrupted).
     ///
     /// ```
     /// use shmchan::{ChannelIo, ElementType, Options, Primitive, RawChannel};
@@ -134,19 +124,12 @@ impl RawChannel {
     /// assert_eq!(raw.element_type(), ElementType::primitive(Primitive::I16));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn open_any(name: &str, options: Options) -> Result<RawChannel, OpenError> {
+    pub fn open_any(name: &str, options: Options) -> Result<RawChannel, Error> {
         let info = crate::segment::inspect(name)?;
         let elem = match info.elem_type {
             Some(p) if p.size() == info.elem_size => ElementType::primitive(p),
-            _ => ElementType::record(info.elem_size as usize, info.elem_align as usize).map_err(
-                |e| {
-                    OpenError::Corrupted(crate::Corruption {
-                        name: name.to_string(),
-                        field: "elem_size",
-                        detail: e.to_string(),
-                    })
-                },
-            )?,
+            _ => ElementType::record(info.elem_size as usize, info.elem_align as usize)
+                .map_err(|e| Error::corrupted(name, "elem_size", e.to_string()))?,
         };
         // The header was read without a lock: if the channel was replaced since, the open
         // below checks the new one against this layout (and refuses a different one).
@@ -154,7 +137,7 @@ impl RawChannel {
     }
 
     /// Opens channel `name`, creating it if it does not exist, as
-    /// [`ChannelIo::create_or_open`](crate::ChannelIo::create_or_open).
+    /// [`ChannelIo::create_or_open`].
     ///
     /// # Errors
     ///
@@ -163,55 +146,12 @@ impl RawChannel {
         name: &str,
         elem: ElementType,
         options: Options,
-    ) -> Result<RawChannel, OpenError> {
-        create_or_open_with(
-            name,
-            || RawChannel::open(name, elem, options.clone()),
-            || RawChannel::create(name, elem, options.clone()),
-        )
+    ) -> Result<RawChannel, Error> {
+        ChannelIo::create_or_open_kind(name, || raw(elem), &options).map(|chan| RawChannel { chan })
     }
-
-    fn new(seg: Segment, elem: ElementType, wait: WaitStrategy) -> RawChannel {
-        RawChannel {
-            seg: Arc::new(seg),
-            wait,
-            elem,
-        }
-    }
-
-    /// The element type this channel was opened with.
-    pub fn element_type(&self) -> ElementType {
-        self.elem
-    }
-
-    /// The element size as the ends count it.
-    fn stride(&self) -> Bytes {
-        // `ElementType` sizes are never zero.
-        Bytes(NonZeroUsize::new(self.elem.size()).unwrap_or(NonZeroUsize::MIN))
-    }
-
-    /// Claims the writing end, as [`ChannelIo::writer`](crate::ChannelIo::writer).
-    ///
-    /// # Errors
-    ///
-    /// As [`ChannelIo::writer`](crate::ChannelIo::writer).
-    pub fn writer(&self) -> Result<RawWriter, ClaimError> {
-        WriterFront::claim(&self.seg, self.wait, self.stride())
-    }
-
-    /// Claims the reading end, as [`ChannelIo::reader`](crate::ChannelIo::reader).
-    ///
-    /// # Errors
-    ///
-    /// As [`ChannelIo::reader`](crate::ChannelIo::reader).
-    pub fn reader(&self) -> Result<RawReader, ClaimError> {
-        ReaderFront::claim(&self.seg, self.wait, self.stride())
-    }
-
-    crate::channel::channel_accessors!();
 
     /// The primitive the elements are, if the channel names one.
     pub fn primitive_type(&self) -> Option<Primitive> {
-        self.elem.primitive_type()
+        self.element_type().primitive_type()
     }
 }

@@ -4,27 +4,18 @@
 //! non-blocking, and a watchdog aborts the test binary if one still hangs).
 //!
 //! A property test (proptest): each case plants a mutated copy of a real segment under a
-//! fresh name, then opens, inspects, claims, writes and reads it. A corpus of header images
-//! (`tests/corpus/`) is replayed on every run as well; proptest records any failing case in
-//! `tests/hostile.proptest-regressions` (commit it) and replays it first.
+//! fresh name, then opens, inspects, claims, writes and reads it. The corpus of the `segment`
+//! fuzz target (`fuzz/corpus/segment/`) is replayed on every run as well; proptest records
+//! any failing case in `tests/hostile.proptest-regressions` (commit it) and replays it first.
 
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use proptest::prelude::*;
 use shmchan::{ChannelIo, Options};
-
-fn unique(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "h{}-{tag}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+use shmchan_testkit::{unique, Deadline};
 
 /// Header size and offsets of interest (see src/header.rs).
 use shmchan::layout as at;
@@ -128,19 +119,9 @@ fn exercise(name: &str) -> (bool, bool) {
     (wrote, read)
 }
 
-/// Aborts the whole test binary if a case hangs (a hang is a failure, not a stuck CI).
-fn watchdog() -> std::sync::mpsc::Sender<()> {
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-            rx.recv_timeout(Duration::from_secs(120))
-        {
-            eprintln!("hostile-segment test hung for 120 s");
-            std::process::abort();
-        }
-    });
-    tx
-}
+/// How long a test (or one case of a property test) may take before it counts as a hang:
+/// its [`Deadline`] then aborts the test binary (a hang is a failure, not a stuck CI).
+const LIMIT: Duration = Duration::from_secs(120);
 
 fn interesting_u64() -> impl Strategy<Value = u64> {
     prop_oneof![
@@ -167,7 +148,7 @@ proptest! {
     /// Whole header fields set to boundary or random values.
     #[test]
     fn mutated_header_fields(muts in prop::collection::vec((0..FIELDS.len(), interesting_u64()), 1..4)) {
-        let done = watchdog();
+        let _deadline = Deadline::new(LIMIT, "mutated_header_fields");
         let mut ring = template().clone();
         for (f, v) in muts {
             let (off, len) = FIELDS[f];
@@ -177,7 +158,6 @@ proptest! {
         plant(&name, &ring);
         exercise(&name);
         let _ = ChannelIo::remove(&name);
-        let _ = done.send(());
     }
 
     /// Random bytes anywhere in the header, and truncated files.
@@ -186,7 +166,7 @@ proptest! {
         muts in prop::collection::vec((0..HEADER, any::<u8>()), 1..16),
         cut in prop_oneof![Just(None), (0usize..8192).prop_map(Some)],
     ) {
-        let done = watchdog();
+        let _deadline = Deadline::new(LIMIT, "random_header_bytes");
         let mut ring = template().clone();
         for (off, b) in muts {
             ring[off] = b;
@@ -198,23 +178,24 @@ proptest! {
         plant(&name, &ring);
         exercise(&name);
         let _ = ChannelIo::remove(&name);
-        let _ = done.send(());
     }
 }
 
-/// The corpus in `tests/corpus/`: header images (the first 1280 bytes of a segment; the
-/// rest of the ring is taken from the template, unless the image is shorter: a truncated
-/// file) that each once found, or guard against, a way to go wrong. Regenerate with
-/// `SHMCHAN_WRITE_CORPUS=1 cargo test --test hostile corpus`.
+/// The corpus in `fuzz/corpus/segment/`, shared with the `segment` fuzz target
+/// (`scripts/fuzz.sh` adds what it finds there): the header images of [`write_corpus`]
+/// (`NNN-*.hdr`), each guarding against a way to go wrong, and the fuzzer's inputs. An input
+/// of exactly the header's size is a header image, the rest of the ring taken from the
+/// template; any other is the whole ring file (a shorter one: a truncated file). Regenerate
+/// the header images with `SHMCHAN_WRITE_CORPUS=1 cargo test --test hostile corpus`.
 #[test]
 fn corpus_replays() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/segment");
     if std::env::var_os("SHMCHAN_WRITE_CORPUS").is_some() {
         write_corpus(&dir);
     }
-    let done = watchdog();
+    let _deadline = Deadline::new(LIMIT, "corpus_replays");
     let mut entries: Vec<_> = std::fs::read_dir(&dir)
-        .expect("tests/corpus")
+        .expect("fuzz/corpus/segment")
         .map(|e| e.expect("entry").path())
         .collect();
     entries.sort();
@@ -243,7 +224,6 @@ fn corpus_replays() {
         writes >= 10 && reads >= 10,
         "writes {writes}, reads {reads}"
     );
-    let _ = done.send(());
 }
 
 /// Writes the corpus: each header field at boundary values, a few random byte patterns,
@@ -283,7 +263,7 @@ fn write_corpus(dir: &Path) {
 /// error) and nothing reads outside the mapping.
 #[test]
 fn indices_scribbled_under_live_ends() {
-    let done = watchdog();
+    let _deadline = Deadline::new(LIMIT, "indices_scribbled_under_live_ends");
     let name = unique("live");
     let chan = ChannelIo::<u64>::create(&name, Options::new().capacity(512)).unwrap();
     let (mut w, mut r) = (chan.writer().unwrap(), chan.reader().unwrap());
@@ -309,7 +289,9 @@ fn indices_scribbled_under_live_ends() {
             ring.write_at(&v.to_ne_bytes(), off as u64).unwrap();
         }
         let mut buf = [0u64; 64];
-        if let Err(shmchan::GetError::Corrupted(_)) = r.try_get_some(&mut buf) {
+        if r.try_get_some(&mut buf)
+            .is_err_and(|e| e.kind() == shmchan::ErrorKind::Corrupted)
+        {
             corrupted += 1;
         }
         if let Ok(v) = r.try_peek_some() {
@@ -322,5 +304,4 @@ fn indices_scribbled_under_live_ends() {
     );
     drop((w, r, chan));
     let _ = ChannelIo::remove(&name);
-    let _ = done.send(());
 }

@@ -192,7 +192,7 @@ fn broken_notifier_without_fence_loses_a_wakeup() {
             // The asymmetric notifier (compiler fence only), with a waiter that does not
             // call membarrier: the load of the waiting word may be ordered before the store
             // above. (The membarrier that makes the asymmetric protocol sound is beyond
-            // loom; `tests/process.rs` stresses it across processes.)
+            // loom; `tests/process/` stresses it across processes.)
             if eventcount::must_ring(&s.waiting, true) {
                 s.bell.ring();
             }

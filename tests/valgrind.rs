@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use shmchan::{ChannelIo, OpenError, Options, WaitStrategy};
+use shmchan::{ChannelIo, ErrorKind, Options, WaitStrategy};
 use wait_timeout::ChildExt;
 
 const CHILD: &str = "SHMCHAN_VALGRIND_CHILD";
@@ -29,7 +29,7 @@ fn workload() -> Result<(), Box<dyn std::error::Error>> {
         .wait_strategy(WaitStrategy::Sleep);
     let chan = ChannelIo::<u64>::create(&name, opts)?;
     let (mut w, mut r) = (chan.writer()?, chan.reader()?);
-    let writer = std::thread::spawn(move || -> Result<_, shmchan::PutError> {
+    let writer = std::thread::spawn(move || -> Result<_, shmchan::Error> {
         let batch: Vec<u64> = (0..100).collect();
         for i in 0..ITEMS / 100 {
             let items: Vec<u64> = batch.iter().map(|b| i * 100 + b).collect();
@@ -59,7 +59,7 @@ fn workload() -> Result<(), Box<dyn std::error::Error>> {
     view.consume_all();
     w.close();
     match ChannelIo::<u64>::open(&format!("{name}-absent")) {
-        Err(OpenError::NotFound { .. }) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
         other => return Err(format!("open of a missing channel: {other:?}").into()),
     }
     println!("streamed {next}");

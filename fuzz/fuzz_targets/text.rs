@@ -21,7 +21,7 @@ fn run<T: std::str::FromStr>(data: &[u8]) {
     let (mut lines, mut start) = (0u64, 0usize);
     for line in data.split_inclusive(|b| *b == b'\n') {
         lines += 1;
-        match p.line(line, &mut out) {
+        match p.line(line, |v: T| out.push(v)) {
             Ok(()) => {}
             Err(TextError::NotUtf8 { byte, offset, line: l }) => {
                 let at = usize::try_from(offset).expect("offset fits");

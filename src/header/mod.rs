@@ -41,8 +41,6 @@
 use std::mem::{offset_of, size_of};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
-use crate::info::WriterState;
-
 mod primitive;
 mod snapshot;
 
@@ -127,6 +125,17 @@ impl std::fmt::Display for End {
             End::Reader => "reader",
         })
     }
+}
+
+/// The writer's state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriterState {
+    /// Writing (or not started).
+    Open,
+    /// Closed: the reader gets `Closed` after the last item.
+    Closed,
+    /// Aborted with a reason.
+    Aborted(String),
 }
 
 /// Who holds (or last held) one end. Written only by that end's holder, after it took the

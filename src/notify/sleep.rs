@@ -121,8 +121,9 @@ impl Waiter {
         })
     }
 
-    /// Awaits the doorbell, the peer's pidfd, or `timeout`, through tokio.
-    pub(super) async fn sleep_async(&mut self, timeout: Option<Duration>) -> io::Result<Woke> {
+    /// Registers the descriptors of an async sleep with tokio, and arms the timer for
+    /// `timeout` if there is one.
+    fn register_async(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.bell.registered()?;
         if let Some(p) = self.pidfd.as_mut() {
             // Normally registered by `watch` already (which falls back to the timed re-check
@@ -145,6 +146,12 @@ impl Waiter {
             arm(timer.registered()?.get_ref().as_fd(), t)?;
             self.stats.other_syscalls += 1;
         }
+        Ok(())
+    }
+
+    /// Awaits the doorbell, the peer's pidfd, or `timeout`, through tokio.
+    pub(super) async fn sleep_async(&mut self, timeout: Option<Duration>) -> io::Result<Woke> {
+        self.register_async(timeout)?;
         let bell = match &self.bell {
             Pollable::Registered(a) => a,
             _ => return Err(io::Error::other("doorbell not registered")),

@@ -1,6 +1,5 @@
 //! [`ReaderFront`]: the consuming end.
 
-use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -8,15 +7,14 @@ use std::sync::Arc;
 use bytemuck::Pod;
 
 use crate::element::{Stride, Typed};
-use crate::end::{self, EndCore};
-use crate::error::{ClaimError, Corruption, GetError};
-use crate::header::{End, CLOSED, OPEN};
-use crate::info::WriterState;
-use crate::notify::{self, Ended, FastThenSlow, Mode, WaitStrategy, Wake};
+use crate::end::EndCore;
+use crate::error::{Context, Error, ErrorKind};
+use crate::header::{End, WriterState, CLOSED, OPEN};
+use crate::notify::{Ended, Mode, WaitStrategy, Wake};
 use crate::ring::{Consumer, RingError};
 use crate::segment::Segment;
 
-mod poll;
+mod get;
 mod view;
 pub use view::View;
 
@@ -24,10 +22,10 @@ pub use view::View;
 ///
 /// Obtained from [`ChannelIo::reader`](crate::ChannelIo::reader); one per channel across all
 /// processes. Dropping it [closes](Self::close) the channel: what remains is discarded and
-/// the writer's `put` fails with [`PutError::Closed`](crate::PutError::Closed).
+/// the writer's `put` fails with [`ErrorKind::Closed`].
 ///
 /// ```
-/// use shmchan::{ChannelIo, GetError, Options};
+/// use shmchan::{ChannelIo, ErrorKind, Options};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let name = format!("doc-reader-front-{}", std::process::id());
@@ -39,7 +37,8 @@ pub use view::View;
 /// r.get(&mut frame).await?;                    // exactly 256 items
 /// let n = r.get_some(&mut frame).await?;       // whatever is there, here the last 44
 /// assert_eq!(n, 44);
-/// assert!(matches!(r.get_some(&mut frame).await, Err(GetError::Closed { .. })));
+/// let end = r.get_some(&mut frame).await.unwrap_err();
+/// assert_eq!(end.kind(), ErrorKind::Closed);
 /// # Ok(())
 /// # }
 /// ```
@@ -48,8 +47,8 @@ pub use view::View;
 /// `T` is one) for a [`ChannelIo<T>`](crate::ChannelIo), [`Bytes`](crate::Bytes) for a
 /// [`RawChannel`](crate::RawChannel), whose reader is a [`RawReader`](crate::RawReader).
 pub struct ReaderFront<T, S: Stride = Typed> {
-    core: EndCore,
-    ring: Consumer,
+    pub(crate) core: EndCore,
+    pub(crate) ring: Consumer,
     stride: S,
     _t: PhantomData<fn(T) -> T>,
 }
@@ -65,7 +64,7 @@ impl<T, S: Stride> std::fmt::Debug for ReaderFront<T, S> {
 }
 
 /// What the ring holds for a reader that wants some number of items.
-enum Avail {
+pub(crate) enum Avail {
     /// At least as many as wanted (the count).
     Enough(u64),
     /// Fewer, and the writer closed (`state`): no more will come.
@@ -88,7 +87,11 @@ fn prefetch(p: *const u8) {
 
 /// The reader's wait condition: `want` items, or the end of the stream.
 #[inline]
-fn probe(ring: &mut Consumer, seg: &Segment, want: u64) -> Option<Result<Avail, RingError>> {
+pub(crate) fn probe(
+    ring: &mut Consumer,
+    seg: &Segment,
+    want: u64,
+) -> Option<Result<Avail, RingError>> {
     let h = seg.header();
     match ring.available(&h.tail.0, want) {
         Err(e) => Some(Err(e)),
@@ -112,11 +115,7 @@ fn probe(ring: &mut Consumer, seg: &Segment, want: u64) -> Option<Result<Avail, 
 }
 
 impl<T: Pod, S: Stride> ReaderFront<T, S> {
-    pub(crate) fn claim(
-        seg: &Arc<Segment>,
-        wait: WaitStrategy,
-        stride: S,
-    ) -> Result<Self, ClaimError> {
+    pub(crate) fn claim(seg: &Arc<Segment>, wait: WaitStrategy, stride: S) -> Result<Self, Error> {
         // Resume at the first item not consumed.
         let (core, ring) = EndCore::claim(seg, End::Reader, wait, Consumer::new)?;
         Ok(ReaderFront {
@@ -134,31 +133,18 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
     }
 
     /// `Oversized` if `n` elements can never be in the ring at once.
-    fn fits(&self, n: usize) -> Result<(), GetError> {
-        if n > self.capacity() {
-            return Err(GetError::Oversized {
-                name: self.core.seg.name().to_string(),
-                requested: n,
-                capacity: self.capacity(),
-            });
-        }
-        Ok(())
+    fn fits(&self, n: usize) -> Result<(), Error> {
+        self.core.fits(n)
     }
 
     /// The elements in a buffer of `len` `T`s, or the error for a partial element.
-    fn whole(&self, len: usize) -> Result<usize, GetError> {
-        self.elements(len).ok_or_else(|| GetError::PartialElement {
-            name: self.core.seg.name().to_string(),
-            len,
-            element_size: self.stride.units(),
-        })
+    fn whole(&self, len: usize) -> Result<usize, Error> {
+        self.core.whole(self.stride, len)
     }
 
-    fn check_open(&self) -> Result<(), GetError> {
+    pub(crate) fn check_open(&self) -> Result<(), Error> {
         if self.core.closed {
-            return Err(GetError::ReaderClosed {
-                name: self.core.seg.name().to_string(),
-            });
+            return Err(self.core.error(ErrorKind::EndClosed));
         }
         Ok(())
     }
@@ -167,13 +153,7 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
     /// of the mirrored mapping; the first `available` of them are committed.
     #[inline]
     fn items(&self) -> *const T {
-        // SAFETY: `slot() < capacity`, so the offset (slot × the element's size in bytes:
-        // `units` `T`s of `size_of::<T>()`, which open checked against the header's element
-        // size) is inside the first copy of the data region; elements are that size apart
-        // from a page-aligned start, so the pointer is aligned for T.
-        unsafe {
-            (self.core.hot.data() as *const T).add(self.ring.slot() as usize * self.stride.units())
-        }
+        self.core.hot.slot(self.ring.slot(), self.stride.units())
     }
 
     /// Releases the next `k` items to the writer and wakes it if it sleeps.
@@ -206,36 +186,27 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
 
     /// The error for a stream that ended (writer state `state`) with `avail` items left.
     #[cold]
-    fn ended(&self, avail: u64, state: u32, filled: usize) -> GetError {
-        let name = self.core.name().to_string();
-        let remaining = avail as usize;
-        match self.core.seg.header().writer_end(state) {
-            Ok(WriterState::Aborted(reason)) => GetError::Aborted {
-                name,
-                reason,
-                remaining,
-                filled,
-            },
+    fn ended(&self, avail: u64, state: u32) -> Error {
+        let e = match self.core.seg.header().writer_end(state) {
+            Ok(WriterState::Aborted(reason)) => self
+                .core
+                .error(ErrorKind::Aborted)
+                .with_context(Context::Reason(reason)),
             // `probe` reports an end only for a state that is not open.
-            Ok(WriterState::Closed | WriterState::Open) => GetError::Closed {
-                name,
-                remaining,
-                filled,
-            },
-            Err(detail) => GetError::Corrupted(Corruption {
-                name,
-                field: "writer_state",
-                detail,
-            }),
-        }
+            Ok(WriterState::Closed | WriterState::Open) => self.core.error(ErrorKind::Closed),
+            Err(detail) => {
+                return Error::corrupted(self.core.name(), "writer_state", detail).by(End::Reader)
+            }
+        };
+        e.with_remaining(avail as usize)
     }
 
     /// Waits until `want` items are available or the stream ended.
-    async fn wait_for(&mut self, want: u64, mode: Mode) -> Result<Avail, GetError> {
+    async fn wait_for(&mut self, want: u64, mode: Mode) -> Result<Avail, Error> {
         let seg = &self.core.seg;
         let ring = &mut self.ring;
         if let Some(r) = probe(ring, seg, want) {
-            return r.map_err(|e| self.core.corrupt(e).into());
+            return r.map_err(|e| self.core.corrupt(e));
         }
         let woke = self
             .core
@@ -252,13 +223,9 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
                 probe(ring, seg, want)
             })
             .await
-            .map_err(|source| GetError::Io {
-                name: seg.name().to_string(),
-                op: "waiting for items",
-                source,
-            })?;
+            .map_err(|source| self.core.io_error("waiting for items", source))?;
         match woke {
-            Wake::Ready(r) => r.map_err(|e| self.core.corrupt(e).into()),
+            Wake::Ready(r) => r.map_err(|e| self.core.corrupt(e)),
             Wake::Ended(end) => Err(self.wait_ended(end)),
         }
     }
@@ -266,11 +233,11 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
     /// The error of a wait that ended without its condition (`Waiter::wait`, or
     /// `prepare_wait`).
     #[cold]
-    fn wait_ended(&mut self, end: Ended) -> GetError {
+    pub(crate) fn wait_ended(&mut self, end: Ended) -> Error {
         let seg = &self.core.seg;
         let remaining = match self.ring.available(&seg.header().tail.0, u64::MAX) {
             Ok(n) => n as usize,
-            Err(e) => return self.core.corrupt(e).into(),
+            Err(e) => return self.core.corrupt(e),
         };
         match end {
             Ended::PeerGone { holder } => {
@@ -280,18 +247,15 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
                     // items remain, each wait reports it again (the caller drains first).
                     self.core.waiter.reported(holder);
                 }
-                GetError::PeerGone {
-                    name: seg.name().to_string(),
-                    remaining,
-                    filled: 0,
-                }
+                self.core
+                    .error(ErrorKind::PeerGone)
+                    .with_remaining(remaining)
             }
-            Ended::TimedOut => GetError::TimedOut {
-                name: seg.name().to_string(),
-                remaining,
-                filled: 0,
-            },
-            Ended::Corrupt(detail) => self.core.peer_corrupt(detail).into(),
+            Ended::TimedOut => self
+                .core
+                .error(ErrorKind::TimedOut)
+                .with_remaining(remaining),
+            Ended::Corrupt(detail) => self.core.peer_corrupt(detail),
         }
     }
 
@@ -309,270 +273,6 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
             .map(|a| a as usize)
     }
 
-    /// The fast path of `get` and `blocking_get`: fills `to` if enough items are there now
-    /// (false: take the slow path).
-    #[inline(always)]
-    fn get_now(&mut self, to: &mut [T]) -> bool {
-        let Some(n) = self.elements(to.len()) else {
-            return false;
-        };
-        if self.ready_now(n).is_none() {
-            return false;
-        }
-        self.take(to, n);
-        true
-    }
-
-    /// The fast path of `get_some` and `blocking_get_some`: takes what is there now, if
-    /// anything (None: take the slow path).
-    #[inline(always)]
-    fn get_some_now(&mut self, to: &mut [T]) -> Option<usize> {
-        let room = self.elements(to.len())?;
-        if room == 0 {
-            return None;
-        }
-        let k = self.ready_now(1)?.min(room);
-        self.take(to, k);
-        Some(k)
-    }
-
-    /// The fast path of `peek` and `blocking_peek`: `n` if that many items are there now.
-    #[inline(always)]
-    fn peek_now(&mut self, n: usize) -> Option<usize> {
-        self.ready_now(n).map(|_| n)
-    }
-
-    async fn get_some_in(&mut self, to: &mut [T], mode: Mode) -> Result<usize, GetError> {
-        self.check_open()?;
-        let room = self.whole(to.len())?;
-        if room == 0 {
-            return Ok(0);
-        }
-        match self.wait_for(1, mode).await? {
-            Avail::Enough(avail) => {
-                let k = (avail as usize).min(room);
-                self.take(to, k);
-                Ok(k)
-            }
-            Avail::Ended { avail, state } => Err(self.ended(avail, state, 0)),
-        }
-    }
-
-    async fn get_in(&mut self, to: &mut [T], mode: Mode) -> Result<(), GetError> {
-        self.check_open()?;
-        let n = self.whole(to.len())?;
-        if n == 0 {
-            return Ok(());
-        }
-        if n as u64 > self.core.seg.capacity {
-            // Larger than the ring: it can never hold all of `to` at once, so fill it
-            // progressively.
-            let mut filled = 0;
-            while filled < n {
-                filled += self
-                    .get_some_in(&mut to[filled * self.stride.units()..], mode)
-                    .await
-                    .map_err(|e| e.add_filled(filled))?;
-            }
-            return Ok(());
-        }
-        match self.wait_for(n as u64, mode).await? {
-            Avail::Enough(_) => {
-                self.take(to, n);
-                Ok(())
-            }
-            Avail::Ended { avail, state } => Err(self.ended(avail, state, 0)),
-        }
-    }
-
-    /// Fills `to` with exactly `to.len()` items, waiting until that many are available. The
-    /// batch sizes the writer used do not matter.
-    ///
-    /// # Errors
-    ///
-    /// If the writer closed (or aborted, or its process died: reported once nothing is left,
-    /// after which a call waits for a restarted writer) and fewer than `to.len()`
-    /// items remain: [`GetError::Closed`] (or [`Aborted`](GetError::Aborted),
-    /// [`PeerGone`](GetError::PeerGone)) with `remaining`, and **nothing is removed**: the
-    /// remaining items can still be read with [`get_some`](Self::get_some) or a smaller
-    /// `get`. Only when `to` is larger than the ring is it filled progressively; the error
-    /// then says how many items are already in `to` (`filled`).
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe if `to.len()` ≤ the capacity: items are removed only in the same poll
-    /// that completes the call, so a dropped future removed nothing. For a larger `to`, a
-    /// dropped future may have consumed a prefix into `to`.
-    ///
-    /// ```
-    /// # use shmchan::{ChannelIo, GetError, Options};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let name = format!("doc-get-{}", std::process::id());
-    /// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
-    /// let (mut w, mut r) = (chan.writer()?, chan.reader()?);
-    /// w.put(b"abc").await?;
-    /// w.put(b"de").await?;
-    /// w.close();
-    /// let mut four = [0u8; 4];
-    /// r.get(&mut four).await?;
-    /// assert_eq!(&four, b"abcd");
-    /// let err = r.get(&mut four).await.unwrap_err();
-    /// assert!(matches!(err, GetError::Closed { remaining: 1, filled: 0, .. }));
-    /// let mut one = [0u8; 1];
-    /// r.get(&mut one).await?; // the last item is still there
-    /// assert_eq!(&one, b"e");
-    /// # Ok(())
-    /// # }
-    /// ```
-    #[inline]
-    pub fn get<'a>(
-        &'a mut self,
-        to: &'a mut [T],
-    ) -> impl Future<Output = Result<(), GetError>> + 'a {
-        FastThenSlow::new(move || {
-            if self.get_now(to) {
-                return Err(Ok(()));
-            }
-            Ok(self.get_in(to, Mode::Async))
-        })
-    }
-
-    /// Copies between 1 and `to.len()` items into `to` — whatever is available — waiting only
-    /// while none is. Returns the count (0 only for an empty `to`).
-    ///
-    /// # Errors
-    ///
-    /// [`GetError::Closed`] (or [`Aborted`](GetError::Aborted),
-    /// [`PeerGone`](GetError::PeerGone)) once the writer ended the stream and every item was
-    /// read.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: items are removed only in the poll that returns them.
-    ///
-    /// ```
-    /// # use shmchan::{ChannelIo, Options};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let name = format!("doc-get-some-{}", std::process::id());
-    /// let chan = ChannelIo::<i32>::create(&name, Options::new())?;
-    /// let (mut w, mut r) = (chan.writer()?, chan.reader()?);
-    /// w.put(&[1, 2, 3]).await?;
-    /// let mut buf = [0; 8];
-    /// assert_eq!(r.get_some(&mut buf).await?, 3);
-    /// # Ok(())
-    /// # }
-    /// ```
-    #[inline]
-    pub fn get_some<'a>(
-        &'a mut self,
-        to: &'a mut [T],
-    ) -> impl Future<Output = Result<usize, GetError>> + 'a {
-        // As `get`: the first poll takes what is there; only a miss builds the waiting future.
-        FastThenSlow::new(move || {
-            if let Some(k) = self.get_some_now(to) {
-                return Err(Ok(k));
-            }
-            Ok(self.get_some_in(to, Mode::Async))
-        })
-    }
-
-    /// Copies whatever is available now (up to `to.len()`) without waiting; `Ok(0)` if
-    /// nothing is.
-    ///
-    /// # Errors
-    ///
-    /// [`GetError::Closed`] / [`Aborted`](GetError::Aborted) once the writer ended the stream
-    /// and nothing is left; [`Corrupted`](GetError::Corrupted). Never
-    /// [`PeerGone`](GetError::PeerGone): it does not wait, so it does not watch the writer
-    /// (it returns `Ok(0)` while a dead writer's items are all read).
-    ///
-    /// ```
-    /// # use shmchan::{ChannelIo, Options};
-    /// # let name = format!("doc-try-get-{}", std::process::id());
-    /// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
-    /// let mut r = chan.reader()?;
-    /// assert_eq!(r.try_get_some(&mut [0u8; 4])?, 0);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn try_get_some(&mut self, to: &mut [T]) -> Result<usize, GetError> {
-        self.check_open()?;
-        let room = self.whole(to.len())?;
-        if room == 0 {
-            return Ok(0);
-        }
-        match probe(&mut self.ring, &self.core.seg, 1) {
-            None => Ok(0),
-            Some(Err(e)) => Err(self.core.corrupt(e).into()),
-            Some(Ok(Avail::Enough(avail))) => {
-                let k = (avail as usize).min(room);
-                self.take(to, k);
-                Ok(k)
-            }
-            Some(Ok(Avail::Ended { avail, state })) => Err(self.ended(avail, state, 0)),
-        }
-    }
-
-    /// The blocking twin of [`get`](Self::get). Do not call it from async code.
-    ///
-    /// # Errors
-    ///
-    /// As [`get`](Self::get).
-    ///
-    /// ```
-    /// # use shmchan::{ChannelIo, Options};
-    /// # let name = format!("doc-blocking-get-{}", std::process::id());
-    /// let chan = ChannelIo::<u32>::create(&name, Options::new())?;
-    /// let (mut w, mut r) = (chan.writer()?, chan.reader()?);
-    /// let t = std::thread::spawn(move || w.blocking_put(&[5; 10_000]));
-    /// let mut big = vec![0u32; 10_000];
-    /// r.blocking_get(&mut big)?;
-    /// t.join().unwrap()?;
-    /// assert!(big.iter().all(|&x| x == 5));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[inline]
-    pub fn blocking_get(&mut self, to: &mut [T]) -> Result<(), GetError> {
-        // Fast path without building the waiting future (which run_blocking would move).
-        if self.get_now(to) {
-            return Ok(());
-        }
-        self.blocking_get_slow(to)
-    }
-
-    /// The waiting part of `blocking_get`, out of line: its future's large frame then costs
-    /// the fast path nothing (no prologue saving registers and reserving the frame).
-    #[inline(never)]
-    #[cold]
-    fn blocking_get_slow(&mut self, to: &mut [T]) -> Result<(), GetError> {
-        notify::run_blocking(self.get_in(to, Mode::Blocking))
-            .unwrap_or_else(|| Err(blocking_bug(self.core.seg.name())))
-    }
-
-    /// The blocking twin of [`get_some`](Self::get_some). Do not call it from async code.
-    ///
-    /// # Errors
-    ///
-    /// As [`get_some`](Self::get_some).
-    ///
-    /// ```
-    /// # use shmchan::{ChannelIo, Options};
-    /// # let name = format!("doc-blocking-get-some-{}", std::process::id());
-    /// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
-    /// let (mut w, mut r) = (chan.writer()?, chan.reader()?);
-    /// w.blocking_put(b"xyz")?;
-    /// assert_eq!(r.blocking_get_some(&mut [0u8; 2])?, 2);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn blocking_get_some(&mut self, to: &mut [T]) -> Result<usize, GetError> {
-        if let Some(k) = self.get_some_now(to) {
-            return Ok(k);
-        }
-        notify::run_blocking(self.get_some_in(to, Mode::Blocking))
-            .unwrap_or_else(|| Err(blocking_bug(self.core.seg.name())))
-    }
-
     /// Items available right now (stale as soon as it returns while the writer works).
     pub fn len(&mut self) -> usize {
         let h = self.core.seg.header();
@@ -585,27 +285,18 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
     }
 }
 
-#[cold]
-fn blocking_bug(name: &str) -> GetError {
-    GetError::Io {
-        name: name.to_string(),
-        op: "waiting for items",
-        source: end::blocking_bug(),
-    }
-}
-
 impl<T, S: Stride> ReaderFront<T, S> {
     /// Closes the channel: what remains is discarded, and the writer's waiting or next
-    /// `put` fails with [`PutError::Closed`](crate::PutError::Closed). Dropping the reader
-    /// does the same.
+    /// `put` fails with [`ErrorKind::Closed`]. Dropping the reader does the same.
     ///
     /// ```
-    /// # use shmchan::{ChannelIo, Options, PutError};
+    /// # use shmchan::{ChannelIo, ErrorKind, Options};
     /// # let name = format!("doc-reader-close-{}", std::process::id());
     /// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
     /// let (mut w, r) = (chan.writer()?, chan.reader()?);
     /// r.close();
-    /// assert!(matches!(w.blocking_put(b"x"), Err(PutError::Closed { accepted: 0, .. })));
+    /// let e = w.blocking_put(b"x").unwrap_err();
+    /// assert_eq!((e.kind(), e.accepted()), (ErrorKind::Closed, 0));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close(mut self) {

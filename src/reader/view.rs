@@ -3,15 +3,21 @@
 
 use bytemuck::Pod;
 
-use super::{blocking_bug, probe, Avail, ReaderFront};
+use super::{probe, Avail, ReaderFront};
 use crate::element::{Stride, Typed};
-use crate::error::GetError;
+use crate::error::Error;
 use crate::notify::{self, Mode};
 
 impl<T: Pod, S: Stride> ReaderFront<T, S> {
+    /// The fast path of `peek` and `blocking_peek`: `n` if that many items are there now.
+    #[inline(always)]
+    fn peek_now(&mut self, n: usize) -> Option<usize> {
+        self.ready_now(n).map(|_| n)
+    }
+
     /// Waits until `n` items can be shown; returns how many to show (`n`). The view is made
     /// by the caller, so this future borrows nothing past its end.
-    async fn peek_len(&mut self, n: usize, mode: Mode) -> Result<usize, GetError> {
+    async fn peek_len(&mut self, n: usize, mode: Mode) -> Result<usize, Error> {
         self.check_open()?;
         self.fits(n)?;
         if n == 0 {
@@ -19,16 +25,16 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
         }
         match self.wait_for(n as u64, mode).await? {
             Avail::Enough(_) => Ok(n),
-            Avail::Ended { avail, state } => Err(self.ended(avail, state, 0)),
+            Avail::Ended { avail, state } => Err(self.ended(avail, state)),
         }
     }
 
     /// Waits until at least one item is available; returns how many are.
-    async fn peek_some_len(&mut self, mode: Mode) -> Result<usize, GetError> {
+    async fn peek_some_len(&mut self, mode: Mode) -> Result<usize, Error> {
         self.check_open()?;
         match self.wait_for(1, mode).await? {
             Avail::Enough(avail) => Ok(avail as usize),
-            Avail::Ended { avail, state } => Err(self.ended(avail, state, 0)),
+            Avail::Ended { avail, state } => Err(self.ended(avail, state)),
         }
     }
 
@@ -38,7 +44,7 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
     ///
     /// # Errors
     ///
-    /// [`GetError::Oversized`] if `n` exceeds the capacity; otherwise as
+    /// [`Oversized`](crate::ErrorKind::Oversized) if `n` exceeds the capacity; otherwise as
     /// [`get`](Self::get) (nothing is removed).
     ///
     /// # Cancel safety
@@ -61,7 +67,7 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn peek(&mut self, n: usize) -> Result<View<'_, T, S>, GetError> {
+    pub async fn peek(&mut self, n: usize) -> Result<View<'_, T, S>, Error> {
         let len = match self.peek_now(n) {
             Some(len) => len,
             None => self.peek_len(n, Mode::Async).await?,
@@ -95,7 +101,7 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn peek_some(&mut self) -> Result<View<'_, T, S>, GetError> {
+    pub async fn peek_some(&mut self) -> Result<View<'_, T, S>, Error> {
         let len = match self.ready_now(1) {
             Some(avail) => avail,
             None => self.peek_some_len(Mode::Async).await?,
@@ -121,7 +127,7 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
-    pub fn blocking_peek(&mut self, n: usize) -> Result<View<'_, T, S>, GetError> {
+    pub fn blocking_peek(&mut self, n: usize) -> Result<View<'_, T, S>, Error> {
         let len = match self.peek_now(n) {
             Some(len) => len,
             None => self.blocking_peek_slow(n)?,
@@ -133,9 +139,9 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
     /// nothing).
     #[inline(never)]
     #[cold]
-    fn blocking_peek_slow(&mut self, n: usize) -> Result<usize, GetError> {
+    fn blocking_peek_slow(&mut self, n: usize) -> Result<usize, Error> {
         notify::run_blocking(self.peek_len(n, Mode::Blocking))
-            .unwrap_or_else(|| Err(blocking_bug(self.core.seg.name())))
+            .unwrap_or_else(|| Err(self.core.blocking_bug()))
     }
 
     /// The blocking twin of [`peek_some`](Self::peek_some).
@@ -153,7 +159,7 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
     /// assert_eq!(r.blocking_peek_some()?.consume_all(), 3);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn blocking_peek_some(&mut self) -> Result<View<'_, T, S>, GetError> {
+    pub fn blocking_peek_some(&mut self) -> Result<View<'_, T, S>, Error> {
         if let Some(avail) = self.ready_now(1) {
             return Ok(View {
                 front: self,
@@ -161,7 +167,7 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
             });
         }
         let len = notify::run_blocking(self.peek_some_len(Mode::Blocking))
-            .unwrap_or_else(|| Err(blocking_bug(self.core.seg.name())))?;
+            .unwrap_or_else(|| Err(self.core.blocking_bug()))?;
         Ok(View { front: self, len })
     }
 
@@ -183,7 +189,7 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
     /// assert_eq!(&*r.try_peek(2)?.expect("two are there"), b"ab");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_peek(&mut self, n: usize) -> Result<Option<View<'_, T, S>>, GetError> {
+    pub fn try_peek(&mut self, n: usize) -> Result<Option<View<'_, T, S>>, Error> {
         if let Some(len) = self.peek_now(n) {
             return Ok(Some(View { front: self, len }));
         }
@@ -210,19 +216,19 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
     /// assert!(r.try_peek_some()?.is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_peek_some(&mut self) -> Result<View<'_, T, S>, GetError> {
+    pub fn try_peek_some(&mut self) -> Result<View<'_, T, S>, Error> {
         self.check_open()?;
         match probe(&mut self.ring, &self.core.seg, 1) {
             None => Ok(View {
                 front: self,
                 len: 0,
             }),
-            Some(Err(e)) => Err(self.core.corrupt(e).into()),
+            Some(Err(e)) => Err(self.core.corrupt(e)),
             Some(Ok(Avail::Enough(avail))) => Ok(View {
                 front: self,
                 len: avail as usize,
             }),
-            Some(Ok(Avail::Ended { avail, state })) => Err(self.ended(avail, state, 0)),
+            Some(Ok(Avail::Ended { avail, state })) => Err(self.ended(avail, state)),
         }
     }
 }

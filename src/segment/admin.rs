@@ -16,18 +16,19 @@ use rustix::io::Errno;
 use super::files::{
     classify, errno_err, foreign, invalid_to_error, open_channel_dir, read_header, remove_dir_if,
 };
+use super::info::{ChannelInfo, EndInfo};
 use super::lock::{end_byte, ofd_lock, ofd_lock_held, PRESENCE};
 use super::mapping::page_size;
 use super::names::{
     base_dir, channel_dir, check_name, validate_name, DIR_PREFIX, RING_FILE, TMP_PREFIX,
 };
-use crate::error::{Corruption, OpenError, RemoveError};
+use crate::barrier::Barrier;
+use crate::error::{Context, Error, ErrorKind};
 use crate::header::{self, End, Header, Snapshot, FLAG_MEMBARRIER, FLAG_PERSIST, OPEN};
-use crate::info::{ChannelInfo, EndInfo};
 
 /// Opens channel `name`'s directory and segment file for inspection or removal: no owner
 /// check, no lock, nothing mapped. The segment's type is checked before it is opened.
-fn open_for_inspection(name: &str) -> Result<(PathBuf, OwnedFd), OpenError> {
+fn open_for_inspection(name: &str) -> Result<(PathBuf, OwnedFd), Error> {
     check_name(name)?;
     let dir_path = channel_dir(name);
     let dir = open_channel_dir(name, &dir_path)?;
@@ -73,7 +74,7 @@ fn read_indices(
     name: &str,
     capacity: u64,
     seen: (u64, u64),
-) -> Result<(u64, u64), OpenError> {
+) -> Result<(u64, u64), Error> {
     let (mut head, mut tail) = seen;
     for _ in 0..16 {
         let h = pread_u64(file, std::mem::offset_of!(Header, head));
@@ -85,11 +86,11 @@ fn read_indices(
             }
         }
     }
-    Err(OpenError::Corrupted(Corruption {
-        name: name.to_string(),
-        field: "head/tail",
-        detail: format!("head {head}, tail {tail}: not within one capacity ({capacity})"),
-    }))
+    Err(Error::corrupted(
+        name,
+        "head/tail",
+        format!("head {head}, tail {tail}: not within one capacity ({capacity})"),
+    ))
 }
 
 /// Reads and validates the header of an open segment file. `exclusive`: the caller holds
@@ -99,7 +100,7 @@ fn inspect_file(
     dir_path: PathBuf,
     file: &OwnedFd,
     exclusive: bool,
-) -> Result<ChannelInfo, OpenError> {
+) -> Result<ChannelInfo, Error> {
     let path = dir_path.join(RING_FILE);
     let st = rustix::fs::fstat(file).map_err(errno_err(name, "fstat"))?;
     let (buf, size) = read_header(file, name, &path)?;
@@ -122,13 +123,8 @@ fn inspect_file(
         }
     };
     let reason = std::mem::take(&mut dynamic.reason);
-    let writer_state = header::writer_state(dynamic.writer_state, || reason).map_err(|detail| {
-        OpenError::Corrupted(Corruption {
-            name: name.to_string(),
-            field: "writer_state",
-            detail,
-        })
-    })?;
+    let writer_state = header::writer_state(dynamic.writer_state, || reason)
+        .map_err(|detail| Error::corrupted(name, "writer_state", detail))?;
     Ok(ChannelInfo {
         name: name.to_string(),
         dir: dir_path,
@@ -144,9 +140,9 @@ fn inspect_file(
         data_len: snap.data_len,
         persist: snap.flags & FLAG_PERSIST != 0,
         barrier: if snap.flags & FLAG_MEMBARRIER != 0 {
-            crate::Barrier::Membarrier
+            Barrier::Membarrier
         } else {
-            crate::Barrier::Fence
+            Barrier::Fence
         },
         creator_pid: snap.creator_pid,
         created_unix_ns: snap.created_unix_ns,
@@ -163,7 +159,7 @@ fn inspect_file(
 /// Reads channel `name`'s header without opening it for use: no lock is taken, nothing is
 /// mapped, and the channel's cleanup is not affected. Validates like `open` (without the
 /// element type and owner checks) and reports what it finds.
-pub(crate) fn inspect(name: &str) -> Result<ChannelInfo, OpenError> {
+pub(crate) fn inspect(name: &str) -> Result<ChannelInfo, Error> {
     let (dir_path, file) = open_for_inspection(name)?;
     inspect_file(name, dir_path, &file, false)
 }
@@ -189,26 +185,19 @@ pub enum Removal {
 /// not a readable channel.
 pub(crate) fn remove_unused(
     name: &str,
-    decide: impl FnOnce(Result<&ChannelInfo, &OpenError>) -> bool,
-) -> Result<Removal, RemoveError> {
-    validate_name(name).map_err(|reason| RemoveError::InvalidName {
-        name: name.to_string(),
-        reason,
-    })?;
-    let io = |source: io::Error| RemoveError::Io {
-        name: name.to_string(),
-        path: channel_dir(name),
-        source,
-    };
+    decide: impl FnOnce(Result<&ChannelInfo, &Error>) -> bool,
+) -> Result<Removal, Error> {
+    check_name(name)?;
+    let io = |source: io::Error| removing(name, channel_dir(name), source);
     let (dir_path, file) = match open_for_inspection(name) {
         Ok(f) => f,
-        Err(OpenError::NotFound { .. }) => return Ok(Removal::NotFound),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Removal::NotFound),
         Err(e) => {
             // No segment file to lock (a plain file, a directory without a ring...).
             return if decide(Err(&e)) {
                 match remove(name) {
                     Ok(()) => Ok(Removal::Removed),
-                    Err(RemoveError::NotFound { .. }) => Ok(Removal::NotFound),
+                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(Removal::NotFound),
                     Err(e) => Err(e),
                 }
             } else {
@@ -296,24 +285,14 @@ pub(crate) fn scan() -> io::Result<(Vec<String>, Vec<PathBuf>)> {
 
 /// Removes channel `name` and all its files, whoever holds it. Processes that have it open
 /// keep their mappings (and can finish); new `open`s no longer find it.
-pub(crate) fn remove(name: &str) -> Result<(), RemoveError> {
-    validate_name(name).map_err(|reason| RemoveError::InvalidName {
-        name: name.to_string(),
-        reason,
-    })?;
+pub(crate) fn remove(name: &str) -> Result<(), Error> {
+    check_name(name)?;
     let dir = channel_dir(name);
     let meta = fs::symlink_metadata(&dir).map_err(|e| {
         if e.kind() == io::ErrorKind::NotFound {
-            RemoveError::NotFound {
-                name: name.to_string(),
-                path: dir.clone(),
-            }
+            Error::at(ErrorKind::NotFound, name, &dir)
         } else {
-            RemoveError::Io {
-                name: name.to_string(),
-                path: dir.clone(),
-                source: e,
-            }
+            removing(name, dir.clone(), e)
         }
     })?;
     let r = if meta.is_dir() {
@@ -321,9 +300,15 @@ pub(crate) fn remove(name: &str) -> Result<(), RemoveError> {
     } else {
         fs::remove_file(&dir)
     };
-    r.map_err(|e| RemoveError::Io {
-        name: name.to_string(),
-        path: dir,
-        source: e,
-    })
+    r.map_err(|e| removing(name, dir, e))
+}
+
+/// Removing `path` of channel `name` failed with `source`.
+fn removing(name: &str, path: PathBuf, source: io::Error) -> Error {
+    Error::new(ErrorKind::Io, name)
+        .with_context(Context::Op {
+            op: "removing",
+            path: Some(path),
+        })
+        .with_source(source)
 }

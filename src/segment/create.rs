@@ -22,7 +22,7 @@ use super::names::{
     base_dir, channel_dir, check_name, dir_mode, mode_of, tmp_path, DATA_BELL, RING_FILE, ROOM_BELL,
 };
 use super::{CreateSpec, Layout, Segment};
-use crate::error::OpenError;
+use crate::error::{Context, Error, ErrorKind};
 use crate::header::{self, Header, FLAG_MEMBARRIER, FLAG_PERSIST, HEADER_SIZE};
 
 /// A channel directory being built under a temporary name; removed on drop unless published.
@@ -53,7 +53,7 @@ impl Segment {
         name: &str,
         layout: Layout,
         spec: &CreateSpec<'_>,
-    ) -> Result<Segment, OpenError> {
+    ) -> Result<Segment, Error> {
         check_name(name)?;
         let page = page_size();
         check_layout(name, layout, page)?;
@@ -64,10 +64,7 @@ impl Segment {
         let header_len = HEADER_SIZE.div_ceil(page as usize) * page as usize;
         let final_dir = channel_dir(name);
         if fs::symlink_metadata(&final_dir).is_ok() {
-            return Err(OpenError::AlreadyExists {
-                name: name.to_string(),
-                path: final_dir,
-            });
+            return Err(Error::at(ErrorKind::AlreadyExists, name, final_dir));
         }
         let staging = Staging {
             name,
@@ -105,18 +102,15 @@ impl Segment {
 impl Staging<'_> {
     /// Makes the directory, the segment (`total` bytes, allocated) and the doorbells, each
     /// with exactly `mode` (the umask does not apply).
-    fn build(&self, mode: u32, total: u64) -> Result<Files, OpenError> {
+    fn build(&self, mode: u32, total: u64) -> Result<Files, Error> {
         let name = self.name;
         rustix::fs::mkdir(&self.tmp, mode_of(dir_mode(mode))).map_err(|e| match e {
-            Errno::ACCESS | Errno::PERM => OpenError::PermissionDenied {
-                name: name.to_string(),
-                path: base_dir(),
-            },
-            Errno::NOENT => OpenError::Io {
-                name: name.to_string(),
-                op: "creating the channel directory (does the shared-memory directory exist?)",
-                source: e.into(),
-            },
+            Errno::ACCESS | Errno::PERM => Error::at(ErrorKind::PermissionDenied, name, base_dir()),
+            Errno::NOENT => Error::io(
+                name,
+                "creating the channel directory (does the shared-memory directory exist?)",
+                e.into(),
+            ),
             // Not `classify`: a base directory that is not one is the user's setting, not a
             // foreign channel.
             e => errno_err(name, "creating the channel directory")(e),
@@ -155,16 +149,18 @@ impl Staging<'_> {
 
     /// Allocates every page of the segment now: a full tmpfs fails here with ENOSPC instead
     /// of raising SIGBUS in whichever process first touches a missing page.
-    fn allocate(&self, ring: &OwnedFd, total: u64) -> Result<(), OpenError> {
+    fn allocate(&self, ring: &OwnedFd, total: u64) -> Result<(), Error> {
         let name = self.name;
         match rustix::fs::fallocate(ring, rustix::fs::FallocateFlags::empty(), 0, total) {
             Ok(()) => Ok(()),
-            Err(e @ (Errno::NOSPC | Errno::FBIG | Errno::NOMEM)) => Err(OpenError::NoSpace {
-                name: name.to_string(),
-                bytes: total,
-                dir: base_dir(),
-                source: e.into(),
-            }),
+            Err(e @ (Errno::NOSPC | Errno::FBIG | Errno::NOMEM)) => {
+                Err(Error::new(ErrorKind::NoSpace, name)
+                    .with_context(Context::Space {
+                        bytes: total,
+                        dir: base_dir(),
+                    })
+                    .with_source(e.into()))
+            }
             // A file system without fallocate: size it (pages are then allocated lazily).
             Err(Errno::OPNOTSUPP) => {
                 rustix::fs::ftruncate(ring, total).map_err(errno_err(name, "sizing the segment"))
@@ -174,7 +170,7 @@ impl Staging<'_> {
     }
 
     /// Renames the finished directory into place (never over an existing channel).
-    fn publish(mut self, seg: Segment) -> Result<Segment, OpenError> {
+    fn publish(mut self, seg: Segment) -> Result<Segment, Error> {
         match rustix::fs::renameat_with(
             rustix::fs::CWD,
             &self.tmp,
@@ -192,10 +188,9 @@ impl Staging<'_> {
                 // then `self` removes the staging directory.
                 drop(seg);
                 Err(match e {
-                    Errno::EXIST | Errno::NOTEMPTY => OpenError::AlreadyExists {
-                        name: self.name.to_string(),
-                        path,
-                    },
+                    Errno::EXIST | Errno::NOTEMPTY => {
+                        Error::at(ErrorKind::AlreadyExists, self.name, path)
+                    }
                     e => errno_err(self.name, "publishing the channel")(e),
                 })
             }

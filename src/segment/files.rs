@@ -13,26 +13,16 @@ use rustix::io::Errno;
 
 use super::names::{tmp_path, RING_FILE};
 use super::Layout;
-use crate::error::{Corruption, OpenError};
+use crate::error::{Context, Error, ErrorKind};
 use crate::header::{self, Invalid, Snapshot, HEADER_SIZE, SCHEMA_MAX};
 
-/// An `OpenError::Io` of channel `name` for a failed `op` (for `map_err`).
-pub(super) fn io_err<'a>(
-    name: &'a str,
-    op: &'static str,
-) -> impl FnOnce(io::Error) -> OpenError + 'a {
-    move |source| OpenError::Io {
-        name: name.to_string(),
-        op,
-        source,
-    }
+/// An [`ErrorKind::Io`] of channel `name` for a failed `op` (for `map_err`).
+pub(super) fn io_err<'a>(name: &'a str, op: &'static str) -> impl FnOnce(io::Error) -> Error + 'a {
+    move |source| Error::io(name, op, source)
 }
 
 /// [`io_err`] for rustix's errors.
-pub(super) fn errno_err<'a>(
-    name: &'a str,
-    op: &'static str,
-) -> impl FnOnce(Errno) -> OpenError + 'a {
+pub(super) fn errno_err<'a>(name: &'a str, op: &'static str) -> impl FnOnce(Errno) -> Error + 'a {
     move |e| io_err(name, op)(e.into())
 }
 
@@ -47,23 +37,21 @@ pub(super) fn classify(
     file: Option<&str>,
     op: &'static str,
     e: Errno,
-) -> OpenError {
+) -> Error {
     match e {
-        Errno::ACCESS | Errno::PERM => OpenError::PermissionDenied {
-            name: name.to_string(),
-            path: file.map_or_else(|| dir.to_path_buf(), |f| dir.join(f)),
-        },
+        Errno::ACCESS | Errno::PERM => Error::at(
+            ErrorKind::PermissionDenied,
+            name,
+            file.map_or_else(|| dir.to_path_buf(), |f| dir.join(f)),
+        ),
         Errno::NOTDIR | Errno::LOOP | Errno::ISDIR | Errno::NXIO => foreign(name, dir),
         e => errno_err(name, op)(e),
     }
 }
 
-/// `OpenError::Foreign` for channel `name` in `dir`.
-pub(super) fn foreign(name: &str, dir: &Path) -> OpenError {
-    OpenError::Foreign {
-        name: name.to_string(),
-        path: dir.to_path_buf(),
-    }
+/// [`ErrorKind::NotAChannel`] for channel `name` in `dir`.
+pub(super) fn foreign(name: &str, dir: &Path) -> Error {
+    Error::at(ErrorKind::NotAChannel, name, dir)
 }
 
 /// Reads the identity fields of `file` (no mapping yet), and the file's size.
@@ -71,7 +59,7 @@ pub(super) fn read_snapshot(
     file: &OwnedFd,
     name: &str,
     path: &Path,
-) -> Result<(Snapshot, u64), OpenError> {
+) -> Result<(Snapshot, u64), Error> {
     let (buf, size) = read_header(file, name, path)?;
     Ok((Snapshot::parse(&buf), size))
 }
@@ -81,34 +69,27 @@ pub(super) fn read_header(
     file: &OwnedFd,
     name: &str,
     path: &Path,
-) -> Result<([u8; HEADER_SIZE], u64), OpenError> {
+) -> Result<([u8; HEADER_SIZE], u64), Error> {
     let st = rustix::fs::fstat(file).map_err(errno_err(name, "fstat"))?;
     let size = st.st_size as u64;
-    if size < HEADER_SIZE as u64 {
-        if size == 0 {
-            return Err(OpenError::NotInitialized {
-                name: name.to_string(),
-            });
-        }
-        return Err(OpenError::TooSmall {
-            name: name.to_string(),
+    let too_small = |size| {
+        Error::new(ErrorKind::TooSmall, name).with_context(Context::TooSmall {
             path: path.to_path_buf(),
             size,
             needed: HEADER_SIZE as u64,
-        });
+        })
+    };
+    if size < HEADER_SIZE as u64 {
+        if size == 0 {
+            return Err(Error::new(ErrorKind::NotInitialized, name));
+        }
+        return Err(too_small(size));
     }
     let mut buf = [0u8; HEADER_SIZE];
     let mut got = 0;
     while got < HEADER_SIZE {
         match rustix::io::pread(file, &mut buf[got..], got as u64) {
-            Ok(0) => {
-                return Err(OpenError::TooSmall {
-                    name: name.to_string(),
-                    path: path.to_path_buf(),
-                    size: got as u64,
-                    needed: HEADER_SIZE as u64,
-                })
-            }
+            Ok(0) => return Err(too_small(got as u64)),
             Ok(n) => got += n,
             Err(Errno::INTR) => {}
             Err(e) => return Err(errno_err(name, "reading the header")(e)),
@@ -118,29 +99,16 @@ pub(super) fn read_header(
 }
 
 /// The error for a header that failed validation.
-pub(super) fn invalid_to_error(inv: Invalid, name: &str, path: &Path) -> OpenError {
-    let name = name.to_string();
+pub(super) fn invalid_to_error(inv: Invalid, name: &str, path: &Path) -> Error {
+    let version = |kind, found, supported| {
+        Error::new(kind, name).with_context(Context::Version { found, supported })
+    };
     match inv {
-        Invalid::Uninitialised => OpenError::NotInitialized { name },
-        Invalid::Foreign => OpenError::Foreign {
-            name,
-            path: path.to_path_buf(),
-        },
-        Invalid::Version(found) => OpenError::VersionMismatch {
-            name,
-            found,
-            supported: header::VERSION,
-        },
-        Invalid::Abi(found) => OpenError::AbiMismatch {
-            name,
-            found,
-            expected: header::abi_word(),
-        },
-        Invalid::Field(field, detail) => OpenError::Corrupted(Corruption {
-            name,
-            field,
-            detail,
-        }),
+        Invalid::Uninitialised => Error::new(ErrorKind::NotInitialized, name),
+        Invalid::Foreign => foreign(name, path),
+        Invalid::Version(found) => version(ErrorKind::VersionMismatch, found, header::VERSION),
+        Invalid::Abi(found) => version(ErrorKind::AbiMismatch, found, header::abi_word()),
+        Invalid::Field(field, detail) => Error::corrupted(name, field, detail),
     }
 }
 
@@ -183,12 +151,9 @@ pub(super) fn open_dir(path: &Path) -> rustix::io::Result<OwnedFd> {
 
 /// Opens a channel's directory (no symlinks: another user could otherwise point us at their
 /// files), mapping the errors of a missing, foreign or forbidden name.
-pub(super) fn open_channel_dir(name: &str, dir_path: &Path) -> Result<OwnedFd, OpenError> {
+pub(super) fn open_channel_dir(name: &str, dir_path: &Path) -> Result<OwnedFd, Error> {
     open_dir(dir_path).map_err(|e| match e {
-        Errno::NOENT => OpenError::NotFound {
-            name: name.to_string(),
-            path: dir_path.to_path_buf(),
-        },
+        Errno::NOENT => Error::at(ErrorKind::NotFound, name, dir_path),
         e => classify(name, dir_path, None, "opening the channel directory", e),
     })
 }
@@ -224,11 +189,14 @@ pub(super) fn remove_dir_if(dir: &Path, only: Option<&OwnedFd>) -> io::Result<()
 }
 
 /// Checks that shmchan can carry elements of `layout`.
-pub(super) fn check_layout(name: &str, layout: Layout, page: u64) -> Result<(), OpenError> {
-    let unsupported = |reason| OpenError::UnsupportedElement {
-        name: name.to_string(),
-        type_name: layout.type_name,
-        reason,
+pub(super) fn check_layout(name: &str, layout: Layout, page: u64) -> Result<(), Error> {
+    let unsupported = |reason| {
+        Error::invalid(
+            ErrorKind::UnsupportedElement,
+            name,
+            layout.type_name,
+            reason,
+        )
     };
     if layout.size == 0 {
         return Err(unsupported("zero-sized types carry no data"));
@@ -243,12 +211,8 @@ pub(super) fn check_layout(name: &str, layout: Layout, page: u64) -> Result<(), 
 }
 
 /// Checks a schema tag.
-pub(super) fn check_schema(name: &str, schema: &str) -> Result<(), OpenError> {
-    let bad = |reason| OpenError::InvalidSchema {
-        name: name.to_string(),
-        schema: schema.to_string(),
-        reason,
-    };
+pub(super) fn check_schema(name: &str, schema: &str) -> Result<(), Error> {
+    let bad = |reason| Error::invalid(ErrorKind::InvalidSchema, name, schema, reason);
     if schema.len() > SCHEMA_MAX {
         return Err(bad("longer than 48 bytes"));
     }

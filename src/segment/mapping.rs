@@ -9,7 +9,7 @@ use std::ptr::NonNull;
 
 use rustix::mm::{MapFlags, ProtFlags};
 
-use crate::error::OpenError;
+use crate::error::{Error, ErrorKind};
 use crate::header::MAX_DATA_LEN;
 
 /// One segment's mirror mapping: `header_len` bytes of header, then the `data_len` bytes of
@@ -133,12 +133,8 @@ pub(crate) fn ring_geometry(
     requested: usize,
     elem: u64,
     page: u64,
-) -> Result<(u64, u64), OpenError> {
-    let bad = |reason: String| OpenError::InvalidCapacity {
-        name: name.to_string(),
-        requested,
-        reason,
-    };
+) -> Result<(u64, u64), Error> {
+    let bad = |reason: String| Error::invalid(ErrorKind::InvalidCapacity, name, requested, reason);
     if requested == 0 {
         return Err(bad("a channel holds at least one element".into()));
     }

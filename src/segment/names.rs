@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::fs::Mode;
 
-use crate::error::OpenError;
+use crate::error::{Error, ErrorKind};
 
 /// Longest channel name.
 pub const NAME_MAX: usize = 100;
@@ -54,7 +54,7 @@ pub(crate) const ROOM_BELL: &str = "room.bell";
 ///
 /// # Errors
 ///
-/// A short reason, as used in [`OpenError::InvalidName`].
+/// A short reason, as an [`ErrorKind::InvalidName`] error says it.
 ///
 /// ```
 /// assert!(shmchan::validate_name("imu-left.v2").is_ok());
@@ -79,12 +79,9 @@ pub fn validate_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// [`validate_name`], as an [`OpenError`].
-pub(super) fn check_name(name: &str) -> Result<(), OpenError> {
-    validate_name(name).map_err(|reason| OpenError::InvalidName {
-        name: name.to_string(),
-        reason,
-    })
+/// [`validate_name`], as an [`Error`].
+pub(super) fn check_name(name: &str) -> Result<(), Error> {
+    validate_name(name).map_err(|reason| Error::invalid(ErrorKind::InvalidName, name, name, reason))
 }
 
 /// A unique temporary name in the base directory.

@@ -21,7 +21,7 @@ use super::lock::{ofd_lock, PRESENCE};
 use super::mapping::{page_size, Mapping};
 use super::names::{channel_dir, check_name, DATA_BELL, RING_FILE, ROOM_BELL};
 use super::{Layout, Segment};
-use crate::error::OpenError;
+use crate::error::{Context, Error, ErrorKind};
 use crate::header::{self, Snapshot, FLAG_MEMBARRIER};
 
 /// A channel's directory and segment file, open, with our presence lock on the segment.
@@ -38,7 +38,7 @@ impl Segment {
         layout: Layout,
         schema: Option<&str>,
         any_owner: bool,
-    ) -> Result<Segment, OpenError> {
+    ) -> Result<Segment, Error> {
         check_name(name)?;
         let page = page_size();
         check_layout(name, layout, page)?;
@@ -56,10 +56,7 @@ impl Segment {
             }
         }
         let Some(Locked { dir, ring }) = locked else {
-            return Err(OpenError::NotFound {
-                name: name.to_string(),
-                path: dir_path,
-            });
+            return Err(Error::at(ErrorKind::NotFound, name, dir_path));
         };
         let (snap, size) = read_snapshot(&ring, name, &path)?;
         snap.validate(page, size)
@@ -69,10 +66,7 @@ impl Segment {
         if membarrier {
             // Our fast paths will run without a fence, and our sleeps will call membarrier:
             // both need this process registered (see `barrier`).
-            crate::barrier::register().map_err(|source| OpenError::MembarrierUnavailable {
-                name: name.to_string(),
-                source,
-            })?;
+            crate::barrier::require(name)?;
         }
         let data_bell = bell(name, &dir, &dir_path, DATA_BELL)?;
         let room_bell = bell(name, &dir, &dir_path, ROOM_BELL)?;
@@ -105,20 +99,17 @@ impl Segment {
 
 /// One round of finding channel `name`'s segment and taking our presence lock on it;
 /// `None` if the segment was being removed meanwhile (look again).
-fn lock_published(
-    name: &str,
-    dir_path: &Path,
-    any_owner: bool,
-) -> Result<Option<Locked>, OpenError> {
+fn lock_published(name: &str, dir_path: &Path, any_owner: bool) -> Result<Option<Locked>, Error> {
     let dir = open_channel_dir(name, dir_path)?;
     let dir_st = rustix::fs::fstat(&dir).map_err(errno_err(name, "fstat"))?;
     let me = rustix::process::geteuid().as_raw();
     if !any_owner && dir_st.st_uid != me && dir_st.st_uid != 0 {
-        return Err(OpenError::ForeignOwner {
-            name: name.to_string(),
-            owner: dir_st.st_uid,
-            uid: me,
-        });
+        return Err(
+            Error::new(ErrorKind::ForeignOwner, name).with_context(Context::Owner {
+                owner: dir_st.st_uid,
+                uid: me,
+            }),
+        );
     }
     let ring = match rustix::fs::openat(
         &dir,
@@ -162,36 +153,38 @@ fn check_identity(
     layout: Layout,
     schema: Option<&str>,
     snap: &Snapshot,
-) -> Result<Option<String>, OpenError> {
+) -> Result<Option<String>, Error> {
     let found_kind = header::Primitive::from_code(snap.elem_kind);
     let kinds_differ = matches!((found_kind, layout.kind), (Some(a), Some(b)) if a != b);
     if snap.elem_size as usize != layout.size
         || snap.elem_align as usize != layout.align
         || kinds_differ
     {
-        return Err(OpenError::ElementMismatch {
-            name: name.to_string(),
-            type_name: layout.type_name,
-            expected_size: layout.size as u32,
-            expected_align: layout.align as u32,
-            found_size: snap.elem_size,
-            found_align: snap.elem_align,
-            found_type: found_kind.map(|k| k.name()),
-        });
+        return Err(
+            Error::new(ErrorKind::ElementMismatch, name).with_context(Context::Element {
+                type_name: layout.type_name,
+                expected_size: layout.size as u32,
+                expected_align: layout.align as u32,
+                found_size: snap.elem_size,
+                found_align: snap.elem_align,
+                found_type: found_kind.map(|k| k.name()),
+            }),
+        );
     }
     let found = snap.schema_str();
     if found.as_deref() != schema.filter(|s| !s.is_empty()) {
-        return Err(OpenError::SchemaMismatch {
-            name: name.to_string(),
-            expected: schema.map(str::to_string),
-            found,
-        });
+        return Err(
+            Error::new(ErrorKind::SchemaMismatch, name).with_context(Context::Schema {
+                expected: schema.map(str::to_string),
+                found,
+            }),
+        );
     }
     Ok(found)
 }
 
 /// Opens doorbell `which` of channel `name` through its directory `dir`.
-fn bell(name: &str, dir: &OwnedFd, dir_path: &Path, which: &str) -> Result<OwnedFd, OpenError> {
+fn bell(name: &str, dir: &OwnedFd, dir_path: &Path, which: &str) -> Result<OwnedFd, Error> {
     open_bell(dir, which).map_err(|e| match (e.kind(), e.raw_os_error()) {
         // Missing, or not a FIFO: these files are not a channel's.
         (io::ErrorKind::NotFound | io::ErrorKind::InvalidData, _) => foreign(name, dir_path),

@@ -9,14 +9,13 @@ use std::time::{Duration, Instant};
 use bytemuck::Pod;
 
 use crate::element::{Stride, Typed};
-use crate::end::{self, EndCore};
-use crate::error::{ClaimError, PutError};
+use crate::end::EndCore;
+use crate::error::{Error, ErrorKind};
 use crate::header::{End, Header, OPEN};
 use crate::notify::{self, Ended, FastThenSlow, Mode, WaitStrategy, Wake};
 use crate::ring::{Producer, RingError};
 use crate::segment::Segment;
 
-mod poll;
 mod slots;
 pub use slots::Slots;
 
@@ -24,7 +23,7 @@ pub use slots::Slots;
 ///
 /// Obtained from [`ChannelIo::writer`](crate::ChannelIo::writer); one per channel across all
 /// processes. Dropping it [closes](Self::close) the channel for writing: the reader drains
-/// what remains, then gets [`GetError::Closed`](crate::GetError::Closed).
+/// what remains, then gets [`ErrorKind::Closed`](crate::ErrorKind::Closed).
 ///
 /// ```
 /// use shmchan::{ChannelIo, Options};
@@ -45,8 +44,8 @@ pub use slots::Slots;
 /// `T` is one) for a [`ChannelIo<T>`](crate::ChannelIo), [`Bytes`](crate::Bytes) for a
 /// [`RawChannel`](crate::RawChannel), whose writer is a [`RawWriter`](crate::RawWriter).
 pub struct WriterFront<T, S: Stride = Typed> {
-    core: EndCore,
-    ring: Producer,
+    pub(crate) core: EndCore,
+    pub(crate) ring: Producer,
     stride: S,
     _t: PhantomData<fn(T) -> T>,
 }
@@ -66,11 +65,7 @@ impl<T, S: Stride> std::fmt::Debug for WriterFront<T, S> {
 const CHUNK_SPIN: Duration = Duration::from_micros(5);
 
 impl<T: Pod, S: Stride> WriterFront<T, S> {
-    pub(crate) fn claim(
-        seg: &Arc<Segment>,
-        wait: WaitStrategy,
-        stride: S,
-    ) -> Result<Self, ClaimError> {
+    pub(crate) fn claim(seg: &Arc<Segment>, wait: WaitStrategy, stride: S) -> Result<Self, Error> {
         // Resume after the last committed item.
         let (core, ring) = EndCore::claim(seg, End::Writer, wait, Producer::new)?;
         Ok(WriterFront {
@@ -88,12 +83,8 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     }
 
     /// The elements in `len` `T`s, or the error for a partial element.
-    fn whole(&self, len: usize) -> Result<usize, PutError> {
-        self.elements(len).ok_or_else(|| PutError::PartialElement {
-            name: self.core.seg.name().to_string(),
-            len,
-            element_size: self.stride.units(),
-        })
+    fn whole(&self, len: usize) -> Result<usize, Error> {
+        self.core.whole(self.stride, len)
     }
 
     fn header(&self) -> &Header {
@@ -105,9 +96,8 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     ///
     /// # Errors
     ///
-    /// [`PutError::Closed`] if the reader closed the channel, [`PutError::WriterClosed`]
-    /// after [`close`](Self::close)-like use, [`PutError::Corrupted`] if the reader's index
-    /// makes no sense.
+    /// [`Closed`](ErrorKind::Closed) if the reader closed the channel,
+    /// [`Corrupted`](ErrorKind::Corrupted) if the reader's index makes no sense.
     ///
     /// ```
     /// # use shmchan::{ChannelIo, Options};
@@ -119,7 +109,7 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// # shmchan::ChannelIo::remove(&name)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_put(&mut self, items: &[T]) -> Result<usize, PutError> {
+    pub fn try_put(&mut self, items: &[T]) -> Result<usize, Error> {
         let len = self.whole(items.len())?;
         let n = self.free(len)?.min(len);
         if n == 0 {
@@ -155,8 +145,8 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
 
     /// The fast path of `put`: all of `items` at once if they fit now and nothing is amiss
     /// (else false, having done nothing: the caller takes the full path, which also reports
-    /// errors). Small and inlined, returning a bool rather than a `Result` carrying a
-    /// `PutError`, so a one-item `put` is a handful of instructions.
+    /// errors). Small and inlined, returning a bool rather than a `Result` carrying an
+    /// `Error`, so a one-item `put` is a handful of instructions.
     #[inline(always)]
     fn put_now(&mut self, items: &[T]) -> bool {
         let Some(n) = self.elements(items.len()) else {
@@ -185,7 +175,7 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// callers ran first) found too little room: the brief spin for a chunk of room, then as
     /// many items as fit. Returns how many were put; the caller waits for room for the rest.
     #[inline(always)]
-    fn put_start(&mut self, items: &[T]) -> Result<usize, PutError> {
+    fn put_start(&mut self, items: &[T]) -> Result<usize, Error> {
         self.wait_for_chunk(self.whole(items.len())?);
         self.try_put(items)
     }
@@ -253,20 +243,15 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
 
     /// Free slots now, re-reading the reader's index only if the cached view shows fewer
     /// than `want`. Fails if this writer or the reader closed.
-    fn free(&mut self, want: usize) -> Result<usize, PutError> {
+    pub(crate) fn free(&mut self, want: usize) -> Result<usize, Error> {
         if self.core.closed {
-            return Err(PutError::WriterClosed {
-                name: self.core.seg.name().to_string(),
-            });
+            return Err(self.core.error(ErrorKind::EndClosed));
         }
         let h = self.core.seg.header();
         // Relaxed: a flag with no data behind it; a close that we miss here is seen by the
         // next call or by the wait, whose check re-reads it after a SeqCst fence.
         if h.reader_state.load(Ordering::Relaxed) != OPEN {
-            return Err(PutError::Closed {
-                name: self.core.seg.name().to_string(),
-                accepted: 0,
-            });
+            return Err(self.core.error(ErrorKind::Closed));
         }
         if want == 0 {
             return Ok(0);
@@ -282,13 +267,7 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// the mirrored mapping; the first `free()` of them belong to the producer.
     #[inline]
     fn slots(&self) -> *mut T {
-        // SAFETY: `slot() < capacity`, so the offset (slot × the element's size in bytes:
-        // `units` `T`s of `size_of::<T>()`, which open checked against the header's element
-        // size) is inside the first copy of the data region; the data region starts page
-        // aligned and elements are that size apart, so the pointer is aligned for T.
-        unsafe {
-            (self.core.hot.data() as *mut T).add(self.ring.slot() as usize * self.stride.units())
-        }
+        self.core.hot.slot(self.ring.slot(), self.stride.units())
     }
 
     /// Commits the next `n` slots (written by the caller) and wakes a sleeping reader.
@@ -301,12 +280,7 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
 
     /// Waits until at least `want` (≤ capacity) slots are free, or the reader closed (then
     /// the caller's next `free` reports it) or died.
-    async fn wait_room(
-        &mut self,
-        want: usize,
-        mode: Mode,
-        accepted: usize,
-    ) -> Result<(), PutError> {
+    async fn wait_room(&mut self, want: usize, mode: Mode) -> Result<(), Error> {
         let seg = &self.core.seg;
         let ring = &mut self.ring;
         let woke = self
@@ -314,50 +288,46 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
             .waiter
             .wait(seg, mode, || room_for(ring, seg, want))
             .await
-            .map_err(|source| PutError::Io {
-                name: seg.name().to_string(),
-                op: "waiting for room",
-                source,
-            })?;
+            .map_err(|source| self.core.io_error("waiting for room", source))?;
         match woke {
             Wake::Ready(Ok(())) => Ok(()),
-            Wake::Ready(Err(e)) => Err(self.core.corrupt(e).into()),
-            Wake::Ended(end) => Err(self.wait_ended(end, accepted)),
+            Wake::Ready(Err(e)) => Err(self.core.corrupt(e)),
+            Wake::Ended(end) => Err(self.wait_ended(end)),
         }
     }
 
-    /// The error of a wait that ended without room (`Waiter::wait`, or `prepare_wait`),
-    /// `accepted` items of the put having gone in.
+    /// The error of a wait that ended without room (`Waiter::wait`, or `prepare_wait`).
     #[cold]
-    fn wait_ended(&mut self, end: Ended, accepted: usize) -> PutError {
-        let name = self.core.seg.name().to_string();
+    pub(crate) fn wait_ended(&mut self, end: Ended) -> Error {
         match end {
             Ended::PeerGone { holder } => {
                 // Reported once: a later put waits for a restarted reader.
                 self.core.waiter.reported(holder);
-                PutError::PeerGone { name, accepted }
+                self.core.error(ErrorKind::PeerGone)
             }
-            Ended::TimedOut => PutError::TimedOut { name, accepted },
-            Ended::Corrupt(detail) => self.core.peer_corrupt(detail).into(),
+            Ended::TimedOut => self.core.error(ErrorKind::TimedOut),
+            Ended::Corrupt(detail) => self.core.peer_corrupt(detail),
         }
     }
 
-    /// Puts `items[done..]`, waiting as needed (`done` items were put already).
-    async fn put_in(&mut self, items: &[T], mut done: usize, mode: Mode) -> Result<(), PutError> {
+    /// Puts `items[done..]`, waiting as needed (`done` items were put already). The one
+    /// place that counts a failed put's progress: whatever stops it, the error says how many
+    /// items went in.
+    async fn put_in(&mut self, items: &[T], mut done: usize, mode: Mode) -> Result<(), Error> {
         let (units, total) = (self.stride.units(), items.len() / self.stride.units());
         loop {
-            done += self.try_put(&items[done * units..]).map_err(|e| match e {
-                PutError::Closed { name, .. } => PutError::Closed {
-                    name,
-                    accepted: done,
-                },
-                e => e,
-            })?;
-            if done == total {
-                return Ok(());
-            }
-            // Any room will do: the rest is streamed in pieces.
-            self.wait_room(1, mode, done).await?;
+            let step = match self.try_put(&items[done * units..]) {
+                Ok(n) => {
+                    done += n;
+                    if done == total {
+                        return Ok(());
+                    }
+                    // Any room will do: the rest is streamed in pieces.
+                    self.wait_room(1, mode).await
+                }
+                Err(e) => Err(e),
+            };
+            step.map_err(|e| e.with_progress(done))?;
         }
     }
 
@@ -366,12 +336,12 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     ///
     /// # Errors
     ///
-    /// [`PutError::Closed`] if the reader closed the channel (before or while this waits),
-    /// [`PutError::PeerGone`] if the reader's process died while this waited (reported once;
-    /// a later `put` waits for a restarted reader, which resumes where the dead one stopped);
-    /// both say how
-    /// many items of `items` were accepted. [`PutError::Io`] if called outside a tokio
-    /// runtime (with the IO driver enabled).
+    /// [`Closed`](ErrorKind::Closed) if the reader closed the channel (before or while this
+    /// waits), [`PeerGone`](ErrorKind::PeerGone) if the reader's process died while this
+    /// waited (reported once; a later `put` waits for a restarted reader, which resumes where
+    /// the dead one stopped), [`TimedOut`](ErrorKind::TimedOut) past the end's timeout; each
+    /// says how many items of `items` were [accepted](Error::accepted).
+    /// [`Io`](ErrorKind::Io) if called outside a tokio runtime (with the IO driver enabled).
     ///
     /// # Cancel safety
     ///
@@ -398,10 +368,7 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// # }
     /// ```
     #[inline]
-    pub fn put<'a>(
-        &'a mut self,
-        items: &'a [T],
-    ) -> impl Future<Output = Result<(), PutError>> + 'a {
+    pub fn put<'a>(&'a mut self, items: &'a [T]) -> impl Future<Output = Result<(), Error>> + 'a {
         // The fast path runs in the future's first poll, inlined into the caller; the
         // waiting future (a large state machine) is made only when it is needed.
         FastThenSlow::new(move || {
@@ -413,7 +380,7 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     }
 
     /// The rest of `put`, once its fast path found no room for all of `items`.
-    async fn put_slow(&mut self, items: &[T]) -> Result<(), PutError> {
+    async fn put_slow(&mut self, items: &[T]) -> Result<(), Error> {
         let done = self.put_start(items)?;
         if done * self.stride.units() == items.len() {
             return Ok(());
@@ -439,7 +406,7 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
-    pub fn blocking_put(&mut self, items: &[T]) -> Result<(), PutError> {
+    pub fn blocking_put(&mut self, items: &[T]) -> Result<(), Error> {
         // Fast path without building the waiting future (which run_blocking would move).
         if self.put_now(items) {
             return Ok(());
@@ -450,20 +417,20 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// The rest of `blocking_put`, out of line: its frame then costs the fast path nothing.
     #[inline(never)]
     #[cold]
-    fn blocking_put_slow(&mut self, items: &[T]) -> Result<(), PutError> {
+    fn blocking_put_slow(&mut self, items: &[T]) -> Result<(), Error> {
         let done = self.put_start(items)?;
         if done * self.stride.units() == items.len() {
             return Ok(());
         }
         notify::run_blocking(self.put_in(items, done, Mode::Blocking))
-            .unwrap_or_else(|| Err(blocking_bug(self.core.seg.name())))
+            .unwrap_or_else(|| Err(self.core.blocking_bug()))
     }
 
     /// Closes the channel for writing. The reader can read everything committed, then gets
-    /// [`GetError::Closed`](crate::GetError::Closed). Dropping the writer does the same.
+    /// [`ErrorKind::Closed`]. Dropping the writer does the same.
     ///
     /// ```
-    /// # use shmchan::{ChannelIo, GetError, Options};
+    /// # use shmchan::{ChannelIo, ErrorKind, Options};
     /// # let name = format!("doc-close-{}", std::process::id());
     /// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
     /// let (mut w, mut r) = (chan.writer()?, chan.reader()?);
@@ -471,7 +438,8 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// w.close();
     /// let mut buf = [0u8; 2];
     /// r.blocking_get(&mut buf)?;
-    /// assert!(matches!(r.blocking_get(&mut buf), Err(GetError::Closed { remaining: 0, .. })));
+    /// let e = r.blocking_get(&mut buf).unwrap_err();
+    /// assert_eq!((e.kind(), e.remaining()), (ErrorKind::Closed, 0));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close(mut self) {
@@ -479,19 +447,18 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     }
 
     /// Closes the channel for writing with a reason: the reader drains what was committed,
-    /// then gets [`GetError::Aborted`](crate::GetError::Aborted) carrying `reason` (cut to
+    /// then gets [`ErrorKind::Aborted`] carrying `reason` (cut to
     /// [`REASON_MAX`](crate::REASON_MAX) bytes).
     ///
     /// ```
-    /// # use shmchan::{ChannelIo, GetError, Options};
+    /// # use shmchan::{ChannelIo, ErrorKind, Options};
     /// # let name = format!("doc-abort-{}", std::process::id());
     /// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
     /// let (w, mut r) = (chan.writer()?, chan.reader()?);
     /// w.abort("sensor lost");
-    /// match r.blocking_get(&mut [0u8; 1]) {
-    ///     Err(GetError::Aborted { reason, .. }) => assert_eq!(reason, "sensor lost"),
-    ///     other => panic!("{other:?}"),
-    /// }
+    /// let e = r.blocking_get(&mut [0u8; 1]).unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::Aborted);
+    /// assert_eq!(e.reason(), Some("sensor lost"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn abort(mut self, reason: &str) {
@@ -501,7 +468,7 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     crate::end::accessors!();
 
     /// True if the reader closed the channel (a `put` would fail with
-    /// [`PutError::Closed`]).
+    /// [`ErrorKind::Closed`]).
     pub fn is_closed(&self) -> bool {
         self.core.closed || self.header().reader_state.load(Ordering::Relaxed) != OPEN
     }
@@ -510,7 +477,11 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
 /// The writer's wait condition: `want` free slots, or the reader closed (the caller's next
 /// `free` reports it).
 #[inline]
-fn room_for(ring: &mut Producer, seg: &Segment, want: usize) -> Option<Result<(), RingError>> {
+pub(crate) fn room_for(
+    ring: &mut Producer,
+    seg: &Segment,
+    want: usize,
+) -> Option<Result<(), RingError>> {
     let h = seg.header();
     // Relaxed: a flag with no data behind it (the waiter's fence orders this re-check).
     if h.reader_state.load(Ordering::Relaxed) != OPEN {
@@ -520,15 +491,6 @@ fn room_for(ring: &mut Producer, seg: &Segment, want: usize) -> Option<Result<()
         Ok(room) if (room as usize) < want => None,
         Ok(_) => Some(Ok(())),
         Err(e) => Some(Err(e)),
-    }
-}
-
-#[cold]
-fn blocking_bug(name: &str) -> PutError {
-    PutError::Io {
-        name: name.to_string(),
-        op: "waiting for room",
-        source: end::blocking_bug(),
     }
 }
 

@@ -5,9 +5,9 @@ use std::sync::atomic::Ordering;
 
 use bytemuck::Pod;
 
-use super::{blocking_bug, WriterFront};
+use super::WriterFront;
 use crate::element::{Stride, Typed};
-use crate::error::PutError;
+use crate::error::Error;
 use crate::header::OPEN;
 use crate::notify::{self, Mode};
 
@@ -27,16 +27,10 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
 
     /// Waits until `n` slots are free; returns `n`. The guard is made by the caller, so this
     /// future borrows nothing past its end.
-    async fn reserve_len(&mut self, n: usize, mode: Mode) -> Result<usize, PutError> {
-        if n > self.capacity() {
-            return Err(PutError::Oversized {
-                name: self.core.seg.name().to_string(),
-                requested: n,
-                capacity: self.capacity(),
-            });
-        }
+    async fn reserve_len(&mut self, n: usize, mode: Mode) -> Result<usize, Error> {
+        self.core.fits(n)?;
         while self.free(n)? < n {
-            self.wait_room(n, mode, 0).await?;
+            self.wait_room(n, mode).await?;
         }
         Ok(n)
     }
@@ -50,8 +44,8 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     ///
     /// # Errors
     ///
-    /// [`PutError::Oversized`] if `n` exceeds the capacity; otherwise as [`put`](Self::put)
-    /// (with `accepted: 0`).
+    /// [`Oversized`](crate::ErrorKind::Oversized) if `n` exceeds the capacity; otherwise as
+    /// [`put`](Self::put) (with nothing accepted).
     ///
     /// # Cancel safety
     ///
@@ -75,7 +69,7 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn reserve(&mut self, n: usize) -> Result<Slots<'_, T, S>, PutError> {
+    pub async fn reserve(&mut self, n: usize) -> Result<Slots<'_, T, S>, Error> {
         let len = match self.reserve_now(n) {
             Some(len) => len,
             None => self.reserve_len(n, Mode::Async).await?,
@@ -101,7 +95,7 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
-    pub fn blocking_reserve(&mut self, n: usize) -> Result<Slots<'_, T, S>, PutError> {
+    pub fn blocking_reserve(&mut self, n: usize) -> Result<Slots<'_, T, S>, Error> {
         let len = match self.reserve_now(n) {
             Some(len) => len,
             None => self.blocking_reserve_slow(n)?,
@@ -113,9 +107,9 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// path nothing).
     #[inline(never)]
     #[cold]
-    fn blocking_reserve_slow(&mut self, n: usize) -> Result<usize, PutError> {
+    fn blocking_reserve_slow(&mut self, n: usize) -> Result<usize, Error> {
         notify::run_blocking(self.reserve_len(n, Mode::Blocking))
-            .unwrap_or_else(|| Err(blocking_bug(self.core.seg.name())))
+            .unwrap_or_else(|| Err(self.core.blocking_bug()))
     }
 
     /// Lends up to `n` free slots without waiting: as many as are free now, possibly none.
@@ -137,7 +131,7 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// # ChannelIo::remove(&name)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_reserve(&mut self, n: usize) -> Result<Slots<'_, T, S>, PutError> {
+    pub fn try_reserve(&mut self, n: usize) -> Result<Slots<'_, T, S>, Error> {
         let len = self.free(n)?.min(n);
         Ok(Slots { front: self, len })
     }

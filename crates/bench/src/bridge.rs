@@ -16,7 +16,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use shmchan::{ChannelIo, GetError, Options};
+use shmchan::{ChannelIo, ErrorKind, Options};
+use shmchan_testkit::unique;
 
 use crate::common::Res;
 
@@ -54,14 +55,6 @@ fn free_port() -> Res<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
-}
-
-fn unique(tag: &str) -> String {
-    format!(
-        "bb{}-{tag}-{}",
-        std::process::id(),
-        now_ns() % 1_000_000_007
-    )
 }
 
 /// The bridge binary, and what the push is given beyond its channel, key and endpoint.
@@ -141,7 +134,7 @@ fn bridged(bin: &Bin, count: u64, per_put: usize) -> Res<f64> {
     let chan = ChannelIo::<u64>::create(&local, Options::new().capacity(1 << 17))?;
     let mut w = chan.writer()?;
     let b = Bridges::start(bin, &local, &far)?;
-    let writer = std::thread::spawn(move || -> Result<(), shmchan::PutError> {
+    let writer = std::thread::spawn(move || -> Result<(), shmchan::Error> {
         let mut buf = vec![0u64; per_put];
         let mut next = 0u64;
         while next < count {
@@ -167,7 +160,7 @@ fn bridged(bin: &Bin, count: u64, per_put: usize) -> Res<f64> {
                 }
                 next += k as u64;
             }
-            Err(GetError::Closed { .. }) => break,
+            Err(e) if e.kind() == ErrorKind::Closed => break,
             Err(e) => return Err(e.into()),
         }
     }
@@ -373,7 +366,7 @@ fn bridged_latency(bin: &Bin, n: usize, gap: Duration) -> Res<(f64, f64)> {
     let chan = ChannelIo::<u64>::create(&local, Options::new().capacity(1 << 12))?;
     let mut w = chan.writer()?;
     let b = Bridges::start(bin, &local, &far)?;
-    let writer = std::thread::spawn(move || -> Result<(), shmchan::PutError> {
+    let writer = std::thread::spawn(move || -> Result<(), shmchan::Error> {
         for _ in 0..n {
             w.blocking_put(&[now_ns()])?;
             // Pacing: one item per gap (not a wait for anything).
@@ -440,15 +433,13 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// A case of the comparison: its name, items per run, and one timed run.
+type Case<'a> = (&'a str, u64, Box<dyn Fn() -> Res<f64> + 'a>);
+
 /// Runs the comparison and prints it.
 pub fn run(a: BridgeArgs) -> Res<()> {
     let scale = if a.quick { 10 } else { 1 };
     let runs = if a.quick { 1 } else { a.runs.max(1) };
-    // 1 GiB of u64, in whole samples of both sizes.
-    let both = (BATCH * ONE_BATCH / gcd(BATCH, ONE_BATCH)) as u64;
-    let big = (1u64 << 27) / scale / both * both;
-    let singles = 10_000_000 / scale;
-    let raw_singles = 2_000_000 / scale;
     let bin = &Bin {
         path: &a.bridge,
         push_args: match a.batch_bytes {
@@ -456,8 +447,37 @@ pub fn run(a: BridgeArgs) -> Res<()> {
             None => Vec::new(),
         },
     };
-    type Case<'a> = (&'a str, u64, Box<dyn Fn() -> Res<f64> + 'a>);
-    let cases: Vec<Case> = vec![
+    let cases: Vec<Case> = cases(bin, scale)
+        .into_iter()
+        .filter(|c| {
+            a.only
+                .as_ref()
+                .is_none_or(|text| c.0.contains(text.as_str()))
+        })
+        .collect();
+    if cases.is_empty() {
+        return Err(format!("no case matches {:?}", a.only).into());
+    }
+    let secs = rounds(&cases, runs)?;
+    println!(
+        "# bridge on loopback: {runs} rounds, medians; the push's samples are at most {} bytes",
+        a.batch_bytes.unwrap_or(shmchan_zenoh::DEFAULT_BATCH_BYTES)
+    );
+    report(&cases, &secs);
+    if a.only.is_some() {
+        return Ok(());
+    }
+    latency(bin, scale)
+}
+
+/// The cases, their sizes divided by `scale`.
+fn cases<'a>(bin: &'a Bin<'a>, scale: u64) -> Vec<Case<'a>> {
+    // 1 GiB of u64, in whole samples of both sizes.
+    let both = (BATCH * ONE_BATCH / gcd(BATCH, ONE_BATCH)) as u64;
+    let big = (1u64 << 27) / scale / both * both;
+    let singles = 10_000_000 / scale;
+    let raw_singles = 2_000_000 / scale;
+    vec![
         (
             "bridged, 64 KiB batches",
             big,
@@ -503,17 +523,11 @@ pub fn run(a: BridgeArgs) -> Res<()> {
             raw_singles,
             Box::new(move || tcp(raw_singles, 1)),
         ),
-    ];
-    let cases: Vec<Case> = match &a.only {
-        Some(text) => cases
-            .into_iter()
-            .filter(|c| c.0.contains(text.as_str()))
-            .collect(),
-        None => cases,
-    };
-    if cases.is_empty() {
-        return Err(format!("no case matches {:?}", a.only).into());
-    }
+    ]
+}
+
+/// Seconds of each case in each of `runs` rounds, the order reversed every other round.
+fn rounds(cases: &[Case<'_>], runs: usize) -> Res<Vec<Vec<f64>>> {
     let mut secs: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
     for round in 0..runs {
         let order: Vec<usize> = if round % 2 == 0 {
@@ -525,10 +539,11 @@ pub fn run(a: BridgeArgs) -> Res<()> {
             secs[i].push((cases[i].2)()?);
         }
     }
-    println!(
-        "# bridge on loopback: {runs} rounds, medians; the push's samples are at most {} bytes",
-        a.batch_bytes.unwrap_or(shmchan_zenoh::DEFAULT_BATCH_BYTES)
-    );
+    Ok(secs)
+}
+
+/// Prints each case's median rate, and the bridged batches' ratio to each raw zenoh case.
+fn report(cases: &[Case<'_>], secs: &[Vec<f64>]) {
     let medians: Vec<f64> = secs.iter().cloned().map(median).collect();
     for (i, (name, items, _)) in cases.iter().enumerate() {
         let t = medians[i];
@@ -557,9 +572,10 @@ pub fn run(a: BridgeArgs) -> Res<()> {
             );
         }
     }
-    if a.only.is_some() {
-        return Ok(());
-    }
+}
+
+/// Measures and prints the latency of one item every 200 µs, bridged and raw.
+fn latency(bin: &Bin<'_>, scale: u64) -> Res<()> {
     let n = 20_000 / scale as usize;
     let gap = Duration::from_micros(200);
     let (b50, b99) = bridged_latency(bin, n, gap)?;

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use iceoryx2::prelude::*;
-use shmchan::{ChannelIo, GetError, Options};
+use shmchan::{ChannelIo, ErrorKind, Options};
 
 use crate::common::{self, check, collect, median, pin, report, Res, Trips};
 
@@ -340,7 +340,7 @@ fn consume_shm(case: &str, count: u64, name: &str) -> Res<Option<Instant>> {
         }
     }
     match r.blocking_get(&mut [0u64]) {
-        Err(GetError::Closed { .. }) => Ok(start),
+        Err(e) if e.kind() == ErrorKind::Closed => Ok(start),
         other => Err(format!("after the last item: {other:?}").into()),
     }
 }

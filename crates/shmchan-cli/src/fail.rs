@@ -1,9 +1,9 @@
 //! How a command fails: [`Fail`], one line for stderr and the exit status, and the
-//! conversions from the library's errors, which add the command's own hints.
+//! conversion from the library's error, which adds the command's own hints.
 
 use std::fmt::Display;
 
-use shmchan::{ClaimError, GetError, OpenError, PutError};
+use shmchan::ErrorKind;
 
 /// How a command failed: the message (one line) and the exit status.
 pub(crate) struct Fail {
@@ -38,50 +38,29 @@ impl Fail {
     }
 }
 
-macro_rules! from_error {
-    ($($t:ty),*) => {$(
-        impl From<$t> for Fail {
-            fn from(e: $t) -> Fail {
-                Fail::channel(e)
-            }
+/// What the command suggests for an error of `kind` on channel `name` (empty: nothing).
+/// The library's texts name no command; the command adds its own.
+pub(crate) fn hint(kind: ErrorKind, name: &str) -> String {
+    match kind {
+        ErrorKind::AlreadyExists | ErrorKind::NotAChannel | ErrorKind::NotInitialized => {
+            format!(" (`shmchan rm {name}`)")
         }
-    )*};
-}
-from_error!(ClaimError, PutError, GetError);
-
-impl From<OpenError> for Fail {
-    fn from(e: OpenError) -> Fail {
-        // What the user typed is wrong (exit 2), not the channel.
-        let usage = matches!(
-            e,
-            OpenError::InvalidName { .. }
-                | OpenError::InvalidCapacity { .. }
-                | OpenError::InvalidSchema { .. }
-        );
-        // The library's texts name no command; the command adds its own hints.
-        let hint = match &e {
-            OpenError::AlreadyExists { name, .. }
-            | OpenError::Foreign { name, .. }
-            | OpenError::NotInitialized { name } => format!(" (`shmchan rm {name}`)"),
-            OpenError::MembarrierUnavailable { .. } => {
-                " (`shmchan create --barrier fence`)".to_string()
-            }
-            _ => String::new(),
-        };
-        let msg = format!("{e}{hint}");
-        if usage {
-            Fail::usage(msg)
-        } else {
-            Fail::channel(msg)
-        }
+        ErrorKind::MembarrierUnavailable => " (`shmchan create --barrier fence`)".to_string(),
+        ErrorKind::ForeignOwner => " (to share it on purpose: --any-owner)".to_string(),
+        ErrorKind::PermissionDenied => " (create it with a wider --mode, e.g. 0660)".to_string(),
+        _ => String::new(),
     }
 }
 
-impl From<shmchan::RemoveError> for Fail {
-    fn from(e: shmchan::RemoveError) -> Fail {
-        match e {
-            shmchan::RemoveError::InvalidName { .. } => Fail::usage(e),
-            e => Fail::channel(e),
+impl From<shmchan::Error> for Fail {
+    fn from(e: shmchan::Error) -> Fail {
+        let msg = format!("{e}{}", hint(e.kind(), e.channel()));
+        match e.kind() {
+            // What the user typed is wrong, not the channel.
+            ErrorKind::InvalidName | ErrorKind::InvalidCapacity | ErrorKind::InvalidSchema => {
+                Fail::usage(msg)
+            }
+            _ => Fail::channel(msg),
         }
     }
 }

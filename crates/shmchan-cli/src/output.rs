@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 use std::time::{Duration, UNIX_EPOCH};
 
-use shmchan::{Barrier, ChannelInfo, EndInfo, OpenError, Primitive, WriterState};
+use shmchan::{Barrier, ChannelInfo, EndInfo, Error, Primitive, WriterState};
 
 use crate::fail::Fail;
 
@@ -153,7 +153,7 @@ fn detail(i: &ChannelInfo) -> DetailJson {
 }
 
 /// One channel in JSON: its detail, or why it could not be read.
-pub(crate) fn to_json(name: &str, r: &Result<ChannelInfo, OpenError>) -> InfoJson {
+pub(crate) fn to_json(name: &str, r: &Result<ChannelInfo, Error>) -> InfoJson {
     match r {
         Ok(i) => InfoJson {
             name: name.to_string(),
@@ -189,7 +189,7 @@ pub(crate) fn print_json(v: &impl serde::Serialize) -> Result<(), Fail> {
 }
 
 /// The `ls` table: a head line, then one line per channel; stops quietly if stdout closes.
-pub(crate) fn print_table(all: &[(String, Result<ChannelInfo, OpenError>)]) {
+pub(crate) fn print_table(all: &[(String, Result<ChannelInfo, Error>)]) {
     let mut out = io::stdout().lock();
     let _ = writeln!(
         out,

@@ -39,12 +39,13 @@ pub(crate) struct TextParser {
 }
 
 impl TextParser {
-    /// Parses one line of input (`bytes`, with its newline if it has one), appending its
-    /// numbers to `out`. On a bad token, the numbers before it on the line are in `out`.
+    /// Parses one line of input (`bytes`, with its newline if it has one), handing each of
+    /// its numbers to `push` in order. On a bad token, the numbers before it on the line were
+    /// handed over.
     pub(crate) fn line<T: FromStr>(
         &mut self,
         bytes: &[u8],
-        out: &mut Vec<T>,
+        mut push: impl FnMut(T),
     ) -> Result<(), TextError> {
         self.line += 1;
         let text = match std::str::from_utf8(bytes) {
@@ -62,7 +63,7 @@ impl TextParser {
         for tok in text.split_whitespace() {
             self.token += 1;
             match tok.parse::<T>() {
-                Ok(v) => out.push(v),
+                Ok(v) => push(v),
                 Err(_) => {
                     return Err(TextError::BadToken {
                         token: self.token,
@@ -84,10 +85,10 @@ mod tests {
     fn numbers_lines_and_errors() {
         let mut p = TextParser::default();
         let mut out = Vec::<i32>::new();
-        p.line(b"1 2\t3\n", &mut out).unwrap();
-        p.line(b"  -4\n", &mut out).unwrap();
+        p.line(b"1 2\t3\n", |v| out.push(v)).unwrap();
+        p.line(b"  -4\n", |v| out.push(v)).unwrap();
         assert_eq!(out, [1, 2, 3, -4]);
-        let e = p.line(b"5 x 6\n", &mut out).unwrap_err();
+        let e = p.line(b"5 x 6\n", |v| out.push(v)).unwrap_err();
         assert_eq!(
             e,
             TextError::BadToken {
@@ -98,8 +99,8 @@ mod tests {
         );
         assert_eq!(out.last(), Some(&5));
         let mut p = TextParser::default();
-        p.line(b"7\n", &mut out).unwrap();
-        let e = p.line(b"8 \xff\n", &mut out).unwrap_err();
+        p.line(b"7\n", |v| out.push(v)).unwrap();
+        let e = p.line(b"8 \xff\n", |v| out.push(v)).unwrap_err();
         assert_eq!(
             e,
             TextError::NotUtf8 {

@@ -10,18 +10,6 @@ use std::time::{Duration, Instant};
 mod common;
 use common::*;
 
-/// A small xorshift generator, seeded per run (the seed is printed for a failing run).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 /// One side of a stream in the storm: its arguments and its running process, if any.
 struct Side {
     args: Vec<String>,

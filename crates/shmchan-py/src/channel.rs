@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use shmchan::{Options, RawChannel};
 
 use crate::dtype::element_type;
-use crate::errors::{claim_error, open_error};
+use crate::errors::error;
 use crate::reader::Reader;
 use crate::writer::Writer;
 
@@ -54,7 +54,7 @@ impl Channel {
                 )))
             }
         };
-        let inner = res.map_err(|e| open_error(py, e))?;
+        let inner = res.map_err(|e| error(py, e))?;
         Ok(Channel {
             inner,
             dtype: dtype.unbind(),
@@ -63,13 +63,13 @@ impl Channel {
 
     /// Claims the writing end.
     fn writer(&self, py: Python<'_>) -> PyResult<Writer> {
-        let w = self.inner.writer().map_err(|e| claim_error(py, e))?;
+        let w = self.inner.writer().map_err(|e| error(py, e))?;
         Ok(Writer::new(w, self.inner.clone(), self.dtype.clone_ref(py)))
     }
 
     /// Claims the reading end.
     fn reader(&self, py: Python<'_>) -> PyResult<Reader> {
-        let r = self.inner.reader().map_err(|e| claim_error(py, e))?;
+        let r = self.inner.reader().map_err(|e| error(py, e))?;
         Ok(Reader::new(r, self.inner.clone(), self.dtype.clone_ref(py)))
     }
 

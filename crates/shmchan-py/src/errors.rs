@@ -3,13 +3,13 @@
 //! The exception classes are defined in Python (`shmchan/_errors.py`), where multiple bases
 //! (`QueueClosedError` is a `RuntimeError` too, `TimedOutError` a `TimeoutError`), their
 //! attributes and their docstrings are plain; this module builds instances of them from
-//! the Rust errors, one class per Rust variant.
+//! the library's error, one class per kind.
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyModule};
-use shmchan::{ClaimError, GetError, OpenError, PutError};
+use shmchan::{Context, ErrorKind};
 
 static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
@@ -49,165 +49,76 @@ pub(crate) fn channel_error(py: Python<'_>, class: &str, message: impl Into<Stri
     raise(py, class, message.into(), &[])
 }
 
-pub(crate) fn open_error(py: Python<'_>, e: OpenError) -> PyErr {
-    let msg = e.to_string();
-    let (class, attrs): (&str, Vec<(&str, Attr)>) = match e {
-        OpenError::InvalidName { name, .. } => {
-            ("InvalidNameError", vec![("name", Attr::Str(name))])
-        }
-        OpenError::InvalidCapacity { name, .. } => {
-            ("InvalidCapacityError", vec![("name", Attr::Str(name))])
-        }
-        OpenError::UnsupportedElement { name, .. } => {
-            ("UnsupportedElementError", vec![("name", Attr::Str(name))])
-        }
-        OpenError::InvalidSchema { name, .. } => {
-            ("InvalidSchemaError", vec![("name", Attr::Str(name))])
-        }
-        OpenError::AlreadyExists { name, .. } => {
-            ("AlreadyExistsError", vec![("name", Attr::Str(name))])
-        }
-        OpenError::NotFound { name, .. } => ("NotFoundError", vec![("name", Attr::Str(name))]),
-        OpenError::PermissionDenied { name, .. } => {
-            ("PermissionDeniedError", vec![("name", Attr::Str(name))])
-        }
-        OpenError::ForeignOwner { name, .. } => {
-            ("ForeignOwnerError", vec![("name", Attr::Str(name))])
-        }
-        OpenError::ElementMismatch {
-            name,
+/// The package's exception class for an error of `kind`.
+fn class(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidName => "InvalidNameError",
+        ErrorKind::InvalidCapacity => "InvalidCapacityError",
+        ErrorKind::InvalidSchema => "InvalidSchemaError",
+        ErrorKind::UnsupportedElement => "UnsupportedElementError",
+        ErrorKind::AlreadyExists => "AlreadyExistsError",
+        ErrorKind::NotFound => "NotFoundError",
+        ErrorKind::PermissionDenied => "PermissionDeniedError",
+        ErrorKind::ForeignOwner => "ForeignOwnerError",
+        ErrorKind::ElementMismatch | ErrorKind::PartialElement => "ElementMismatchError",
+        ErrorKind::SchemaMismatch => "SchemaMismatchError",
+        ErrorKind::TooSmall => "TooSmallError",
+        ErrorKind::NotAChannel => "ForeignSegmentError",
+        ErrorKind::VersionMismatch => "VersionMismatchError",
+        ErrorKind::AbiMismatch => "AbiMismatchError",
+        ErrorKind::NotInitialized => "NotInitializedError",
+        ErrorKind::Corrupted => "CorruptedError",
+        ErrorKind::NoSpace => "NoSpaceError",
+        ErrorKind::MembarrierUnavailable => "MembarrierUnavailableError",
+        ErrorKind::EndTaken => "EndTakenError",
+        ErrorKind::Closed => "QueueClosedError",
+        ErrorKind::Aborted => "AbortedError",
+        ErrorKind::PeerGone => "PeerGoneError",
+        ErrorKind::TimedOut => "TimedOutError",
+        ErrorKind::Oversized => "OversizedError",
+        ErrorKind::EndClosed => "EndClosedError",
+        ErrorKind::Io => "ChannelOSError",
+        _ => "ChannelError",
+    }
+}
+
+/// What the package suggests for an error of `kind` (the library's message names no API).
+fn hint(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::AlreadyExists => "; open it instead (ChannelIO.open), or remove it first",
+        ErrorKind::NotFound => "; create it first (ChannelIO.create) or check the name",
+        ErrorKind::PermissionDenied => "; its creator can give it a wider mode (mode=0o660)",
+        ErrorKind::NotInitialized | ErrorKind::NotAChannel => "; remove it",
+        _ => "",
+    }
+}
+
+/// The library's error as an instance of the package's exception for its kind, with the
+/// channel's name, the progress counts and the facts of its context as attributes.
+pub(crate) fn error(py: Python<'_>, e: shmchan::Error) -> PyErr {
+    let message = format!("{e}{}", hint(e.kind()));
+    let mut attrs = vec![
+        ("name", Attr::Str(e.channel().to_string())),
+        ("remaining", Attr::Int(e.remaining())),
+        ("filled", Attr::Int(e.filled())),
+        ("accepted", Attr::Int(e.accepted())),
+    ];
+    match e.context() {
+        Context::Element {
             expected_size,
             expected_align,
             found_size,
             found_align,
             ..
-        } => (
-            "ElementMismatchError",
-            vec![
-                ("name", Attr::Str(name)),
-                ("expected_size", Attr::Int(expected_size as usize)),
-                ("expected_align", Attr::Int(expected_align as usize)),
-                ("found_size", Attr::Int(found_size as usize)),
-                ("found_align", Attr::Int(found_align as usize)),
-            ],
-        ),
-        OpenError::SchemaMismatch { name, .. } => {
-            ("SchemaMismatchError", vec![("name", Attr::Str(name))])
-        }
-        OpenError::TooSmall { name, .. } => ("TooSmallError", vec![("name", Attr::Str(name))]),
-        OpenError::Foreign { name, .. } => ("ForeignSegmentError", vec![("name", Attr::Str(name))]),
-        OpenError::VersionMismatch { name, .. } => {
-            ("VersionMismatchError", vec![("name", Attr::Str(name))])
-        }
-        OpenError::AbiMismatch { name, .. } => {
-            ("AbiMismatchError", vec![("name", Attr::Str(name))])
-        }
-        OpenError::NotInitialized { name, .. } => {
-            ("NotInitializedError", vec![("name", Attr::Str(name))])
-        }
-        OpenError::Corrupted(c) => ("CorruptedError", vec![("name", Attr::Str(c.name))]),
-        OpenError::NoSpace { name, .. } => ("NoSpaceError", vec![("name", Attr::Str(name))]),
-        OpenError::MembarrierUnavailable { name, .. } => (
-            "MembarrierUnavailableError",
-            vec![("name", Attr::Str(name))],
-        ),
-        OpenError::Io { name, .. } => ("ChannelOSError", vec![("name", Attr::Str(name))]),
-        _ => ("ChannelError", vec![]),
-    };
-    raise(py, class, msg, &attrs)
-}
-
-pub(crate) fn claim_error(py: Python<'_>, e: ClaimError) -> PyErr {
-    let msg = e.to_string();
-    let (class, attrs): (&str, Vec<(&str, Attr)>) = match e {
-        ClaimError::EndTaken { name, pid, .. } => (
-            "EndTakenError",
-            vec![
-                ("name", Attr::Str(name)),
-                ("pid", Attr::OptInt(pid.map(u64::from))),
-            ],
-        ),
-        ClaimError::Closed { name, .. } => (
-            "QueueClosedError",
-            vec![("name", Attr::Str(name)), ("remaining", Attr::Int(0))],
-        ),
-        ClaimError::Corrupted(c) => ("CorruptedError", vec![("name", Attr::Str(c.name))]),
-        ClaimError::Io { name, .. } => ("ChannelOSError", vec![("name", Attr::Str(name))]),
-        _ => ("ChannelError", vec![]),
-    };
-    raise(py, class, msg, &attrs)
-}
-
-pub(crate) fn put_error(py: Python<'_>, e: PutError) -> PyErr {
-    let msg = e.to_string();
-    let (class, attrs): (&str, Vec<(&str, Attr)>) = match e {
-        PutError::Closed { name, accepted } => (
-            "QueueClosedError",
-            vec![("name", Attr::Str(name)), ("accepted", Attr::Int(accepted))],
-        ),
-        PutError::WriterClosed { name } => ("EndClosedError", vec![("name", Attr::Str(name))]),
-        PutError::Oversized { name, .. } => ("OversizedError", vec![("name", Attr::Str(name))]),
-        PutError::PeerGone { name, accepted } => (
-            "PeerGoneError",
-            vec![("name", Attr::Str(name)), ("accepted", Attr::Int(accepted))],
-        ),
-        PutError::TimedOut { name, accepted } => (
-            "TimedOutError",
-            vec![("name", Attr::Str(name)), ("accepted", Attr::Int(accepted))],
-        ),
-        PutError::PartialElement { name, .. } => {
-            ("ElementMismatchError", vec![("name", Attr::Str(name))])
-        }
-        PutError::Corrupted(c) => ("CorruptedError", vec![("name", Attr::Str(c.name))]),
-        PutError::Io { name, .. } => ("ChannelOSError", vec![("name", Attr::Str(name))]),
-        _ => ("ChannelError", vec![]),
-    };
-    raise(py, class, msg, &attrs)
-}
-
-pub(crate) fn get_error(py: Python<'_>, e: GetError) -> PyErr {
-    let msg = e.to_string();
-    let counts = |name: String, remaining: usize, filled: usize| {
-        vec![
-            ("name", Attr::Str(name)),
-            ("remaining", Attr::Int(remaining)),
-            ("filled", Attr::Int(filled)),
-        ]
-    };
-    let (class, attrs): (&str, Vec<(&str, Attr)>) = match e {
-        GetError::Closed {
-            name,
-            remaining,
-            filled,
-        } => ("QueueClosedError", counts(name, remaining, filled)),
-        GetError::Aborted {
-            name,
-            reason,
-            remaining,
-            filled,
-        } => {
-            let mut a = counts(name, remaining, filled);
-            a.push(("reason", Attr::Str(reason)));
-            ("AbortedError", a)
-        }
-        GetError::PeerGone {
-            name,
-            remaining,
-            filled,
-        } => ("PeerGoneError", counts(name, remaining, filled)),
-        GetError::TimedOut {
-            name,
-            remaining,
-            filled,
-        } => ("TimedOutError", counts(name, remaining, filled)),
-        GetError::Oversized { name, .. } => ("OversizedError", vec![("name", Attr::Str(name))]),
-        GetError::ReaderClosed { name } => ("EndClosedError", vec![("name", Attr::Str(name))]),
-        GetError::PartialElement { name, .. } => {
-            ("ElementMismatchError", vec![("name", Attr::Str(name))])
-        }
-        GetError::Corrupted(c) => ("CorruptedError", vec![("name", Attr::Str(c.name))]),
-        GetError::Io { name, .. } => ("ChannelOSError", vec![("name", Attr::Str(name))]),
-        _ => ("ChannelError", vec![]),
-    };
-    raise(py, class, msg, &attrs)
+        } => attrs.extend([
+            ("expected_size", Attr::Int(*expected_size as usize)),
+            ("expected_align", Attr::Int(*expected_align as usize)),
+            ("found_size", Attr::Int(*found_size as usize)),
+            ("found_align", Attr::Int(*found_align as usize)),
+        ]),
+        Context::Holder { pid, .. } => attrs.push(("pid", Attr::OptInt(pid.map(u64::from)))),
+        Context::Reason(r) => attrs.push(("reason", Attr::Str(r.clone()))),
+        _ => {}
+    }
+    raise(py, class(e.kind()), message, &attrs)
 }

@@ -272,13 +272,13 @@ impl Lease {
         let k = count.unwrap_or(self.elements).min(self.elements);
         if let Ok(r) = owner.cast::<Reader>() {
             let mut r = r.try_borrow_mut()?;
-            r.end_lease();
+            r.end.end_lease();
             if finish {
                 return r.consume(py, k);
             }
         } else if let Ok(w) = owner.cast::<Writer>() {
             let mut w = w.try_borrow_mut()?;
-            w.end_lease();
+            w.end.end_lease();
             if finish {
                 return w.commit(py, k);
             }

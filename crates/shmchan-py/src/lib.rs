@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 
 mod channel;
 mod dtype;
+mod end;
 mod errors;
 mod lease;
 mod reader;

@@ -12,55 +12,10 @@ use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use shmchan::{RawReader, RawWriter, Readiness};
+use shmchan::Readiness;
 
-use crate::errors::{get_error, put_error};
-
-/// An end that can wait in an event loop of its own.
-pub(crate) trait EventEnd {
-    /// `prepare_wait(want)`: true if the caller should try again now.
-    fn prepare(&mut self, py: Python<'_>, want: usize) -> PyResult<bool>;
-    /// The descriptor to sleep on.
-    fn fd(&mut self, py: Python<'_>) -> PyResult<RawFd>;
-    /// `finish_wait()`.
-    fn finish(&mut self, py: Python<'_>) -> PyResult<()>;
-}
-
-impl EventEnd for RawReader {
-    fn prepare(&mut self, py: Python<'_>, want: usize) -> PyResult<bool> {
-        match self.prepare_wait(want) {
-            Ok(r) => Ok(r == Readiness::Ready),
-            Err(e) => Err(get_error(py, e)),
-        }
-    }
-    fn fd(&mut self, py: Python<'_>) -> PyResult<RawFd> {
-        match self.wait_fd() {
-            Ok(fd) => Ok(fd.as_raw_fd()),
-            Err(e) => Err(get_error(py, e)),
-        }
-    }
-    fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
-        self.finish_wait().map_err(|e| get_error(py, e))
-    }
-}
-
-impl EventEnd for RawWriter {
-    fn prepare(&mut self, py: Python<'_>, want: usize) -> PyResult<bool> {
-        match self.prepare_wait(want) {
-            Ok(r) => Ok(r == Readiness::Ready),
-            Err(e) => Err(put_error(py, e)),
-        }
-    }
-    fn fd(&mut self, py: Python<'_>) -> PyResult<RawFd> {
-        match self.wait_fd() {
-            Ok(fd) => Ok(fd.as_raw_fd()),
-            Err(e) => Err(put_error(py, e)),
-        }
-    }
-    fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
-        self.finish_wait().map_err(|e| put_error(py, e))
-    }
-}
+use crate::end::LibEnd;
+use crate::errors::error;
 
 /// The deadline of a `timeout=` in seconds (None: no deadline).
 pub(crate) fn deadline(timeout: Option<f64>) -> PyResult<Option<Instant>> {
@@ -78,18 +33,18 @@ pub(crate) fn deadline(timeout: Option<f64>) -> PyResult<Option<Instant>> {
 /// One wait of `end` for `want` (elements or slots): prepare, sleep without the GIL until
 /// its descriptor is readable, finish. False if the deadline passed first (the caller
 /// reports the timeout). Returns at once if `prepare` found the condition true.
-pub(crate) fn wait_once<E: EventEnd>(
+pub(crate) fn wait_once<E: LibEnd>(
     py: Python<'_>,
     end: &mut E,
     want: usize,
     deadline: Option<Instant>,
 ) -> PyResult<bool> {
-    if end.prepare(py, want)? {
+    if end.prepare_wait(want).map_err(|e| error(py, e))? == Readiness::Ready {
         return Ok(true);
     }
-    let fd = end.fd(py)?;
+    let fd = end.wait_fd().map_err(|e| error(py, e))?.as_raw_fd();
     let woke = sleep_on(py, fd, deadline)?;
-    end.finish(py)?;
+    end.finish_wait().map_err(|e| error(py, e))?;
     Ok(woke)
 }
 

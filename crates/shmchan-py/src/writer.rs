@@ -1,105 +1,36 @@
 //! `_Writer`: the writing end, copying from numpy arrays or lending free slots.
 
-use std::os::fd::AsRawFd;
-
-use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray};
+use numpy::{PyArrayDescr, PyUntypedArray};
 use pyo3::prelude::*;
-use shmchan::{PutError, RawChannel, RawWriter, Readiness};
+use shmchan::{Context, End, ErrorKind, RawChannel, RawWriter};
 
-use crate::dtype::array_bytes;
-use crate::errors::{channel_error, put_error, raise, Attr};
+use crate::end::{end_methods, Held};
+use crate::errors::error;
 use crate::lease::Lease;
 use crate::wait::{deadline, wait_once};
 
 /// The writing end (the package's `Writer` wraps it).
 #[pyclass(module = "shmchan._shmchan", name = "_Writer")]
 pub(crate) struct Writer {
-    /// `None` once closed.
-    inner: Option<RawWriter>,
-    /// A handle of the channel, for the leases (which keep its mapping alive).
-    chan: RawChannel,
-    dtype: Py<PyArrayDescr>,
-    name: String,
-    /// The slots lent out, if any: no other call goes through until they are committed.
-    lease: Option<Py<Lease>>,
-}
-
-/// `e` with `n` more items counted as accepted.
-fn with_accepted(e: PutError, n: usize) -> PutError {
-    match e {
-        PutError::Closed { name, accepted } => PutError::Closed {
-            name,
-            accepted: accepted + n,
-        },
-        PutError::PeerGone { name, accepted } => PutError::PeerGone {
-            name,
-            accepted: accepted + n,
-        },
-        PutError::TimedOut { name, accepted } => PutError::TimedOut {
-            name,
-            accepted: accepted + n,
-        },
-        e => e,
-    }
+    pub(crate) end: Held<RawWriter>,
 }
 
 impl Writer {
     pub(crate) fn new(inner: RawWriter, chan: RawChannel, dtype: Py<PyArrayDescr>) -> Writer {
-        let name = inner.name().to_string();
         Writer {
-            inner: Some(inner),
-            chan,
-            dtype,
-            name,
-            lease: None,
+            end: Held::new(inner, chan, dtype),
         }
-    }
-
-    fn front(&mut self, py: Python<'_>) -> PyResult<&mut RawWriter> {
-        if self.lease.is_some() {
-            return Err(channel_error(
-                py,
-                "ViewOpenError",
-                format!(
-                    "channel '{}': reserved slots of this writer are open; leave their with \
-                     block first",
-                    self.name
-                ),
-            ));
-        }
-        let name = &self.name;
-        self.inner.as_mut().ok_or_else(|| {
-            channel_error(
-                py,
-                "EndClosedError",
-                format!("channel '{name}': this writer was closed"),
-            )
-        })
-    }
-
-    fn source(
-        &self,
-        py: Python<'_>,
-        array: &Bound<'_, PyUntypedArray>,
-    ) -> PyResult<(*const u8, usize, usize)> {
-        let dtype = self.dtype.bind(py);
-        let (ptr, len) = array_bytes(py, &self.name, dtype, array, false)?;
-        Ok((ptr, len, dtype.itemsize()))
-    }
-
-    pub(crate) fn end_lease(&mut self) {
-        self.lease = None;
     }
 
     /// Commits `k` of the slots a lease lent.
     pub(crate) fn commit(&mut self, py: Python<'_>, k: usize) -> PyResult<usize> {
-        let w = self.front(py)?;
-        let slots = w.try_reserve(k).map_err(|e| put_error(py, e))?;
+        let w = self.end.front(py)?;
+        let slots = w.try_reserve(k).map_err(|e| error(py, e))?;
         Ok(slots.commit(k))
     }
 }
 
-#[pymethods]
+end_methods! {
 impl Writer {
     /// Puts as many items of `array[start:]` as fit now; returns how many.
     #[pyo3(signature = (array, start=0))]
@@ -109,45 +40,14 @@ impl Writer {
         array: &Bound<'_, PyUntypedArray>,
         start: usize,
     ) -> PyResult<usize> {
-        let (ptr, len, size) = self.source(py, array)?;
+        let (ptr, len, size) = self.end.bytes(py, array, false)?;
         let from = start.saturating_mul(size).min(len);
-        let w = self.front(py)?;
+        let w = self.end.front(py)?;
         // SAFETY: `array_bytes` checked that `ptr..ptr+len` is the memory of the live array,
         // which stays put while we hold the GIL and run no Python code.
         let items = unsafe { std::slice::from_raw_parts(ptr, len) };
         w.try_put(&items[from..])
-            .map_err(|e| put_error(py, with_accepted(e, start)))
-    }
-
-    /// The event-loop wait, step 1 (for `want` free slots): True means try again now.
-    fn prepare_wait(&mut self, py: Python<'_>, want: usize) -> PyResult<bool> {
-        let w = self.front(py)?;
-        match w.prepare_wait(want) {
-            Ok(readiness) => Ok(readiness == Readiness::Ready),
-            Err(e) => Err(put_error(py, e)),
-        }
-    }
-
-    /// The descriptor to wait on (the same for this end's life).
-    fn wait_fd(&mut self, py: Python<'_>) -> PyResult<i32> {
-        let w = self.front(py)?;
-        let fd = w.wait_fd().map_err(|e| put_error(py, e))?;
-        Ok(fd.as_raw_fd())
-    }
-
-    /// The event-loop wait, step 3.
-    fn finish_wait(&mut self, py: Python<'_>) -> PyResult<()> {
-        let w = self.front(py)?;
-        w.finish_wait().map_err(|e| put_error(py, e))
-    }
-
-    /// One wait for `want` items (or free slots), or the stream's end: returns at once if
-    /// that holds now, else sleeps without the GIL. False if `timeout` seconds passed.
-    #[pyo3(signature = (want, timeout=None))]
-    fn wait(&mut self, py: Python<'_>, want: usize, timeout: Option<f64>) -> PyResult<bool> {
-        let deadline = deadline(timeout)?;
-        let end = self.front(py)?;
-        wait_once(py, end, want, deadline)
+            .map_err(|e| error(py, e.with_progress(start)))
     }
 
     /// Puts all of `array`, in order, waiting for room (without the GIL) as long as it
@@ -164,33 +64,21 @@ impl Writer {
         loop {
             // Looked up again after every sleep (another thread may have replaced the
             // array's memory while we slept without the GIL).
-            let (ptr, len, size) = self.source(py, array)?;
+            let (ptr, len, size) = self.end.bytes(py, array, false)?;
             let total = len / size;
-            let w = self.front(py)?;
+            let w = self.end.front(py)?;
             {
                 // SAFETY: as in `try_put`; the slice is gone before the sleep.
                 let items = unsafe { std::slice::from_raw_parts(ptr, len) };
                 done += w
                     .try_put(&items[done.min(total) * size..])
-                    .map_err(|e| put_error(py, with_accepted(e, done)))?;
+                    .map_err(|e| error(py, e.with_progress(done)))?;
             }
             if done >= total {
                 return Ok(());
             }
             if !wait_once(py, w, 1, deadline)? {
-                return Err(raise(
-                    py,
-                    "TimedOutError",
-                    format!(
-                        "channel '{}': timed out waiting for room; {done} items of this put \
-                         were accepted",
-                        self.name
-                    ),
-                    &[
-                        ("name", Attr::Str(self.name.clone())),
-                        ("accepted", Attr::Int(done)),
-                    ],
-                ));
+                return Err(self.end.timed_out(py, done, 0));
             }
         }
     }
@@ -201,93 +89,46 @@ impl Writer {
         let py = slf.py();
         // One borrow for the whole call, as in `_Reader.try_peek`.
         let mut me = slf.try_borrow_mut()?;
-        let w = me.front(py)?;
+        let w = me.end.front(py)?;
         if n > w.capacity() {
-            return Err(put_error(
-                py,
-                PutError::Oversized {
-                    name: w.name().to_string(),
+            let e = shmchan::Error::new(ErrorKind::Oversized, w.name())
+                .by(End::Writer)
+                .with_context(Context::Limit {
                     requested: n,
                     capacity: w.capacity(),
-                },
-            ));
+                });
+            return Err(error(py, e));
         }
-        let mut slots = w.try_reserve(n).map_err(|e| put_error(py, e))?;
+        let mut slots = w.try_reserve(n).map_err(|e| error(py, e))?;
         if slots.elements() < n {
             return Ok(None);
         }
         // Dropping the guard publishes nothing: the slots stay free, and ours, at this
         // address until `commit` (which the lease alone calls).
         let ptr = slots.as_mut_ptr();
-        let (chan, dtype) = (me.chan.clone(), me.dtype.clone_ref(py));
+        let (chan, dtype) = (me.end.chan.clone(), me.end.dtype.clone_ref(py));
         let owner = slf.clone().into_any().unbind();
         let lease = Lease::lend(py, owner, chan, dtype, ptr, n, true)?;
-        me.lease = Some(lease.clone_ref(py));
+        me.end.lease = Some(lease.clone_ref(py));
         Ok(Some(lease))
     }
 
-    /// Releases the open slots again (after their exit raised BufferError): commits them if
-    /// `finish`. Nothing to do if no slots are open.
-    #[pyo3(signature = (finish=true))]
-    fn end_view(slf: &Bound<'_, Self>, finish: bool) -> PyResult<usize> {
-        let py = slf.py();
-        // Not borrowed across the release, which borrows this end itself.
-        let lease = slf.try_borrow()?.lease.as_ref().map(|l| l.clone_ref(py));
-        match lease {
-            Some(lease) => lease.bind(py).call_method1("release", (finish,))?.extract(),
-            None => Ok(0),
-        }
-    }
-
-    /// Closes the channel for writing: the reader drains, then gets `QueueClosedError`.
-    /// Open slots are emptied first, uncommitted. Idempotent.
-    fn close(&mut self, py: Python<'_>) -> PyResult<()> {
-        if let Some(lease) = self.lease.take() {
-            Lease::revoke(py, &lease);
-        }
-        self.inner = None;
-        Ok(())
-    }
 
     /// Closes the channel with a reason: the reader drains, then gets `AbortedError`.
-    fn abort(&mut self, py: Python<'_>, reason: &str) -> PyResult<()> {
-        if let Some(lease) = self.lease.take() {
-            Lease::revoke(py, &lease);
-        }
-        if let Some(w) = self.inner.take() {
+    fn abort(&mut self, py: Python<'_>, reason: &str) {
+        // Emptied first, as by `close`; then the end goes with the reason.
+        let w = self.end.inner.take();
+        self.end.close(py);
+        if let Some(w) = w {
             w.abort(reason);
         }
-        Ok(())
     }
 
-    /// Lets go of the end without closing the channel, as a killed process would.
-    fn leave(&mut self, py: Python<'_>) -> PyResult<()> {
-        if let Some(lease) = self.lease.take() {
-            Lease::revoke(py, &lease);
-        }
-        if let Some(w) = self.inner.take() {
-            w.leave();
-        }
-        Ok(())
-    }
-
-    #[getter]
-    fn closed(&self) -> bool {
-        self.inner.is_none()
-    }
 
     #[getter]
     fn reader_closed(&self) -> bool {
-        self.inner.as_ref().is_none_or(|w| w.is_closed())
+        self.end.inner.as_ref().is_none_or(|w| w.is_closed())
     }
 
-    #[getter]
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    #[getter]
-    fn capacity(&self) -> usize {
-        self.inner.as_ref().map_or(0, |w| w.capacity())
-    }
+}
 }

@@ -22,7 +22,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 
-#: The records of examples/python_peer.rs, as numpy lays out a C struct.
+#: The records of crates/peers/src/python_peer.rs, as numpy lays out a C struct.
 IMU = np.dtype(
     [("t", "<u8"), ("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("flags", "<u4")], align=True
 )
@@ -71,16 +71,16 @@ def name(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def rust_peer() -> str:
-    """The Rust end of the cross-language tests (examples/python_peer.rs), built once."""
+    """The Rust end of the cross-language tests (crates/peers/src/python_peer.rs), built once."""
     path = os.environ.get("SHMCHAN_RUST_PEER")
     if path:
         return path
     subprocess.run(
-        ["cargo", "build", "--release", "--quiet", "--example", "python_peer"],
+        ["cargo", "build", "--release", "--quiet", "-p", "shmchan-peers", "--bin", "python_peer"],
         cwd=ROOT,
         check=True,
     )
-    return str(ROOT / "target" / "release" / "examples" / "python_peer")
+    return str(ROOT / "target" / "release" / "python_peer")
 
 
 class Child:

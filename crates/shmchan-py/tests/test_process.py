@@ -1,4 +1,4 @@
-"""Across processes: Python with Python, Python with Rust (examples/python_peer.rs), in both
+"""Across processes: Python with Python, Python with Rust (crates/peers/src/python_peer.rs), in both
 start orders; kill -9 of either end; Ctrl-C; the GIL released while blocked. Every child
 has a watchdog (conftest.TIMEOUT)."""
 

@@ -33,21 +33,53 @@ pub struct Link {
     pub listen: Vec<String>,
 }
 
+/// A subscriber whose samples queue until taken (`recv_async`, `try_recv`).
+pub(crate) type Samples =
+    zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<zenoh::sample::Sample>>;
+
+/// A subscriber to the samples put on `key`.
+pub(crate) async fn subscribe(
+    session: &zenoh::Session,
+    key: String,
+) -> Result<Samples, BridgeError> {
+    session
+        .declare_subscriber(key)
+        .await
+        .map_err(BridgeError::zenoh)
+}
+
+/// A subscriber to liveliness token `key` (the peer bridge's), with history: a token
+/// declared before we came counts.
+pub(crate) async fn watch(session: &zenoh::Session, key: String) -> Result<Samples, BridgeError> {
+    session
+        .liveliness()
+        .declare_subscriber(key)
+        .history(true)
+        .await
+        .map_err(BridgeError::zenoh)
+}
+
+/// Declares liveliness token `key` (this bridge's), for as long as it is kept.
+pub(crate) async fn token(
+    session: &zenoh::Session,
+    key: String,
+) -> Result<zenoh::liveliness::LivelinessToken, BridgeError> {
+    session
+        .liveliness()
+        .declare_token(key)
+        .await
+        .map_err(BridgeError::zenoh)
+}
+
 /// The errors of a bridge run.
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {
-    /// From the local channel.
+    /// The local channel could not be opened or created, or its end claimed.
     #[error(transparent)]
-    Open(#[from] shmchan::OpenError),
-    /// From claiming the local end.
+    Setup(shmchan::Error),
+    /// From the local end while streaming: the reader (push) or the writer (pull).
     #[error(transparent)]
-    Claim(#[from] shmchan::ClaimError),
-    /// From the local reader (push).
-    #[error(transparent)]
-    Get(#[from] shmchan::GetError),
-    /// From the local writer (pull).
-    #[error(transparent)]
-    Put(#[from] shmchan::PutError),
+    Channel(#[from] shmchan::Error),
     /// From zenoh.
     #[error("zenoh: {0}")]
     Zenoh(String),

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use shmchan_zenoh::{pull, push, Batching, Link};
+use shmchan_zenoh::{pull, push, Batching, BridgeError, Link};
 
 #[derive(Parser)]
 #[command(
@@ -84,46 +84,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = rt.block_on(async {
-        match cli.command {
-            Command::Push {
-                name,
-                key,
-                endpoints,
-                batch_bytes,
-                linger_us,
-            } => {
-                let link = Link {
-                    key: key.unwrap_or_else(|| format!("shmchan/{name}")),
-                    connect: endpoints.connect,
-                    listen: endpoints.listen,
-                };
-                let batching = Batching {
-                    batch_bytes,
-                    linger: Duration::from_micros(linger_us),
-                };
-                push::push(&name, &link, batching)
-                    .await
-                    .map(|n| format!("pushed {n} items, stream ended"))
-            }
-            Command::Pull {
-                key,
-                into,
-                endpoints,
-                capacity,
-            } => {
-                let link = Link {
-                    key,
-                    connect: endpoints.connect,
-                    listen: endpoints.listen,
-                };
-                pull::pull(&into, &link, capacity)
-                    .await
-                    .map(|end| format!("pulled into {into}: {end:?}"))
-            }
-        }
-    });
-    match result {
+    match rt.block_on(run(cli.command)) {
         Ok(msg) => {
             eprintln!("shmchan-bridge: {msg}");
             ExitCode::SUCCESS
@@ -131,6 +92,47 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("shmchan-bridge: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `command` to its end; what it did, in words.
+async fn run(command: Command) -> Result<String, BridgeError> {
+    match command {
+        Command::Push {
+            name,
+            key,
+            endpoints,
+            batch_bytes,
+            linger_us,
+        } => {
+            let link = Link {
+                key: key.unwrap_or_else(|| format!("shmchan/{name}")),
+                connect: endpoints.connect,
+                listen: endpoints.listen,
+            };
+            let batching = Batching {
+                batch_bytes,
+                linger: Duration::from_micros(linger_us),
+            };
+            push::push(&name, &link, batching)
+                .await
+                .map(|n| format!("pushed {n} items, stream ended"))
+        }
+        Command::Pull {
+            key,
+            into,
+            endpoints,
+            capacity,
+        } => {
+            let link = Link {
+                key,
+                connect: endpoints.connect,
+                listen: endpoints.listen,
+            };
+            pull::pull(&into, &link, capacity)
+                .await
+                .map(|end| format!("pulled into {into}: {end:?}"))
         }
     }
 }

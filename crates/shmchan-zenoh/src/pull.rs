@@ -1,11 +1,12 @@
 //! `pull`: subscribes to a zenoh key and writes the stream into a local channel.
 
-use shmchan::{Options, PutError, RawChannel, RawWriter};
+use shmchan::{ErrorKind, Options, RawChannel, RawWriter};
 use zenoh::bytes::ZBytes;
+use zenoh::liveliness::LivelinessToken;
 use zenoh::sample::{Sample, SampleKind};
 
 use crate::wire::{Frame, Kind};
-use crate::{pull_token, push_token, session, BridgeError, Link};
+use crate::{pull_token, push_token, session, BridgeError, Link, Samples};
 
 /// A stream's end as passed on: how, and which stream after how many items.
 struct End {
@@ -65,74 +66,144 @@ impl Drop for Stream {
 /// a reason that says so, and is an error.
 pub async fn pull(into: &str, link: &Link, capacity: Option<usize>) -> Result<Ended, BridgeError> {
     crate::check_key(&link.key)?;
-    let session = session(link).await?;
-    let sub = session
-        .declare_subscriber(link.key.clone())
-        .await
-        .map_err(BridgeError::zenoh)?;
-    let pushes = session
-        .liveliness()
-        .declare_subscriber(push_token(&link.key))
-        .history(true)
-        .await
-        .map_err(BridgeError::zenoh)?;
-    // Declared last: a push publishes once it sees this token, by when the subscriber above
-    // is declared.
-    let token = session
-        .liveliness()
-        .declare_token(pull_token(&link.key))
-        .await
-        .map_err(BridgeError::zenoh)?;
+    let wire = Wire::declare(link).await?;
     println!("ready");
     eprintln!("pull: {} into {into}: waiting for a push", link.key);
+    match receive(&wire, into, capacity, &link.key).await? {
+        Received::Ended(end) => wire.confirm(end, &link.key).await,
+        Received::Refused(e) => {
+            wire.refuse(&e, &link.key).await;
+            Err(e)
+        }
+    }
+}
+
+/// The pull's side of the link: its zenoh session and what it declared on it. Dropped in
+/// field order: the token first, the session last.
+struct Wire {
+    token: LivelinessToken,
+    /// The pushes' liveliness tokens (with history: one there before us counts).
+    pushes: Samples,
+    /// The stream's samples.
+    sub: Samples,
+    session: zenoh::Session,
+}
+
+impl Wire {
+    /// Opens the session and declares the pull's subscribers and its token.
+    async fn declare(link: &Link) -> Result<Wire, BridgeError> {
+        let session = session(link).await?;
+        let sub = crate::subscribe(&session, link.key.clone()).await?;
+        let pushes = crate::watch(&session, push_token(&link.key)).await?;
+        // Declared last: a push publishes once it sees this token, by when the subscriber
+        // above is declared.
+        let token = crate::token(&session, pull_token(&link.key)).await?;
+        Ok(Wire {
+            token,
+            pushes,
+            sub,
+            session,
+        })
+    }
+
+    /// Tells the push on `key` that the end of the stream reached the local channel (it
+    /// exits with success only then), and closes the session.
+    async fn confirm(self, end: End, key: &str) -> Result<Ended, BridgeError> {
+        let done = crate::done_payload(end.stream, end.items).to_vec();
+        last_word(&self.session, crate::done_key(key), done, &self.pushes).await?;
+        drop(self.token);
+        self.session.close().await.map_err(BridgeError::zenoh)?;
+        Ok(end.ended)
+    }
+
+    /// Tells the push on `key` that the local channel refuses its stream (`e`: its type or
+    /// schema tag differs, or its writer end is held), which it would otherwise take our
+    /// going for the end of a delivered stream; then closes the session.
+    async fn refuse(self, e: &BridgeError, key: &str) {
+        let Wire {
+            token,
+            pushes,
+            sub,
+            session,
+        } = self;
+        // No more data: a full queue must not hold up the liveliness news.
+        drop(sub);
+        let _ = last_word(
+            &session,
+            crate::refusal_key(key),
+            e.to_string().into(),
+            &pushes,
+        )
+        .await;
+        drop(token);
+        let _ = session.close().await;
+    }
+}
+
+/// How receiving ended, if not by an error.
+enum Received {
+    /// The stream ended, and its end was passed on to the local channel.
+    Ended(End),
+    /// The local channel refuses the stream (a [`BridgeError::Setup`]).
+    Refused(BridgeError),
+}
+
+/// Receives samples and passes them on until the stream ends, the local channel refuses it,
+/// or the push on `key` goes away mid-stream.
+async fn receive(
+    wire: &Wire,
+    into: &str,
+    capacity: Option<usize>,
+    key: &str,
+) -> Result<Received, BridgeError> {
     let mut stream: Option<Stream> = None;
-    let refusal = crate::refusal_key(&link.key);
-    let end = loop {
+    loop {
         let sample = tokio::select! {
             biased;
-            s = sub.recv_async() => s.map_err(BridgeError::zenoh)?,
-            s = pushes.recv_async() => {
-                let s = s.map_err(BridgeError::zenoh)?;
-                if s.kind() == SampleKind::Delete {
-                    // The push went: samples it sent before may still be queued.
-                    if let Some(end) = drain(&sub, &mut stream, into, capacity).await? {
-                        break end;
+            s = wire.sub.recv_async() => s.map_err(BridgeError::zenoh)?,
+            s = wire.pushes.recv_async() => {
+                if s.map_err(BridgeError::zenoh)?.kind() == SampleKind::Delete {
+                    if let Some(end) = push_gone(&wire.sub, &mut stream, into, capacity, key).await? {
+                        return Ok(Received::Ended(end));
                     }
-                    if stream.is_some() {
-                        return Err(fail(&mut stream, format!(
-                            "the push for {} went away mid-stream; what it sent after the \
-                             last item received was lost",
-                            link.key
-                        )));
-                    }
-                    // It went before it sent anything: wait for a new one.
                 }
                 continue;
             }
         };
         match handle(&sample, &mut stream, into, capacity).await {
-            Ok(Some(end)) => break end,
+            Ok(Some(end)) => return Ok(Received::Ended(end)),
             Ok(None) => {}
-            Err(e @ (BridgeError::Open(_) | BridgeError::Claim(_))) => {
-                // The local channel refuses this stream (its type or schema tag differs, or
-                // its writer end is held): tell the push, which would otherwise take our
-                // going for the end of a delivered stream.
-                // No more data: a full queue must not hold up the liveliness news.
-                drop(sub);
-                let _ = last_word(&session, refusal.clone(), e.to_string().into(), &pushes).await;
-                drop(token);
-                let _ = session.close().await;
-                return Err(e);
-            }
+            Err(e @ BridgeError::Setup(_)) => return Ok(Received::Refused(e)),
             Err(e) => return Err(e),
         }
-    };
-    // Tell the push that the end reached the local channel: it exits with success only then.
-    let done = crate::done_payload(end.stream, end.items).to_vec();
-    last_word(&session, crate::done_key(&link.key), done, &pushes).await?;
-    drop(token);
-    session.close().await.map_err(BridgeError::zenoh)?;
-    Ok(end.ended)
+    }
+}
+
+/// The push on `key` went: the samples it sent before may still be queued, and may end the
+/// stream (`Some`). If they do not, a stream under way is cut off: an error. A push that
+/// went before it sent anything is no error: a new one is waited for (`None`).
+async fn push_gone(
+    sub: &Samples,
+    stream: &mut Option<Stream>,
+    into: &str,
+    capacity: Option<usize>,
+    key: &str,
+) -> Result<Option<End>, BridgeError> {
+    while let Ok(Some(sample)) = sub.try_recv() {
+        if let Some(end) = handle(&sample, stream, into, capacity).await? {
+            return Ok(Some(end));
+        }
+    }
+    if stream.is_some() {
+        return Err(fail(
+            stream,
+            format!(
+                "the push for {key} went away mid-stream; what it sent after the last item \
+                 received was lost"
+            ),
+        ));
+    }
+    Ok(None)
 }
 
 /// Puts our last word for the push (a refusal, a confirmation) on `key`, then stays until
@@ -142,7 +213,7 @@ async fn last_word(
     session: &zenoh::Session,
     key: String,
     payload: Vec<u8>,
-    pushes: &zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<Sample>>,
+    pushes: &Samples,
 ) -> Result<(), BridgeError> {
     let sent = session
         .put(key, payload)
@@ -158,22 +229,6 @@ async fn last_word(
     })
     .await;
     sent
-}
-
-/// Handles the samples already queued after the push vanished; `Some` if one of them ended
-/// the stream properly.
-async fn drain(
-    sub: &zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<Sample>>,
-    stream: &mut Option<Stream>,
-    into: &str,
-    capacity: Option<usize>,
-) -> Result<Option<End>, BridgeError> {
-    while let Ok(Some(sample)) = sub.try_recv() {
-        if let Some(end) = handle(&sample, stream, into, capacity).await? {
-            return Ok(Some(end));
-        }
-    }
-    Ok(None)
 }
 
 /// Aborts the local channel (if there is one) with `reason`; the error to return.
@@ -192,112 +247,131 @@ async fn handle(
     into: &str,
     capacity: Option<usize>,
 ) -> Result<Option<End>, BridgeError> {
-    let frame = match sample.attachment().map(|a| Frame::decode(&a.to_bytes())) {
-        Some(Ok(f)) => f,
-        Some(Err(e)) => {
-            return Err(fail(
-                stream,
-                format!("a sample that is not a shmchan frame: {e}"),
-            ))
-        }
-        None => {
-            return Err(fail(
-                stream,
-                "a sample without a shmchan frame header".into(),
-            ))
-        }
-    };
+    let frame = frame_of(sample, stream)?;
     if stream.is_none() {
-        if frame.seq != 0 || frame.offset != 0 {
-            let s = start(into, &frame, capacity)?;
-            *stream = Some(s);
-            return Err(fail(
-                stream,
-                format!(
-                    "this pull joined stream {:016x} at sample {} (item {}): what came before \
-                     was not received",
-                    frame.stream, frame.seq, frame.offset
-                ),
-            ));
+        join(&frame, stream, into, capacity)?;
+    }
+    follows(&frame, stream)?;
+    let payload = sample.payload();
+    match frame.kind {
+        Kind::Data => {
+            data(stream, payload).await?;
+            Ok(None)
         }
-        *stream = Some(start(into, &frame, capacity)?);
-        // For whoever waits for the local channel to exist (the tests do).
-        println!("started");
-        eprintln!("pull: stream {:016x} ({})", frame.stream, frame.elem);
+        Kind::Close | Kind::Abort => Ok(Some(end(&frame, stream, payload))),
     }
-    let Some(s) = stream.as_mut() else {
-        return Err(BridgeError::Stream("no stream".into()));
-    };
-    if frame.elem != s.elem || frame.schema != s.schema {
-        let (elem, schema) = (s.elem, s.schema.clone());
+}
+
+/// The shmchan frame `sample` carries as its attachment; a sample without one fails the
+/// stream.
+fn frame_of(sample: &Sample, stream: &mut Option<Stream>) -> Result<Frame, BridgeError> {
+    match sample.attachment().map(|a| Frame::decode(&a.to_bytes())) {
+        Some(Ok(f)) => Ok(f),
+        Some(Err(e)) => Err(fail(
+            stream,
+            format!("a sample that is not a shmchan frame: {e}"),
+        )),
+        None => Err(fail(
+            stream,
+            "a sample without a shmchan frame header".into(),
+        )),
+    }
+}
+
+/// The first sample this pull receives: opens the local channel for its stream (see
+/// [`start`]). A stream joined after its first sample fails (what came before is lost).
+fn join(
+    frame: &Frame,
+    stream: &mut Option<Stream>,
+    into: &str,
+    capacity: Option<usize>,
+) -> Result<(), BridgeError> {
+    *stream = Some(start(into, frame, capacity)?);
+    if frame.seq != 0 || frame.offset != 0 {
         return Err(fail(
             stream,
             format!(
-                "stream {:016x} changed its type mid-way: {} {:?} after {elem} {schema:?}",
-                frame.stream, frame.elem, frame.schema
-            ),
-        ));
-    }
-    if frame.stream != s.id {
-        let id = s.id;
-        return Err(fail(
-            stream,
-            format!(
-                "the push restarted (stream {:016x} after {id:016x}); items it had read but \
-                 not delivered are lost",
-                frame.stream
-            ),
-        ));
-    }
-    if frame.seq != s.next_seq || frame.offset != s.offset {
-        let (want, at) = (s.next_seq, s.offset);
-        return Err(fail(
-            stream,
-            format!(
-                "gap in stream {:016x}: expected sample {want} at item {at}, got sample {} at \
-                 item {}",
+                "this pull joined stream {:016x} at sample {} (item {}): what came before \
+                 was not received",
                 frame.stream, frame.seq, frame.offset
             ),
         ));
     }
-    s.next_seq += 1;
-    let payload = sample.payload();
-    match frame.kind {
-        Kind::Data => {
-            let size = s.elem.size();
-            if payload.len() % size != 0 {
-                return Err(fail(
-                    stream,
-                    format!(
-                        "a sample of {} bytes is not a whole number of {size}-byte items",
-                        payload.len()
-                    ),
-                ));
-            }
-            let Some(offset) = s.offset.checked_add((payload.len() / size) as u64) else {
-                return Err(fail(stream, "the stream's item count overflowed".into()));
-            };
-            put_all(s, payload).await?;
-            s.offset = offset;
-            Ok(None)
+    // For whoever waits for the local channel to exist (the tests do).
+    println!("started");
+    eprintln!("pull: stream {:016x} ({})", frame.stream, frame.elem);
+    Ok(())
+}
+
+/// Checks that `frame` is the next sample of the stream under way: the same type and schema
+/// tag, the same push, the next sequence number at the next item. Anything else fails the
+/// stream.
+fn follows(frame: &Frame, stream: &mut Option<Stream>) -> Result<(), BridgeError> {
+    let Some(s) = stream.as_mut() else {
+        return Err(BridgeError::Stream("no stream".into()));
+    };
+    let wrong = if frame.elem != s.elem || frame.schema != s.schema {
+        format!(
+            "stream {:016x} changed its type mid-way: {} {:?} after {} {:?}",
+            frame.stream, frame.elem, frame.schema, s.elem, s.schema
+        )
+    } else if frame.stream != s.id {
+        format!(
+            "the push restarted (stream {:016x} after {:016x}); items it had read but not \
+             delivered are lost",
+            frame.stream, s.id
+        )
+    } else if frame.seq != s.next_seq || frame.offset != s.offset {
+        format!(
+            "gap in stream {:016x}: expected sample {} at item {}, got sample {} at item {}",
+            frame.stream, s.next_seq, s.offset, frame.seq, frame.offset
+        )
+    } else {
+        s.next_seq += 1;
+        return Ok(());
+    };
+    Err(fail(stream, wrong))
+}
+
+/// A data sample: its items go into the local channel.
+async fn data(stream: &mut Option<Stream>, payload: &ZBytes) -> Result<(), BridgeError> {
+    let Some(s) = stream.as_mut() else {
+        return Err(BridgeError::Stream("no stream".into()));
+    };
+    let size = s.elem.size();
+    if payload.len() % size != 0 {
+        return Err(fail(
+            stream,
+            format!(
+                "a sample of {} bytes is not a whole number of {size}-byte items",
+                payload.len()
+            ),
+        ));
+    }
+    let Some(offset) = s.offset.checked_add((payload.len() / size) as u64) else {
+        return Err(fail(stream, "the stream's item count overflowed".into()));
+    };
+    put_all(s, payload).await?;
+    s.offset = offset;
+    Ok(())
+}
+
+/// A close or an abort: passed on to the local channel, which ends the stream there.
+fn end(frame: &Frame, stream: &mut Option<Stream>, payload: &ZBytes) -> End {
+    let ended = match frame.kind {
+        Kind::Close => Ended::Closed,
+        _ => Ended::Aborted(String::from_utf8_lossy(&payload.to_bytes()).into_owned()),
+    };
+    if let Some(w) = stream.take().and_then(|mut s| s.w.take()) {
+        match &ended {
+            Ended::Closed => w.close(),
+            Ended::Aborted(reason) => w.abort(reason),
         }
-        Kind::Close | Kind::Abort => {
-            let ended = match frame.kind {
-                Kind::Close => Ended::Closed,
-                _ => Ended::Aborted(String::from_utf8_lossy(&payload.to_bytes()).into_owned()),
-            };
-            if let Some(w) = stream.take().and_then(|mut s| s.w.take()) {
-                match &ended {
-                    Ended::Closed => w.close(),
-                    Ended::Aborted(reason) => w.abort(reason),
-                }
-            }
-            Ok(Some(End {
-                ended,
-                stream: frame.stream,
-                items: frame.offset,
-            }))
-        }
+    }
+    End {
+        ended,
+        stream: frame.stream,
+        items: frame.offset,
     }
 }
 
@@ -321,7 +395,7 @@ async fn put_all(s: &mut Stream, payload: &ZBytes) -> Result<(), BridgeError> {
             // Nothing free: wait for one slot (reserved and given back unwritten).
             match w.reserve(1).await {
                 Ok(_) => {}
-                Err(PutError::PeerGone { .. }) => {
+                Err(e) if e.kind() == ErrorKind::PeerGone => {
                     eprintln!("pull: the local reader died; waiting for a new one");
                 }
                 Err(e) => return Err(e.into()),
@@ -365,8 +439,8 @@ fn start(into: &str, frame: &Frame, capacity: Option<usize>) -> Result<Stream, B
     if let Some(c) = capacity {
         options = options.capacity(c);
     }
-    let chan = RawChannel::create_or_open(into, frame.elem, options)?;
-    let w = chan.writer()?;
+    let chan = RawChannel::create_or_open(into, frame.elem, options).map_err(BridgeError::Setup)?;
+    let w = chan.writer().map_err(BridgeError::Setup)?;
     // A channel that already holds items a writer committed carries an earlier stream
     // (a pull that died mid-way, say): appending a new one would leave a gap that its reader
     // could not see. Refused loudly instead.

@@ -4,22 +4,16 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use shmchan::{ChannelIo, GetError, Options};
+use shmchan::{ChannelIo, Error, ErrorKind, Options};
+use shmchan_testkit::{unique, Deadline};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
-
-fn unique(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "zb{}-{tag}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+/// How long a whole test may take (twice the limit on one wait): past it, its [`Deadline`]
+/// aborts the test binary (a hang fails instead of hanging).
+const TEST_LIMIT: Duration = Duration::from_secs(240);
 
 /// Removes the channels of a test when it ends (aborted or dead streams stay otherwise).
 struct Cleanup(Vec<String>);
@@ -135,18 +129,6 @@ fn bridges_with(
     }
 }
 
-/// Aborts the test binary if a test outlives TIMEOUT (a hang fails instead of hanging).
-fn watchdog(what: &'static str) -> mpsc::Sender<()> {
-    let (tx, rx) = mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if rx.recv_timeout(TIMEOUT * 2) == Err(mpsc::RecvTimeoutError::Timeout) {
-            eprintln!("watchdog: {what} hung");
-            std::process::abort();
-        }
-    });
-    tx
-}
-
 /// Opens the far channel once the pull has made it ("started" on its stdout).
 fn far_reader<T: bytemuck::Pod>(pull: &Bridge, far: &str) -> shmchan::ReaderFront<T> {
     pull.expect("started");
@@ -158,7 +140,7 @@ fn far_reader<T: bytemuck::Pod>(pull: &Bridge, far: &str) -> shmchan::ReaderFron
 
 #[test]
 fn u8_256_mib_in_both_start_orders() {
-    let _w = watchdog("u8_256_mib_in_both_start_orders");
+    let _w = Deadline::new(TEST_LIMIT, "u8_256_mib_in_both_start_orders");
     for push_first in [true, false] {
         let (local, far, key) = (unique("u8l"), unique("u8f"), unique("u8k"));
         let _c = Cleanup(vec![local.clone(), far.clone()]);
@@ -189,7 +171,7 @@ fn u8_256_mib_in_both_start_orders() {
                     }
                     at += k;
                 }
-                Err(GetError::Closed { remaining: 0, .. }) => break,
+                Err(e) if e.kind() == ErrorKind::Closed && e.remaining() == 0 => break,
                 Err(e) => panic!("{e}"),
             }
         }
@@ -203,7 +185,7 @@ fn u8_256_mib_in_both_start_orders() {
 }
 
 /// Items 0..count in batches of 1..=1000 (single items included), checked one by one.
-fn u64_stream(count: u64, push_first: bool, end: Option<&'static str>) -> GetError {
+fn u64_stream(count: u64, push_first: bool, end: Option<&'static str>) -> Error {
     u64_stream_with(count, push_first, end, [&[], &[]], None)
 }
 
@@ -215,7 +197,7 @@ fn u64_stream_with(
     end: Option<&'static str>,
     args: [&[&str]; 2],
     exact: Option<usize>,
-) -> GetError {
+) -> Error {
     let (local, far, key) = (unique("u64l"), unique("u64f"), unique("u64k"));
     let _c = Cleanup(vec![local.clone(), far.clone()]);
     let chan = ChannelIo::<u64>::create(&local, Options::new().capacity(1 << 16)).unwrap();
@@ -273,16 +255,16 @@ fn u64_stream_with(
 
 #[test]
 fn ten_million_u64_in_both_start_orders() {
-    let _w = watchdog("ten_million_u64_in_both_start_orders");
+    let _w = Deadline::new(TEST_LIMIT, "ten_million_u64_in_both_start_orders");
     for push_first in [true, false] {
         let e = u64_stream(10_000_000, push_first, None);
-        assert!(matches!(e, GetError::Closed { remaining: 0, .. }), "{e}");
+        assert!(e.kind() == ErrorKind::Closed && e.remaining() == 0, "{e}");
     }
 }
 
 #[test]
 fn samples_larger_than_a_zenoh_batch_arrive_whole() {
-    let _w = watchdog("samples_larger_than_a_zenoh_batch_arrive_whole");
+    let _w = Deadline::new(TEST_LIMIT, "samples_larger_than_a_zenoh_batch_arrive_whole");
     // 200 000-byte samples are fragmented into zenoh batches of at most 48 KiB on loopback,
     // whose edges split items; the far ring of 4096 u64 takes them in reservations of 2048
     // items, whose edges fall elsewhere. Every item still arrives, in order.
@@ -293,12 +275,15 @@ fn samples_larger_than_a_zenoh_batch_arrive_whole() {
         [&["--batch-bytes", "200000"], &["--capacity", "4096"]],
         None,
     );
-    assert!(matches!(e, GetError::Closed { remaining: 0, .. }), "{e}");
+    assert!(e.kind() == ErrorKind::Closed && e.remaining() == 0, "{e}");
 }
 
 #[test]
 fn a_reader_that_gets_more_than_half_the_far_ring_at_once_is_served() {
-    let _w = watchdog("a_reader_that_gets_more_than_half_the_far_ring_at_once_is_served");
+    let _w = Deadline::new(
+        TEST_LIMIT,
+        "a_reader_that_gets_more_than_half_the_far_ring_at_once_is_served",
+    );
     // The far reader waits for 3000 of the ring's 4096 items at a time, and samples hold
     // 6080: the pull must fill whatever room there is, not wait for room for a fixed part
     // of a sample (which such a reader would never make).
@@ -309,24 +294,22 @@ fn a_reader_that_gets_more_than_half_the_far_ring_at_once_is_served() {
         [&[], &["--capacity", "4096"]],
         Some(3000),
     );
-    assert!(matches!(e, GetError::Closed { remaining: 0, .. }), "{e}");
+    assert!(e.kind() == ErrorKind::Closed && e.remaining() == 0, "{e}");
 }
 
 #[test]
 fn abort_arrives_after_everything_before_it() {
-    let _w = watchdog("abort_arrives_after_everything_before_it");
+    let _w = Deadline::new(TEST_LIMIT, "abort_arrives_after_everything_before_it");
     match u64_stream(100_000, true, Some("sensor lost")) {
-        GetError::Aborted {
-            reason,
-            remaining: 0,
-            ..
-        } => assert_eq!(reason, "sensor lost"),
+        e if e.kind() == ErrorKind::Aborted && e.remaining() == 0 => {
+            assert_eq!(e.reason(), Some("sensor lost"))
+        }
         e => panic!("{e}"),
     }
 }
 
 /// A writer that streams until told to stop, for the kill tests.
-fn endless_writer(local: &str) -> (std::thread::JoinHandle<shmchan::PutError>, ChannelIo<u64>) {
+fn endless_writer(local: &str) -> (std::thread::JoinHandle<Error>, ChannelIo<u64>) {
     let chan = ChannelIo::<u64>::create(local, Options::new().capacity(1 << 12)).unwrap();
     let mut w = chan.writer().unwrap();
     let t = std::thread::spawn(move || {
@@ -343,7 +326,7 @@ fn endless_writer(local: &str) -> (std::thread::JoinHandle<shmchan::PutError>, C
 }
 
 /// Reads in order (from item `next`) until an error; returns it and how many items came.
-fn read_until_error(r: &mut shmchan::ReaderFront<u64>, mut next: u64) -> (GetError, u64) {
+fn read_until_error(r: &mut shmchan::ReaderFront<u64>, mut next: u64) -> (Error, u64) {
     let mut buf = vec![0u64; 1000];
     loop {
         match r.blocking_get_some(&mut buf) {
@@ -360,7 +343,7 @@ fn read_until_error(r: &mut shmchan::ReaderFront<u64>, mut next: u64) -> (GetErr
 
 #[test]
 fn kill_9_of_the_push_aborts_the_far_channel() {
-    let _w = watchdog("kill_9_of_the_push_aborts_the_far_channel");
+    let _w = Deadline::new(TEST_LIMIT, "kill_9_of_the_push_aborts_the_far_channel");
     let (local, far, key) = (unique("kpl"), unique("kpf"), unique("kpk"));
     let _c = Cleanup(vec![local.clone(), far.clone()]);
     let (writer, _chan) = endless_writer(&local);
@@ -371,20 +354,23 @@ fn kill_9_of_the_push_aborts_the_far_channel() {
     push.kill9();
     let (err, n) = read_until_error(&mut r, 10_000);
     match &err {
-        GetError::Aborted { reason, .. } => assert!(reason.contains("went away"), "{reason}"),
+        e if e.kind() == ErrorKind::Aborted => {
+            let reason = e.reason().unwrap_or_default();
+            assert!(reason.contains("went away"), "{reason}")
+        }
         e => panic!("after {n} items: {e}"),
     }
     assert!(!pull.finish().0, "the pull reports the failure");
     // The local writer learns that its reader (the push) is gone.
-    assert!(matches!(
-        writer.join().unwrap(),
-        shmchan::PutError::PeerGone { .. }
-    ));
+    assert_eq!(writer.join().unwrap().kind(), ErrorKind::PeerGone);
 }
 
 #[test]
 fn kill_9_of_the_pull_ends_the_far_channel_with_an_error() {
-    let _w = watchdog("kill_9_of_the_pull_ends_the_far_channel_with_an_error");
+    let _w = Deadline::new(
+        TEST_LIMIT,
+        "kill_9_of_the_pull_ends_the_far_channel_with_an_error",
+    );
     let (local, far, key) = (unique("kql"), unique("kqf"), unique("kqk"));
     let _c = Cleanup(vec![local.clone(), far.clone()]);
     let (writer, _chan) = endless_writer(&local);
@@ -395,29 +381,28 @@ fn kill_9_of_the_pull_ends_the_far_channel_with_an_error() {
     pull.kill9();
     let (err, _) = read_until_error(&mut r, 10_000);
     assert!(
-        matches!(err, GetError::PeerGone { remaining: 0, .. }),
+        err.kind() == ErrorKind::PeerGone && err.remaining() == 0,
         "{err}"
     );
     let (ok, msg) = push.finish();
     assert!(!ok && msg.contains("went away"), "push: {msg}");
-    assert!(matches!(
-        writer.join().unwrap(),
-        shmchan::PutError::PeerGone { .. }
-    ));
+    assert_eq!(writer.join().unwrap().kind(), ErrorKind::PeerGone);
     // Restarted bridges would append a new stream after a gap the far reader cannot see:
     // the pull refuses, and the far channel is aborted, loudly.
     let (_push, pull) = bridges(&local, &far, &key, true);
     let (ok, msg) = pull.finish();
     assert!(!ok && msg.contains("earlier stream"), "pull: {msg}");
     match r.blocking_get(&mut [0u64; 1]) {
-        Err(GetError::Aborted { reason, .. }) => assert!(reason.contains("earlier stream")),
+        Err(e) if e.kind() == ErrorKind::Aborted => {
+            assert!(e.reason().unwrap_or_default().contains("earlier stream"))
+        }
         other => panic!("{other:?}"),
     }
 }
 
 #[test]
 fn a_type_or_schema_mismatch_is_refused() {
-    let _w = watchdog("a_type_or_schema_mismatch_is_refused");
+    let _w = Deadline::new(TEST_LIMIT, "a_type_or_schema_mismatch_is_refused");
     for (far_opts, want) in [
         (Options::new(), "u32"),                       // f32 far, u32 stream
         (Options::new().schema("other/v1"), "schema"), // the tag differs
@@ -449,14 +434,17 @@ fn a_type_or_schema_mismatch_is_refused() {
 
 #[test]
 fn a_plain_zenoh_subscriber_decodes_the_stream() {
-    let _w = watchdog("a_plain_zenoh_subscriber_decodes_the_stream");
+    let _w = Deadline::new(TEST_LIMIT, "a_plain_zenoh_subscriber_decodes_the_stream");
     let (ok, err) = plain_subscriber(true);
     assert!(ok, "push: {err}");
 }
 
 #[test]
 fn a_push_whose_pull_goes_without_confirming_the_end_fails() {
-    let _w = watchdog("a_push_whose_pull_goes_without_confirming_the_end_fails");
+    let _w = Deadline::new(
+        TEST_LIMIT,
+        "a_push_whose_pull_goes_without_confirming_the_end_fails",
+    );
     let (ok, err) = plain_subscriber(false);
     assert!(!ok);
     assert!(err.contains("without confirming"), "{err}");

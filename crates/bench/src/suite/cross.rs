@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::process::{Child, Stdio};
 use std::time::Instant;
 
-use shmchan::{Barrier, ChannelIo, GetError, Options, ReaderFront, WriterFront};
+use shmchan::{Barrier, ChannelIo, ErrorKind, Options, ReaderFront, WriterFront};
 
 use super::{latency, Rec64, Transport};
 use crate::common::{self, check, collect, pin, report, Item, Res};
@@ -127,7 +127,7 @@ fn produce_shm<T: Item>(t: Transport, w: &mut WriterFront<T>, batch: usize, item
                     w.put(&buf).await?;
                     next += batch as u64;
                 }
-                Ok::<_, shmchan::PutError>(())
+                Ok::<_, shmchan::Error>(())
             })?;
         }
         _ => {
@@ -205,7 +205,7 @@ fn consume_items<T: Item>(
     let start = consume_shm(t, &mut r, batch, items)?;
     let syscalls = r.wait_stats().syscalls();
     match r.blocking_get(&mut [T::zeroed()]) {
-        Err(GetError::Closed { .. }) => Ok((start, syscalls)),
+        Err(e) if e.kind() == ErrorKind::Closed => Ok((start, syscalls)),
         other => Err(format!("after the last item: {other:?}").into()),
     }
 }

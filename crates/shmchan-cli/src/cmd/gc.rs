@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use shmchan::{ChannelInfo, ChannelIo, OpenError, Removal, RemoveError, WriterState};
+use shmchan::{ChannelInfo, ChannelIo, Error, Removal, WriterState};
 
 use crate::cli::GcArgs;
 use crate::fail::Fail;
@@ -39,12 +39,7 @@ pub(crate) fn run(a: GcArgs) -> Result<(), Fail> {
 
 /// Why `gc` keeps a channel (`None`: it may go), decided on its header (or on why that
 /// could not be read); `me` is our effective uid.
-fn keep_reason(
-    r: Result<&ChannelInfo, &OpenError>,
-    name: &str,
-    all: bool,
-    me: u32,
-) -> Option<String> {
+fn keep_reason(r: Result<&ChannelInfo, &Error>, name: &str, all: bool, me: u32) -> Option<String> {
     match r {
         Ok(i) if i.owner_uid != me && me != 0 => Some("another user's".to_string()),
         Ok(i) if i.persist && !all => Some(format!("persistent (use --all, or shmchan rm {name})")),
@@ -65,11 +60,11 @@ fn keep_reason(
 
 /// Removes channel `name` if it may go (or, with --dry-run, only decides); returns the line
 /// to print, if any.
-fn collect(name: &str, a: &GcArgs, me: u32) -> Result<Option<String>, RemoveError> {
+fn collect(name: &str, a: &GcArgs, me: u32) -> Result<Option<String>, Error> {
     let mut why = String::new();
     let mut removable = false;
     // Decided under the channel's lock, on the header as it is then.
-    let decide = |r: Result<&ChannelInfo, &OpenError>| match keep_reason(r, name, a.all, me) {
+    let decide = |r: Result<&ChannelInfo, &Error>| match keep_reason(r, name, a.all, me) {
         Some(k) => {
             why = k;
             false

@@ -1,26 +1,10 @@
 //! One module per subcommand, each with its `run`; [`stream`] holds what `send` and `recv`
 //! share (opening or creating the channel, the progress bar); [`pieces`] how `recv` writes
-//! and consumes; [`record`] where a file starts in its channel's stream, for `--resume`.
+//! and consumes; [`record`] where a file starts in its channel's stream, for `--resume`;
+//! [`numbers`] the elements' text form, the only code that knows each primitive's Rust
+//! type (the channels themselves are [`RawChannel`](shmchan::RawChannel)s).
 
-/// Runs `$f::<T>($args)` with `T` the Rust type of primitive `$p`.
-macro_rules! with_type {
-    ($p:expr, $f:ident ( $($a:expr),* )) => {
-        match $p {
-            shmchan::Primitive::U8 => $f::<u8>($($a),*),
-            shmchan::Primitive::I8 => $f::<i8>($($a),*),
-            shmchan::Primitive::U16 => $f::<u16>($($a),*),
-            shmchan::Primitive::I16 => $f::<i16>($($a),*),
-            shmchan::Primitive::U32 => $f::<u32>($($a),*),
-            shmchan::Primitive::I32 => $f::<i32>($($a),*),
-            shmchan::Primitive::U64 => $f::<u64>($($a),*),
-            shmchan::Primitive::I64 => $f::<i64>($($a),*),
-            shmchan::Primitive::F32 => $f::<f32>($($a),*),
-            shmchan::Primitive::F64 => $f::<f64>($($a),*),
-        }
-    };
-}
-
-use shmchan::{ChannelInfo, ChannelIo, OpenError};
+use shmchan::{ChannelInfo, ChannelIo, Error};
 
 use crate::fail::Fail;
 
@@ -28,6 +12,7 @@ pub(crate) mod create;
 pub(crate) mod gc;
 pub(crate) mod inspect;
 pub(crate) mod ls;
+mod numbers;
 mod pieces;
 mod record;
 pub(crate) mod recv;
@@ -74,7 +59,7 @@ impl Resume {
 }
 
 /// A channel's name, and its header or why that could not be read.
-type Listed = (String, Result<ChannelInfo, OpenError>);
+type Listed = (String, Result<ChannelInfo, Error>);
 
 /// Every channel (as `ChannelIo::list`); a directory that cannot be read fails the command.
 fn list() -> Result<Vec<Listed>, Fail> {

@@ -7,74 +7,81 @@
 //! instant leaves for the next reader too (`recv --resume` cuts it off a regular file).
 
 use std::collections::VecDeque;
-use std::fmt::Display;
-use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, Write};
 
-use bytemuck::Pod;
 use indicatif::ProgressBar;
-use shmchan::{GetError, ReaderFront};
+use shmchan::{Error, RawReader};
 
-use crate::fail::Fail;
+use super::numbers::Numbers;
 
 /// The most bytes one write takes out of the ring.
 pub(crate) const PIECE: usize = 64 << 10;
 
-/// How a drain ended, if not by a failure of the output.
-pub(crate) type Ended = Result<(), GetError>;
+/// Why a drain stopped before its count of items was out.
+pub(crate) enum Stop {
+    /// The channel ended the stream (or failed): its error.
+    Channel(Error),
+    /// The reading side of the output went away (a broken pipe).
+    Gone,
+    /// Writing the output failed.
+    Write(io::Error),
+}
 
-/// One write(2) of `bytes` (retried on EINTR); how many it took. A broken pipe is a quiet
-/// end; writing nothing is a failure.
-fn write_once(out: &mut File, bytes: &[u8]) -> Result<usize, Fail> {
+/// One write(2) of `bytes` (retried on EINTR); how many it took. Writing nothing is a
+/// failure.
+fn write_once(out: &mut File, bytes: &[u8]) -> Result<usize, Stop> {
     loop {
         match out.write(bytes) {
-            Ok(0) => return Err(Fail::channel("writing the output: it took no bytes")),
+            Ok(0) => {
+                return Err(Stop::Write(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "it took no bytes",
+                )))
+            }
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Err(Fail::quiet()),
-            Err(e) => return Err(Fail::channel(format!("writing the output: {e}"))),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Err(Stop::Gone),
+            Err(e) => return Err(Stop::Write(e)),
         }
     }
 }
 
-/// Raw elements, written straight out of the ring, until `left` items are out or the
-/// channel ends.
-pub(crate) fn raw<T: Pod>(
-    r: &mut ReaderFront<T>,
+/// Raw elements of `size` bytes, written straight out of the ring, until `left` items are
+/// out or the channel ends.
+pub(crate) fn raw(
+    r: &mut RawReader,
+    size: usize,
     out: &mut File,
     left: &mut u64,
     bar: &ProgressBar,
-) -> Result<Ended, Fail> {
-    let size = std::mem::size_of::<T>();
+) -> Result<(), Stop> {
     let piece = (PIECE / size).max(1);
     // Bytes of the first element in the ring that are already out.
     let mut partial = 0;
     while *left > 0 {
-        let view = match r.blocking_peek_some() {
-            Ok(v) => v,
-            Err(e) => return Ok(Err(e)),
-        };
-        let k = (view.len() as u64).min(*left).min(piece as u64) as usize;
-        let bytes: &[u8] = bytemuck::cast_slice(&view[..k]);
-        let n = write_once(out, &bytes[partial..])?;
+        let view = r.blocking_peek_some().map_err(Stop::Channel)?;
+        let k = (view.elements() as u64).min(*left).min(piece as u64) as usize;
+        let n = write_once(out, &view[partial..k * size])?;
         let done = partial + n;
         partial = done % size;
         view.consume(done / size);
         *left -= (done / size) as u64;
         bar.inc(n as u64);
     }
-    Ok(Ok(()))
+    Ok(())
 }
 
-/// Text, one number per line: a piece of lines is formatted from the items in the ring,
-/// and each item is consumed once its whole line is out.
-pub(crate) fn text<T: Pod + Display>(
-    r: &mut ReaderFront<T>,
+/// Text, one number per line: a piece of lines is formatted from the items in the ring, and
+/// each item is consumed once its whole line is out.
+pub(crate) fn text(
+    r: &mut RawReader,
+    numbers: Numbers,
     out: &mut File,
     left: &mut u64,
     bar: &ProgressBar,
-) -> Result<Ended, Fail> {
+) -> Result<(), Stop> {
+    let size = numbers.size();
     let mut buf = String::new();
     // Where each formatted item's line ends in `buf`, and how much of `buf` is out.
     let mut ends = VecDeque::new();
@@ -82,15 +89,12 @@ pub(crate) fn text<T: Pod + Display>(
     loop {
         if buf.is_empty() {
             if *left == 0 {
-                return Ok(Ok(()));
+                return Ok(());
             }
-            let view = match r.blocking_peek_some() {
-                Ok(v) => v,
-                Err(e) => return Ok(Err(e)),
-            };
-            let k = (view.len() as u64).min(*left) as usize;
-            for v in &view[..k] {
-                let _ = writeln!(buf, "{v}");
+            let view = r.blocking_peek_some().map_err(Stop::Channel)?;
+            let k = (view.elements() as u64).min(*left) as usize;
+            for v in view[..k * size].chunks_exact(size) {
+                (numbers.print)(v, &mut buf);
                 ends.push_back(buf.len());
                 if buf.len() >= PIECE {
                     break;
@@ -107,10 +111,7 @@ pub(crate) fn text<T: Pod + Display>(
             lines += 1;
         }
         if lines > 0 {
-            match r.try_peek_some() {
-                Ok(v) => v.consume(lines),
-                Err(e) => return Ok(Err(e)),
-            };
+            r.try_peek_some().map_err(Stop::Channel)?.consume(lines);
             *left -= lines as u64;
         }
         if off == buf.len() {

@@ -8,19 +8,19 @@
 //! writer died, `--timeout`, the output failed) the reader end is let go as a killed process
 //! would let it go, so the channel stays resumable.
 
-use std::fmt::Display;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use bytemuck::Pod;
 use indicatif::ProgressBar;
-use shmchan::{ChannelInfo, ChannelIo, ClaimError, End, GetError, OpenError, ReaderFront};
+use shmchan::{ChannelInfo, ChannelIo, Context, End, Error, ErrorKind, Primitive, RawReader};
 
+use super::numbers::Numbers;
+use super::pieces::{self, Stop};
 use super::record::{self, Ident, Role};
 use super::stream::{progress, DeadPeer, Target};
-use super::{pieces, Resume};
+use super::Resume;
 use crate::cli::{Format, RecvArgs};
 use crate::fail::Fail;
 
@@ -50,7 +50,7 @@ pub(crate) fn run(a: RecvArgs) -> Result<(), Fail> {
     }
     let (ty, schema) = target.resolve()?;
     let bar = progress(a.s.quiet, None, "recv");
-    let r = with_type!(ty, recv_typed(&target, schema, &a, &bar));
+    let r = recv(&target, ty, schema, &a, &bar);
     bar.finish_and_clear();
     r
 }
@@ -68,7 +68,7 @@ fn ended_already(target: &Target<'_>, a: &RecvArgs) -> Result<Option<String>, Fa
         return Ok(None);
     };
     let ended = match ChannelIo::inspect(target.name) {
-        Err(OpenError::NotFound { .. }) => st.ident.name == target.name,
+        Err(e) if e.kind() == ErrorKind::NotFound => st.ident.name == target.name,
         Ok(i) => i.reader_closed && Ident::of(&i) == st.ident,
         Err(_) => false,
     };
@@ -82,20 +82,16 @@ fn ended_already(target: &Target<'_>, a: &RecvArgs) -> Result<Option<String>, Fa
 }
 
 /// Claims the reader and writes everything out until the writer closes (or `count` items).
-fn recv_typed<T>(
+fn recv(
     target: &Target<'_>,
+    ty: Primitive,
     schema: Option<String>,
     a: &RecvArgs,
     bar: &ProgressBar,
-) -> Result<(), Fail>
-where
-    T: Pod + Display,
-{
-    let chan = target.open::<T>(schema)?;
+) -> Result<(), Fail> {
+    let chan = target.open(ty, schema)?;
     let mut r = match chan.reader() {
-        Err(ClaimError::Closed {
-            by: End::Reader, ..
-        }) if a.s.resume => {
+        Err(e) if a.s.resume && e.context() == &Context::ClosedBy(End::Reader) => {
             return Err(Fail::channel(format!(
                 "channel '{}' was closed by its reader: nothing to resume",
                 target.name
@@ -106,30 +102,33 @@ where
     r.set_timeout(a.s.timeout);
     // Only now that the reader end is ours: a failed claim must not truncate a good file.
     // If the output cannot be set up, nothing was consumed: the channel stays as it was.
-    let (mut out, info) = match output::<T>(target.name, a) {
+    let (mut out, info) = match output(target.name, ty, a) {
         Ok(o) => o,
         Err(f) => {
             r.leave();
             return Err(f);
         }
     };
+    let numbers = Numbers::of(ty);
     let mut left = a.count.unwrap_or(u64::MAX);
     let mut dead = DeadPeer::at_start(&info, true);
     loop {
         let end = match a.s.format {
-            Format::Raw => pieces::raw(&mut r, &mut out, &mut left, bar),
-            Format::Text => pieces::text(&mut r, &mut out, &mut left, bar),
+            Format::Raw => pieces::raw(&mut r, numbers.size(), &mut out, &mut left, bar),
+            Format::Text => pieces::text(&mut r, numbers, &mut out, &mut left, bar),
         };
         // Drained what a writer that died before we came committed: wait for its restart.
-        if matches!(end, Ok(Err(GetError::PeerGone { .. }))) && dead.stale(target.name) {
+        if matches!(&end, Err(Stop::Channel(e)) if e.kind() == ErrorKind::PeerGone)
+            && dead.stale(target.name)
+        {
             continue;
         }
-        return finish(r, end, target, a);
+        return finish(r, end, target.name, a);
     }
 }
 
 /// Claimed, and before anything is consumed: the output, and the channel as found then.
-fn output<T>(name: &str, a: &RecvArgs) -> Result<(File, ChannelInfo), Fail> {
+fn output(name: &str, ty: Primitive, a: &RecvArgs) -> Result<(File, ChannelInfo), Fail> {
     // Holding the reader end, the consumed count cannot move under us.
     let info = ChannelIo::inspect(name)?;
     let out = match a.file.as_deref() {
@@ -137,7 +136,7 @@ fn output<T>(name: &str, a: &RecvArgs) -> Result<(File, ChannelInfo), Fail> {
             let at = At {
                 ident: Ident::of(&info),
                 head: info.head,
-                size: size_of::<T>(),
+                size: ty.size() as usize,
                 // Text lines do not map to items: no record to resume by.
                 record: a.s.format == Format::Raw,
             };
@@ -148,51 +147,62 @@ fn output<T>(name: &str, a: &RecvArgs) -> Result<(File, ChannelInfo), Fail> {
     Ok((out, info))
 }
 
-/// Ends the command by how the drain ended: a complete stream closes the channel; one that
+/// Ends the command by how the drain ended: a complete stream closes the channel, and so
+/// does a reader of our output that went away (which tells the writer); a stream that
 /// stopped short leaves it resumable.
-fn finish<T>(
-    r: ReaderFront<T>,
-    end: Result<pieces::Ended, Fail>,
-    target: &Target<'_>,
-    a: &RecvArgs,
-) -> Result<(), Fail> {
-    let name = target.name;
-    let again = Resume::recv(name, a.file.as_deref());
+fn finish(r: RawReader, end: Result<(), Stop>, name: &str, a: &RecvArgs) -> Result<(), Fail> {
     match end {
-        // The reader of our output went away: closing tells the writer.
-        Err(f) if f.code == 0 => Err(f),
-        Err(f) => {
-            r.leave();
-            Err(Fail::channel(format!(
-                "channel '{name}': {}; {again}",
-                f.msg
-            )))
-        }
-        Ok(Ok(())) | Ok(Err(GetError::Closed { .. })) => {
+        Ok(()) => {
             r.close();
             Ok(())
         }
-        Ok(Err(GetError::Aborted { reason, .. })) => Err(Fail::channel(format!(
+        Err(Stop::Gone) => {
+            r.close();
+            Err(Fail::quiet())
+        }
+        Err(Stop::Write(e)) => {
+            r.leave();
+            Err(Fail::channel(format!(
+                "channel '{name}': writing the output: {e}; {}",
+                Resume::recv(name, a.file.as_deref())
+            )))
+        }
+        Err(Stop::Channel(e)) => ended(r, e, name, a),
+    }
+}
+
+/// Ends the command by the channel's error `e`: the writer closed (done), aborted, died or
+/// was not heard from in time (--timeout). Dropping `r` closes the channel.
+fn ended(r: RawReader, e: Error, name: &str, a: &RecvArgs) -> Result<(), Fail> {
+    let file = a.file.as_deref();
+    match e.kind() {
+        ErrorKind::Closed => {
+            r.close();
+            Ok(())
+        }
+        ErrorKind::Aborted => Err(Fail::channel(format!(
             // main escapes what it prints.
-            "channel '{name}': the writer aborted: {reason} (everything it committed was \
-             written out)"
+            "channel '{name}': the writer aborted: {} (everything it committed was \
+             written out)",
+            e.reason().unwrap_or_default()
         ))),
-        Ok(Err(GetError::PeerGone { .. })) => {
+        ErrorKind::PeerGone => {
             r.leave();
             Err(Fail::channel(format!(
                 "channel '{name}': the writer's process died (everything it committed was \
                  written out); {}",
-                Resume::both(name, a.file.as_deref())
+                Resume::both(name, file)
             )))
         }
-        Ok(Err(GetError::TimedOut { .. })) => {
+        ErrorKind::TimedOut => {
             r.leave();
             Err(Fail::channel(format!(
-                "channel '{name}': no item came for {:?} (--timeout); {again}",
-                a.s.timeout.unwrap_or_default()
+                "channel '{name}': no item came for {:?} (--timeout); {}",
+                a.s.timeout.unwrap_or_default(),
+                Resume::recv(name, file)
             )))
         }
-        Ok(Err(e)) => Err(e.into()),
+        _ => Err(e.into()),
     }
 }
 

@@ -33,7 +33,7 @@ pub(crate) fn run(a: RmArgs) -> Result<(), Fail> {
         let r = if a.force {
             match ChannelIo::remove(name) {
                 Ok(()) => Ok(Removal::Removed),
-                Err(shmchan::RemoveError::NotFound { .. }) => Ok(Removal::NotFound),
+                Err(e) if e.kind() == shmchan::ErrorKind::NotFound => Ok(Removal::NotFound),
                 Err(e) => Err(e),
             }
         } else {

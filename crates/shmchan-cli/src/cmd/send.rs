@@ -7,18 +7,18 @@
 //! from the channel's committed count (where FILE's stream started: see
 //! [`record`]).
 
+use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::fd::AsFd;
 use std::path::Path;
-use std::str::FromStr;
 
-use bytemuck::Pod;
 use indicatif::ProgressBar;
 use shmchan::{
-    ChannelInfo, ChannelIo, ClaimError, OpenError, Primitive, PutError, WriterFront, WriterState,
+    ChannelInfo, ChannelIo, Error, ErrorKind, Primitive, RawChannel, RawWriter, WriterState,
 };
 
+use super::numbers::Numbers;
 use super::record::{self, Ident, Role};
 use super::stream::{progress, DeadPeer, Target};
 use super::Resume;
@@ -26,15 +26,50 @@ use crate::cli::{Format, SendArgs};
 use crate::fail::Fail;
 use crate::text::{TextError, TextParser};
 
-/// Why streaming stopped: the channel's put failed, or the input (or its parsing) did.
+/// Why streaming stopped before the end of the input.
 enum Stop {
-    Put(PutError),
-    Input(Fail),
+    /// A put failed: the channel's error.
+    Put(Error),
+    /// The input failed, or holds what the channel cannot take.
+    Input(BadInput),
 }
 
-impl From<PutError> for Stop {
-    fn from(e: PutError) -> Stop {
+/// What is wrong with the input. Its words are the abort reason the reader sees.
+enum BadInput {
+    /// Reading it failed.
+    Read(io::Error),
+    /// It ends with this many bytes, fewer than an element of the primitive.
+    Partial(usize, Primitive),
+    /// A line of text was refused (a token is not a number of the primitive).
+    Text(TextError, Primitive),
+}
+
+impl fmt::Display for BadInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BadInput::Read(e) => write!(f, "reading the input: {e}"),
+            BadInput::Partial(n, ty) => write!(
+                f,
+                "the input ends with {n} bytes, not a whole {ty} ({} bytes)",
+                ty.size()
+            ),
+            BadInput::Text(e @ TextError::BadToken { .. }, ty) => {
+                write!(f, "{e} is not a valid {ty}")
+            }
+            BadInput::Text(e @ TextError::NotUtf8 { .. }, _) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Stop {
         Stop::Put(e)
+    }
+}
+
+impl From<BadInput> for Stop {
+    fn from(b: BadInput) -> Stop {
+        Stop::Input(b)
     }
 }
 
@@ -44,32 +79,34 @@ pub(crate) fn run(a: SendArgs) -> Result<(), Fail> {
         check_resumable(&a, &target)?;
     }
     let (ty, schema) = target.resolve()?;
-    // Raw descriptors, not Stdin's buffer: the bytes are read straight into the ring.
-    let (input, total) = match &a.file {
-        Some(p) => {
-            let f = File::open(p)
-                .map_err(|e| Fail::channel(format!("cannot read {}: {e}", p.display())))?;
-            let len = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
-            if a.s.resume && len.is_none() {
-                return Err(Fail::usage(format!(
-                    "send --resume needs a regular file to read on from; {} is not one",
-                    p.display()
-                )));
-            }
-            (f, len)
-        }
-        None => {
-            let fd = io::stdin()
-                .as_fd()
-                .try_clone_to_owned()
-                .map_err(|e| Fail::channel(format!("stdin: {e}")))?;
-            (File::from(fd), None)
-        }
-    };
+    let (input, total) = input(&a)?;
+    let chan = target.open(ty, schema)?;
     let bar = progress(a.s.quiet, total, "send");
-    let r = with_type!(ty, send_typed(&target, schema, input, &a, &bar));
+    let r = send(&chan, ty, input, &a, &bar);
     bar.finish_and_clear();
     r
+}
+
+/// FILE or stdin, as a raw descriptor (not Stdin's buffer: the bytes are read straight into
+/// the ring), and its length if it is a regular file.
+fn input(a: &SendArgs) -> Result<(File, Option<u64>), Fail> {
+    let Some(p) = &a.file else {
+        let fd = io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| Fail::channel(format!("stdin: {e}")))?;
+        return Ok((File::from(fd), None));
+    };
+    let f =
+        File::open(p).map_err(|e| Fail::channel(format!("cannot read {}: {e}", p.display())))?;
+    let len = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+    if a.s.resume && len.is_none() {
+        return Err(Fail::usage(format!(
+            "send --resume needs a regular file to read on from; {} is not one",
+            p.display()
+        )));
+    }
+    Ok((f, len))
 }
 
 /// What --resume needs before anything is opened: FILE, raw, and an existing channel.
@@ -86,7 +123,7 @@ fn check_resumable(a: &SendArgs, target: &Target<'_>) -> Result<(), Fail> {
         ));
     }
     match ChannelIo::inspect(target.name) {
-        Err(OpenError::NotFound { .. }) => Err(Fail::channel(format!(
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(Fail::channel(format!(
             "channel '{}' does not exist: nothing to resume (a channel read to its end is \
              removed; a send stopped before it created the channel starts without --resume)",
             target.name
@@ -95,81 +132,87 @@ fn check_resumable(a: &SendArgs, target: &Target<'_>) -> Result<(), Fail> {
     }
 }
 
-/// Claims the writer and streams `input` in; aborts the stream with the reason if that fails
-/// (but leaves it resumable if the reader died or did not answer in time).
-fn send_typed<T>(
-    target: &Target<'_>,
-    schema: Option<String>,
+/// Claims the writer of `chan` (elements of `ty`), puts the input in place and streams it
+/// in, then ends the stream by how that went.
+fn send(
+    chan: &RawChannel,
+    ty: Primitive,
     mut input: File,
     a: &SendArgs,
     bar: &ProgressBar,
-) -> Result<(), Fail>
-where
-    T: Pod + FromStr,
-{
-    let chan = target.open::<T>(schema)?;
+) -> Result<(), Fail> {
     let mut w = match chan.writer() {
-        Err(ClaimError::Closed { .. }) if a.s.resume => return sent_already(target.name),
+        Err(e) if a.s.resume && e.kind() == ErrorKind::Closed => return sent_already(chan.name()),
         w => w?,
     };
     w.set_timeout(a.s.timeout);
-    // Holding the writer end, the committed count cannot move under us. If the input cannot
-    // be put in place, nothing was committed: the channel stays as it was (a close would
-    // tell the reader that the stream is complete).
-    let info = match ChannelIo::inspect(target.name)
-        .map_err(Fail::from)
-        .and_then(|info| {
-            if let Some(p) = a.file.as_deref() {
-                position(&mut input, p, &info, a.s.resume, size_of::<T>(), bar)?;
-            }
-            Ok(info)
-        }) {
+    // If the input cannot be put in place, nothing was committed: the channel stays as it
+    // was (a close would tell the reader that the stream is complete).
+    let info = match place(&mut input, chan.name(), ty, a, bar) {
         Ok(info) => info,
         Err(f) => {
             w.leave();
             return Err(f);
         }
     };
-    let type_name = Primitive::of::<T>().map_or("element", Primitive::name);
     let streamed = match a.s.format {
-        Format::Raw => {
-            let mut dead = DeadPeer::at_start(&info, false);
-            raw_waiting(&mut w, &mut input, bar, type_name, &mut dead)
-        }
-        Format::Text => text_in(&mut w, input, bar, type_name),
+        Format::Raw => raw_waiting(&mut w, &mut input, ty, &info, bar),
+        Format::Text => text_in(&mut w, input, Numbers::of(ty), bar),
     };
-    let name = target.name;
-    let (reason, resumable) = match streamed {
+    finish(w, streamed, chan.name(), a)
+}
+
+/// The channel as found now that the writer end is held (its committed count cannot move),
+/// with FILE put where the stream goes on in it.
+fn place(
+    input: &mut File,
+    name: &str,
+    ty: Primitive,
+    a: &SendArgs,
+    bar: &ProgressBar,
+) -> Result<ChannelInfo, Fail> {
+    let info = ChannelIo::inspect(name)?;
+    if let Some(p) = a.file.as_deref() {
+        position(input, p, &info, a.s.resume, ty.size() as usize, bar)?;
+    }
+    Ok(info)
+}
+
+/// Ends the stream by how it went: closes the channel after the whole input; lets go of
+/// the writer end, leaving the stream resumable, if the reader died or no room came in time
+/// (--timeout); else aborts with the reason, so that the reader learns that the stream is
+/// incomplete (a plain close would look like a complete stream).
+fn finish(w: RawWriter, streamed: Result<(), Stop>, name: &str, a: &SendArgs) -> Result<(), Fail> {
+    let resumable = |w: RawWriter, what: String| {
+        w.leave();
+        Err(Fail::channel(format!(
+            "{what}; {}",
+            Resume::send(name, a.file.as_deref())
+        )))
+    };
+    match streamed {
         Ok(()) => {
             w.close();
-            return Ok(());
+            Ok(())
         }
-        Err(Stop::Put(e @ PutError::PeerGone { .. })) => (e.to_string(), true),
-        Err(Stop::Put(PutError::TimedOut { .. })) => (
+        Err(Stop::Put(e)) if e.kind() == ErrorKind::PeerGone => resumable(w, e.to_string()),
+        Err(Stop::Put(e)) if e.kind() == ErrorKind::TimedOut => resumable(
+            w,
             format!(
                 "channel '{name}': no room came for {:?} (--timeout)",
                 a.s.timeout.unwrap_or_default()
             ),
-            true,
         ),
-        Err(Stop::Put(e)) => (e.to_string(), false),
-        Err(Stop::Input(f)) if f.msg.starts_with("channel '") => (f.msg, false),
-        Err(Stop::Input(f)) => (format!("channel '{name}': {}", f.msg), false),
-    };
-    if resumable {
-        w.leave();
-        return Err(Fail::channel(format!(
-            "{reason}; {}",
-            Resume::send(name, a.file.as_deref())
-        )));
+        Err(Stop::Put(e)) => {
+            w.abort(&e.to_string());
+            Err(e.into())
+        }
+        Err(Stop::Input(bad)) => {
+            let reason = bad.to_string();
+            w.abort(&reason);
+            Err(Fail::channel(format!("channel '{name}': {reason}")))
+        }
     }
-    // The reader must learn that the stream is incomplete: abort with the reason (a plain
-    // close would look like a complete stream).
-    let bare = reason
-        .strip_prefix(&format!("channel '{name}': "))
-        .unwrap_or(&reason);
-    w.abort(bare);
-    Err(Fail::channel(reason))
 }
 
 /// A resumed send whose channel is closed: done if its writer closed it (the stream went
@@ -236,47 +279,45 @@ fn position(
 }
 
 /// [`raw_in`], which goes on from where it stopped (a reservation that failed read nothing),
-/// again after the death of a reader that was dead before we came: its restart is awaited.
-fn raw_waiting<T: Pod>(
-    w: &mut WriterFront<T>,
+/// again after the death of a reader that was dead before we came (as found in `info`): its
+/// restart is awaited.
+fn raw_waiting(
+    w: &mut RawWriter,
     input: &mut File,
+    ty: Primitive,
+    info: &ChannelInfo,
     bar: &ProgressBar,
-    type_name: &str,
-    dead: &mut DeadPeer,
 ) -> Result<(), Stop> {
+    let mut dead = DeadPeer::at_start(info, false);
     loop {
-        match raw_in(w, input, bar, type_name) {
-            Err(Stop::Put(PutError::PeerGone { .. })) if dead.stale(w.name()) => {}
+        match raw_in(w, input, ty, bar) {
+            Err(Stop::Put(e)) if e.kind() == ErrorKind::PeerGone && dead.stale(w.name()) => {}
             r => return r,
         }
     }
 }
 
-/// Raw elements, read(2) straight into the ring's slots.
-fn raw_in<T: Pod>(
-    w: &mut WriterFront<T>,
+/// Raw elements of `ty`, read(2) straight into the ring's slots.
+fn raw_in(
+    w: &mut RawWriter,
     input: &mut File,
+    ty: Primitive,
     bar: &ProgressBar,
-    type_name: &str,
 ) -> Result<(), Stop> {
-    let size = std::mem::size_of::<T>();
+    let size = ty.size() as usize;
     // Up to 1 MiB per read, and at most a quarter of the ring so the reader can
     // drain one part while we fill another.
     let chunk = ((1 << 20) / size).min(w.capacity() / 4).max(1);
     loop {
         let mut slots = w.blocking_reserve(chunk)?;
-        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut slots);
-        let (filled, end) = read_some(input, bytes, size);
+        let (filled, end) = read_some(input, &mut slots, size);
         // Whole elements read so far are delivered even if the input then failed.
         let whole = filled / size;
         slots.commit(whole);
         bar.inc((whole * size) as u64);
-        if end.map_err(Stop::Input)? {
+        if end.map_err(BadInput::Read)? {
             if filled % size != 0 {
-                return Err(Stop::Input(Fail::channel(format!(
-                    "the input ends with {} bytes, not a whole {type_name} ({size} bytes)",
-                    filled % size
-                ))));
+                return Err(BadInput::Partial(filled % size, ty).into());
             }
             return Ok(());
         }
@@ -285,7 +326,7 @@ fn raw_in<T: Pod>(
 
 /// Reads into `bytes` until a read ends on an element boundary (of `size` bytes), the input
 /// ends or fails; returns the bytes filled and whether the input ended.
-fn read_some(input: &mut File, bytes: &mut [u8], size: usize) -> (usize, Result<bool, Fail>) {
+fn read_some(input: &mut File, bytes: &mut [u8], size: usize) -> (usize, io::Result<bool>) {
     let mut filled = 0;
     // read(2) straight into the ring; publish after every read that ends on an
     // element boundary, so a slow producer's data flows at once.
@@ -299,53 +340,46 @@ fn read_some(input: &mut File, bytes: &mut [u8], size: usize) -> (usize, Result<
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                return (
-                    filled,
-                    Err(Fail::channel(format!("reading the input: {e}"))),
-                )
-            }
+            Err(e) => return (filled, Err(e)),
         }
     }
 }
 
-/// Text: one number per whitespace-separated token (parsed by [`TextParser`]), sent in
-/// batches and at each line's end.
-fn text_in<T: Pod + FromStr>(
-    w: &mut WriterFront<T>,
+/// The most elements of text input sent in one put.
+const TEXT_BATCH: usize = 4096;
+
+/// Text: one number per whitespace-separated token (parsed by [`TextParser`] as `numbers`
+/// says), sent in batches and at each line's end.
+fn text_in(
+    w: &mut RawWriter,
     input: File,
+    numbers: Numbers,
     bar: &ProgressBar,
-    type_name: &str,
 ) -> Result<(), Stop> {
-    let mut batch: Vec<T> = Vec::with_capacity(4096);
+    let full = TEXT_BATCH * numbers.size();
+    let mut batch: Vec<u8> = Vec::with_capacity(full);
     let mut reader = BufReader::new(input);
-    let mut bytes = Vec::new();
+    let mut line = Vec::new();
     let mut parser = TextParser::default();
     loop {
-        bytes.clear();
-        match reader.read_until(b'\n', &mut bytes) {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
             Ok(0) => break,
             Ok(_) => {}
             Err(e) => {
                 w.blocking_put(&batch)?;
-                return Err(Stop::Input(Fail::channel(format!(
-                    "reading the input: {e}"
-                ))));
+                return Err(BadInput::Read(e).into());
             }
         }
-        bar.inc(bytes.len() as u64);
-        if let Err(e) = parser.line(&bytes, &mut batch) {
+        bar.inc(line.len() as u64);
+        if let Err(e) = (numbers.parse)(&mut parser, &line, &mut batch) {
             // What the input held before the bad spot goes out first.
             w.blocking_put(&batch)?;
-            let what = match e {
-                TextError::BadToken { .. } => format!("{e} is not a valid {type_name}"),
-                TextError::NotUtf8 { .. } => e.to_string(),
-            };
-            return Err(Stop::Input(Fail::channel(what)));
+            return Err(BadInput::Text(e, numbers.ty).into());
         }
         // A line is a natural unit for a live text stream: send what it held (and a long
         // line in batches).
-        if batch.len() >= batch.capacity() || (!batch.is_empty() && reader.buffer().is_empty()) {
+        if batch.len() >= full || (!batch.is_empty() && reader.buffer().is_empty()) {
             w.blocking_put(&batch)?;
             batch.clear();
         }

@@ -4,9 +4,8 @@
 use std::io::{self, IsTerminal};
 use std::time::Duration;
 
-use bytemuck::Pod;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use shmchan::{ChannelInfo, ChannelIo, OpenError, Options, Primitive};
+use shmchan::{ChannelInfo, ChannelIo, ElementType, ErrorKind, Options, Primitive, RawChannel};
 
 use crate::cli::{BarrierArg, StreamArgs};
 use crate::fail::Fail;
@@ -76,7 +75,7 @@ impl Target<'_> {
                 }
                 Ok((found, info.schema))
             }
-            Err(OpenError::NotFound { .. }) => Ok((
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok((
                 self.ty.unwrap_or(Primitive::U8),
                 self.schema.map(str::to_string),
             )),
@@ -84,8 +83,10 @@ impl Target<'_> {
         }
     }
 
-    pub(crate) fn open<T: Pod>(&self, schema: Option<String>) -> Result<ChannelIo<T>, Fail> {
-        let size = std::mem::size_of::<T>();
+    /// Opens the channel for elements of `ty` with schema tag `schema` (as [`resolve`](Self::resolve)
+    /// found them), creating it if it does not exist.
+    pub(crate) fn open(&self, ty: Primitive, schema: Option<String>) -> Result<RawChannel, Fail> {
+        let size = ty.size() as usize;
         let mut o = Options::new()
             .capacity(self.capacity.unwrap_or(DEFAULT_RING_BYTES / size))
             .accept_other_owner(self.any_owner)
@@ -93,7 +94,11 @@ impl Target<'_> {
         if let Some(s) = schema {
             o = o.schema(s);
         }
-        Ok(ChannelIo::<T>::create_or_open(self.name, o)?)
+        Ok(RawChannel::create_or_open(
+            self.name,
+            ElementType::primitive(ty),
+            o,
+        )?)
     }
 }
 

@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub use shmchan_testkit::{unique, Rng};
 use wait_timeout::ChildExt;
 
 pub const LIMIT: Duration = Duration::from_secs(60);
@@ -32,30 +32,13 @@ pub fn bin() -> Command {
     c
 }
 
-pub fn unique(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "c{}-{tag}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 pub fn tmpfile(tag: &str) -> PathBuf {
     std::env::temp_dir().join(unique(tag))
 }
 
 /// Deterministic pseudo-random bytes.
 pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+    Rng(seed | 1).bytes(n)
 }
 
 /// Waits for `child` with the time limit and collects its output.

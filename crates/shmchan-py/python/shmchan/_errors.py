@@ -5,6 +5,8 @@ the channel's dtype)."""
 
 from __future__ import annotations
 
+# The one list of the exceptions: shmchan re-exports these names (its __init__ takes this
+# list), and the native module looks its classes up here by name (src/errors.rs).
 __all__ = [
     "AbiMismatchError",
     "AbortedError",

@@ -1,0 +1,109 @@
+"""The channel, open in this process, and the opening of it: :class:`ChannelIO`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import _shmchan
+from ._reader import Reader
+from ._writer import Writer
+
+
+class ChannelIO:
+    """A named channel of one dtype, open in this process.
+
+    It hands out the channel's two ends, :meth:`writer` and :meth:`reader`: one of each
+    across all processes at a time. A Rust program opens the same channel with
+    ``ChannelIo::<T>`` of a ``T`` of the same size and alignment (``#[repr(C)]`` for a
+    structured dtype made with ``align=True``) and the same schema tag.
+
+    The channel is removed when the last handle to it (in any process) goes, once its
+    reader has closed it, unless it was created with ``persist=True``."""
+
+    def __init__(self, native: _shmchan._Channel) -> None:
+        self._native = native
+
+    @classmethod
+    def create(
+        cls,
+        name: str,
+        dtype: npt.DTypeLike,
+        capacity: int | None = None,
+        *,
+        schema: str | None = None,
+        mode: int | None = None,
+        persist: bool = False,
+    ) -> ChannelIO:
+        """Creates channel ``name`` of ``dtype`` with room for ``capacity`` items (rounded up
+        to whole pages; default: 1 MiB of items). Fails with :class:`AlreadyExistsError` if
+        it exists."""
+        return cls(
+            _shmchan._Channel.connect(
+                "create", name, np.dtype(dtype), capacity, schema, mode, persist
+            )
+        )
+
+    @classmethod
+    def open(cls, name: str, dtype: npt.DTypeLike, *, schema: str | None = None) -> ChannelIO:
+        """Opens existing channel ``name``, which must hold ``dtype`` (size, alignment, and
+        for the numeric dtypes the kind) and have ``schema`` as its tag: else
+        :class:`ElementMismatchError` or :class:`SchemaMismatchError`."""
+        return cls(_shmchan._Channel.connect("open", name, np.dtype(dtype), None, schema))
+
+    @classmethod
+    def create_or_open(
+        cls,
+        name: str,
+        dtype: npt.DTypeLike,
+        capacity: int | None = None,
+        *,
+        schema: str | None = None,
+        mode: int | None = None,
+        persist: bool = False,
+    ) -> ChannelIO:
+        """Opens channel ``name``, creating it (as :meth:`create`) if it does not exist."""
+        return cls(
+            _shmchan._Channel.connect(
+                "create_or_open", name, np.dtype(dtype), capacity, schema, mode, persist
+            )
+        )
+
+    def writer(self) -> Writer:
+        """Claims the writing end (:class:`EndTakenError` if a live holder has it). A writer
+        that replaces a dead one appends after the last item it committed."""
+        return Writer(self._native.writer(), self.dtype)
+
+    def reader(self) -> Reader:
+        """Claims the reading end (:class:`EndTakenError` if a live holder has it). A reader
+        that replaces a dead one resumes at the first item it had not consumed."""
+        return Reader(self._native.reader(), self.dtype)
+
+    @property
+    def name(self) -> str:
+        """The channel's name."""
+        return self._native.name
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The items' dtype."""
+        return self._native.dtype
+
+    @property
+    def capacity(self) -> int:
+        """How many items the ring holds."""
+        return self._native.capacity
+
+    @property
+    def schema(self) -> str | None:
+        """The channel's schema tag, if it has one."""
+        return self._native.schema
+
+    def __len__(self) -> int:
+        """Items committed and not yet consumed, now."""
+        return len(self._native)
+
+    def __repr__(self) -> str:
+        return f"ChannelIO({self.name!r}, dtype={self.dtype}, capacity={self.capacity})"

@@ -1,0 +1,152 @@
+"""What the reading and the writing end share: the dtype, waiting, closing, the context
+managers, and the lending of a zero-copy view (``peek``) or of reserved slots (``reserve``)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, TypeVar
+
+import numpy as np
+
+from . import _shmchan
+from ._errors import TimedOutError
+from ._view import SlotArray
+from ._wait import _Deadline, _readable
+
+
+class _End:
+    """What both ends share: the dtype, waiting, closing, the context manager."""
+
+    _native: _shmchan._Reader | _shmchan._Writer
+
+    def __init__(self, dtype: np.dtype[Any]) -> None:
+        self._dtype = dtype
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The items' dtype."""
+        return self._dtype
+
+    @property
+    def name(self) -> str:
+        """The channel's name."""
+        return self._native.name
+
+    @property
+    def capacity(self) -> int:
+        """How many items the ring holds (0 once closed)."""
+        return self._native.capacity
+
+    @property
+    def closed(self) -> bool:
+        """True once this end was closed (or left)."""
+        return self._native.closed
+
+    async def _wait(self, want: int) -> None:
+        """One wait in the running loop for ``want`` items (or slots), or the end."""
+        native = self._native
+        if not native.prepare_wait(want):
+            await _readable(native.wait_fd())
+            native.finish_wait()
+
+    def leave(self) -> None:
+        """Lets go of this end without closing the channel, as a killed process would: the
+        other end learns that its peer is gone, and a new holder carries on."""
+        self._native.leave()
+
+    def close(self) -> None:
+        """Closes this end (see the subclass). Idempotent."""
+        self._native.close()
+
+    def end_view(self, finish: bool = True) -> int:
+        """Releases a view (or reserved slots) whose ``with`` exit raised ``BufferError``,
+        once the references it named are gone: consumes (or commits) it if ``finish``.
+        Returns how many items; 0 if no view is open. Until then, the end refuses other
+        calls with :class:`ViewOpenError`."""
+        return self._native.end_view(finish)
+
+    def __enter__(self: _E) -> _E:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self: _E) -> _E:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+_E = TypeVar("_E", bound=_End)
+
+
+class _Lent:
+    """The context manager of a zero-copy view or of reserved slots: lends them on entry
+    (waiting as needed), takes them back on exit, consuming or committing them unless the
+    block raised. See :class:`SlotArray` for what happens to the array then."""
+
+    def __init__(self, end: _End, n: int | None, timeout: float | None) -> None:
+        self._end, self._n, self._timeout = end, n, timeout
+        self._want = 1 if n is None else n
+        self._lease: _shmchan._Lease | None = None
+
+    def _try(self) -> _shmchan._Lease | None:
+        native = self._end._native
+        if isinstance(native, _shmchan._Reader):
+            return native.try_peek(self._n)
+        assert self._n is not None
+        return native.try_reserve(self._n)
+
+    def _array(self, lease: _shmchan._Lease) -> SlotArray:
+        self._lease = lease
+        array = lease.array
+        assert array is not None
+        return array
+
+    async def __aenter__(self) -> SlotArray:
+        while (lease := self._try()) is None:
+            await self._end._wait(self._want)
+        return self._array(lease)
+
+    def __enter__(self) -> SlotArray:
+        deadline = _Deadline(self._timeout)
+        while (lease := self._try()) is None:
+            if not self._end._native.wait(self._want, deadline.left()):
+                raise TimedOutError(
+                    f"channel '{self._end.name}': timed out waiting for "
+                    f"{'items' if isinstance(self._end._native, _shmchan._Reader) else 'room'}",
+                    name=self._end.name,
+                )
+        return self._array(lease)
+
+    def _exit(self, ok: bool) -> None:
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            lease.release(ok)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._exit(exc_type is None)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._exit(exc_type is None)

@@ -1,0 +1,263 @@
+//! What `_Reader` and `_Writer` share: the library's end (until closed), the channel handle
+//! and dtype their leases need, the lease lent out, and the calls that are the same for both
+//! ends (the event-loop wait, closing, leaving).
+
+use std::os::fd::AsRawFd;
+
+use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray};
+use pyo3::prelude::*;
+use shmchan::{End, ErrorKind, RawChannel, RawReader, RawWriter, Readiness};
+
+use crate::dtype::array_bytes;
+use crate::errors::{channel_error, error};
+use crate::lease::Lease;
+use crate::wait::{deadline, wait_once};
+
+/// One of the library's two raw ends, as the module uses it.
+pub(crate) trait LibEnd {
+    /// Which end it is.
+    const END: End;
+    /// Why a call fails while a lease of this end is open.
+    const LENT: &'static str;
+    fn prepare_wait(&mut self, want: usize) -> Result<Readiness, shmchan::Error>;
+    fn wait_fd(&mut self) -> Result<std::os::fd::BorrowedFd<'_>, shmchan::Error>;
+    fn finish_wait(&mut self) -> Result<(), shmchan::Error>;
+    fn capacity(&self) -> usize;
+    fn leave(self);
+}
+
+macro_rules! lib_end {
+    ($t:ty, $end:expr, $lent:expr) => {
+        impl LibEnd for $t {
+            const END: End = $end;
+            const LENT: &'static str = $lent;
+            fn prepare_wait(&mut self, want: usize) -> Result<Readiness, shmchan::Error> {
+                <$t>::prepare_wait(self, want)
+            }
+            fn wait_fd(&mut self) -> Result<std::os::fd::BorrowedFd<'_>, shmchan::Error> {
+                <$t>::wait_fd(self)
+            }
+            fn finish_wait(&mut self) -> Result<(), shmchan::Error> {
+                <$t>::finish_wait(self)
+            }
+            fn capacity(&self) -> usize {
+                <$t>::capacity(self)
+            }
+            fn leave(self) {
+                <$t>::leave(self)
+            }
+        }
+    };
+}
+lib_end!(
+    RawReader,
+    End::Reader,
+    "a zero-copy view of this reader is open; leave its with block first"
+);
+lib_end!(
+    RawWriter,
+    End::Writer,
+    "reserved slots of this writer are open; leave their with block first"
+);
+
+/// An end as a Python object holds it.
+pub(crate) struct Held<E> {
+    /// `None` once closed.
+    pub(crate) inner: Option<E>,
+    /// A handle of the channel, for the leases (which keep its mapping alive).
+    pub(crate) chan: RawChannel,
+    pub(crate) dtype: Py<PyArrayDescr>,
+    pub(crate) name: String,
+    /// What is lent out (a view, or reserved slots), if anything: no other call goes
+    /// through until it ends.
+    pub(crate) lease: Option<Py<Lease>>,
+}
+
+impl<E: LibEnd> Held<E> {
+    pub(crate) fn new(inner: E, chan: RawChannel, dtype: Py<PyArrayDescr>) -> Held<E> {
+        let name = chan.name().to_string();
+        Held {
+            inner: Some(inner),
+            chan,
+            dtype,
+            name,
+            lease: None,
+        }
+    }
+
+    /// The end, unless closed or lending.
+    pub(crate) fn front(&mut self, py: Python<'_>) -> PyResult<&mut E> {
+        if self.lease.is_some() {
+            let msg = format!("channel '{}': {}", self.name, E::LENT);
+            return Err(channel_error(py, "ViewOpenError", msg));
+        }
+        let name = &self.name;
+        self.inner.as_mut().ok_or_else(|| {
+            let msg = format!("channel '{name}': this {} was closed", E::END);
+            channel_error(py, "EndClosedError", msg)
+        })
+    }
+
+    /// The bytes of `array` (writable if `write`), and the dtype's item size.
+    pub(crate) fn bytes(
+        &self,
+        py: Python<'_>,
+        array: &Bound<'_, PyUntypedArray>,
+        write: bool,
+    ) -> PyResult<(*mut u8, usize, usize)> {
+        let dtype = self.dtype.bind(py);
+        let (ptr, len) = array_bytes(py, &self.name, dtype, array, write)?;
+        Ok((ptr, len, dtype.itemsize()))
+    }
+
+    /// The event-loop wait, step 1: true means try again now.
+    pub(crate) fn prepare_wait(&mut self, py: Python<'_>, want: usize) -> PyResult<bool> {
+        let end = self.front(py)?;
+        match end.prepare_wait(want) {
+            Ok(readiness) => Ok(readiness == Readiness::Ready),
+            Err(e) => Err(error(py, e)),
+        }
+    }
+
+    /// The descriptor to wait on (the same for the end's life).
+    pub(crate) fn wait_fd(&mut self, py: Python<'_>) -> PyResult<i32> {
+        let end = self.front(py)?;
+        let fd = end.wait_fd().map_err(|e| error(py, e))?;
+        Ok(fd.as_raw_fd())
+    }
+
+    /// The event-loop wait, step 3.
+    pub(crate) fn finish_wait(&mut self, py: Python<'_>) -> PyResult<()> {
+        let end = self.front(py)?;
+        end.finish_wait().map_err(|e| error(py, e))
+    }
+
+    /// One blocking wait for `want` items or slots, at most `timeout` seconds.
+    pub(crate) fn wait(
+        &mut self,
+        py: Python<'_>,
+        want: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<bool> {
+        let deadline = deadline(timeout)?;
+        wait_once(py, self.front(py)?, want, deadline)
+    }
+
+    /// The `TimedOutError` of a blocking call that did `done` items, `remaining` being there.
+    pub(crate) fn timed_out(&self, py: Python<'_>, done: usize, remaining: usize) -> PyErr {
+        let e = shmchan::Error::new(ErrorKind::TimedOut, &self.name)
+            .by(E::END)
+            .with_progress(done)
+            .with_remaining(remaining);
+        error(py, e)
+    }
+
+    /// Ends what is lent out, if anything (its arrays are emptied).
+    fn revoke(&mut self, py: Python<'_>) {
+        if let Some(lease) = self.lease.take() {
+            Lease::revoke(py, &lease);
+        }
+    }
+
+    /// Closes the end (dropping it closes the channel for this side); what is lent out is
+    /// emptied first, without consuming or committing. Idempotent.
+    pub(crate) fn close(&mut self, py: Python<'_>) {
+        self.revoke(py);
+        self.inner = None;
+    }
+
+    /// Lets go of the end without closing the channel, as a killed process would.
+    pub(crate) fn leave(&mut self, py: Python<'_>) {
+        self.revoke(py);
+        if let Some(end) = self.inner.take() {
+            end.leave();
+        }
+    }
+
+    /// Ends the lease (`Lease::release` calls this).
+    pub(crate) fn end_lease(&mut self) {
+        self.lease = None;
+    }
+
+    /// The ring's capacity (0 once closed).
+    pub(crate) fn capacity(&self) -> usize {
+        self.inner.as_ref().map_or(0, |e| e.capacity())
+    }
+}
+
+/// The `#[pymethods]` of `_Reader` or `_Writer`: those given, and the ones both ends have,
+/// on the class's `end: Held<_>`.
+macro_rules! end_methods {
+    (impl $class:ident { $($own:tt)* }) => {
+        #[pyo3::pymethods]
+        impl $class {
+            $($own)*
+
+            /// The event-loop wait, step 1: True means try again now; False means wait until
+            /// `wait_fd()` is readable, then call `finish_wait()` and try again.
+            fn prepare_wait(&mut self, py: Python<'_>, want: usize) -> PyResult<bool> {
+                self.end.prepare_wait(py, want)
+            }
+
+            /// The descriptor to wait on (the same for this end's life).
+            fn wait_fd(&mut self, py: Python<'_>) -> PyResult<i32> {
+                self.end.wait_fd(py)
+            }
+
+            /// The event-loop wait, step 3.
+            fn finish_wait(&mut self, py: Python<'_>) -> PyResult<()> {
+                self.end.finish_wait(py)
+            }
+
+            /// One wait for `want` items (or free slots), or the stream's end: returns at
+            /// once if that holds now, else sleeps without the GIL. False if `timeout`
+            /// seconds passed.
+            #[pyo3(signature = (want, timeout=None))]
+            fn wait(&mut self, py: Python<'_>, want: usize, timeout: Option<f64>) -> PyResult<bool> {
+                self.end.wait(py, want, timeout)
+            }
+
+            /// Releases what is lent (after its exit raised BufferError): consumes the
+            /// view's items or commits the slots if `finish`. Nothing to do if nothing is
+            /// lent.
+            #[pyo3(signature = (finish=true))]
+            fn end_view(slf: &Bound<'_, Self>, finish: bool) -> PyResult<usize> {
+                let py = slf.py();
+                // Not borrowed across the release, which borrows this end itself.
+                let lease = slf.try_borrow()?.end.lease.as_ref().map(|l| l.clone_ref(py));
+                match lease {
+                    Some(lease) => lease.bind(py).call_method1("release", (finish,))?.extract(),
+                    None => Ok(0),
+                }
+            }
+
+            /// Closes this end (a reader's: what remains is discarded and the writer's put
+            /// fails; a writer's: the reader drains, then gets `QueueClosedError`). What is
+            /// lent is emptied first, without consuming or committing. Idempotent.
+            fn close(&mut self, py: Python<'_>) {
+                self.end.close(py);
+            }
+
+            /// Lets go of the end without closing the channel, as a killed process would.
+            fn leave(&mut self, py: Python<'_>) {
+                self.end.leave(py);
+            }
+
+            #[getter]
+            fn closed(&self) -> bool {
+                self.end.inner.is_none()
+            }
+
+            #[getter]
+            fn name(&self) -> &str {
+                &self.end.name
+            }
+
+            #[getter]
+            fn capacity(&self) -> usize {
+                self.end.capacity()
+            }
+        }
+    };
+}
+pub(crate) use end_methods;
