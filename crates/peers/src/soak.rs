@@ -74,16 +74,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut kills = 0u64;
         while !stop2.load(std::sync::atomic::Ordering::Acquire) {
             let ms = min_ms + krng.below(max_ms - min_ms + 1);
-            // The soak's own pacing: a reader lives for a random time, then is killed.
-            std::thread::sleep(Duration::from_millis(ms));
-            if stop2.load(std::sync::atomic::Ordering::Acquire) {
-                break;
-            }
+            // The soak's own pacing: a reader lives for a random time, then is killed; the
+            // wait ends early if it exits by itself.
+            exits_within(&current, Duration::from_millis(ms))?;
             if let Ok(Some(status)) = current.try_wait() {
                 if status.success() {
                     break; // it read to the writer's close, which just happened
                 }
                 return Err(format!("a reader failed: {status}"));
+            }
+            if stop2.load(std::sync::atomic::Ordering::Acquire) {
+                break;
             }
             current.kill().map_err(|e| e.to_string())?; // SIGKILL
             let status = current.wait().map_err(|e| e.to_string())?;
@@ -176,4 +177,24 @@ fn reader(name: &str, progress: &str, max_start: u64) -> Result<(), Box<dyn std:
     }
     println!("ok {expect}");
     Ok(())
+}
+
+/// Waits until `child` exits or `timeout` passes, on a pidfd (which does not reap the child:
+/// `try_wait` then tells which).
+fn exits_within(child: &Child, timeout: Duration) -> Result<(), String> {
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).ok_or("no pid")?;
+    let fd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+        .map_err(|e| e.to_string())?;
+    let ts = rustix::time::Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: timeout.subsec_nanos() as i64,
+    };
+    let mut fds = [rustix::event::PollFd::new(
+        &fd,
+        rustix::event::PollFlags::IN,
+    )];
+    match rustix::event::poll(&mut fds, Some(&ts)) {
+        Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
 }
