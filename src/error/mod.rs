@@ -386,7 +386,9 @@ impl Error {
     /// True if the writer ended the stream (closed, aborted or died) and a get failed for
     /// it: no more items will come beyond the [`remaining`](Self::remaining) ones.
     pub fn is_end_of_stream(&self) -> bool {
+        // A claim refused because the channel is closed (`Context::ClosedBy`) is no get.
         self.0.end == Some(End::Reader)
+            && !matches!(self.0.context, Context::ClosedBy(_))
             && matches!(
                 self.0.kind,
                 ErrorKind::Closed | ErrorKind::Aborted | ErrorKind::PeerGone

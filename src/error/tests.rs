@@ -85,6 +85,10 @@ fn progress_is_the_calls() {
     assert_eq!((get.accepted(), get.filled(), get.remaining()), (0, 5, 2));
     assert!(get.is_end_of_stream());
     assert!(!put.is_end_of_stream());
+    let claim = Error::new(ErrorKind::Closed, "x")
+        .with_context(Context::ClosedBy(End::Reader))
+        .by(End::Reader);
+    assert!(!claim.is_end_of_stream());
 }
 
 /// As an `io::Error`: the nearest kind, and the shmchan error inside.

@@ -18,7 +18,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use shmchan::{ChannelIo, ErrorKind, Options};
+use shmchan::{ChannelIo, ErrorKind, Options, WriterFront};
 use shmchan_testkit::Rng;
 
 fn arg<T: std::str::FromStr>(args: &[String], flag: &str, i: usize) -> Option<T> {
@@ -67,62 +67,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The reader killer runs beside the writer.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop2 = std::sync::Arc::clone(&stop);
-    let mut krng = Rng(rng.next_u64() | 1);
+    let krng = Rng(rng.next_u64() | 1);
     let first = spawn(0)?;
-    let killer = std::thread::spawn(move || -> Result<(Child, u64), String> {
-        let mut current = first;
-        let mut kills = 0u64;
-        while !stop2.load(std::sync::atomic::Ordering::Acquire) {
-            let ms = min_ms + krng.below(max_ms - min_ms + 1);
-            // The soak's own pacing: a reader lives for a random time, then is killed; the
-            // wait ends early if it exits by itself.
-            exits_within(&current, Duration::from_millis(ms))?;
-            if let Ok(Some(status)) = current.try_wait() {
-                if status.success() {
-                    break; // it read to the writer's close, which just happened
-                }
-                return Err(format!("a reader failed: {status}"));
-            }
-            if stop2.load(std::sync::atomic::Ordering::Acquire) {
-                break;
-            }
-            current.kill().map_err(|e| e.to_string())?; // SIGKILL
-            let status = current.wait().map_err(|e| e.to_string())?;
-            // Killed as intended, unless it had already exited: then it must have succeeded.
-            use std::os::unix::process::ExitStatusExt;
-            if status.signal() != Some(9) && !status.success() {
-                return Err(format!("a reader failed before it was killed: {status}"));
-            }
-            kills += 1;
-            current = spawn(checked_so_far()).map_err(|e| e.to_string())?;
-        }
-        Ok((current, kills))
+    let killer = std::thread::spawn(move || {
+        kill_readers(first, &stop2, krng, (min_ms, max_ms), spawn, checked_so_far)
     });
 
     let start = Instant::now();
-    let mut deaths_seen = 0u64;
-    let mut buf = vec![0u64; 4096];
-    let mut next = 0u64;
-    while next < items {
-        let n = (1 + rng.below(4096)).min(items - next) as usize;
-        for (i, v) in buf[..n].iter_mut().enumerate() {
-            *v = next + i as u64;
-        }
-        let mut done = 0;
-        while done < n {
-            match w.blocking_put(&buf[done..n]) {
-                Ok(()) => done = n,
-                // The reader was killed while we waited: what it had not consumed stays in
-                // the ring; the next put waits for its successor.
-                Err(e) if e.kind() == ErrorKind::PeerGone => {
-                    done += e.accepted();
-                    deaths_seen += 1;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        next += n as u64;
-    }
+    let deaths_seen = write_all(&mut w, items, &mut rng)?;
     w.close();
     stop.store(true, std::sync::atomic::Ordering::Release);
     let (last, kills) = killer.join().map_err(|_| "killer panicked")??;
@@ -197,4 +149,77 @@ fn exits_within(child: &Child, timeout: Duration) -> Result<(), String> {
         Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Puts items 0..`items` in random batches of 1 to 4096, resending after each reader death
+/// what the dead reader's put did not take; returns how many deaths the puts saw.
+fn write_all(
+    w: &mut WriterFront<u64>,
+    items: u64,
+    rng: &mut Rng,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    let mut deaths_seen = 0u64;
+    let mut buf = vec![0u64; 4096];
+    let mut next = 0u64;
+    while next < items {
+        let n = (1 + rng.below(4096)).min(items - next) as usize;
+        for (i, v) in buf[..n].iter_mut().enumerate() {
+            *v = next + i as u64;
+        }
+        let mut done = 0;
+        while done < n {
+            match w.blocking_put(&buf[done..n]) {
+                Ok(()) => done = n,
+                // The reader was killed while we waited: what it had not consumed stays in
+                // the ring; the next put waits for its successor.
+                Err(e) if e.kind() == ErrorKind::PeerGone => {
+                    done += e.accepted();
+                    deaths_seen += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        next += n as u64;
+    }
+    Ok(deaths_seen)
+}
+
+/// Kills the reader after a random time (`ms` between the bounds), starts its successor at
+/// the progress the dead one recorded, and so on until `stop`; returns the last reader and
+/// the number of kills.
+fn kill_readers(
+    first: Child,
+    stop: &std::sync::atomic::AtomicBool,
+    mut rng: Rng,
+    (min_ms, max_ms): (u64, u64),
+    spawn: impl Fn(u64) -> std::io::Result<Child>,
+    checked_so_far: impl Fn() -> u64,
+) -> Result<(Child, u64), String> {
+    let mut current = first;
+    let mut kills = 0u64;
+    while !stop.load(std::sync::atomic::Ordering::Acquire) {
+        let ms = min_ms + rng.below(max_ms - min_ms + 1);
+        // The soak's own pacing: a reader lives for a random time, then is killed; the
+        // wait ends early if it exits by itself.
+        exits_within(&current, Duration::from_millis(ms))?;
+        if let Ok(Some(status)) = current.try_wait() {
+            if status.success() {
+                break; // it read to the writer's close, which just happened
+            }
+            return Err(format!("a reader failed: {status}"));
+        }
+        if stop.load(std::sync::atomic::Ordering::Acquire) {
+            break;
+        }
+        current.kill().map_err(|e| e.to_string())?; // SIGKILL
+        let status = current.wait().map_err(|e| e.to_string())?;
+        // Killed as intended, unless it had already exited: then it must have succeeded.
+        use std::os::unix::process::ExitStatusExt;
+        if status.signal() != Some(9) && !status.success() {
+            return Err(format!("a reader failed before it was killed: {status}"));
+        }
+        kills += 1;
+        current = spawn(checked_so_far()).map_err(|e| e.to_string())?;
+    }
+    Ok((current, kills))
 }
