@@ -1,6 +1,6 @@
 """The exceptions of shmchan: one hierarchy, rooted at :class:`ChannelError`.
 
-Each class is one of the Rust library's error variants. Counts are in items (elements of
+Each class is one of the Rust library's error kinds (`shmchan::ErrorKind`). Counts are in items (elements of
 the channel's dtype)."""
 
 from __future__ import annotations
