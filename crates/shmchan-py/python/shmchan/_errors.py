@@ -1,7 +1,7 @@
 """The exceptions of shmchan: one hierarchy, rooted at :class:`ChannelError`.
 
-Each class is one of the Rust library's error kinds (`shmchan::ErrorKind`). Counts are in items (elements of
-the channel's dtype)."""
+Each class is one of the Rust library's error kinds (`shmchan::ErrorKind`). Counts are in
+items (elements of the channel's dtype)."""
 
 from __future__ import annotations
 
