@@ -110,12 +110,18 @@ impl<E: LibEnd> Held<E> {
         Ok((ptr, len, dtype.itemsize()))
     }
 
-    /// The event-loop wait, step 1: true means try again now.
-    pub(crate) fn prepare_wait(&mut self, py: Python<'_>, want: usize) -> PyResult<bool> {
+    /// The event-loop wait, step 1: true means try again now. `progress` is what the
+    /// caller's call already moved, which an error counts.
+    pub(crate) fn prepare_wait(
+        &mut self,
+        py: Python<'_>,
+        want: usize,
+        progress: usize,
+    ) -> PyResult<bool> {
         let end = self.front(py)?;
         match end.prepare_wait(want) {
             Ok(readiness) => Ok(readiness == Readiness::Ready),
-            Err(e) => Err(error(py, e)),
+            Err(e) => Err(error(py, e.with_progress(progress))),
         }
     }
 
@@ -140,7 +146,7 @@ impl<E: LibEnd> Held<E> {
         timeout: Option<f64>,
     ) -> PyResult<bool> {
         let deadline = deadline(timeout)?;
-        wait_once(py, self.front(py)?, want, deadline)
+        wait_once(py, self.front(py)?, want, deadline, 0)
     }
 
     /// The `TimedOutError` of a blocking call that did `done` items, `remaining` being there.
@@ -194,9 +200,16 @@ macro_rules! end_methods {
             $($own)*
 
             /// The event-loop wait, step 1: True means try again now; False means wait until
-            /// `wait_fd()` is readable, then call `finish_wait()` and try again.
-            fn prepare_wait(&mut self, py: Python<'_>, want: usize) -> PyResult<bool> {
-                self.end.prepare_wait(py, want)
+            /// `wait_fd()` is readable, then call `finish_wait()` and try again. `progress`:
+            /// the items the caller's call already moved, which an error counts.
+            #[pyo3(signature = (want, progress=0))]
+            fn prepare_wait(
+                &mut self,
+                py: Python<'_>,
+                want: usize,
+                progress: usize,
+            ) -> PyResult<bool> {
+                self.end.prepare_wait(py, want, progress)
             }
 
             /// The descriptor to wait on (the same for this end's life).

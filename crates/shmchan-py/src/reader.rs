@@ -103,7 +103,7 @@ impl Reader {
                     }
                 }
             }
-            if !wait_once(py, r, want.min(cap), deadline)? {
+            if !wait_once(py, r, want.min(cap), deadline, filled)? {
                 let remaining = r.len();
                 return Err(self.end.timed_out(py, filled, remaining));
             }
@@ -133,7 +133,7 @@ impl Reader {
                     return Ok(k);
                 }
             }
-            if !wait_once(py, r, 1, deadline)? {
+            if !wait_once(py, r, 1, deadline, 0)? {
                 return Err(self.end.timed_out(py, 0, 0));
             }
         }

@@ -33,18 +33,24 @@ pub(crate) fn deadline(timeout: Option<f64>) -> PyResult<Option<Instant>> {
 /// One wait of `end` for `want` (elements or slots): prepare, sleep without the GIL until
 /// its descriptor is readable, finish. False if the deadline passed first (the caller
 /// reports the timeout). Returns at once if `prepare` found the condition true.
+///
+/// `progress` is what the caller's call already moved (a put's accepted items, a get's
+/// filled ones): an error that ends the wait (the peer died) counts it, so that the caller
+/// learns exactly what went through.
 pub(crate) fn wait_once<E: LibEnd>(
     py: Python<'_>,
     end: &mut E,
     want: usize,
     deadline: Option<Instant>,
+    progress: usize,
 ) -> PyResult<bool> {
-    if end.prepare_wait(want).map_err(|e| error(py, e))? == Readiness::Ready {
+    let fail = |e: shmchan::Error| error(py, e.with_progress(progress));
+    if end.prepare_wait(want).map_err(fail)? == Readiness::Ready {
         return Ok(true);
     }
-    let fd = end.wait_fd().map_err(|e| error(py, e))?.as_raw_fd();
+    let fd = end.wait_fd().map_err(fail)?.as_raw_fd();
     let woke = sleep_on(py, fd, deadline)?;
-    end.finish_wait().map_err(|e| error(py, e))?;
+    end.finish_wait().map_err(fail)?;
     Ok(woke)
 }
 

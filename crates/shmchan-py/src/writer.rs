@@ -77,7 +77,7 @@ impl Writer {
             if done >= total {
                 return Ok(());
             }
-            if !wait_once(py, w, 1, deadline)? {
+            if !wait_once(py, w, 1, deadline, done)? {
                 return Err(self.end.timed_out(py, done, 0));
             }
         }

@@ -8,6 +8,8 @@ Prints `ready` once it holds its end. Roles:
   `read N END`; with FROM_ANY set, the first item may be any (a resumed reader) and
   `first F` is printed before; with PROGRESS=K, `got N` once N ≥ K items were read.
 - `hold-writer NAME PUT DTYPE`: puts PUT items, then holds the end until killed.
+- `hold-reader NAME`: claims the reader of a u64 channel and holds it, reading nothing,
+  until killed.
 - `block-get NAME`: a blocking get of one u64 on an empty channel (for the Ctrl-C test).
 """
 
@@ -110,6 +112,14 @@ def hold_writer(name: str, put: int, key: str) -> None:
     sys.stdin.read()  # until killed (or stdin closes)
 
 
+def hold_reader(name: str) -> None:
+    chan = shmchan.ChannelIO.create_or_open(name, np.uint64, 4096)
+    r = chan.reader()
+    print("ready", flush=True)
+    sys.stdin.read()  # until killed (or stdin closes)
+    r.close()
+
+
 def block_get(name: str) -> None:
     chan = shmchan.ChannelIO.create_or_open(name, np.uint64, 4096)
     r = chan.reader()
@@ -129,6 +139,8 @@ def main() -> None:
         read(args[0], int(args[1]), args[2], *args[3:])
     elif role == "hold-writer":
         hold_writer(args[0], int(args[1]), args[2])
+    elif role == "hold-reader":
+        hold_reader(args[0])
     elif role == "block-get":
         block_get(args[0])
     else:

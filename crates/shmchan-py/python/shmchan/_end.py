@@ -42,10 +42,11 @@ class _End:
         """True once this end was closed (or left)."""
         return self._native.closed
 
-    async def _wait(self, want: int) -> None:
-        """One wait in the running loop for ``want`` items (or slots), or the end."""
+    async def _wait(self, want: int, progress: int = 0) -> None:
+        """One wait in the running loop for ``want`` items (or slots), or the end.
+        ``progress``: the items the caller's call already moved, which an error counts."""
         native = self._native
-        if not native.prepare_wait(want):
+        if not native.prepare_wait(want, progress):
             await _readable(native.wait_fd())
             native.finish_wait()
 

@@ -57,7 +57,7 @@ class Reader(_End):
             if k:
                 filled += k
             else:
-                await self._wait(1)
+                await self._wait(1, filled)
         return frame
 
     def blocking_get(self, frame: A, timeout: float | None = None) -> A:

@@ -55,7 +55,7 @@ class Writer(_End):
             done += native.try_put(array, done)
             if done >= n:
                 return
-            await self._wait(1)
+            await self._wait(1, done)
 
     def blocking_put(self, items: npt.ArrayLike, timeout: float | None = None) -> None:
         """The blocking twin of :meth:`put` (the GIL is released while it waits). After
