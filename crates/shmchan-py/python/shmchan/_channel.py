@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _shmchan
+from ._errors import InvalidCapacityError
 from ._reader import Reader
 from ._writer import Writer
 
@@ -42,7 +43,7 @@ class ChannelIO:
         it exists."""
         return cls(
             _shmchan._Channel.connect(
-                "create", name, np.dtype(dtype), capacity, schema, mode, persist
+                "create", name, np.dtype(dtype), _capacity(name, capacity), schema, mode, persist
             )
         )
 
@@ -67,7 +68,13 @@ class ChannelIO:
         """Opens channel ``name``, creating it (as :meth:`create`) if it does not exist."""
         return cls(
             _shmchan._Channel.connect(
-                "create_or_open", name, np.dtype(dtype), capacity, schema, mode, persist
+                "create_or_open",
+                name,
+                np.dtype(dtype),
+                _capacity(name, capacity),
+                schema,
+                mode,
+                persist,
             )
         )
 
@@ -105,5 +112,20 @@ class ChannelIO:
         """Items committed and not yet consumed, now."""
         return len(self._native)
 
+    def __bool__(self) -> bool:
+        """True: a channel is something, even when it holds nothing (``len`` says that)."""
+        return True
+
     def __repr__(self) -> str:
         return f"ChannelIO({self.name!r}, dtype={self.dtype}, capacity={self.capacity})"
+
+
+def _capacity(name: str, capacity: int | None) -> int | None:
+    """``capacity`` if it can be a count of elements; else :class:`InvalidCapacityError`
+    (the library refuses 0 and rings too large for its own reasons)."""
+    if capacity is not None and not 0 <= capacity < 2**64:
+        raise InvalidCapacityError(
+            f"channel '{name}': invalid capacity {capacity}: not a count of elements",
+            name=name,
+        )
+    return capacity

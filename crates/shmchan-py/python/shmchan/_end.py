@@ -3,6 +3,7 @@ managers, and the lending of a zero-copy view (``peek``) or of reserved slots (`
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -12,6 +13,19 @@ from . import _shmchan
 from ._errors import TimedOutError
 from ._view import SlotArray
 from ._wait import _Deadline, _readable
+
+
+class _Done:
+    """What :meth:`_End.close` returns: nothing is left to wait for, but it may be awaited."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield
+
+
+_DONE = _Done()
 
 
 class _End:
@@ -55,9 +69,15 @@ class _End:
         other end learns that its peer is gone, and a new holder carries on."""
         self._native.leave()
 
-    def close(self) -> None:
-        """Closes this end (see the subclass). Idempotent."""
+    def close(self) -> _Done:
+        """Closes this end (see the subclass). Idempotent. Returns at once; the result may
+        be awaited (``await w.close()``), as the seed's API has it."""
         self._native.close()
+        return _DONE
+
+    def __bool__(self) -> bool:
+        """True: an end is something, even when its channel is empty (``len`` says that)."""
+        return True
 
     def end_view(self, finish: bool = True) -> int:
         """Releases a view (or reserved slots) whose ``with`` exit raised ``BufferError``,

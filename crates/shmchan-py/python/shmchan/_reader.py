@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from . import _shmchan
-from ._end import _End, _Lent
+from ._end import _Done, _End, _Lent
 from ._errors import PeerGoneError, QueueClosedError
 
 A = TypeVar("A", bound="np.ndarray[Any, Any]")
@@ -62,7 +62,8 @@ class Reader(_End):
 
     def blocking_get(self, frame: A, timeout: float | None = None) -> A:
         """The blocking twin of :meth:`get` (the GIL is released while it waits). After
-        ``timeout`` seconds it raises :class:`TimedOutError`, having removed nothing."""
+        ``timeout`` seconds it raises :class:`TimedOutError`, having removed nothing, unless
+        ``frame`` is larger than the ring: then ``filled`` items are already in it."""
         self._native.blocking_get(_flat(frame), timeout)
         return frame
 
@@ -102,7 +103,8 @@ class Reader(_End):
     async def frames(self, n: int) -> AsyncIterator[np.ndarray[Any, Any]]:
         """New arrays of ``n`` items each until the writer closes; then the rest, shorter
         (if any). After an abort or the writer's death, the rest comes first, then the
-        error (:class:`AbortedError`, :class:`PeerGoneError`)."""
+        error (:class:`AbortedError`, :class:`PeerGoneError`). ``n`` is at least 1."""
+        _frame_size(n)
         while True:
             frame = np.empty(n, self._dtype)
             try:
@@ -122,6 +124,7 @@ class Reader(_End):
         self, n: int, timeout: float | None = None
     ) -> Iterator[np.ndarray[Any, Any]]:
         """The blocking twin of :meth:`frames` (``timeout`` bounds each wait)."""
+        _frame_size(n)
         while True:
             frame = np.empty(n, self._dtype)
             try:
@@ -137,11 +140,11 @@ class Reader(_End):
                 raise
             yield frame
 
-    def close(self) -> None:
+    def close(self) -> _Done:
         """Closes the channel: what remains is discarded, and the writer's waiting or next
         put fails with :class:`QueueClosedError`. An open view is emptied first.
-        Idempotent."""
-        self._native.close()
+        Idempotent; the result may be awaited (``await r.close()``)."""
+        return super().close()
 
     def __len__(self) -> int:
         """Items available now."""
@@ -149,3 +152,10 @@ class Reader(_End):
 
     def __repr__(self) -> str:
         return f"<shmchan.Reader of {self.name!r}>"
+
+
+def _frame_size(n: int) -> None:
+    """Refuses a frame size that is not a positive number of items (``frames(0)`` would
+    yield empty arrays forever)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"frames need a positive number of items, not {n!r}")

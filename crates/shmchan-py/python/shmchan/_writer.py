@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _shmchan
-from ._end import _End, _Lent
+from ._end import _Done, _End, _Lent
 from ._errors import ElementMismatchError
 
 
@@ -77,14 +77,16 @@ class Writer(_End):
         """The blocking twin of :meth:`reserve`: ``with w.blocking_reserve(n) as slots:``."""
         return _Lent(self, n, timeout)
 
-    def close(self) -> None:
+    def close(self) -> _Done:
         """Closes the channel for writing: the reader drains, then gets
-        :class:`QueueClosedError`. Idempotent."""
-        self._native.close()
+        :class:`QueueClosedError`. Idempotent; the result may be awaited
+        (``await w.close()``)."""
+        return super().close()
 
     def abort(self, reason: str) -> None:
         """Closes the channel for writing with ``reason``: the reader drains, then gets
-        :class:`AbortedError` carrying it (cut to 200 bytes)."""
+        :class:`AbortedError` carrying it (cut to 256 bytes of UTF-8, at a character
+        boundary)."""
         self._native.abort(reason)
 
     @property

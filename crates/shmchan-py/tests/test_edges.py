@@ -1,0 +1,76 @@
+"""Edges of the API: arguments that cannot work are refused with a clear error, and the
+seed's `await w.close()` works. One process."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+import shmchan
+
+
+def test_frames_need_a_positive_size(name: str) -> None:
+    chan = shmchan.ChannelIO.create(name, np.uint64, 512)
+    w, r = chan.writer(), chan.reader()
+    w.blocking_put(np.arange(3, dtype=np.uint64))
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="positive"):
+            next(r.blocking_frames(bad))
+
+        async def first(n: int) -> None:
+            async for _ in r.frames(n):
+                return
+
+        with pytest.raises(ValueError, match="positive"):
+            asyncio.run(first(bad))
+    # Nothing was consumed by the refused calls.
+    assert len(r) == 3
+
+
+def test_a_negative_capacity_is_a_channel_error(name: str) -> None:
+    for bad in (-1, 2**64):
+        with pytest.raises(shmchan.InvalidCapacityError) as e:
+            shmchan.ChannelIO.create(name, np.uint64, bad)
+        assert e.value.name == name
+        with pytest.raises(shmchan.InvalidCapacityError):
+            shmchan.ChannelIO.create_or_open(name, np.uint64, bad)
+
+
+def test_an_empty_channel_and_its_ends_are_true(name: str) -> None:
+    chan = shmchan.ChannelIO.create(name, np.uint64, 512)
+    w, r = chan.writer(), chan.reader()
+    assert len(chan) == 0
+    assert len(r) == 0
+    assert chan
+    assert w
+    assert r
+
+
+def test_close_may_be_awaited_as_in_the_seed(name: str) -> None:
+    chan = shmchan.ChannelIO.create(name, np.uint64, 512)
+    w, r = chan.writer(), chan.reader()
+
+    async def run() -> None:
+        await w.put(np.arange(2, dtype=np.uint64))
+        await w.close()
+        got = await r.get(np.empty(2, np.uint64))
+        assert list(got) == [0, 1]
+        with pytest.raises(shmchan.QueueClosedError):
+            await r.get(np.empty(1, np.uint64))
+        await r.close()
+
+    asyncio.run(run())
+    assert w.closed
+    assert r.closed
+    w.close()  # idempotent, and fine without await
+
+
+def test_an_abort_reason_is_cut_to_256_bytes(name: str) -> None:
+    chan = shmchan.ChannelIO.create(name, np.uint64, 512)
+    w, r = chan.writer(), chan.reader()
+    w.abort("x" * 300)
+    with pytest.raises(shmchan.AbortedError) as e:
+        r.blocking_get(np.empty(1, np.uint64))
+    assert e.value.reason == "x" * 256
