@@ -74,3 +74,25 @@ def test_an_abort_reason_is_cut_to_256_bytes(name: str) -> None:
     with pytest.raises(shmchan.AbortedError) as e:
         r.blocking_get(np.empty(1, np.uint64))
     assert e.value.reason == "x" * 256
+
+
+def test_two_tasks_waiting_on_one_reader_are_both_served(name: str) -> None:
+    chan = shmchan.ChannelIO.create(name, np.uint64, 512)
+    w, r = chan.writer(), chan.reader()
+
+    async def run() -> list[int]:
+        async def one() -> int:
+            frame = await r.get(np.empty(1, np.uint64))
+            return int(frame[0])
+
+        tasks = [asyncio.create_task(one()) for _ in range(2)]
+        await asyncio.sleep(0)  # both tasks start, find nothing, and wait on the doorbell
+        await asyncio.sleep(0)
+        w.blocking_put(np.array([1], np.uint64))
+        await asyncio.sleep(0)
+        w.blocking_put(np.array([2], np.uint64))
+        done, _ = await asyncio.wait(tasks, timeout=10)
+        assert len(done) == 2, "a task waiting on the same reader was never woken"
+        return sorted(t.result() for t in tasks)
+
+    assert asyncio.run(run()) == [1, 2]
