@@ -26,19 +26,9 @@ class Writer(_End):
         self._native = native
 
     def _items(self, items: npt.ArrayLike) -> np.ndarray[Any, Any]:
-        """``items`` as a flat C-contiguous array of the channel's dtype. An ndarray must
-        have that dtype already (no silent cast); bytes-like objects are taken as raw items;
-        other sequences are converted."""
-        if isinstance(items, bytes | bytearray | memoryview):
-            return np.frombuffer(items, dtype=self._dtype)
-        if isinstance(items, np.ndarray):
-            if items.dtype != self._dtype:
-                raise ElementMismatchError(
-                    f"channel '{self.name}' holds {self._dtype}, but the array holds {items.dtype}",
-                    name=self.name,
-                )
-            return np.ascontiguousarray(items).reshape(-1)
-        return np.ascontiguousarray(np.asarray(items, dtype=self._dtype)).reshape(-1)
+        """``items`` as a flat C-contiguous array of the channel's dtype, or an error: no
+        conversion that loses or invents information is made (see :func:`_as_items`)."""
+        return _as_items(items, self._dtype, self.name)
 
     async def put(self, items: npt.ArrayLike) -> None:
         """Appends all of ``items`` (a C-contiguous array is taken flat), in order, waiting
@@ -96,3 +86,100 @@ class Writer(_End):
 
     def __repr__(self) -> str:
         return f"<shmchan.Writer of {self.name!r}>"
+
+
+def _mismatch(name: str, dtype: np.dtype[Any], what: str) -> ElementMismatchError:
+    return ElementMismatchError(f"channel '{name}' holds {dtype}, but {what}", name=name)
+
+
+def _as_items(items: object, dtype: np.dtype[Any], name: str) -> np.ndarray[Any, Any]:
+    """``items`` as a flat C-contiguous array of ``dtype``, converting only what converts
+    without loss:
+
+    - ``bytes`` and ``bytearray`` (and a memoryview of bytes) are raw items;
+    - an ndarray (or a pandas Series, or a memoryview of another format) must have the
+      channel's dtype already; a masked array with masked values is refused;
+    - a pandas DataFrame fills a records channel by column name, each column of its
+      field's dtype, and no other column;
+    - any other sequence is converted when every value survives the conversion (no
+      truncated floats, no wrapped integers, no parsed strings); for a records channel, a
+      sequence of tuples, one per record.
+    """
+    if isinstance(items, bytes | bytearray):
+        return np.frombuffer(items, dtype=dtype)
+    if isinstance(items, memoryview):
+        if items.format in ("B", "b", "c"):
+            return np.frombuffer(items, dtype=dtype)
+        items = np.asarray(items)
+    if hasattr(items, "columns") and hasattr(items, "to_numpy"):
+        return _from_frame(items, dtype, name)
+    if not isinstance(items, np.ndarray) and hasattr(items, "to_numpy") and hasattr(items, "dtype"):
+        items = items.to_numpy()  # a pandas Series: its values, with its own dtype
+    if isinstance(items, np.ndarray):
+        if np.ma.is_masked(items):
+            raise _mismatch(name, dtype, "the masked array has masked values (they would be lost)")
+        if items.dtype != dtype:
+            raise _mismatch(name, dtype, f"the array holds {items.dtype}")
+        return np.ascontiguousarray(np.asarray(items)).reshape(-1)
+    return _from_sequence(items, dtype, name)
+
+
+def _from_frame(df: Any, dtype: np.dtype[Any], name: str) -> np.ndarray[Any, Any]:
+    """A DataFrame's rows as records of ``dtype``, by column name."""
+    fields = dtype.names
+    if not fields:
+        raise _mismatch(name, dtype, "a DataFrame fills only a records channel")
+    columns = [str(c) for c in df.columns]
+    if sorted(columns) != sorted(fields):
+        raise _mismatch(name, dtype, f"the DataFrame's columns are {columns}, not {list(fields)}")
+    out = np.empty(len(df), dtype)
+    for field in fields:
+        column = df[field].to_numpy()
+        want = dtype.fields[field][0]  # type: ignore[index]
+        if column.dtype != want:
+            raise _mismatch(name, dtype, f"column {field!r} holds {column.dtype}, not {want}")
+        out[field] = column
+    return out
+
+
+def _from_sequence(items: object, dtype: np.dtype[Any], name: str) -> np.ndarray[Any, Any]:
+    """A sequence's values as ``dtype``, if every one survives the conversion."""
+    if dtype.names:
+        rows = list(items)  # type: ignore[call-overload]
+        if not all(isinstance(row, tuple) and len(row) == len(dtype.names) for row in rows):
+            raise _mismatch(name, dtype, "records come as tuples of one value per field")
+        try:
+            out = np.array(rows, dtype=dtype)
+        except (ValueError, TypeError) as e:
+            raise _mismatch(name, dtype, f"the records do not convert: {e}") from e
+        for i, field in enumerate(dtype.names):
+            _check_lossless(np.asarray([row[i] for row in rows]), out[field], name, dtype)
+        return out
+    given = np.asarray(items)
+    if given.dtype == dtype:
+        return np.ascontiguousarray(given).reshape(-1)
+    try:
+        out = np.ascontiguousarray(given.astype(dtype)).reshape(-1)
+    except (ValueError, TypeError) as e:
+        raise _mismatch(name, dtype, f"the values ({given.dtype}) do not convert: {e}") from e
+    _check_lossless(given.reshape(-1), out, name, dtype)
+    return out
+
+
+def _check_lossless(
+    given: np.ndarray[Any, Any], out: np.ndarray[Any, Any], name: str, dtype: np.dtype[Any]
+) -> None:
+    """Refuses ``out`` unless it holds the values ``given`` held: a float may round to the
+    channel's float precision, nothing else may change (a float to an integer, a wrapped
+    integer, a string parsed or cut, a NaN turned into a number)."""
+    gk, ok = given.dtype.kind, out.dtype.kind
+    numbers = "biufc"
+    if (gk in numbers) != (ok in numbers):
+        raise _mismatch(name, dtype, f"the values are {given.dtype}")
+    with np.errstate(invalid="ignore", over="ignore"):
+        if gk in "fc" and ok in "fc":
+            same = not np.any(np.isinf(out) & ~np.isinf(given))
+        else:
+            same = np.array_equal(out.astype(given.dtype), given, equal_nan=gk in "fc")
+    if not same:
+        raise _mismatch(name, dtype, f"the values ({given.dtype}) do not all fit unchanged")
