@@ -64,13 +64,13 @@ impl Channel {
     /// Claims the writing end.
     fn writer(&self, py: Python<'_>) -> PyResult<Writer> {
         let w = self.inner.writer().map_err(|e| error(py, e))?;
-        Ok(Writer::new(w, self.inner.clone(), self.dtype.clone_ref(py)))
+        Writer::new(w, self.inner.clone(), self.dtype.clone_ref(py))
     }
 
     /// Claims the reading end.
     fn reader(&self, py: Python<'_>) -> PyResult<Reader> {
         let r = self.inner.reader().map_err(|e| error(py, e))?;
-        Ok(Reader::new(r, self.inner.clone(), self.dtype.clone_ref(py)))
+        Reader::new(r, self.inner.clone(), self.dtype.clone_ref(py))
     }
 
     #[getter]

@@ -2,16 +2,17 @@
 //! and dtype their leases need, the lease lent out, and the calls that are the same for both
 //! ends (the event-loop wait, closing, leaving).
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
 
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray};
+use pyo3::exceptions::{PyOSError, PyRuntimeError};
 use pyo3::prelude::*;
 use shmchan::{End, ErrorKind, RawChannel, RawReader, RawWriter, Readiness};
 
 use crate::dtype::array_bytes;
 use crate::errors::{channel_error, error};
 use crate::lease::Lease;
-use crate::wait::{deadline, wait_once};
 
 /// One of the library's two raw ends, as the module uses it.
 pub(crate) trait LibEnd {
@@ -71,31 +72,72 @@ pub(crate) struct Held<E> {
     /// What is lent out (a view, or reserved slots), if anything: no other call goes
     /// through until it ends.
     pub(crate) lease: Option<Py<Lease>>,
+    /// A blocking call of this end sleeps (in another thread, without the end's borrow): no
+    /// other call goes through but closing, leaving and reading the name or length.
+    pub(crate) busy: bool,
+    /// An eventfd that closing the end writes to, which wakes a blocking call's sleep.
+    pub(crate) wake: Arc<OwnedFd>,
 }
 
 impl<E: LibEnd> Held<E> {
-    pub(crate) fn new(inner: E, chan: RawChannel, dtype: Py<PyArrayDescr>) -> Held<E> {
+    pub(crate) fn new(inner: E, chan: RawChannel, dtype: Py<PyArrayDescr>) -> PyResult<Held<E>> {
         let name = chan.name().to_string();
-        Held {
+        // SAFETY: eventfd takes no pointers; a non-negative result is a new descriptor that
+        // nothing else owns.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(PyOSError::new_err(format!(
+                "channel '{name}': eventfd: {e}"
+            )));
+        }
+        // SAFETY: `fd` was just made, is valid, and is owned by nothing else.
+        let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+        Ok(Held {
             inner: Some(inner),
             chan,
             dtype,
             name,
             lease: None,
-        }
+            busy: false,
+            wake,
+        })
     }
 
-    /// The end, unless closed or lending.
+    /// The end, unless closed, lending, or in a blocking call of another thread.
     pub(crate) fn front(&mut self, py: Python<'_>) -> PyResult<&mut E> {
+        if self.busy {
+            return Err(PyRuntimeError::new_err(format!(
+                "channel '{}': this {} is borrowed by a blocking call of another thread",
+                self.name,
+                E::END
+            )));
+        }
         if self.lease.is_some() {
             let msg = format!("channel '{}': {}", self.name, E::LENT);
             return Err(channel_error(py, "ViewOpenError", msg));
         }
+        self.own(py, 0)
+    }
+
+    /// The end for the blocking call that holds it: an `EndClosedError` (counting the
+    /// call's `progress`) if it was closed meanwhile.
+    pub(crate) fn own(&mut self, py: Python<'_>, progress: usize) -> PyResult<&mut E> {
         let name = &self.name;
         self.inner.as_mut().ok_or_else(|| {
-            let msg = format!("channel '{name}': this {} was closed", E::END);
-            channel_error(py, "EndClosedError", msg)
+            let e = shmchan::Error::new(ErrorKind::EndClosed, name)
+                .by(E::END)
+                .with_progress(progress);
+            error(py, e)
         })
+    }
+
+    /// Wakes a blocking call that sleeps (its end is gone).
+    fn wake_sleeper(&self) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: `wake` is a valid eventfd for as long as `self` lives; the buffer is the
+        // 8 bytes eventfd takes. A full counter (EAGAIN) is already a wake.
+        let _ = unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), one.len()) };
     }
 
     /// The bytes of `array` (writable if `write`), and the dtype's item size.
@@ -138,17 +180,6 @@ impl<E: LibEnd> Held<E> {
         end.finish_wait().map_err(|e| error(py, e))
     }
 
-    /// One blocking wait for `want` items or slots, at most `timeout` seconds.
-    pub(crate) fn wait(
-        &mut self,
-        py: Python<'_>,
-        want: usize,
-        timeout: Option<f64>,
-    ) -> PyResult<bool> {
-        let deadline = deadline(timeout)?;
-        wait_once(py, self.front(py)?, want, deadline, 0)
-    }
-
     /// The `TimedOutError` of a blocking call that did `done` items, `remaining` being there.
     pub(crate) fn timed_out(&self, py: Python<'_>, done: usize, remaining: usize) -> PyErr {
         let e = shmchan::Error::new(ErrorKind::TimedOut, &self.name)
@@ -170,6 +201,7 @@ impl<E: LibEnd> Held<E> {
     pub(crate) fn close(&mut self, py: Python<'_>) {
         self.revoke(py);
         self.inner = None;
+        self.wake_sleeper();
     }
 
     /// Lets go of the end without closing the channel, as a killed process would.
@@ -178,6 +210,7 @@ impl<E: LibEnd> Held<E> {
         if let Some(end) = self.inner.take() {
             end.leave();
         }
+        self.wake_sleeper();
     }
 
     /// Ends the lease (`Lease::release` calls this).
@@ -194,7 +227,7 @@ impl<E: LibEnd> Held<E> {
 /// The `#[pymethods]` of `_Reader` or `_Writer`: those given, and the ones both ends have,
 /// on the class's `end: Held<_>`.
 macro_rules! end_methods {
-    (impl $class:ident { $($own:tt)* }) => {
+    (impl $class:ident($end:ty) { $($own:tt)* }) => {
         #[pyo3::pymethods]
         impl $class {
             $($own)*
@@ -226,8 +259,20 @@ macro_rules! end_methods {
             /// once if that holds now, else sleeps without the GIL. False if `timeout`
             /// seconds passed.
             #[pyo3(signature = (want, timeout=None))]
-            fn wait(&mut self, py: Python<'_>, want: usize, timeout: Option<f64>) -> PyResult<bool> {
-                self.end.wait(py, want, timeout)
+            fn wait(slf: &Bound<'_, Self>, want: usize, timeout: Option<f64>) -> PyResult<bool> {
+                let mut first = true;
+                $crate::wait::blocking(
+                    slf,
+                    timeout,
+                    |_, _| {
+                        Ok(if std::mem::take(&mut first) {
+                            $crate::wait::Step::Wait { want, progress: 0 }
+                        } else {
+                            $crate::wait::Step::Done(true)
+                        })
+                    },
+                    |_, _, _| Ok(false),
+                )
             }
 
             /// Releases what is lent (after its exit raised BufferError): consumes the
@@ -269,6 +314,12 @@ macro_rules! end_methods {
             #[getter]
             fn capacity(&self) -> usize {
                 self.end.capacity()
+            }
+        }
+
+        impl $crate::wait::Holds<$end> for $class {
+            fn held(&mut self) -> &mut $crate::end::Held<$end> {
+                &mut self.end
             }
         }
     };

@@ -7,7 +7,7 @@ use shmchan::{RawChannel, RawReader};
 use crate::end::{end_methods, Held};
 use crate::errors::error;
 use crate::lease::Lease;
-use crate::wait::{deadline, wait_once};
+use crate::wait::{blocking, Step};
 
 /// The reading end (the package's `Reader` wraps it).
 #[pyclass(module = "shmchan._shmchan", name = "_Reader")]
@@ -16,10 +16,14 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    pub(crate) fn new(inner: RawReader, chan: RawChannel, dtype: Py<PyArrayDescr>) -> Reader {
-        Reader {
-            end: Held::new(inner, chan, dtype),
-        }
+    pub(crate) fn new(
+        inner: RawReader,
+        chan: RawChannel,
+        dtype: Py<PyArrayDescr>,
+    ) -> PyResult<Reader> {
+        Ok(Reader {
+            end: Held::new(inner, chan, dtype)?,
+        })
     }
 
     /// Consumes `k` elements that a view showed.
@@ -31,7 +35,7 @@ impl Reader {
 }
 
 end_methods! {
-impl Reader {
+impl Reader(RawReader) {
     /// Fills all of `array` if that many items are there now; False (nothing removed) if
     /// not yet.
     fn try_get(&mut self, py: Python<'_>, array: &Bound<'_, PyUntypedArray>) -> PyResult<bool> {
@@ -61,82 +65,75 @@ impl Reader {
             .map_err(|e| error(py, e.with_progress(start)))
     }
 
-    /// Fills all of `array`, waiting (without the GIL) as long as it takes or until
+    /// Fills all of `array`, waiting (without the GIL, and without the end's borrow: another
+    /// thread may close the end, which ends this call) as long as it takes or until
     /// `timeout` seconds.
     #[pyo3(signature = (array, timeout=None))]
     fn blocking_get(
-        &mut self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         array: &Bound<'_, PyUntypedArray>,
         timeout: Option<f64>,
     ) -> PyResult<()> {
-        let deadline = deadline(timeout)?;
         let mut filled = 0usize;
-        loop {
-            // The array's memory is looked up again after every sleep (another thread may
-            // have replaced it while we slept without the GIL).
-            let (ptr, len, size) = self.end.bytes(py, array, true)?;
-            let total = len / size;
-            let r = self.end.front(py)?;
-            let cap = r.capacity();
-            let want = total.saturating_sub(filled);
-            if want == 0 {
-                return Ok(());
-            }
-            {
+        let step = |me: &mut Self, py: Python<'_>| -> PyResult<Step<()>> {
+            loop {
+                // The array's memory is looked up again after every sleep (another thread
+                // may have replaced it while we slept without the GIL).
+                let (ptr, len, size) = me.end.bytes(py, array, true)?;
+                let want = (len / size).saturating_sub(filled);
+                let r = me.end.own(py, filled)?;
+                let cap = r.capacity();
+                if want == 0 {
+                    return Ok(Step::Done(()));
+                }
                 // SAFETY: as in `try_get`; the slice is gone before the sleep.
                 let buf = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
                 let rest = &mut buf[filled * size..];
+                let more = |e: shmchan::Error| error(py, e.with_progress(filled));
                 if want <= cap {
-                    if r.try_get(rest)
-                        .map_err(|e| error(py, e.with_progress(filled)))?
-                    {
-                        return Ok(());
+                    if r.try_get(rest).map_err(more)? {
+                        return Ok(Step::Done(()));
                     }
                 } else {
-                    let k = r
-                        .try_get_some(rest)
-                        .map_err(|e| error(py, e.with_progress(filled)))?;
+                    let k = r.try_get_some(rest).map_err(more)?;
                     if k > 0 {
                         filled += k;
                         continue;
                     }
                 }
+                let want = want.min(cap);
+                return Ok(Step::Wait { want, progress: filled });
             }
-            if !wait_once(py, r, want.min(cap), deadline, filled)? {
-                let remaining = r.len();
-                return Err(self.end.timed_out(py, filled, remaining));
-            }
-        }
+        };
+        let timed_out = |me: &mut Self, py: Python<'_>, filled| {
+            let remaining = me.end.own(py, 0).map_or(0, |r| r.len());
+            Err(me.end.timed_out(py, filled, remaining))
+        };
+        blocking(slf, timeout, step, timed_out)
     }
 
-    /// Copies between 1 and `len(array)` items, waiting while none is there.
+    /// Copies between 1 and `len(array)` items, waiting while none is there (as
+    /// `blocking_get` waits).
     #[pyo3(signature = (array, timeout=None))]
     fn blocking_get_some(
-        &mut self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         array: &Bound<'_, PyUntypedArray>,
         timeout: Option<f64>,
     ) -> PyResult<usize> {
-        let deadline = deadline(timeout)?;
-        loop {
-            let (ptr, len, _) = self.end.bytes(py, array, true)?;
-            let r = self.end.front(py)?;
-            {
-                // SAFETY: as in `try_get`; the slice is gone before the sleep.
-                let buf = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
-                if buf.is_empty() {
-                    return Ok(0);
-                }
-                let k = r.try_get_some(buf).map_err(|e| error(py, e))?;
-                if k > 0 {
-                    return Ok(k);
-                }
+        let step = |me: &mut Self, py: Python<'_>| -> PyResult<Step<usize>> {
+            let (ptr, len, _) = me.end.bytes(py, array, true)?;
+            let r = me.end.own(py, 0)?;
+            // SAFETY: as in `try_get`; the slice is gone before the sleep.
+            let buf = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
+            if buf.is_empty() {
+                return Ok(Step::Done(0));
             }
-            if !wait_once(py, r, 1, deadline, 0)? {
-                return Err(self.end.timed_out(py, 0, 0));
+            match r.try_get_some(buf).map_err(|e| error(py, e))? {
+                0 => Ok(Step::Wait { want: 1, progress: 0 }),
+                k => Ok(Step::Done(k)),
             }
-        }
+        };
+        blocking(slf, timeout, step, |me, py, _| Err(me.end.timed_out(py, 0, 0)))
     }
 
     /// Lends a read-only view of exactly `n` items (`n=None`: all that are there, at least

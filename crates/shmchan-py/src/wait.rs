@@ -8,14 +8,97 @@
 //! not interrupted by signals, as in Python itself (only the main thread runs handlers).
 
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::pyclass::boolean_struct::False;
+use pyo3::PyClass;
 use shmchan::Readiness;
 
-use crate::end::LibEnd;
+use crate::end::{Held, LibEnd};
 use crate::errors::error;
+
+/// A Python class that holds one of the library's ends (`_Reader`, `_Writer`).
+pub(crate) trait Holds<E> {
+    fn held(&mut self) -> &mut Held<E>;
+}
+
+/// What one step of a blocking call found: its result, or that it must wait for `want`
+/// items (or slots), having moved `progress` of them so far.
+pub(crate) enum Step<R> {
+    Done(R),
+    Wait { want: usize, progress: usize },
+}
+
+/// A blocking call of `slf`'s end: `step` does what can be done now, under the end's
+/// borrow; when it must wait, the call sleeps without the GIL and without the borrow, so
+/// that other threads may close the end (which wakes the sleep: the call then fails with
+/// `EndClosedError`), read its name or length, or print it. Other calls of the end are
+/// refused meanwhile (`Held::front`). `timed_out` makes the result when `timeout` seconds
+/// passed, given the progress of the last wait.
+pub(crate) fn blocking<C, E, R>(
+    slf: &Bound<'_, C>,
+    timeout: Option<f64>,
+    mut step: impl FnMut(&mut C, Python<'_>) -> PyResult<Step<R>>,
+    timed_out: impl FnOnce(&mut C, Python<'_>, usize) -> PyResult<R>,
+) -> PyResult<R>
+where
+    C: PyClass<Frozen = False> + Holds<E>,
+    E: LibEnd,
+{
+    let py = slf.py();
+    let deadline = deadline(timeout)?;
+    slf.try_borrow_mut()?.held().front(py)?;
+    slf.try_borrow_mut()?.held().busy = true;
+    let result = run(slf, py, deadline, &mut step, timed_out);
+    if let Ok(mut me) = slf.try_borrow_mut() {
+        me.held().busy = false;
+    }
+    result
+}
+
+fn run<C, E, R>(
+    slf: &Bound<'_, C>,
+    py: Python<'_>,
+    deadline: Option<Instant>,
+    step: &mut impl FnMut(&mut C, Python<'_>) -> PyResult<Step<R>>,
+    timed_out: impl FnOnce(&mut C, Python<'_>, usize) -> PyResult<R>,
+) -> PyResult<R>
+where
+    C: PyClass<Frozen = False> + Holds<E>,
+    E: LibEnd,
+{
+    loop {
+        let (fd, wake, progress) = {
+            let mut me = slf.try_borrow_mut()?;
+            let (want, progress) = match step(&mut me, py)? {
+                Step::Done(r) => return Ok(r),
+                Step::Wait { want, progress } => (want, progress),
+            };
+            let held = me.held();
+            let fail = |e: shmchan::Error| error(py, e.with_progress(progress));
+            let end = held.own(py, progress)?;
+            if end.prepare_wait(want).map_err(fail)? == Readiness::Ready {
+                continue;
+            }
+            // A descriptor of our own: the end may be closed (its descriptor with it) while
+            // we sleep.
+            let fd = end.wait_fd().map_err(fail)?.try_clone_to_owned();
+            let fd = fd.map_err(|e| PyOSError::new_err(format!("the wait descriptor: {e}")))?;
+            (fd, Arc::clone(&held.wake), progress)
+        };
+        let woke = sleep_on(py, fd.as_raw_fd(), wake.as_raw_fd(), deadline)?;
+        let mut me = slf.try_borrow_mut()?;
+        let end = me.held().own(py, progress)?;
+        end.finish_wait()
+            .map_err(|e| error(py, e.with_progress(progress)))?;
+        if !woke {
+            return timed_out(&mut me, py, progress);
+        }
+    }
+}
 
 /// The deadline of a `timeout=` in seconds (None: no deadline).
 pub(crate) fn deadline(timeout: Option<f64>) -> PyResult<Option<Instant>> {
@@ -30,34 +113,15 @@ pub(crate) fn deadline(timeout: Option<f64>) -> PyResult<Option<Instant>> {
     }
 }
 
-/// One wait of `end` for `want` (elements or slots): prepare, sleep without the GIL until
-/// its descriptor is readable, finish. False if the deadline passed first (the caller
-/// reports the timeout). Returns at once if `prepare` found the condition true.
-///
-/// `progress` is what the caller's call already moved (a put's accepted items, a get's
-/// filled ones): an error that ends the wait (the peer died) counts it, so that the caller
-/// learns exactly what went through.
-pub(crate) fn wait_once<E: LibEnd>(
-    py: Python<'_>,
-    end: &mut E,
-    want: usize,
-    deadline: Option<Instant>,
-    progress: usize,
-) -> PyResult<bool> {
-    let fail = |e: shmchan::Error| error(py, e.with_progress(progress));
-    if end.prepare_wait(want).map_err(fail)? == Readiness::Ready {
-        return Ok(true);
-    }
-    let fd = end.wait_fd().map_err(fail)?.as_raw_fd();
-    let woke = sleep_on(py, fd, deadline)?;
-    end.finish_wait().map_err(fail)?;
-    Ok(woke)
-}
-
-/// Sleeps until `fd` is readable (true) or `deadline` passes (false), with the GIL
-/// released; runs Python's signal handlers when a signal interrupts the sleep, so that
+/// Sleeps until `fd` or `wake` is readable (true) or `deadline` passes (false), with the
+/// GIL released; runs Python's signal handlers when a signal interrupts the sleep, so that
 /// KeyboardInterrupt ends it.
-fn sleep_on(py: Python<'_>, fd: RawFd, deadline: Option<Instant>) -> PyResult<bool> {
+pub(crate) fn sleep_on(
+    py: Python<'_>,
+    fd: RawFd,
+    wake: RawFd,
+    deadline: Option<Instant>,
+) -> PyResult<bool> {
     loop {
         let timeout_ms: i32 = match deadline {
             None => -1,
@@ -71,13 +135,15 @@ fn sleep_on(py: Python<'_>, fd: RawFd, deadline: Option<Instant>) -> PyResult<bo
             }
         };
         let (rc, err) = py.detach(move || {
-            let mut p = libc::pollfd {
+            let pollfd = |fd| libc::pollfd {
                 fd,
                 events: libc::POLLIN,
                 revents: 0,
             };
-            // SAFETY: one valid pollfd, for the duration of the call.
-            let rc = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+            let mut p = [pollfd(fd), pollfd(wake)];
+            // SAFETY: two valid pollfds, for the duration of the call; the caller keeps
+            // both descriptors open until it returns.
+            let rc = unsafe { libc::poll(p.as_mut_ptr(), 2, timeout_ms) };
             (rc, std::io::Error::last_os_error())
         });
         match rc {

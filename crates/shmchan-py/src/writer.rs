@@ -7,7 +7,7 @@ use shmchan::{Context, End, ErrorKind, RawChannel, RawWriter};
 use crate::end::{end_methods, Held};
 use crate::errors::error;
 use crate::lease::Lease;
-use crate::wait::{deadline, wait_once};
+use crate::wait::{blocking, Step};
 
 /// The writing end (the package's `Writer` wraps it).
 #[pyclass(module = "shmchan._shmchan", name = "_Writer")]
@@ -16,10 +16,14 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(inner: RawWriter, chan: RawChannel, dtype: Py<PyArrayDescr>) -> Writer {
-        Writer {
-            end: Held::new(inner, chan, dtype),
-        }
+    pub(crate) fn new(
+        inner: RawWriter,
+        chan: RawChannel,
+        dtype: Py<PyArrayDescr>,
+    ) -> PyResult<Writer> {
+        Ok(Writer {
+            end: Held::new(inner, chan, dtype)?,
+        })
     }
 
     /// Commits `k` of the slots a lease lent.
@@ -31,7 +35,7 @@ impl Writer {
 }
 
 end_methods! {
-impl Writer {
+impl Writer(RawWriter) {
     /// Puts as many items of `array[start:]` as fit now; returns how many.
     #[pyo3(signature = (array, start=0))]
     fn try_put(
@@ -50,37 +54,35 @@ impl Writer {
             .map_err(|e| error(py, e.with_progress(start)))
     }
 
-    /// Puts all of `array`, in order, waiting for room (without the GIL) as long as it
+    /// Puts all of `array`, in order, waiting for room (without the GIL, and without the
+    /// end's borrow: another thread may close the end, which ends this call) as long as it
     /// takes or until `timeout` seconds.
     #[pyo3(signature = (array, timeout=None))]
     fn blocking_put(
-        &mut self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         array: &Bound<'_, PyUntypedArray>,
         timeout: Option<f64>,
     ) -> PyResult<()> {
-        let deadline = deadline(timeout)?;
         let mut done = 0usize;
-        loop {
+        let step = |me: &mut Self, py: Python<'_>| -> PyResult<Step<()>> {
             // Looked up again after every sleep (another thread may have replaced the
             // array's memory while we slept without the GIL).
-            let (ptr, len, size) = self.end.bytes(py, array, false)?;
+            let (ptr, len, size) = me.end.bytes(py, array, false)?;
             let total = len / size;
-            let w = self.end.front(py)?;
-            {
-                // SAFETY: as in `try_put`; the slice is gone before the sleep.
-                let items = unsafe { std::slice::from_raw_parts(ptr, len) };
-                done += w
-                    .try_put(&items[done.min(total) * size..])
-                    .map_err(|e| error(py, e.with_progress(done)))?;
-            }
-            if done >= total {
-                return Ok(());
-            }
-            if !wait_once(py, w, 1, deadline, done)? {
-                return Err(self.end.timed_out(py, done, 0));
-            }
-        }
+            let w = me.end.own(py, done)?;
+            // SAFETY: as in `try_put`; the slice is gone before the sleep.
+            let items = unsafe { std::slice::from_raw_parts(ptr, len) };
+            done += w
+                .try_put(&items[done.min(total) * size..])
+                .map_err(|e| error(py, e.with_progress(done)))?;
+            Ok(if done >= total {
+                Step::Done(())
+            } else {
+                Step::Wait { want: 1, progress: done }
+            })
+        };
+        let timed_out = |me: &mut Self, py: Python<'_>, done| Err(me.end.timed_out(py, done, 0));
+        blocking(slf, timeout, step, timed_out)
     }
 
     /// Lends exactly `n` free slots, writable, if they are free now; None if not yet. The

@@ -4,6 +4,7 @@ seed's `await w.close()` works. One process."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import numpy as np
 import pytest
@@ -96,3 +97,29 @@ def test_two_tasks_waiting_on_one_reader_are_both_served(name: str) -> None:
         return sorted(t.result() for t in tasks)
 
     assert asyncio.run(run()) == [1, 2]
+
+
+@pytest.mark.parametrize("closer", ["task", "thread"])
+def test_closing_an_end_wakes_its_waiting_tasks(name: str, closer: str) -> None:
+    chan = shmchan.ChannelIO.create(name, np.uint64, 512)
+    r = chan.reader()
+    w = chan.writer()
+
+    async def run() -> None:
+        get = asyncio.create_task(r.get(np.empty(1, np.uint64)))
+        put = asyncio.create_task(w.put(np.arange(600, dtype=np.uint64)))  # more than fits
+        await asyncio.sleep(0)  # both wait now: no item for the get, no room for the put
+        await asyncio.sleep(0)
+        if closer == "task":
+            r.close()
+            w.close()
+        else:
+            t = threading.Thread(target=lambda: (r.close(), w.close()))
+            t.start()
+            await asyncio.to_thread(t.join)
+        done, _ = await asyncio.wait([get, put], timeout=10)
+        assert len(done) == 2, "a task waiting on a closed end was never woken"
+        for task in (get, put):
+            assert isinstance(task.exception(), shmchan.EndClosedError), task.exception()
+
+    asyncio.run(run())

@@ -300,3 +300,40 @@ def test_a_second_thread_gets_an_error_not_a_torn_state(name: str) -> None:
     w.blocking_put(np.array([5, 6], np.uint64))
     t.join(TIMEOUT_S)
     assert list(got["frame"]) == [5, 6]  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("call", ["get", "put"])
+def test_another_thread_closes_an_end_that_a_blocking_call_holds(name: str, call: str) -> None:
+    # Stopping a blocked worker: another thread may read the end's state and close it; the
+    # blocking call then ends with EndClosedError instead of sleeping on.
+    chan = shmchan.ChannelIO.create(name, np.uint64, 4096)
+    w, r = chan.writer(), chan.reader()
+    end: shmchan.Reader | shmchan.Writer = r if call == "get" else w
+    result: dict[str, object] = {}
+    tids: list[int] = []
+
+    def blocked() -> None:
+        tids.append(threading.get_native_id())
+        try:
+            if call == "get":
+                r.blocking_get(np.empty(2, np.uint64), timeout=TIMEOUT_S)
+            else:
+                w.blocking_put(np.arange(5000, dtype=np.uint64), timeout=TIMEOUT_S)
+        except Exception as e:
+            result["error"] = e
+
+    t = threading.Thread(target=blocked)
+    t.start()
+    while not tids:
+        os.sched_yield()
+    thread_asleep(tids[0])
+    assert not end.closed
+    assert name in repr(end)
+    assert len(chan) == (0 if call == "get" else 4096)
+    end.close()
+    t.join(TIMEOUT_S)
+    assert not t.is_alive(), "the blocking call slept on after its end was closed"
+    err = result.get("error")
+    assert isinstance(err, shmchan.EndClosedError), repr(err)
+    if call == "put":
+        assert err.accepted == 4096
