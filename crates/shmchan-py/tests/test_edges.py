@@ -123,3 +123,25 @@ def test_closing_an_end_wakes_its_waiting_tasks(name: str, closer: str) -> None:
             assert isinstance(task.exception(), shmchan.EndClosedError), task.exception()
 
     asyncio.run(run())
+
+
+def test_dir_shows_the_public_names_only() -> None:
+    names = set(dir(shmchan))
+    assert names == {*shmchan.__all__, "__version__"}
+    assert not names & {"np", "time", "asyncio", "A", "Any", "TYPE_CHECKING", "annotations"}
+
+
+def test_what_a_view_computes_is_an_ordinary_array(name: str) -> None:
+    chan = shmchan.ChannelIO.create(name, np.float64, 512)
+    w, r = chan.writer(), chan.reader()
+    w.blocking_put(np.arange(4, dtype=np.float64))
+    with r.peek(4) as view:
+        total = view.sum()
+        doubled = view * 2
+        copied = view.copy()
+    assert not isinstance(total, shmchan.SlotArray)
+    assert float(total) == 6.0
+    assert type(doubled) is np.ndarray
+    assert list(doubled) == [0.0, 2.0, 4.0, 6.0]
+    assert type(copied) is np.ndarray
+    assert list(copied) == [0.0, 1.0, 2.0, 3.0]

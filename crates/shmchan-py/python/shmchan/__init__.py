@@ -46,3 +46,8 @@ __version__: str = _shmchan.__version__
 for _cls in (ChannelIO, Reader, Writer, _End, _Lent):
     _cls.__module__ = __name__
 del _cls
+
+
+def __dir__() -> list[str]:
+    """The package's public names (its submodules and helpers are not part of its API)."""
+    return sorted([*__all__, "__version__"])

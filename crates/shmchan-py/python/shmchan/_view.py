@@ -32,8 +32,13 @@ class SlotArray(np.ndarray[Any, np.dtype[Any]]):
             register(self)
 
     def __array_wrap__(self, array: Any, context: Any = None, return_scalar: bool = False) -> Any:
-        # Results of ufuncs own their memory: give them back as plain ndarrays.
-        out = super().__array_wrap__(array, context, return_scalar)
-        if isinstance(out, SlotArray) and out.flags.owndata:
-            return out.view(np.ndarray)
-        return out
+        # Results of ufuncs and reductions own their memory (`array`, a plain ndarray): give
+        # them back as they are, a scalar for a reduction to one value, not as a SlotArray
+        # (which the lease would empty).
+        if isinstance(array, np.ndarray) and type(array) is np.ndarray and array.flags.owndata:
+            return array[()] if return_scalar else array
+        return super().__array_wrap__(array, context, return_scalar)
+
+    def copy(self, order: Any = "C") -> np.ndarray[Any, np.dtype[Any]]:  # type: ignore[override]
+        """A copy with memory of its own: an ordinary ndarray, valid after the lease."""
+        return np.array(self, order=order, copy=True, subok=False)
