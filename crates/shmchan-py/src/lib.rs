@@ -8,6 +8,7 @@
 
 use pyo3::prelude::*;
 
+mod admin;
 mod channel;
 mod dtype;
 mod end;
@@ -23,6 +24,9 @@ fn _shmchan(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reader::Reader>()?;
     m.add_class::<writer::Writer>()?;
     m.add_class::<lease::Lease>()?;
+    m.add_function(wrap_pyfunction!(admin::list, m)?)?;
+    m.add_function(wrap_pyfunction!(admin::inspect, m)?)?;
+    m.add_function(wrap_pyfunction!(admin::remove, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -145,3 +145,27 @@ def test_what_a_view_computes_is_an_ordinary_array(name: str) -> None:
     assert list(doubled) == [0.0, 2.0, 4.0, 6.0]
     assert type(copied) is np.ndarray
     assert list(copied) == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_list_inspect_and_remove_channels(name: str) -> None:
+    chan = shmchan.ChannelIO.create(name, np.float32, 1024, schema="imu/v1", persist=True)
+    w = chan.writer()
+    w.blocking_put(np.arange(3, dtype=np.float32))
+    assert name in shmchan.list()
+    info = shmchan.inspect(name)
+    assert info["capacity"] == 1024
+    assert info["len"] == 3
+    assert info["element_type"] == "f32"
+    assert info["schema"] == "imu/v1"
+    assert info["writer"]["held"]
+    assert not info["reader"]["held"]
+    assert info["writer_state"] == "open"
+    w.abort("done here")
+    assert shmchan.inspect(name)["abort_reason"] == "done here"
+    del w, chan
+    shmchan.remove(name)
+    assert name not in shmchan.list()
+    with pytest.raises(shmchan.NotFoundError):
+        shmchan.inspect(name)
+    with pytest.raises(shmchan.NotFoundError):
+        shmchan.remove(name)

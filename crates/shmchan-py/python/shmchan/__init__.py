@@ -21,9 +21,12 @@ waiter, no polling, no tokio. The blocking twins sleep without the GIL, and Ctrl
 
 from __future__ import annotations
 
+import builtins
 from typing import TYPE_CHECKING
 
 from . import _errors, _shmchan
+from ._admin import inspect, remove
+from ._admin import list_channels as list
 from ._channel import ChannelIO
 from ._end import _End, _Lent
 from ._errors import *  # noqa: F403  (the exceptions: _errors.__all__ is their one list)
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
     # gives it the same names (and the list below adds to them).
     from ._errors import __all__ as __all__
 
-__all__ = ["ChannelIO", "Reader", "SlotArray", "Writer"]
+__all__ = ["ChannelIO", "Reader", "SlotArray", "Writer", "inspect", "list", "remove"]
 __all__ += _errors.__all__
 
 __version__: str = _shmchan.__version__
@@ -48,6 +51,6 @@ for _cls in (ChannelIO, Reader, Writer, _End, _Lent):
 del _cls
 
 
-def __dir__() -> list[str]:
+def __dir__() -> builtins.list[str]:
     """The package's public names (its submodules and helpers are not part of its API)."""
     return sorted([*__all__, "__version__"])
