@@ -74,3 +74,15 @@ def test_lossless_conversions_go_through(name: str) -> None:
     wf, rf = channel(name + "f", np.float32)
     wf.blocking_put([0.1, 2])  # a float rounds to float32; an integer fits
     assert rf.blocking_get(np.empty(2, np.float32))[1] == 2.0
+
+
+def test_a_numpy_scalar_is_one_item_of_its_dtype(name: str) -> None:
+    rec = np.array([(1, 1.5)], dtype=[("a", "<i8"), ("b", "<f8")])
+    w, r = channel(name, rec.dtype)
+    w.blocking_put(rec[0])  # one record
+    assert list(r.blocking_get(np.empty(1, rec.dtype))["a"]) == [1]
+    wi, ri = channel(name + "i", np.int32)
+    wi.blocking_put(np.int32(5))
+    with pytest.raises(shmchan.ElementMismatchError):
+        wi.blocking_put(np.float64(1.5))
+    assert list(ri.blocking_get(np.empty(1, np.int32))) == [5]

@@ -97,8 +97,8 @@ def _as_items(items: object, dtype: np.dtype[Any], name: str) -> np.ndarray[Any,
     without loss:
 
     - ``bytes`` and ``bytearray`` (and a memoryview of bytes) are raw items;
-    - an ndarray (or a pandas Series, or a memoryview of another format) must have the
-      channel's dtype already; a masked array with masked values is refused;
+    - an ndarray (or a numpy scalar, a pandas Series, or a memoryview of another format)
+      must have the channel's dtype already; a masked array with masked values is refused;
     - a pandas DataFrame fills a records channel by column name, each column of its
       field's dtype, and no other column;
     - any other sequence is converted when every value survives the conversion (no
@@ -111,6 +111,8 @@ def _as_items(items: object, dtype: np.dtype[Any], name: str) -> np.ndarray[Any,
         if items.format in ("B", "b", "c"):
             return np.frombuffer(items, dtype=dtype)
         items = np.asarray(items)
+    if isinstance(items, np.generic):
+        items = np.asarray(items)  # a numpy scalar (a record, say): one item of its dtype
     if hasattr(items, "columns") and hasattr(items, "to_numpy"):
         return _from_frame(items, dtype, name)
     if not isinstance(items, np.ndarray) and hasattr(items, "to_numpy") and hasattr(items, "dtype"):
