@@ -68,7 +68,6 @@ pub(crate) struct Held<E> {
     /// A handle of the channel, for the leases (which keep its mapping alive).
     pub(crate) chan: RawChannel,
     pub(crate) dtype: Py<PyArrayDescr>,
-    pub(crate) name: String,
     /// What is lent out (a view, or reserved slots), if anything: no other call goes
     /// through until it ends.
     pub(crate) lease: Option<Py<Lease>>,
@@ -81,12 +80,12 @@ pub(crate) struct Held<E> {
 
 impl<E: LibEnd> Held<E> {
     pub(crate) fn new(inner: E, chan: RawChannel, dtype: Py<PyArrayDescr>) -> PyResult<Held<E>> {
-        let name = chan.name().to_string();
         // SAFETY: eventfd takes no pointers; a non-negative result is a new descriptor that
         // nothing else owns.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if fd < 0 {
             let e = std::io::Error::last_os_error();
+            let name = chan.name();
             return Err(PyOSError::new_err(format!(
                 "channel '{name}': eventfd: {e}"
             )));
@@ -97,7 +96,6 @@ impl<E: LibEnd> Held<E> {
             inner: Some(inner),
             chan,
             dtype,
-            name,
             lease: None,
             busy: false,
             wake,
@@ -109,12 +107,12 @@ impl<E: LibEnd> Held<E> {
         if self.busy {
             return Err(PyRuntimeError::new_err(format!(
                 "channel '{}': this {} is borrowed by a blocking call of another thread",
-                self.name,
+                self.chan.name(),
                 E::END
             )));
         }
         if self.lease.is_some() {
-            let msg = format!("channel '{}': {}", self.name, E::LENT);
+            let msg = format!("channel '{}': {}", self.chan.name(), E::LENT);
             return Err(channel_error(py, "ViewOpenError", msg));
         }
         self.own(py, 0)
@@ -123,7 +121,7 @@ impl<E: LibEnd> Held<E> {
     /// The end for the blocking call that holds it: an `EndClosedError` (counting the
     /// call's `progress`) if it was closed meanwhile.
     pub(crate) fn own(&mut self, py: Python<'_>, progress: usize) -> PyResult<&mut E> {
-        let name = &self.name;
+        let name = self.chan.name();
         self.inner.as_mut().ok_or_else(|| {
             let e = shmchan::Error::new(ErrorKind::EndClosed, name)
                 .by(E::END)
@@ -148,7 +146,7 @@ impl<E: LibEnd> Held<E> {
         write: bool,
     ) -> PyResult<(*mut u8, usize, usize)> {
         let dtype = self.dtype.bind(py);
-        let (ptr, len) = array_bytes(py, &self.name, dtype, array, write)?;
+        let (ptr, len) = array_bytes(py, self.chan.name(), dtype, array, write)?;
         Ok((ptr, len, dtype.itemsize()))
     }
 
@@ -182,7 +180,7 @@ impl<E: LibEnd> Held<E> {
 
     /// The `TimedOutError` of a blocking call that did `done` items, `remaining` being there.
     pub(crate) fn timed_out(&self, py: Python<'_>, done: usize, remaining: usize) -> PyErr {
-        let e = shmchan::Error::new(ErrorKind::TimedOut, &self.name)
+        let e = shmchan::Error::new(ErrorKind::TimedOut, self.chan.name())
             .by(E::END)
             .with_progress(done)
             .with_remaining(remaining);
@@ -308,7 +306,7 @@ macro_rules! end_methods {
 
             #[getter]
             fn name(&self) -> &str {
-                &self.end.name
+                self.end.chan.name()
             }
 
             #[getter]

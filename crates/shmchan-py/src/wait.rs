@@ -50,8 +50,12 @@ where
 {
     let py = slf.py();
     let deadline = deadline(timeout)?;
-    slf.try_borrow_mut()?.held().front(py)?;
-    slf.try_borrow_mut()?.held().busy = true;
+    {
+        let mut me = slf.try_borrow_mut()?;
+        let held = me.held();
+        held.front(py)?;
+        held.busy = true;
+    }
     let result = run(slf, py, deadline, &mut step, timed_out);
     if let Ok(mut me) = slf.try_borrow_mut() {
         me.held().busy = false;

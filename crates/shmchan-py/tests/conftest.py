@@ -12,8 +12,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +157,40 @@ def thread_asleep(tid: int) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"thread {tid} never went to sleep")
         os.sched_yield()
+
+
+class OnThread:
+    """`call` run on a thread of its own, started at once: the exception it ended with, and
+    when, for a test that waits for it to sleep, acts, then joins it."""
+
+    def __init__(self, call: Callable[[], object]) -> None:
+        self.error: Exception | None = None
+        self.at = 0.0
+        tids: list[int] = []
+
+        def run() -> None:
+            tids.append(threading.get_native_id())
+            try:
+                call()
+            except Exception as e:
+                self.error = e
+                self.at = time.monotonic()
+
+        self.thread = threading.Thread(target=run)
+        self.thread.start()
+        while not tids:
+            os.sched_yield()
+        self.tid = tids[0]
+
+    def asleep(self) -> None:
+        """Waits until the call sleeps in a system call."""
+        thread_asleep(self.tid)
+
+    def join(self, timeout: float, hung: str) -> Exception | None:
+        """Waits for the call to end (failing with `hung` if it does not); its exception."""
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), hung
+        return self.error
 
 
 def in_sleeping_syscall(pid: int, tid: int | None = None) -> bool:

@@ -5,7 +5,6 @@ has a watchdog (conftest.TIMEOUT)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import threading
 import time
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 
 import shmchan
-from conftest import IMU, Child, imu_items, python_child, thread_asleep
+from conftest import IMU, Child, OnThread, imu_items, python_child
 
 N = 200_000
 
@@ -161,42 +160,30 @@ def test_kill_9_of_the_writer_while_the_reader_waits(
     r = chan.reader()
     if peer == "rust":
         r.blocking_get(np.empty(1000, np.uint64), timeout=TIMEOUT_S)
-    result: dict[str, object] = {}
-    tids: list[int] = []
 
     def drain_then_wait() -> None:
         # Read everything the writer sent, then wait for more: the kill ends that wait.
-        tids.append(threading.get_native_id())
         frame = np.empty(64, np.uint64)
-        try:
-            if mode == "async":
+        if mode == "async":
 
-                async def run() -> None:
-                    while True:
-                        await r.get_some(frame)
-
-                asyncio.run(run())
-            else:
+            async def run() -> None:
                 while True:
-                    r.blocking_get_some(frame, timeout=TIMEOUT_S)
-        except Exception as e:
-            result["error"] = e
-            result["at"] = time.monotonic()
+                    await r.get_some(frame)
 
-    t = threading.Thread(target=drain_then_wait)
-    t.start()
+            asyncio.run(run())
+        else:
+            while True:
+                r.blocking_get_some(frame, timeout=TIMEOUT_S)
+
+    waiting = OnThread(drain_then_wait)
     if peer == "python":
         # The holder wrote 100 and holds: the reader drains them, then sleeps.
-        while not tids:
-            os.sched_yield()
-        thread_asleep(tids[0])
+        waiting.asleep()
     killed = time.monotonic()
     holder.kill()
-    t.join(TIMEOUT_S)
-    assert not t.is_alive(), "the reader never learned of the writer's death"
-    err = result.get("error")
+    err = waiting.join(TIMEOUT_S, "the reader never learned of the writer's death")
     assert isinstance(err, shmchan.PeerGoneError), repr(err)
-    print(f"PeerGoneError {float(result['at']) - killed:.4f} s after kill -9")  # type: ignore[arg-type]
+    print(f"PeerGoneError {waiting.at - killed:.4f} s after kill -9")
     # A restarted writer appends after the last committed item; the same reader goes on.
     w = chan.writer()
     w.blocking_put(np.array([7, 8], np.uint64))
@@ -214,28 +201,18 @@ def test_kill_9_of_the_reader_while_the_writer_waits(
     # Fill the ring while the Rust reader reads, then stop it dead: SIGSTOP first so that
     # the ring fills and our put sleeps, then kill -9.
     r.proc.send_signal(signal.SIGSTOP)
-    result: dict[str, object] = {}
-    tids: list[int] = []
 
     def put_forever() -> None:
-        tids.append(threading.get_native_id())
-        try:
-            i = 0
-            while True:
-                w.blocking_put(np.arange(i, i + 1000, dtype=np.uint64), timeout=TIMEOUT_S)
-                i += 1000
-        except Exception as e:
-            result["error"] = e
+        i = 0
+        while True:
+            w.blocking_put(np.arange(i, i + 1000, dtype=np.uint64), timeout=TIMEOUT_S)
+            i += 1000
 
-    t = threading.Thread(target=put_forever)
-    t.start()
-    while not tids:
-        os.sched_yield()
-    thread_asleep(tids[0])  # the ring is full: the put sleeps
+    putting = OnThread(put_forever)
+    putting.asleep()  # the ring is full: the put sleeps
     r.kill()
-    t.join(TIMEOUT_S)
-    assert not t.is_alive(), "the writer never learned of the reader's death"
-    assert isinstance(result.get("error"), shmchan.PeerGoneError), repr(result)
+    err = putting.join(TIMEOUT_S, "the writer never learned of the reader's death")
+    assert isinstance(err, shmchan.PeerGoneError), repr(err)
 
 
 def test_ctrl_c_interrupts_a_blocking_get(name: str, children: list[Child]) -> None:
@@ -283,22 +260,17 @@ def test_a_second_thread_gets_an_error_not_a_torn_state(name: str) -> None:
     # sleeps is refused (pyo3's borrow check), and the sleeping call goes on unharmed.
     chan = shmchan.ChannelIO.create(name, np.uint64)
     w, r = chan.writer(), chan.reader()
-    tids: list[int] = []
     got: dict[str, object] = {}
 
     def blocked() -> None:
-        tids.append(threading.get_native_id())
         got["frame"] = r.blocking_get(np.empty(2, np.uint64), timeout=TIMEOUT_S)
 
-    t = threading.Thread(target=blocked)
-    t.start()
-    while not tids:
-        os.sched_yield()
-    thread_asleep(tids[0])
+    t = OnThread(blocked)
+    t.asleep()
     with pytest.raises(RuntimeError, match=r"[Bb]orrow"):
         r.try_get_some(np.empty(1, np.uint64))
     w.blocking_put(np.array([5, 6], np.uint64))
-    t.join(TIMEOUT_S)
+    assert t.join(TIMEOUT_S, "the blocking get never returned") is None
     assert list(got["frame"]) == [5, 6]  # type: ignore[call-overload]
 
 
@@ -309,31 +281,20 @@ def test_another_thread_closes_an_end_that_a_blocking_call_holds(name: str, call
     chan = shmchan.ChannelIO.create(name, np.uint64, 4096)
     w, r = chan.writer(), chan.reader()
     end: shmchan.Reader | shmchan.Writer = r if call == "get" else w
-    result: dict[str, object] = {}
-    tids: list[int] = []
 
     def blocked() -> None:
-        tids.append(threading.get_native_id())
-        try:
-            if call == "get":
-                r.blocking_get(np.empty(2, np.uint64), timeout=TIMEOUT_S)
-            else:
-                w.blocking_put(np.arange(5000, dtype=np.uint64), timeout=TIMEOUT_S)
-        except Exception as e:
-            result["error"] = e
+        if call == "get":
+            r.blocking_get(np.empty(2, np.uint64), timeout=TIMEOUT_S)
+        else:
+            w.blocking_put(np.arange(5000, dtype=np.uint64), timeout=TIMEOUT_S)
 
-    t = threading.Thread(target=blocked)
-    t.start()
-    while not tids:
-        os.sched_yield()
-    thread_asleep(tids[0])
+    t = OnThread(blocked)
+    t.asleep()
     assert not end.closed
     assert name in repr(end)
     assert len(chan) == (0 if call == "get" else 4096)
     end.close()
-    t.join(TIMEOUT_S)
-    assert not t.is_alive(), "the blocking call slept on after its end was closed"
-    err = result.get("error")
+    err = t.join(TIMEOUT_S, "the blocking call slept on after its end was closed")
     assert isinstance(err, shmchan.EndClosedError), repr(err)
     if call == "put":
         assert err.accepted == 4096

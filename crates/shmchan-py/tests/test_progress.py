@@ -7,36 +7,15 @@ child has a watchdog (conftest.TIMEOUT)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
 
 import numpy as np
 import pytest
 
 import shmchan
-from conftest import Child, python_child, thread_asleep
+from conftest import Child, OnThread, python_child
 
 TIMEOUT_S = 60.0
 CAPACITY = 4096
-
-
-def in_thread(call: object) -> tuple[threading.Thread, dict[str, object], list[int]]:
-    """Runs `call` on a thread; the result dict gets its exception, `tids` its thread id."""
-    result: dict[str, object] = {}
-    tids: list[int] = []
-
-    def run() -> None:
-        tids.append(threading.get_native_id())
-        try:
-            call()  # type: ignore[operator]
-        except Exception as e:
-            result["error"] = e
-
-    t = threading.Thread(target=run)
-    t.start()
-    while not tids:
-        os.sched_yield()
-    return t, result, tids
 
 
 @pytest.mark.parametrize("mode", ["blocking", "async"])
@@ -57,12 +36,10 @@ def test_a_put_counts_what_went_in_before_the_reader_died(
         else:
             w.blocking_put(items, timeout=TIMEOUT_S)
 
-    t, result, tids = in_thread(put)
-    thread_asleep(tids[0])  # the ring is full: the put sleeps
+    blocked = OnThread(put)
+    blocked.asleep()  # the ring is full: the put sleeps
     holder.kill()
-    t.join(TIMEOUT_S)
-    assert not t.is_alive(), "the writer never learned of the reader's death"
-    err = result.get("error")
+    err = blocked.join(TIMEOUT_S, "the writer never learned of the reader's death")
     assert isinstance(err, shmchan.PeerGoneError), repr(err)
     # The ring took the first CAPACITY items, and the put says so: resending
     # items[e.accepted:] to a new reader repeats nothing and loses nothing.
@@ -91,15 +68,13 @@ def test_a_get_counts_what_it_filled_before_the_writer_died(
         else:
             r.blocking_get(frame, timeout=TIMEOUT_S)
 
-    t, result, tids = in_thread(get)
+    blocked = OnThread(get)
     holder = python_child("hold-writer", name, 6000, "u8")  # puts 0..6000, then holds
     children.append(holder)
     assert holder.line() == "ready"
-    thread_asleep(tids[0])  # 6000 in the frame, waiting for the rest
+    blocked.asleep()  # 6000 in the frame, waiting for the rest
     holder.kill()
-    t.join(TIMEOUT_S)
-    assert not t.is_alive(), "the reader never learned of the writer's death"
-    err = result.get("error")
+    err = blocked.join(TIMEOUT_S, "the reader never learned of the writer's death")
     assert isinstance(err, shmchan.PeerGoneError), repr(err)
     assert err.filled == 6000
     assert err.remaining == 0
