@@ -172,6 +172,60 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
         })
     }
 
+    /// Waits until at least `n` items are there (`n` at most the capacity), removing
+    /// nothing; returns how many are there then. A base for reads of your own, such as a
+    /// get larger than the ring that must be cancellable precisely: `try_get_some` counts
+    /// what it took, and this waits for more.
+    ///
+    /// # Errors
+    ///
+    /// [`Oversized`](crate::ErrorKind::Oversized) if `n` exceeds the capacity; otherwise as
+    /// [`get`](Self::get): if the stream ended with fewer than `n` items left, the error
+    /// says how many [remain](Error::remaining).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it removes nothing.
+    ///
+    /// ```
+    /// # use shmchan::{ChannelIo, Options};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let name = format!("doc-wait-items-{}", std::process::id());
+    /// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
+    /// let (mut w, mut r) = (chan.writer()?, chan.reader()?);
+    /// w.put(b"abc").await?;
+    /// assert_eq!(r.wait_items(2).await?, 3);
+    /// assert_eq!(r.len(), 3); // nothing was removed
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn wait_items(&mut self, n: usize) -> Result<usize, Error> {
+        self.items_in(n, Mode::Async).await
+    }
+
+    /// The blocking twin of [`wait_items`](Self::wait_items).
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_items`](Self::wait_items).
+    pub fn blocking_wait_items(&mut self, n: usize) -> Result<usize, Error> {
+        notify::run_blocking(self.items_in(n, Mode::Blocking))
+            .unwrap_or_else(|| Err(self.core.blocking_bug()))
+    }
+
+    async fn items_in(&mut self, n: usize, mode: Mode) -> Result<usize, Error> {
+        self.check_open()?;
+        self.fits(n)?;
+        if n == 0 {
+            return Ok(self.len());
+        }
+        match self.wait_for(n as u64, mode).await? {
+            Avail::Enough(avail) => Ok(avail as usize),
+            Avail::Ended { avail, state } => Err(self.ended(avail, state)),
+        }
+    }
+
     /// Fills `to` with exactly its length in elements if that many are there now; `Ok(false)`
     /// (removing nothing) if not yet. For `get` in an event loop of your own: see
     /// [`prepare_wait`](Self::prepare_wait).

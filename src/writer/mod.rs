@@ -280,7 +280,7 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
 
     /// Waits until at least `want` (≤ capacity) slots are free, or the reader closed (then
     /// the caller's next `free` reports it) or died.
-    async fn wait_room(&mut self, want: usize, mode: Mode) -> Result<(), Error> {
+    async fn wait_room_in(&mut self, want: usize, mode: Mode) -> Result<(), Error> {
         let seg = &self.core.seg;
         let ring = &mut self.ring;
         let woke = self
@@ -322,8 +322,10 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
                     if done == total {
                         return Ok(());
                     }
-                    // Any room will do: the rest is streamed in pieces.
-                    self.wait_room(1, mode).await
+                    // Any room will do: the rest is streamed in pieces. (Waiting for room
+                    // for all of it would deadlock against a reader whose `get` waits for
+                    // more items than the ring then holds.)
+                    self.wait_room_in(1, mode).await
                 }
                 Err(e) => Err(e),
             };
@@ -331,8 +333,8 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
         }
     }
 
-    /// Appends all of `items`, in order, waiting for room as needed. A slice longer than the
-    /// ring is streamed in pieces as the reader makes room.
+    /// Appends all of `items`, in order, waiting for room as needed: what fits goes in at
+    /// once, the rest as the reader makes room.
     ///
     /// # Errors
     ///
@@ -346,9 +348,9 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// # Cancel safety
     ///
     /// Not cancel safe: if the future is dropped while waiting, a prefix of `items` may
-    /// already be in the channel, and you cannot tell how long. Use
-    /// [`try_put`](Self::try_put) (which reports the count) with your own waiting if you need
-    /// to cancel precisely.
+    /// already be in the channel, and you cannot tell how long. To cancel precisely, loop
+    /// over [`try_put`](Self::try_put) (which counts) and [`wait_room`](Self::wait_room)
+    /// (which puts nothing): see its example.
     ///
     /// ```
     /// # use shmchan::{ChannelIo, Options};
@@ -424,6 +426,69 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
         }
         notify::run_blocking(self.put_in(items, done, Mode::Blocking))
             .unwrap_or_else(|| Err(self.core.blocking_bug()))
+    }
+
+    /// Waits until at least `n` slots are free (`n` at most the capacity), putting nothing;
+    /// returns how many are free then. A base for puts of your own, such as a put larger
+    /// than the ring that must be cancellable precisely: `try_put` counts what went in, and
+    /// this waits for room for more.
+    ///
+    /// # Errors
+    ///
+    /// [`Oversized`](ErrorKind::Oversized) if `n` exceeds the capacity; otherwise as
+    /// [`put`](Self::put) (with nothing accepted).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it changes nothing.
+    ///
+    /// ```
+    /// # use shmchan::{ChannelIo, Options};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let name = format!("doc-wait-room-{}", std::process::id());
+    /// let chan = ChannelIo::<u32>::create(&name, Options::new().capacity(1024))?;
+    /// let (mut w, mut r) = (chan.writer()?, chan.reader()?);
+    /// let items: Vec<u32> = (0..5000).collect();
+    /// let reader = tokio::spawn(async move {
+    ///     let mut all = vec![0u32; 5000];
+    ///     r.get(&mut all).await.map(|()| all)
+    /// });
+    /// let mut done = 0; // what went in, however this loop is stopped
+    /// while done < items.len() {
+    ///     done += w.try_put(&items[done..])?;
+    ///     if done < items.len() {
+    ///         w.wait_room(1).await?;
+    ///     }
+    /// }
+    /// assert_eq!(reader.await??, items);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn wait_room(&mut self, n: usize) -> Result<usize, Error> {
+        self.room(n, Mode::Async).await
+    }
+
+    /// The blocking twin of [`wait_room`](Self::wait_room).
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_room`](Self::wait_room).
+    pub fn blocking_wait_room(&mut self, n: usize) -> Result<usize, Error> {
+        notify::run_blocking(self.room(n, Mode::Blocking))
+            .unwrap_or_else(|| Err(self.core.blocking_bug()))
+    }
+
+    /// Waits until `n` (≤ capacity) slots are free; returns how many are.
+    pub(crate) async fn room(&mut self, n: usize, mode: Mode) -> Result<usize, Error> {
+        self.core.fits(n)?;
+        loop {
+            let free = self.free(n)?;
+            if free >= n {
+                return Ok(free);
+            }
+            self.wait_room_in(n, mode).await?;
+        }
     }
 
     /// Closes the channel for writing. The reader can read everything committed, then gets
@@ -509,7 +574,9 @@ impl<T, S: Stride> Drop for WriterFront<T, S> {
 
 #[cfg(test)]
 mod tests {
-    use crate::{ChannelIo, Options, WaitStrategy};
+    use std::time::Duration;
+
+    use crate::{ChannelIo, ErrorKind, Options, WaitStrategy};
 
     /// A `put` into a ring with just enough room writes at once (after at most the bounded
     /// spin for a chunk of room), under both strategies, and every item arrives in order.
@@ -543,5 +610,66 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `wait_room` and `wait_items` change nothing, so dropping them is safe; a `put` loop
+    /// over `try_put` and `wait_room` can be stopped at any await knowing what went in.
+    #[tokio::test(flavor = "current_thread")]
+    async fn waits_for_room_and_items_change_nothing() {
+        let name = format!("unit-wait-room-{}", std::process::id());
+        let chan = ChannelIo::<u64>::create(&name, Options::new().capacity(512)).unwrap();
+        let (mut w, mut r) = (chan.writer().unwrap(), chan.reader().unwrap());
+        let waited = tokio::time::timeout(Duration::from_millis(20), r.wait_items(1)).await;
+        assert!(waited.is_err(), "nothing to wait for yet");
+        w.put(&[1; 500]).await.unwrap();
+        let waited = tokio::time::timeout(Duration::from_millis(20), w.wait_room(100)).await;
+        assert!(waited.is_err(), "the ring has room for 12, not 100");
+        assert_eq!(w.wait_room(12).await.unwrap(), 12);
+        assert_eq!(r.wait_items(500).await.unwrap(), 500);
+        assert_eq!(chan.len(), 500, "nothing was put or removed");
+        assert_eq!(
+            w.wait_room(513).await.unwrap_err().kind(),
+            ErrorKind::Oversized
+        );
+        assert_eq!(
+            r.wait_items(513).await.unwrap_err().kind(),
+            ErrorKind::Oversized
+        );
+        drop(w);
+        let e = r.wait_items(501).await.unwrap_err();
+        assert_eq!((e.kind(), e.remaining()), (ErrorKind::Closed, 500));
+        ChannelIo::remove(&name).unwrap();
+    }
+
+    /// Puts and gets that each fit in the ring, but not together (400 + 300 > 512), go on:
+    /// a put streams what fits rather than wait for room for all of it, which a reader
+    /// waiting for 300 of the 200-odd items left could never make.
+    #[test]
+    fn puts_and_gets_that_fit_only_apart_do_not_deadlock() {
+        let name = format!("unit-apart-{}", std::process::id());
+        let chan = ChannelIo::<u64>::create(&name, Options::new().capacity(512)).unwrap();
+        let (mut w, mut r) = (chan.writer().unwrap(), chan.reader().unwrap());
+        // A deadlock times out (and fails) instead of hanging.
+        w.set_timeout(Some(Duration::from_secs(20)));
+        r.set_timeout(Some(Duration::from_secs(20)));
+        let (puts, gets) = (400u64, 300u64);
+        let rounds = 3 * gets;
+        let writer = std::thread::spawn(move || {
+            for i in 0..rounds {
+                let batch: Vec<u64> = (i * puts..(i + 1) * puts).collect();
+                w.blocking_put(&batch).unwrap();
+            }
+        });
+        let mut next = 0u64;
+        let mut got = vec![0u64; gets as usize];
+        for _ in 0..rounds * puts / gets {
+            r.blocking_get(&mut got).unwrap();
+            for v in &got {
+                assert_eq!(*v, next);
+                next += 1;
+            }
+        }
+        writer.join().unwrap();
+        ChannelIo::remove(&name).unwrap();
     }
 }

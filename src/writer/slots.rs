@@ -28,11 +28,7 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// Waits until `n` slots are free; returns `n`. The guard is made by the caller, so this
     /// future borrows nothing past its end.
     async fn reserve_len(&mut self, n: usize, mode: Mode) -> Result<usize, Error> {
-        self.core.fits(n)?;
-        while self.free(n)? < n {
-            self.wait_room(n, mode).await?;
-        }
-        Ok(n)
+        self.room(n, mode).await.map(|_| n)
     }
 
     /// Waits until `n` slots are free and lends them, in place in the shared segment, to be

@@ -65,6 +65,29 @@ impl Reader(RawReader) {
             .map_err(|e| error(py, e.with_progress(start)))
     }
 
+    /// The items there if at least `n` are there now; None if not yet.
+    fn items_now(&mut self, py: Python<'_>, n: usize) -> PyResult<Option<usize>> {
+        let r = self.end.front(py)?;
+        items_now(r, n).map_err(|e| error(py, e))
+    }
+
+    /// Waits until at least `n` items are there (as `blocking_get` waits); returns how many.
+    #[pyo3(signature = (n, timeout=None))]
+    fn blocking_wait_items(slf: &Bound<'_, Self>, n: usize, timeout: Option<f64>) -> PyResult<usize> {
+        let step = |me: &mut Self, py: Python<'_>| -> PyResult<Step<usize>> {
+            let r = me.end.own(py, 0)?;
+            Ok(match items_now(r, n).map_err(|e| error(py, e))? {
+                Some(k) => Step::Done(k),
+                None => Step::Wait { want: n, progress: 0 },
+            })
+        };
+        let timed_out = |me: &mut Self, py: Python<'_>, _| {
+            let remaining = me.end.own(py, 0).map_or(0, |r| r.len());
+            Err(me.end.timed_out(py, 0, remaining))
+        };
+        blocking(slf, timeout, step, timed_out)
+    }
+
     /// Fills all of `array`, waiting (without the GIL, and without the end's borrow: another
     /// thread may close the end, which ends this call) as long as it takes or until
     /// `timeout` seconds.
@@ -174,4 +197,12 @@ impl Reader(RawReader) {
         self.end.inner.as_mut().map_or(0, |r| r.len())
     }
 }
+}
+
+/// The items there if at least `n` (at most the capacity) are there now; an ended stream
+/// with fewer is an error that says how many remain.
+fn items_now(r: &mut RawReader, n: usize) -> Result<Option<usize>, shmchan::Error> {
+    // A view shows them and consumes nothing (it is dropped unconsumed).
+    let there = r.try_peek(n)?.is_some();
+    Ok(there.then(|| r.len()))
 }

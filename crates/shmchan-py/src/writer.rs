@@ -54,6 +54,25 @@ impl Writer(RawWriter) {
             .map_err(|e| error(py, e.with_progress(start)))
     }
 
+    /// The free slots if at least `n` are free now; None if not yet.
+    fn room_now(&mut self, py: Python<'_>, n: usize) -> PyResult<Option<usize>> {
+        let w = self.end.front(py)?;
+        room_now(w, n).map_err(|e| error(py, e))
+    }
+
+    /// Waits until at least `n` slots are free (as `blocking_put` waits); returns how many.
+    #[pyo3(signature = (n, timeout=None))]
+    fn blocking_wait_room(slf: &Bound<'_, Self>, n: usize, timeout: Option<f64>) -> PyResult<usize> {
+        let step = |me: &mut Self, py: Python<'_>| -> PyResult<Step<usize>> {
+            let w = me.end.own(py, 0)?;
+            Ok(match room_now(w, n).map_err(|e| error(py, e))? {
+                Some(free) => Step::Done(free),
+                None => Step::Wait { want: n, progress: 0 },
+            })
+        };
+        blocking(slf, timeout, step, |me, py, _| Err(me.end.timed_out(py, 0, 0)))
+    }
+
     /// Puts all of `array`, in order, waiting for room (without the GIL, and without the
     /// end's borrow: another thread may close the end, which ends this call) as long as it
     /// takes or until `timeout` seconds.
@@ -133,4 +152,20 @@ impl Writer(RawWriter) {
     }
 
 }
+}
+
+/// The free slots if at least `n` (at most the capacity) are free now.
+fn room_now(w: &mut RawWriter, n: usize) -> Result<Option<usize>, shmchan::Error> {
+    let cap = w.capacity();
+    if n > cap {
+        return Err(shmchan::Error::new(ErrorKind::Oversized, w.name())
+            .by(End::Writer)
+            .with_context(Context::Limit {
+                requested: n,
+                capacity: cap,
+            }));
+    }
+    // Lends all that is free and publishes nothing (the guard is dropped uncommitted).
+    let free = w.try_reserve(cap)?.elements();
+    Ok((free >= n).then_some(free))
 }

@@ -11,6 +11,11 @@ Prints `ready` once it holds its end. Roles:
 - `hold-reader NAME`: claims the reader of a u64 channel and holds it, reading nothing,
   until killed.
 - `block-get NAME`: a blocking get of one u64 on an empty channel (for the Ctrl-C test).
+- `storm-write NAME COUNT SEED`: puts int64 items 0, 1, 2… with asyncio, in batches of
+  random sizes (smaller and larger than the ring), each put under `asyncio.wait_for` with a
+  random short timeout and retried with the same batch until it completes; stops once it
+  put COUNT items or more and 1,000 puts were cancelled (or at 20 times COUNT), closes, and
+  prints `put N cancels C`.
 """
 
 from __future__ import annotations
@@ -131,6 +136,35 @@ def block_get(name: str) -> None:
         raise
 
 
+def storm_write(name: str, count: int, seed: int) -> None:
+    from storm import batch_size, timeout_for
+
+    rng = np.random.default_rng(seed)
+    chan = shmchan.ChannelIO.create_or_open(name, np.int64, 4096)
+    w = chan.writer()
+    print("ready", flush=True)
+    cancels = 0
+
+    async def run() -> None:
+        nonlocal cancels
+        done = 0
+        while done < count or (cancels < 1000 and done < 20 * count):
+            batch = np.arange(done, done + batch_size(rng, w.capacity))
+            attempt = 0
+            while True:
+                try:
+                    await asyncio.wait_for(w.put(batch), timeout_for(rng, attempt))
+                    break
+                except TimeoutError:
+                    cancels += 1
+                    attempt += 1
+            done += len(batch)
+        w.close()
+        print(f"put {done} cancels {cancels}", flush=True)
+
+    asyncio.run(run())
+
+
 def main() -> None:
     role, *args = sys.argv[1:]
     if role == "write":
@@ -143,6 +177,8 @@ def main() -> None:
         hold_reader(args[0])
     elif role == "block-get":
         block_get(args[0])
+    elif role == "storm-write":
+        storm_write(args[0], int(args[1]), int(args[2]))
     else:
         raise SystemExit(f"unknown role {role}")
 

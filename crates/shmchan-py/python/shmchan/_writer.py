@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from . import _shmchan
 from ._end import _Done, _End, _Lent
-from ._errors import ElementMismatchError
+from ._errors import ChannelError, ElementMismatchError, _Counted
 
 
 class Writer(_End):
@@ -24,6 +24,7 @@ class Writer(_End):
     def __init__(self, native: _shmchan._Writer, dtype: np.dtype[Any]) -> None:
         super().__init__(dtype)
         self._native = native
+        self._unfinished: _Unfinished | None = None
 
     def _items(self, items: npt.ArrayLike) -> np.ndarray[Any, Any]:
         """``items`` as a flat C-contiguous array of the channel's dtype, or an error: no
@@ -32,28 +33,64 @@ class Writer(_End):
 
     async def put(self, items: npt.ArrayLike) -> None:
         """Appends all of ``items`` (a C-contiguous array is taken flat), in order, waiting
-        for room as needed; more than the ring holds is streamed in pieces.
+        for room as needed: what fits goes in at once, the rest as the reader makes room.
 
         Raises :class:`QueueClosedError` if the reader closed, :class:`PeerGoneError` if
         its process died while this waited; both say how many items were ``accepted``.
 
-        Cancelled while it waits, the items before the wait are in the channel (a prefix,
-        whose length is lost with the cancellation); use :meth:`try_put` to count."""
+        Cancelled (``asyncio.wait_for``'s timeout, say), it may have put a prefix of
+        ``items``. The writer keeps count: calling ``put`` again with the same ``items``
+        object, before any other put, puts only the rest, so the obvious retry neither
+        loses nor duplicates."""
         array = self._items(items)
-        native, n, done = self._native, len(array), 0
-        while True:
-            done += native.try_put(array, done)
-            if done >= n:
-                return
-            await self._wait(1, done)
+        native, n = self._native, len(array)
+        unfinished, self._unfinished = self._unfinished, None
+        done = unfinished.rest(items, n) if unfinished else 0
+        try:
+            while True:
+                done += native.try_put(array, done)
+                if done >= n:
+                    return
+                await self._wait(1, done)
+        except BaseException as e:
+            # A channel error counts what went in (`accepted`); a cancellation cannot, so
+            # the writer keeps the count for the retry.
+            if done and not isinstance(e, ChannelError):
+                self._unfinished = _Unfinished(items, n, done)
+            raise
 
     def blocking_put(self, items: npt.ArrayLike, timeout: float | None = None) -> None:
         """The blocking twin of :meth:`put` (the GIL is released while it waits). After
-        ``timeout`` seconds it raises :class:`TimedOutError` with the count ``accepted``."""
-        self._native.blocking_put(self._items(items), timeout)
+        ``timeout`` seconds it raises :class:`TimedOutError` with the count ``accepted``.
+        After a cancelled :meth:`put`, a blocking put of the same object puts the rest."""
+        array = self._items(items)
+        unfinished, self._unfinished = self._unfinished, None
+        done = unfinished.rest(items, len(array)) if unfinished else 0
+        if not done:
+            self._native.blocking_put(array, timeout)
+            return
+        try:
+            self._native.blocking_put(array[done:], timeout)
+        except _Counted as e:
+            e.accepted += done
+            raise
+
+    async def wait_room(self, n: int = 1) -> int:
+        """Waits until at least ``n`` slots are free (``n`` at most the capacity), putting
+        nothing; returns how many are free. A base for puts of one's own; cancelling it
+        changes nothing."""
+        native = self._native
+        while (free := native.room_now(n)) is None:
+            await self._wait(n)
+        return free
+
+    def blocking_wait_room(self, n: int = 1, timeout: float | None = None) -> int:
+        """The blocking twin of :meth:`wait_room`."""
+        return self._native.blocking_wait_room(n, timeout)
 
     def try_put(self, items: npt.ArrayLike) -> int:
         """Puts as many of ``items`` as fit now, without waiting; returns how many."""
+        self._unfinished = None
         return self._native.try_put(self._items(items))
 
     def reserve(self, n: int) -> _Lent:
@@ -61,10 +98,12 @@ class Writer(_End):
         free: ``async with w.reserve(n) as slots: slots[:] = ...``. Leaving the block
         commits all ``n`` (nothing if the block raised). The slots hold old data until
         written."""
+        self._unfinished = None
         return _Lent(self, n, None)
 
     def blocking_reserve(self, n: int, timeout: float | None = None) -> _Lent:
         """The blocking twin of :meth:`reserve`: ``with w.blocking_reserve(n) as slots:``."""
+        self._unfinished = None
         return _Lent(self, n, timeout)
 
     def close(self) -> _Done:
@@ -86,6 +125,22 @@ class Writer(_End):
 
     def __repr__(self) -> str:
         return f"<shmchan.Writer of {self.name!r}>"
+
+
+class _Unfinished:
+    """A cancelled put: its ``items`` object, their count, and how many
+    went in. A retry with the same object (compared by identity: the end holds it, so its
+    ``id`` cannot be reused) puts only the rest."""
+
+    __slots__ = ("done", "items", "n")
+
+    def __init__(self, items: object, n: int, done: int) -> None:
+        self.items, self.n, self.done = items, n, done
+
+    def rest(self, items: object, n: int) -> int:
+        """Where a put of ``items`` (``n`` of them) starts: after what went in, if it is the
+        retry; else at 0."""
+        return self.done if items is self.items and n == self.n else 0
 
 
 def _mismatch(name: str, dtype: np.dtype[Any], what: str) -> ElementMismatchError:
