@@ -11,6 +11,8 @@ Prints `ready` once it holds its end. Roles:
 - `hold-reader NAME`: claims the reader of a u64 channel and holds it, reading nothing,
   until killed.
 - `block-get NAME`: a blocking get of one u64 on an empty channel (for the Ctrl-C test).
+- `hold-frame NAME`: creates a channel of `conftest.ticks_frame()`'s records (pandas
+  writes its times as `M8[us]`), puts the frame, then holds the writer until killed.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import sys
 import numpy as np
 
 import shmchan
-from conftest import IMU, imu_items
+from conftest import IMU, imu_items, ticks_frame
 
 
 def dtype_of(key: str) -> np.dtype:
@@ -120,6 +122,15 @@ def hold_reader(name: str) -> None:
     r.close()
 
 
+def hold_frame(name: str) -> None:
+    df = ticks_frame()
+    chan = shmchan.ChannelIO.create(name, df.to_records(index=False).dtype, 4096)
+    w = chan.writer()
+    w.blocking_put(df)
+    print("ready", flush=True)
+    sys.stdin.read()  # until killed (or stdin closes)
+
+
 def block_get(name: str) -> None:
     chan = shmchan.ChannelIO.create_or_open(name, np.uint64, 4096)
     r = chan.reader()
@@ -141,6 +152,8 @@ def main() -> None:
         hold_writer(args[0], int(args[1]), args[2])
     elif role == "hold-reader":
         hold_reader(args[0])
+    elif role == "hold-frame":
+        hold_frame(args[0])
     elif role == "block-get":
         block_get(args[0])
     else:
