@@ -45,7 +45,7 @@ impl Options {
 
     /// A tag naming the element's meaning (up to [`SCHEMA_MAX`](crate::SCHEMA_MAX) bytes),
     /// recorded at creation; [`ChannelIo::open_with`](crate::ChannelIo::open_with) fails unless both sides give the same
-    /// tag. Two types of one size and alignment are otherwise indistinguishable.
+    /// tag. It names the element's meaning; its layout is named by [`descr`](Self::descr).
     pub fn schema(mut self, tag: impl Into<String>) -> Options {
         self.schema = Some(tag.into());
         self

@@ -99,7 +99,8 @@ impl RawChannel {
     }
 
     /// Opens existing channel `name`, which must hold elements of `elem`'s size and alignment
-    /// (and primitive kind, where both sides name one) and have `options`' schema tag. As
+    /// (and primitive kind, where both sides name one, and `options`' description, where
+    /// both sides have one) and have `options`' schema tag. As
     /// [`ChannelIo::open_with`].
     ///
     /// # Errors
