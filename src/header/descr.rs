@@ -8,6 +8,7 @@
 //! size by `u32`), allocates at most in proportion to its input, and reports what it refuses
 //! as a [`DescrError`], never a panic.
 
+use std::collections::HashSet;
 use std::fmt::{self, Write as _};
 
 use super::Primitive;
@@ -382,6 +383,7 @@ impl Parser<'_> {
         let start = self.pos;
         self.expect(b'[')?;
         let mut fields: Vec<Field> = Vec::new();
+        let mut seen = HashSet::new();
         loop {
             if self.eat(b']') {
                 break;
@@ -394,16 +396,17 @@ impl Parser<'_> {
             }
             let at = self.pos;
             let f = self.field(depth)?;
-            let clash = |n: &str| {
-                fields
-                    .iter()
-                    .any(|g| !n.is_empty() && (g.name == n || g.title.as_deref() == Some(n)))
-            };
-            if clash(&f.name) || f.title.as_deref().is_some_and(|t| t == f.name || clash(t)) {
-                return Err(DescrError {
-                    at,
-                    reason: format!("field name or title {:?} used twice", f.name),
-                });
+            // Names and titles share one namespace (as in numpy); gaps have no name.
+            for n in [Some(f.name.as_str()), f.title.as_deref()]
+                .into_iter()
+                .flatten()
+            {
+                if !n.is_empty() && !seen.insert(n.to_string()) {
+                    return Err(DescrError {
+                        at,
+                        reason: format!("field name or title {n:?} used twice"),
+                    });
+                }
             }
             // Adjacent gaps are one gap (numpy writes one per gap).
             match (fields.last_mut(), gap_bytes(&f)) {
@@ -798,6 +801,13 @@ mod tests {
         assert_eq!(Descr::parse(&ok).map(|d| d.size()), Ok(4));
         let dims = format!("[('a', '|u1', ({}))]", "1, ".repeat(DIMS_MAX + 1));
         assert!(refused(&dims).contains("dimensions"));
+        // Thousands of fields, and a name repeated at the end of them.
+        let many: Vec<String> = (0..3000).map(|i| format!("('f{i}', '|u1')")).collect();
+        let text = format!("[{}]", many.join(", "));
+        assert!(text.len() < DESCR_MAX);
+        assert_eq!(Descr::parse(&text).map(|d| d.size()), Ok(3000));
+        let again = format!("[{}, ('f7', '<f8')]", many.join(", "));
+        assert!(refused(&again).contains("\"f7\" used twice"));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! |-------:|-----:|-------------------|-----------------------|----------------------------------------|
 //! |      0 |    8 | `magic`           | creator, before publish | [`MAGIC`]                            |
 //! |      8 |    4 | `version`         | creator               | [`VERSION`]                            |
-//! |     12 |    4 | `header_len`      | creator               | page multiple, ≥ `size_of::<Header>()` |
+//! |     12 |    4 | `header_len`      | creator               | page multiple, ≥ `HEADER_SIZE + descr_len`, ≤ 1 MiB |
 //! |     16 |    4 | `elem_size`       | creator               | `size_of::<T>()`, > 0                  |
 //! |     20 |    4 | `elem_align`      | creator               | `align_of::<T>()`, power of two ≤ page |
 //! |     24 |    8 | `capacity`        | creator               | elements; `capacity * elem_size == data_len` |
