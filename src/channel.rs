@@ -22,8 +22,9 @@ use crate::writer::WriterFront;
 /// any process that opens the channel by name, in any start order.
 ///
 /// `T` must be [`Pod`]: any bit pattern is a valid `T`, it has no padding, pointers or file
-/// descriptors. Its size and alignment (and an optional [schema tag](Options::schema)) are
-/// recorded in the channel and checked by every opener.
+/// descriptors. Its size and alignment, its [description](Options::descr) (a primitive's
+/// own, or a record's if given) and an optional [schema tag](Options::schema) are recorded
+/// in the channel and checked by every opener.
 ///
 /// # Lifetime of the channel
 ///
@@ -101,6 +102,7 @@ fn typed<T: Pod>() -> Kind<Typed> {
             align: std::mem::align_of::<T>(),
             type_name: std::any::type_name::<T>(),
             kind: crate::header::Primitive::of::<T>(),
+            descr: None,
         },
         elem: ElementType::of::<T>(),
         stride: Typed,
@@ -110,18 +112,15 @@ fn typed<T: Pod>() -> Kind<Typed> {
 impl<T, S: Stride> ChannelIo<T, S> {
     /// Creates channel `name` for elements of `kind`; fails if it exists.
     pub(crate) fn create_kind(name: &str, kind: Kind<S>, options: &Options) -> Result<Self, Error> {
-        let seg = create_segment(name, kind.layout, options)?;
+        let layout = segment::describe(name, kind.layout.clone(), options.descr.as_deref())?;
+        let seg = create_segment(name, layout, options)?;
         Ok(ChannelIo::new(seg, kind, options.wait))
     }
 
     /// Opens existing channel `name`, which must hold elements of `kind`.
     pub(crate) fn open_kind(name: &str, kind: Kind<S>, options: &Options) -> Result<Self, Error> {
-        let seg = Segment::open(
-            name,
-            kind.layout,
-            options.schema.as_deref(),
-            options.other_owner,
-        )?;
+        let layout = segment::describe(name, kind.layout.clone(), options.descr.as_deref())?;
+        let seg = Segment::open(name, layout, options.schema.as_deref(), options.other_owner)?;
         Ok(ChannelIo::new(seg, kind, options.wait))
     }
 
@@ -194,6 +193,21 @@ impl<T, S: Stride> ChannelIo<T, S> {
         self.seg.schema.as_deref()
     }
 
+    /// The channel's element description (canonical, as its creator recorded it; see
+    /// [`Options::descr`]): a primitive's own, a described record's, or `None` for a record
+    /// created without one.
+    ///
+    /// ```
+    /// use shmchan::{ChannelIo, Options};
+    /// # let name = format!("doc-chan-descr-{}", std::process::id());
+    /// let chan = ChannelIo::<f32>::create(&name, Options::new())?;
+    /// assert_eq!(chan.descr(), Some("'<f4'")); // on a little-endian machine
+    /// # Ok::<(), shmchan::Error>(())
+    /// ```
+    pub fn descr(&self) -> Option<&str> {
+        self.seg.descr.as_deref()
+    }
+
     /// The element type this channel was opened with.
     pub fn element_type(&self) -> ElementType {
         self.elem
@@ -257,6 +271,7 @@ impl<T: Pod> ChannelIo<T> {
     /// Of kind [`InvalidName`](ErrorKind::InvalidName),
     /// [`InvalidCapacity`](ErrorKind::InvalidCapacity),
     /// [`InvalidSchema`](ErrorKind::InvalidSchema),
+    /// [`InvalidDescr`](ErrorKind::InvalidDescr),
     /// [`UnsupportedElement`](ErrorKind::UnsupportedElement),
     /// [`AlreadyExists`](ErrorKind::AlreadyExists),
     /// [`PermissionDenied`](ErrorKind::PermissionDenied), [`NoSpace`](ErrorKind::NoSpace),
@@ -275,13 +290,14 @@ impl<T: Pod> ChannelIo<T> {
         ChannelIo::create_kind(name, typed::<T>(), &options)
     }
 
-    /// Opens existing channel `name`, which must hold `T` (size and alignment) and have no
-    /// schema tag. Use [`open_with`](Self::open_with) for a tagged channel.
+    /// Opens existing channel `name`, which must hold `T` (size and alignment, and for a
+    /// primitive its description) and have no schema tag. Use [`open_with`](Self::open_with)
+    /// for a tagged channel, or to give a record's [description](Options::descr).
     ///
     /// # Errors
     ///
     /// Of kind [`NotFound`](ErrorKind::NotFound),
-    /// [`ElementMismatch`](ErrorKind::ElementMismatch),
+    /// [`ElementMismatch`](ErrorKind::ElementMismatch), [`InvalidDescr`](ErrorKind::InvalidDescr),
     /// [`SchemaMismatch`](ErrorKind::SchemaMismatch),
     /// [`ForeignOwner`](ErrorKind::ForeignOwner), [`NotAChannel`](ErrorKind::NotAChannel),
     /// [`TooSmall`](ErrorKind::TooSmall), [`VersionMismatch`](ErrorKind::VersionMismatch),
@@ -305,8 +321,8 @@ impl<T: Pod> ChannelIo<T> {
     }
 
     /// Opens existing channel `name` with `options`' schema tag (which must match the
-    /// channel's), owner policy and wait strategy; its capacity, mode and persistence are
-    /// ignored.
+    /// channel's), element description (which must match the channel's if it has one), owner
+    /// policy and wait strategy; its capacity, mode and persistence are ignored.
     ///
     /// # Errors
     ///

@@ -7,7 +7,8 @@
 //! tool) opens a [`RawChannel`](crate::RawChannel) instead: its ends move elements as bytes,
 //! `size` bytes each, with the same ring, the same checks and the same waiting. Both kinds
 //! open the same channels: a Rust `#[repr(C)]` struct of 12 bytes aligned to 4 and a raw
-//! element type of 12 bytes aligned to 4 (with the same schema tag) are one channel.
+//! element type of 12 bytes aligned to 4 (with the same schema tag, and the same
+//! [description](crate::Options::descr) if both give one) are one channel.
 
 use std::num::NonZeroUsize;
 

@@ -43,6 +43,8 @@ pub const CREATED_UNIX_NS: usize = offset_of!(Header, created_unix_ns);
 pub const SCHEMA: usize = offset_of!(Header, schema);
 /// `elem_kind`: the [`Primitive`](crate::Primitive) code, 0 for other types (u32).
 pub const ELEM_KIND: usize = offset_of!(Header, elem_kind);
+/// `descr_len`: bytes of the element description at [`DESCR`], 0 for none (u32).
+pub const DESCR_LEN: usize = offset_of!(Header, descr_len);
 /// `tail`: items ever committed (u64, on a 128-byte line of its own).
 pub const TAIL: usize = offset_of!(Header, tail);
 /// `head`: items ever consumed (u64, on a 128-byte line of its own).
@@ -65,15 +67,19 @@ pub const ENDS: usize = offset_of!(Header, ends);
 pub const END_RECORD_SIZE: usize = size_of::<EndRecord>();
 /// Bytes of the header's fields; the data region starts at `header_len` (≥ this).
 pub const HEADER_SIZE: usize = size_of::<Header>();
+/// `descr`: the element's canonical [`Descr`](crate::Descr), `descr_len` bytes of UTF-8
+/// right after the fixed fields, inside the header region.
+pub const DESCR: usize = crate::header::DESCR_OFFSET;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Every field of the header as (name in the docs' tables, offset, size).
-    fn fields() -> Vec<(&'static str, usize, usize)> {
+    /// Every field of the header as (name in the docs' tables, offset, size), the size as
+    /// the tables write it (a number, or the field that gives it).
+    fn fields() -> Vec<(&'static str, usize, String)> {
         let next = |a: usize, b: usize| b - a;
-        vec![
+        let fixed: Vec<(&'static str, usize, usize)> = vec![
             ("magic", MAGIC, 8),
             ("version", VERSION, 4),
             ("header_len", HEADER_LEN, 4),
@@ -88,6 +94,7 @@ mod tests {
             ("created_unix_ns", CREATED_UNIX_NS, 8),
             ("schema", SCHEMA, next(SCHEMA, ELEM_KIND)),
             ("elem_kind", ELEM_KIND, 4),
+            ("descr_len", DESCR_LEN, 4),
             ("tail", TAIL, 8),
             ("head", HEAD, 8),
             ("data_waiting", DATA_WAITING, 4),
@@ -98,17 +105,24 @@ mod tests {
             ("reason", REASON, crate::REASON_MAX),
             ("ends[0]", ENDS, END_RECORD_SIZE),
             ("ends[1]", ENDS + END_RECORD_SIZE, END_RECORD_SIZE),
-        ]
+        ];
+        let mut all: Vec<_> = fixed
+            .into_iter()
+            .map(|(f, o, s)| (f, o, s.to_string()))
+            .collect();
+        all.push(("descr", DESCR, "descr_len".to_string()));
+        all
     }
 
     /// The (field, offset, size) rows of a Markdown table whose rows start
     /// `| offset | size | `field` |`.
-    fn table(doc: &str) -> Vec<(String, usize, usize)> {
+    fn table(doc: &str) -> Vec<(String, usize, String)> {
         doc.lines()
             .filter_map(|l| {
                 let l = l.trim_start_matches("//!").trim();
                 let cells: Vec<&str> = l.split('|').map(str::trim).collect();
-                let (offset, size) = (cells.get(1)?.parse().ok()?, cells.get(2)?.parse().ok()?);
+                let offset = cells.get(1)?.parse().ok()?;
+                let size = cells.get(2)?.trim_matches('`').to_string();
                 let field = cells.get(3)?.trim_matches('`').to_string();
                 Some((field, offset, size))
             })
@@ -117,7 +131,7 @@ mod tests {
 
     fn same_as_code(doc: &str, rename: impl Fn(&str) -> String) {
         let rows = table(doc);
-        let want: Vec<(String, usize, usize)> = fields()
+        let want: Vec<(String, usize, String)> = fields()
             .into_iter()
             .map(|(f, o, s)| (rename(f), o, s))
             .collect();

@@ -122,7 +122,9 @@ pub use barrier::Barrier;
 pub use channel::ChannelIo;
 pub use element::{Bytes, ElementType, ElementTypeError, Stride, Typed};
 pub use error::{Context, Error, ErrorKind};
-pub use header::{End, Primitive, WriterState, MAX_DATA_LEN, REASON_MAX, SCHEMA_MAX};
+pub use header::{
+    Descr, DescrError, End, Primitive, WriterState, DESCR_MAX, MAX_DATA_LEN, REASON_MAX, SCHEMA_MAX,
+};
 pub use notify::{Readiness, WaitStats, WaitStrategy};
 pub use options::{Options, DEFAULT_RING_BYTES};
 pub use raw::{RawChannel, RawReader, RawSlots, RawView, RawWriter};

@@ -6,7 +6,8 @@ use crate::notify::WaitStrategy;
 /// Bytes of ring [`Options::new`] asks for unless told otherwise: 1 MiB.
 pub const DEFAULT_RING_BYTES: usize = 1 << 20;
 
-/// How to create (and, for the schema tag and wait strategy, open) a channel.
+/// How to create (and, for the schema tag, the element description and the wait strategy,
+/// open) a channel.
 ///
 /// ```
 /// use shmchan::{Options, WaitStrategy};
@@ -20,6 +21,7 @@ pub const DEFAULT_RING_BYTES: usize = 1 << 20;
 pub struct Options {
     pub(crate) capacity: Option<usize>,
     pub(crate) schema: Option<String>,
+    pub(crate) descr: Option<String>,
     pub(crate) mode: Option<u32>,
     pub(crate) persist: bool,
     pub(crate) other_owner: bool,
@@ -28,7 +30,8 @@ pub struct Options {
 }
 
 impl Options {
-    /// Defaults: a 1 MiB ring, no schema tag, mode 0600, removed when finished, and
+    /// Defaults: a 1 MiB ring, no schema tag, no element description beyond a primitive's
+    /// own, mode 0600, removed when finished, and
     /// [`WaitStrategy::default`].
     pub fn new() -> Options {
         Options::default()
@@ -42,9 +45,51 @@ impl Options {
 
     /// A tag naming the element's meaning (up to [`SCHEMA_MAX`](crate::SCHEMA_MAX) bytes),
     /// recorded at creation; [`ChannelIo::open_with`](crate::ChannelIo::open_with) fails unless both sides give the same
-    /// tag. Two types of one size and alignment are otherwise indistinguishable.
+    /// tag. It names the element's meaning; its layout is named by [`descr`](Self::descr).
     pub fn schema(mut self, tag: impl Into<String>) -> Options {
         self.schema = Some(tag.into());
+        self
+    }
+
+    /// The element's full description, in the NPY format's `descr` notation (see [`Descr`]):
+    /// field names and order, kinds, datetime units, byte order, padding. Recorded at
+    /// creation; an open fails unless the channel's description is the same
+    /// ([`ElementMismatch`](crate::ErrorKind::ElementMismatch), naming both).
+    ///
+    /// A primitive element describes itself (`'<f4'` for `f32`): give nothing, or its own.
+    /// A record type (a `#[repr(C)]` struct) has no description unless it is given here;
+    /// without one, it pairs with any channel of its size and alignment, as it cannot know
+    /// better. So give one wherever the other side may be a numpy dtype, which always has
+    /// one: this is how a Rust peer names its layout.
+    ///
+    /// Any spelling [`Descr::parse`] reads will do; the channel records the canonical one. A
+    /// text it does not read, or one of another size than the element type, fails the
+    /// create or open with [`InvalidDescr`](crate::ErrorKind::InvalidDescr).
+    ///
+    /// ```
+    /// use shmchan::{ChannelIo, ErrorKind, Options};
+    /// # let name = format!("doc-descr-{}", std::process::id());
+    /// #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    /// #[repr(C)]
+    /// struct Tick { t: i64, price: f32, size: u32 } // numpy: [('t', '<M8[us]'), ('price', '<f4'), ('size', '<u4')]
+    ///
+    /// const TICK: &str = "[('t', '<M8[us]'), ('price', '<f4'), ('size', '<u4')]";
+    /// let chan = ChannelIo::<Tick>::create(&name, Options::new().descr(TICK))?;
+    /// assert_eq!(chan.descr(), Some(TICK));
+    /// // A peer that takes `t` for nanoseconds is refused, naming both descriptions.
+    /// let ns = "[('t', '<M8[ns]'), ('price', '<f4'), ('size', '<u4')]";
+    /// let e = ChannelIo::<Tick>::open_with(&name, Options::new().descr(ns)).unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::ElementMismatch);
+    /// assert!(e.to_string().contains("'<M8[ns]'") && e.to_string().contains("'<M8[us]'"));
+    /// // A side without a description pairs by size and alignment.
+    /// assert!(ChannelIo::<Tick>::open(&name).is_ok());
+    /// # Ok::<(), shmchan::Error>(())
+    /// ```
+    ///
+    /// [`Descr`]: crate::Descr
+    /// [`Descr::parse`]: crate::Descr::parse
+    pub fn descr(mut self, descr: impl Into<String>) -> Options {
+        self.descr = Some(descr.into());
         self
     }
 

@@ -28,8 +28,9 @@ pub type RawSlots<'a> = Slots<'a, u8, Bytes>;
 /// elements as bytes.
 ///
 /// The same channel as a [`ChannelIo<T>`](crate::ChannelIo) of a `T` with that size and
-/// alignment (and primitive kind, if one): the segment records only the layout, so a typed
-/// writer and a raw reader (or the reverse) share one stream. This is how the Python front
+/// alignment (and primitive kind, if one, and [description](Options::descr), if both sides
+/// give one): the segment records only the layout, so a typed writer and a raw reader (or
+/// the reverse) share one stream. This is how the Python front
 /// maps a numpy dtype to a channel, and how a tool or a bridge forwards a channel of any
 /// type. Everything else is as for `ChannelIo`: the same checks on open, the same ring and
 /// waiting, the same close, abort and peer-death behaviour.
@@ -78,6 +79,7 @@ fn raw(elem: ElementType) -> Kind<Bytes> {
             align: elem.align(),
             type_name: elem.type_name(),
             kind: elem.primitive_type(),
+            descr: None,
         },
         elem,
         // `ElementType` sizes are never zero.
@@ -97,7 +99,8 @@ impl RawChannel {
     }
 
     /// Opens existing channel `name`, which must hold elements of `elem`'s size and alignment
-    /// (and primitive kind, where both sides name one) and have `options`' schema tag. As
+    /// (and primitive kind, where both sides name one, and `options`' description, where
+    /// both sides have one) and have `options`' schema tag. As
     /// [`ChannelIo::open_with`].
     ///
     /// # Errors
@@ -108,8 +111,8 @@ impl RawChannel {
     }
 
     /// Opens existing channel `name` with whatever element type it holds (read from its
-    /// header), and `options`' schema tag, which must match. For tools and bridges that
-    /// forward any channel.
+    /// header, with its description unless `options` gives one), and `options`' schema tag,
+    /// which must match. For tools and bridges that forward any channel.
     ///
     /// # Errors
     ///
@@ -131,8 +134,13 @@ impl RawChannel {
             _ => ElementType::record(info.elem_size as usize, info.elem_align as usize)
                 .map_err(|e| Error::corrupted(name, "elem_size", e.to_string()))?,
         };
+        let options = match (&options.descr, info.descr) {
+            (None, Some(d)) => options.descr(d),
+            _ => options,
+        };
         // The header was read without a lock: if the channel was replaced since, the open
-        // below checks the new one against this layout (and refuses a different one).
+        // below checks the new one against this layout and description (and refuses
+        // different ones).
         RawChannel::open(name, elem, options)
     }
 

@@ -4,7 +4,9 @@
 //! non-blocking, and a watchdog aborts the test binary if one still hangs).
 //!
 //! A property test (proptest): each case plants a mutated copy of a real segment under a
-//! fresh name, then opens, inspects, claims, writes and reads it. The corpus of the `segment`
+//! fresh name, then opens, inspects, claims, writes and reads it; another plants hostile
+//! element descriptions, which must be refused as `Corrupted` unless they are the channel's
+//! own. The corpus of the `segment`
 //! fuzz target (`fuzz/corpus/segment/`) is replayed on every run as well; proptest records
 //! any failing case in `tests/hostile.proptest-regressions` (commit it) and replays it first.
 
@@ -14,7 +16,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use shmchan::{ChannelIo, Options};
+use shmchan::{ChannelIo, Context, ElementType, ErrorKind, Options, RawChannel};
 use shmchan_testkit::{unique, Deadline};
 
 /// Header size and offsets of interest (see src/header.rs).
@@ -33,6 +35,7 @@ const FIELDS: &[(usize, usize)] = &[
     (at::FLAGS, 4),
     (at::SCHEMA_LEN, 4),
     (at::ELEM_KIND, 4),
+    (at::DESCR_LEN, 4),
     (at::TAIL, 8),
     (at::HEAD, 8),
     (at::DATA_WAITING, 4),
@@ -46,8 +49,9 @@ const FIELDS: &[(usize, usize)] = &[
     (at::ENDS + at::END_RECORD_SIZE + 16, 8), // reader claims
 ];
 
-/// A real segment: u64, capacity 512, 100 items committed, both ends open (as if their
-/// holders had died), so that a planted copy can be claimed and written as well as read.
+/// A real segment: u64 (described as `'<u8'`), capacity 512, 100 items committed, both ends
+/// open (as if their holders had died), so that a planted copy can be claimed and written as
+/// well as read.
 fn template() -> &'static Vec<u8> {
     static T: OnceLock<Vec<u8>> = OnceLock::new();
     T.get_or_init(|| {
@@ -181,9 +185,213 @@ proptest! {
     }
 }
 
+/// `ring` with its element description replaced by `text`, and `descr_len` set to `len`
+/// (the text's length unless a case says otherwise). The text stays inside the template's
+/// one-page header region.
+fn with_descr(ring: &[u8], text: &[u8], len: u32) -> Vec<u8> {
+    let mut ring = ring.to_vec();
+    let room = 4096 - at::DESCR;
+    ring[at::DESCR..4096].fill(0);
+    let n = text.len().min(room);
+    ring[at::DESCR..at::DESCR + n].copy_from_slice(&text[..n]);
+    ring[at::DESCR_LEN..at::DESCR_LEN + 4].copy_from_slice(&len.to_ne_bytes());
+    ring
+}
+
+/// The description `name`'s header holds, as its bytes say (not through the library).
+fn stored_descr(ring: &[u8]) -> &[u8] {
+    let len = u32::from_ne_bytes(ring[at::DESCR_LEN..at::DESCR_LEN + 4].try_into().unwrap());
+    ring.get(at::DESCR..at::DESCR + len as usize).unwrap_or(&[])
+}
+
+/// True if `e` is `Corrupted`, naming the description or its length.
+fn descr_corrupted(e: &shmchan::Error) -> bool {
+    e.kind() == ErrorKind::Corrupted
+        && matches!(
+            e.context(),
+            Context::Field {
+                field: "descr" | "descr_len",
+                ..
+            }
+        )
+}
+
+/// Descriptions a hostile creator might write: garbage, near misses of real ones, nesting.
+fn hostile_descr() -> impl Strategy<Value = Vec<u8>> {
+    let real = prop_oneof![
+        Just("'<u8'"),
+        Just("'<i8'"),
+        Just("'<M8[ns]'"),
+        Just("[('a', '<i4'), ('b', '<f4')]"),
+        Just("[('t', '<u8')]"),
+        Just("('<u4', (2,))"),
+    ];
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..64),
+        (
+            real.clone(),
+            prop::collection::vec((0usize..32, any::<u8>()), 1..4)
+        )
+            .prop_map(|(t, muts)| {
+                let mut b = t.as_bytes().to_vec();
+                for (i, v) in muts {
+                    let i = i % b.len();
+                    b[i] = v;
+                }
+                b
+            }),
+        real.prop_map(|t| t.as_bytes().to_vec()),
+        (1usize..40)
+            .prop_map(|d| format!("{}'<u8'{}", "[('a', ".repeat(d), ")]".repeat(d)).into_bytes()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        ..ProptestConfig::default()
+    })]
+
+    /// Hostile element descriptions (and lengths) on a u64 channel: the channel opens only
+    /// with its own description, `'<u8'`; every other one is `Corrupted`, naming `descr` or
+    /// `descr_len`, from `open`, `open_any` and `inspect` alike, and nothing panics.
+    #[test]
+    fn hostile_descriptions(
+        text in hostile_descr(),
+        len in prop_oneof![Just(None), any::<u32>().prop_map(Some), (0u32..4096).prop_map(Some)],
+    ) {
+        let _deadline = Deadline::new(LIMIT, "hostile_descriptions");
+        let len = len.unwrap_or(text.len() as u32);
+        let ring = with_descr(template(), &text, len);
+        let own = stored_descr(&ring) == b"'<u8'";
+        let name = unique("descr");
+        plant(&name, &ring);
+        let open = ChannelIo::<u64>::open(&name).map(|c| c.descr().map(str::to_string));
+        let any = RawChannel::open_any(&name, Options::new()).map(|c| c.descr().map(str::to_string));
+        let info = ChannelIo::inspect(&name).map(|i| i.descr);
+        exercise(&name);
+        let _ = ChannelIo::remove(&name);
+        for r in [&open, &any, &info] {
+            match r {
+                Ok(d) => prop_assert!(own && d.as_deref() == Some("'<u8'"), "{:?} opened: {d:?}", String::from_utf8_lossy(&text)),
+                Err(e) => prop_assert!(!own && descr_corrupted(e), "{:?}: {e}", String::from_utf8_lossy(&text)),
+            }
+        }
+    }
+}
+
+/// A described record channel: two fields, 8 bytes aligned to 4.
+const REC: &str = "[('a', '<i4'), ('b', '<f4')]";
+
+/// A planted copy of a `REC` channel whose description says `text` in `len` bytes: refused
+/// as `Corrupted` naming `field`, with `why` in the detail, by an open (described or not),
+/// `open_any` and `inspect`.
+fn refused_as(record: &[u8], text: &[u8], len: u32, field: &str, why: &str) {
+    let name = unique("garbled");
+    plant(&name, &with_descr(record, text, len));
+    let rec = ElementType::record(8, 4).unwrap();
+    let results = [
+        (
+            "open",
+            RawChannel::open(&name, rec, Options::new()).map(|_| ()),
+        ),
+        (
+            "open described",
+            RawChannel::open(&name, rec, Options::new().descr(REC)).map(|_| ()),
+        ),
+        (
+            "open_any",
+            RawChannel::open_any(&name, Options::new()).map(|_| ()),
+        ),
+        ("inspect", ChannelIo::inspect(&name).map(|_| ())),
+    ];
+    let _ = ChannelIo::remove(&name);
+    for (what, r) in results {
+        match r {
+            Err(e) if matches!(e.context(), Context::Field { field: f, detail } if *f == field && detail.contains(why)) =>
+                {}
+            other => panic!(
+                "{what} of {:?} (len {len}): {other:?}, not Corrupted({field}: {why})",
+                String::from_utf8_lossy(text)
+            ),
+        }
+    }
+}
+
+/// Each way a description can be garbled is its own `Corrupted` error, whichever way the
+/// channel is opened or inspected.
+#[test]
+fn garbled_descriptions_are_corrupted() {
+    let _deadline = Deadline::new(LIMIT, "garbled_descriptions_are_corrupted");
+    let name = unique("record");
+    let chan = RawChannel::create(
+        &name,
+        ElementType::record(8, 4).unwrap(),
+        Options::new().descr(REC).capacity(512).persist(true),
+    )
+    .unwrap();
+    assert_eq!(chan.descr(), Some(REC));
+    drop(chan);
+    let record = std::fs::read(shmchan::channel_dir(&name).join("ring")).unwrap();
+    ChannelIo::remove(&name).unwrap();
+    assert_eq!(stored_descr(&record), REC.as_bytes());
+    let n = |t: &[u8]| t.len() as u32;
+
+    let bad_utf8 = b"[('a\xff', '<i4'), ('b', '<f4')]";
+    refused_as(&record, bad_utf8, n(bad_utf8), "descr", "not UTF-8");
+    refused_as(&record, REC.as_bytes(), u32::MAX, "descr_len", "> 65536");
+    refused_as(&record, REC.as_bytes(), 65537, "descr_len", "> 65536");
+    refused_as(&record, REC.as_bytes(), 4096, "descr_len", "do not fit");
+    refused_as(
+        &record,
+        REC.as_bytes(),
+        n(REC.as_bytes()) - 1,
+        "descr",
+        "expected",
+    );
+    let double = br#"[("a", '<i4'), ('b', '<f4')]"#;
+    refused_as(&record, double, n(double), "descr", "canonical form");
+    let short = b"[('a', '<i4')]";
+    refused_as(&record, short, n(short), "descr", "describes 4 bytes");
+    let object = b"[('a', '|O'), ('b', '<f4')]";
+    refused_as(&record, object, n(object), "descr", "Python objects");
+    let control = b"[('a\x1b', '<i4'), ('b', '<f4')]";
+    refused_as(&record, control, n(control), "descr", "control character");
+    let deep = format!("{}'<i8'{}", "[('a', ".repeat(30), ")]".repeat(30));
+    refused_as(
+        &record,
+        deep.as_bytes(),
+        n(deep.as_bytes()),
+        "descr",
+        "nested deeper",
+    );
+    let twice = b"[('a', '<i4'), ('a', '<f4')]";
+    refused_as(&record, twice, n(twice), "descr", "used twice");
+
+    // A primitive's description is its own, and always there.
+    let u64s = template();
+    let name = unique("prim");
+    plant(&name, &with_descr(u64s, b"", 0));
+    let missing = ChannelIo::<u64>::open(&name);
+    let _ = ChannelIo::remove(&name);
+    assert!(
+        matches!(&missing, Err(e) if descr_corrupted(e) && e.to_string().contains("missing for a u64")),
+        "{missing:?}"
+    );
+    let name = unique("prim");
+    plant(&name, &with_descr(u64s, b"'<i8'", 5));
+    let other = ChannelIo::<u64>::open(&name);
+    let _ = ChannelIo::remove(&name);
+    assert!(
+        matches!(&other, Err(e) if descr_corrupted(e) && e.to_string().contains("on a u64 channel")),
+        "{other:?}"
+    );
+}
+
 /// The corpus in `fuzz/corpus/segment/`, shared with the `segment` fuzz target
 /// (`scripts/fuzz.sh` adds what it finds there): the header images of [`write_corpus`]
-/// (`NNN-*.hdr`), each guarding against a way to go wrong, and the fuzzer's inputs. An input
+/// (`NNN-*.hdr`) and whole rings with garbled element descriptions (`NNN-descr-*.ring`), each
+/// guarding against a way to go wrong, and the fuzzer's inputs. An input
 /// of exactly the header's size is a header image, the rest of the ring taken from the
 /// template; any other is the whole ring file (a shorter one: a truncated file). Regenerate
 /// the header images with `SHMCHAN_WRITE_CORPUS=1 cargo test --test hostile corpus`.
@@ -233,7 +441,12 @@ fn write_corpus(dir: &Path) {
     let base = &template()[..HEADER];
     let mut n = 0;
     let mut save = |bytes: &[u8], what: &str| {
-        std::fs::write(dir.join(format!("{n:03}-{what}.hdr")), bytes).expect("write corpus");
+        let file = if what.contains('.') {
+            format!("{n:03}-{what}")
+        } else {
+            format!("{n:03}-{what}.hdr")
+        };
+        std::fs::write(dir.join(file), bytes).expect("write corpus");
         n += 1;
     };
     for (i, (off, len)) in FIELDS.iter().enumerate() {
@@ -257,6 +470,21 @@ fn write_corpus(dir: &Path) {
     for cut in [0, 7, 64, 1279] {
         save(&base[..cut], &format!("truncated{cut}"));
     }
+    // Whole rings (the description is past the header image), their descriptions garbled.
+    let ring = template();
+    for (what, text, len) in [
+        ("descr-not-utf8", &b"'<u\xff'"[..], 5),
+        ("descr-len-max", b"'<u8'", u32::MAX),
+        ("descr-len-past-header", b"'<u8'", 4096),
+        ("descr-cut", b"'<u8'", 4),
+        ("descr-not-canonical", b"\"<u8\"", 5),
+        ("descr-other-primitive", b"'<i8'", 5),
+        ("descr-missing", b"", 0),
+        ("descr-unclosed", b"[('a', '<u8')", 13),
+        ("descr-record", b"[('a', '<u8')]", 14),
+    ] {
+        save(&with_descr(ring, text, len), &format!("{what}.ring"));
+    }
 }
 
 /// Indices scribbled while both ends are live: every call returns (a value or a typed
@@ -279,7 +507,7 @@ fn indices_scribbled_under_live_ends() {
         x ^= x << 17;
         let _ = w.try_put(&[round; 7]);
         if round % 3 == 0 {
-            let (off, _) = FIELDS[11 + (x % 2) as usize]; // tail or head
+            let off = if x % 2 == 0 { at::TAIL } else { at::HEAD };
             let v = match x % 5 {
                 0 => x,
                 1 => u64::MAX,

@@ -1,7 +1,9 @@
 //! Raw channels (`RawChannel`: the element type given at run time) against typed ones on
 //! the same name, and their errors.
 
-use shmchan::{ChannelIo, Context, ElementType, ErrorKind, Options, Primitive, RawChannel};
+use shmchan::{
+    ChannelIo, Context, Descr, ElementType, ErrorKind, Options, Primitive, RawChannel, DESCR_MAX,
+};
 use shmchan_testkit::unique;
 
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -193,4 +195,74 @@ fn try_get_is_all_or_nothing() {
     let mut three = [0u16; 3];
     assert!(r.try_get(&mut three).unwrap());
     assert_eq!(three, [1, 2, 3]);
+}
+
+/// A description the element type cannot have is refused at create and at open, before
+/// anything is made: text that is no description, one of another size, another primitive's.
+#[test]
+fn descriptions_must_fit_the_element_type() {
+    let name = unique("descr-invalid");
+    let invalid = |r: Result<RawChannel, shmchan::Error>, why: &str| match r {
+        Err(e) if e.kind() == ErrorKind::InvalidDescr && e.to_string().contains(why) => {}
+        other => panic!("expected InvalidDescr ({why}), got {other:?}"),
+    };
+    let rec = ElementType::record(16, 8).unwrap();
+    let create = |d: &str| RawChannel::create(&name, rec, Options::new().descr(d));
+    invalid(create("[('t', '<u8'), ('x', '<f4')"), "expected");
+    invalid(create("[('t', '<u8')]"), "describes 8 bytes");
+    invalid(create("[('t', '<u8'), ('x', 'O')]"), "Python objects");
+    let f32s = ElementType::primitive(Primitive::F32);
+    invalid(
+        RawChannel::create(&name, f32s, Options::new().descr("'<i4'")),
+        "f32 is described as",
+    );
+    assert!(
+        !shmchan::channel_dir(&name).exists(),
+        "a refused create left files"
+    );
+    // A primitive's own description, in any spelling, is no change.
+    let chan = ChannelIo::<f32>::create(&name, Options::new().descr("\"=f4\"")).unwrap();
+    assert_eq!(
+        chan.descr(),
+        Some(Descr::primitive(Primitive::F32).as_str())
+    );
+    invalid(
+        RawChannel::open(&name, rec, Options::new().descr("'<f8'")),
+        "describes 8 bytes",
+    );
+}
+
+/// A long description (a record of 600 one-byte fields) makes the header region grow by
+/// pages; it is recorded whole, reported by inspect, and the ring behind it works. One longer
+/// than `DESCR_MAX` is refused.
+#[test]
+fn long_descriptions_grow_the_header() {
+    let name = unique("descr-long");
+    let fields: Vec<String> = (0..600)
+        .map(|i| format!("('field{i:03}', '|u1')"))
+        .collect();
+    let descr = format!("[{}]", fields.join(", "));
+    assert!(descr.len() > 4096 && descr.len() < DESCR_MAX);
+    let rec = ElementType::record(600, 1).unwrap();
+    let chan = RawChannel::create(&name, rec, Options::new().descr(&descr).capacity(64)).unwrap();
+    let info = ChannelIo::inspect(&name).unwrap();
+    assert_eq!(info.descr.as_deref(), Some(descr.as_str()));
+    let page = rustix::param::page_size();
+    let want = (shmchan::layout::DESCR + descr.len()).div_ceil(page) * page;
+    assert!(want > page);
+    assert_eq!(info.header_len as usize, want);
+    let other = RawChannel::open(&name, rec, Options::new().descr(&descr)).unwrap();
+    let (mut w, mut r) = (chan.writer().unwrap(), other.reader().unwrap());
+    let items: Vec<u8> = (0..600 * 100).map(|i| (i % 251) as u8).collect();
+    w.blocking_put(&items).unwrap();
+    let mut back = vec![0u8; items.len()];
+    r.blocking_get(&mut back).unwrap();
+    assert_eq!(back, items);
+    let huge = format!("[('a', '|V{}')]", DESCR_MAX);
+    let padded = format!("{}{huge}", " ".repeat(DESCR_MAX));
+    let e = RawChannel::create(&unique("descr-huge"), rec, Options::new().descr(padded));
+    assert!(
+        matches!(&e, Err(e) if e.kind() == ErrorKind::InvalidDescr),
+        "{e:?}"
+    );
 }

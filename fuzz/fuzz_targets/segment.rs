@@ -1,6 +1,7 @@
 //! A hostile segment file: the input becomes a channel's `ring` (its directory and doorbell
-//! FIFOs intact), which is then opened, both ends claimed, written and read without waiting,
-//! peeked, and inspected. Whatever the bytes, every call must return (a typed error or a
+//! FIFOs intact), which is then opened (as `u64`, and as whatever its header names, element
+//! description included), both ends claimed, written and read without waiting, peeked, and
+//! inspected. Whatever the bytes, every call must return (a typed error or a
 //! result), never crash, hang, or touch memory outside the mapping.
 //!
 //! `cargo +nightly fuzz run segment fuzz/corpus/segment -- -max_total_time=60`
@@ -11,7 +12,7 @@ use std::io::Write;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use shmchan::{ChannelIo, Options};
+use shmchan::{ChannelIo, Options, RawChannel};
 
 /// The channel's name and its `ring` path, with a private `SHMCHAN_DIR` set on first use.
 fn channel() -> &'static (String, std::path::PathBuf) {
@@ -47,7 +48,10 @@ fuzz_target!(|data: &[u8]| {
     let mut f = std::fs::File::create(ring).expect("rewrite the ring");
     f.write_all(data).expect("write the ring");
     drop(f);
-    let _ = ChannelIo::inspect(name);
+    let _ = ChannelIo::inspect(name).map(|i| i.descr);
+    if let Ok(raw) = RawChannel::open_any(name, Options::new()) {
+        let _ = (raw.descr().map(str::len), raw.element_type());
+    }
     let Ok(chan) = ChannelIo::<u64>::open(name) else {
         return;
     };

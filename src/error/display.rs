@@ -17,6 +17,18 @@ impl fmt::Display for Tag<'_> {
     }
 }
 
+/// An element description as the messages show it: `, described as '<f4'`, or nothing.
+struct Described<'a>(&'a Option<String>);
+
+impl fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(d) => write!(f, ", described as {d}"),
+            None => Ok(()),
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0.kind {
@@ -52,6 +64,10 @@ impl Error {
                     "channel '{name}': invalid schema tag {value:?}: {reason}"
                 )
             }
+            (ErrorKind::InvalidDescr, Context::Invalid { value, reason }) => write!(
+                f,
+                "channel '{name}': invalid element description {value:?}: {reason}"
+            ),
             (ErrorKind::UnsupportedElement, Context::Invalid { value, reason }) => write!(
                 f,
                 "channel '{name}': element type {value} is not supported: {reason}"
@@ -78,16 +94,20 @@ impl Error {
                     type_name,
                     expected_size,
                     expected_align,
+                    expected_descr,
                     found_size,
                     found_align,
                     found_type,
+                    found_descr,
                 },
             ) => write!(
                 f,
-                "channel '{name}' holds {} of {found_size} bytes aligned to {found_align}, but \
-                 this side's element type {type_name} has {expected_size} bytes aligned to \
-                 {expected_align}",
-                found_type.map_or("elements".to_string(), |t| format!("{t} elements"))
+                "channel '{name}' holds {} of {found_size} bytes aligned to {found_align}{}, \
+                 but this side's element type {type_name} has {expected_size} bytes aligned \
+                 to {expected_align}{}",
+                found_type.map_or("elements".to_string(), |t| format!("{t} elements")),
+                Described(found_descr),
+                Described(expected_descr),
             ),
             (ErrorKind::SchemaMismatch, Context::Schema { expected, found }) => write!(
                 f,

@@ -25,6 +25,10 @@ pub enum ErrorKind {
     InvalidCapacity,
     /// The schema tag is longer than [`SCHEMA_MAX`](crate::SCHEMA_MAX) bytes or has a NUL.
     InvalidSchema,
+    /// The element description ([`Options::descr`](crate::Options::descr)) is not one
+    /// [`Descr::parse`](crate::Descr::parse) reads, or does not fit the element type (another
+    /// size, or not a primitive's own description).
+    InvalidDescr,
     /// The element type cannot live in a channel (zero-sized, or aligned beyond a page).
     UnsupportedElement,
     /// Creating found a channel (or another file) under that name. Open it instead, or
@@ -39,8 +43,9 @@ pub enum ErrorKind {
     /// `/dev/shm`, so opening another user's channel is refused unless asked for with
     /// [`Options::accept_other_owner`](crate::Options::accept_other_owner).
     ForeignOwner,
-    /// The channel holds elements of another size or alignment (or primitive kind) than
-    /// this side's; [`Context::Element`] has both.
+    /// The channel holds elements of another size or alignment than this side's, or both
+    /// sides describe their elements and the descriptions differ (a primitive always has
+    /// its own); [`Context::Element`] has both.
     ElementMismatch,
     /// The channel's schema tag differs from this side's ([`Options::schema`](crate::Options::schema)).
     SchemaMismatch,
@@ -126,7 +131,8 @@ pub enum Context {
         /// Our effective uid.
         uid: u32,
     },
-    /// The element layout this side has and the one the channel records.
+    /// The element layout this side has and the one the channel records: sizes,
+    /// alignments and descriptions.
     Element {
         /// This side's element type name.
         type_name: &'static str,
@@ -134,12 +140,16 @@ pub enum Context {
         expected_size: u32,
         /// This side's element alignment.
         expected_align: u32,
+        /// This side's element description (canonical), if it has one.
+        expected_descr: Option<String>,
         /// The channel's element size.
         found_size: u32,
         /// The channel's element alignment.
         found_align: u32,
         /// The channel's element type, if it is a [`Primitive`](crate::Primitive).
         found_type: Option<&'static str>,
+        /// The channel's element description, if its creator gave one.
+        found_descr: Option<String>,
     },
     /// The schema tag this side expects and the one the channel has.
     Schema {
@@ -477,6 +487,7 @@ impl From<Error> for io::Error {
             ErrorKind::InvalidName
             | ErrorKind::InvalidCapacity
             | ErrorKind::InvalidSchema
+            | ErrorKind::InvalidDescr
             | ErrorKind::UnsupportedElement
             | ErrorKind::Oversized
             | ErrorKind::PartialElement => io::ErrorKind::InvalidInput,

@@ -17,6 +17,17 @@ fn one_of_each() -> Vec<Error> {
         Error::new(ErrorKind::InvalidName, "x").with_context(invalid()),
         Error::new(ErrorKind::InvalidCapacity, "x").with_context(invalid()),
         Error::new(ErrorKind::InvalidSchema, "x").with_context(invalid()),
+        Error::new(ErrorKind::InvalidDescr, "x").with_context(invalid()),
+        Error::new(ErrorKind::ElementMismatch, "x").with_context(Context::Element {
+            type_name: "record",
+            expected_size: 8,
+            expected_align: 8,
+            expected_descr: Some("'<M8[us]'".into()),
+            found_size: 8,
+            found_align: 8,
+            found_type: None,
+            found_descr: None,
+        }),
         Error::new(ErrorKind::UnsupportedElement, "x").with_context(invalid()),
         Error::new(ErrorKind::AlreadyExists, "x").with_context(path()),
         Error::new(ErrorKind::NotFound, "x").with_context(path()),
@@ -89,6 +100,27 @@ fn progress_is_the_calls() {
         .with_context(Context::ClosedBy(End::Reader))
         .by(End::Reader);
     assert!(!claim.is_end_of_stream());
+}
+
+/// An element mismatch names both sides' layouts, with their descriptions when they have
+/// them.
+#[test]
+fn element_mismatch_names_both_descriptions() {
+    let e = Error::new(ErrorKind::ElementMismatch, "ts").with_context(Context::Element {
+        type_name: "record",
+        expected_size: 8,
+        expected_align: 8,
+        expected_descr: Some("'<M8[us]'".into()),
+        found_size: 8,
+        found_align: 8,
+        found_type: None,
+        found_descr: Some("'<M8[ns]'".into()),
+    });
+    assert_eq!(
+        e.to_string(),
+        "channel 'ts' holds elements of 8 bytes aligned to 8, described as '<M8[ns]', but this \
+         side's element type record has 8 bytes aligned to 8, described as '<M8[us]'"
+    );
 }
 
 /// As an `io::Error`: the nearest kind, and the shmchan error inside.

@@ -11,7 +11,7 @@
 //! |-------:|-----:|-------------------|-----------------------|----------------------------------------|
 //! |      0 |    8 | `magic`           | creator, before publish | [`MAGIC`]                            |
 //! |      8 |    4 | `version`         | creator               | [`VERSION`]                            |
-//! |     12 |    4 | `header_len`      | creator               | page multiple, ≥ `size_of::<Header>()` |
+//! |     12 |    4 | `header_len`      | creator               | page multiple, ≥ `HEADER_SIZE + descr_len`, ≤ 1 MiB |
 //! |     16 |    4 | `elem_size`       | creator               | `size_of::<T>()`, > 0                  |
 //! |     20 |    4 | `elem_align`      | creator               | `align_of::<T>()`, power of two ≤ page |
 //! |     24 |    8 | `capacity`        | creator               | elements; `capacity * elem_size == data_len` |
@@ -23,6 +23,7 @@
 //! |     56 |    8 | `created_unix_ns` | creator               | informative                            |
 //! |     64 |   48 | `schema`          | creator               | UTF-8 tag, `schema_len` bytes used     |
 //! |    112 |    4 | `elem_kind`       | creator               | [`Primitive`] code, 0 for other types  |
+//! |    116 |    4 | `descr_len`       | creator               | ≤ [`DESCR_MAX`], `HEADER_SIZE + descr_len ≤ header_len` |
 //! |    128 |    8 | `tail`            | writer                | items ever committed; `head ≤ tail ≤ head + capacity` |
 //! |    256 |    8 | `head`            | reader                | items ever consumed                    |
 //! |    384 |    4 | `data_waiting`    | reader sets, writer clears | 1 while the reader may sleep for data |
@@ -33,6 +34,11 @@
 //! |    652 |  256 | `reason`          | writer                | UTF-8 abort reason                     |
 //! |   1024 |  128 | `ends[0]`         | writer end's holder   | [`EndRecord`]                          |
 //! |   1152 |  128 | `ends[1]`         | reader end's holder   | [`EndRecord`]                          |
+//! |   1280 | `descr_len` | `descr`    | creator               | the element's canonical [`Descr`]; empty only for an undescribed record |
+//!
+//! The description follows the fixed fields, inside the header region (`header_len` grows by
+//! pages to hold a long one). It is not part of [`Header`]: it is written with `pwrite` before
+//! the channel is published and read with `pread` at open, never through the mapping.
 //!
 //! `tail`, `head` and the two waiting words each own a 128-byte line (two cache lines, so the
 //! adjacent-line prefetcher does not make them share), so the producer's and consumer's hot
@@ -41,16 +47,18 @@
 use std::mem::{offset_of, size_of};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
+mod descr;
 mod primitive;
 mod snapshot;
 
+pub use descr::{Descr, DescrError, DESCR_MAX};
 pub use primitive::Primitive;
 pub(crate) use snapshot::{Dynamic, Invalid, Snapshot};
 
 /// `b"SHMCHAN\0"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMCHAN\0");
-/// Bumped on any change of this layout.
-pub(crate) const VERSION: u32 = 1;
+/// Bumped on any change of this layout. 2: the element description (`descr_len`, `descr`).
+pub(crate) const VERSION: u32 = 2;
 /// Longest schema tag, in bytes.
 pub const SCHEMA_MAX: usize = 48;
 /// Longest abort reason kept, in bytes (longer reasons are cut at a character boundary).
@@ -176,7 +184,8 @@ pub(crate) struct Header {
     pub created_unix_ns: AtomicU64,
     pub schema: [AtomicU8; SCHEMA_MAX],
     pub elem_kind: AtomicU32,
-    _pad0: [AtomicU32; 3],
+    pub descr_len: AtomicU32,
+    _pad0: [AtomicU32; 2],
     pub tail: Line<AtomicU64>,
     pub head: Line<AtomicU64>,
     pub data_waiting: Line<AtomicU32>,
@@ -204,6 +213,7 @@ const _: () = {
     assert!(offset_of!(Header, created_unix_ns) == 56);
     assert!(offset_of!(Header, schema) == 64);
     assert!(offset_of!(Header, elem_kind) == 112);
+    assert!(offset_of!(Header, descr_len) == 116);
     assert!(offset_of!(Header, tail) == 128);
     assert!(offset_of!(Header, head) == 256);
     assert!(offset_of!(Header, data_waiting) == 384);
@@ -222,6 +232,11 @@ const _: () = {
 
 /// Bytes of the header struct; the data region starts at `header_len` ≥ this, page aligned.
 pub(crate) const HEADER_SIZE: usize = size_of::<Header>();
+/// Where the element description starts: right after the fixed fields.
+pub(crate) const DESCR_OFFSET: usize = HEADER_SIZE;
+
+// The longest description fits in the largest header region we accept.
+const _: () = assert!(((DESCR_OFFSET + DESCR_MAX) as u64) < MAX_HEADER_LEN);
 
 impl Header {
     pub(crate) fn end(&self, end: End) -> &EndRecord {

@@ -2,8 +2,10 @@
 
 /// The element types the header names by a code (so that `u32`, `i32` and `f32`, all four
 /// bytes, are told apart, and tools like the CLI know how to print them). Any other
-/// [`Pod`](bytemuck::Pod) type is recorded as code 0 and told apart only by size, alignment
-/// and [schema tag](crate::Options::schema).
+/// [`Pod`](bytemuck::Pod) type is recorded as code 0 and told apart by size, alignment,
+/// [schema tag](crate::Options::schema) and, where both sides give one, its
+/// [description](crate::Options::descr). Every primitive has a description of its own
+/// ([`Descr::primitive`](crate::Descr::primitive)).
 ///
 /// ```
 /// use shmchan::Primitive;

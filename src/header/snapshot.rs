@@ -4,8 +4,9 @@
 use std::mem::{offset_of, size_of};
 
 use super::{
-    abi_word, EndRecord, Header, Primitive, FLAG_MEMBARRIER, FLAG_PERSIST, HEADER_SIZE, MAGIC,
-    MAX_DATA_LEN, MAX_HEADER_LEN, REASON_MAX, SCHEMA_MAX, VERSION,
+    abi_word, Descr, EndRecord, Header, Primitive, DESCR_MAX, DESCR_OFFSET, FLAG_MEMBARRIER,
+    FLAG_PERSIST, HEADER_SIZE, MAGIC, MAX_DATA_LEN, MAX_HEADER_LEN, REASON_MAX, SCHEMA_MAX,
+    VERSION,
 };
 
 /// The identity fields, read once from a segment's first bytes and validated. After
@@ -27,6 +28,10 @@ pub(crate) struct Snapshot {
     pub created_unix_ns: u64,
     pub schema: Vec<u8>,
     pub elem_kind: u32,
+    pub descr_len: u32,
+    /// The description's bytes, read after the fixed fields ([`Snapshot::wants_descr`]);
+    /// empty until then.
+    pub descr: Vec<u8>,
 }
 
 fn u32_at(b: &[u8], off: usize) -> u32 {
@@ -105,7 +110,19 @@ impl Snapshot {
             created_unix_ns: u64_at(bytes, offset_of!(Header, created_unix_ns)),
             schema: bytes[s..s + used].to_vec(),
             elem_kind: u32_at(bytes, offset_of!(Header, elem_kind)),
+            descr_len: u32_at(bytes, offset_of!(Header, descr_len)),
+            descr: Vec::new(),
         }
+    }
+
+    /// Where the description is and how long, if it is worth reading from a file of
+    /// `file_len` bytes: no longer than [`DESCR_MAX`] (so reading it allocates at most that)
+    /// and inside the file. [`validate`](Self::validate) refuses a header whose description
+    /// was not read in full.
+    pub(crate) fn wants_descr(&self, file_len: u64) -> Option<(u64, usize)> {
+        let len = self.descr_len as usize;
+        let end = (DESCR_OFFSET + len) as u64;
+        (len > 0 && len <= DESCR_MAX && end <= file_len).then_some((DESCR_OFFSET as u64, len))
     }
 
     /// Checks every identity field for internal consistency against this machine's page
@@ -195,7 +212,76 @@ impl Snapshot {
                 format!("segment has {file_len} bytes, its header describes {needed}"),
             );
         }
+        self.validate_descr()
+    }
+
+    /// Checks the element description: its length within bounds and the header region, its
+    /// bytes all read, UTF-8, a description in canonical form, of the element's size, and the
+    /// primitive's own for a primitive (which always has one).
+    fn validate_descr(&self) -> Result<(), Invalid> {
+        let field = |name: &'static str, what: String| Err(Invalid::Field(name, what));
+        let len = self.descr_len as usize;
+        if len > DESCR_MAX {
+            return field("descr_len", format!("{len} > {DESCR_MAX}"));
+        }
+        if (DESCR_OFFSET + len) as u64 > u64::from(self.header_len) {
+            return field(
+                "descr_len",
+                format!(
+                    "{len} bytes from offset {DESCR_OFFSET} do not fit in the header's {}",
+                    self.header_len
+                ),
+            );
+        }
+        if self.descr.len() != len {
+            return field(
+                "descr",
+                format!("{} of its {len} bytes could be read", self.descr.len()),
+            );
+        }
+        let primitive = Primitive::from_code(self.elem_kind);
+        if len == 0 {
+            return match primitive {
+                Some(p) => field("descr", format!("missing for a {p} channel")),
+                None => Ok(()),
+            };
+        }
+        let Ok(text) = std::str::from_utf8(&self.descr) else {
+            return field("descr", "not UTF-8".into());
+        };
+        let d = match Descr::parse(text) {
+            Ok(d) => d,
+            Err(e) => return field("descr", e.to_string()),
+        };
+        if d.as_str() != text {
+            return field("descr", format!("not in canonical form (that is {d})"));
+        }
+        if d.size() != self.elem_size as usize {
+            return field(
+                "descr",
+                format!(
+                    "{d} describes {} bytes, the elements have {}",
+                    d.size(),
+                    self.elem_size
+                ),
+            );
+        }
+        if let Some(p) = primitive {
+            let own = Descr::primitive(p);
+            if d != own {
+                return field("descr", format!("{d} on a {p} channel, whose is {own}"));
+            }
+        }
         Ok(())
+    }
+
+    /// The element description (valid once [`validate`](Self::validate) passed).
+    pub(crate) fn descr_str(&self) -> Option<String> {
+        if self.descr.is_empty() {
+            None
+        } else {
+            Some(String::from_utf8_lossy(&self.descr).into_owned())
+        }
     }
 
     pub(crate) fn schema_str(&self) -> Option<String> {
@@ -228,7 +314,76 @@ mod tests {
             created_unix_ns: 0,
             schema: vec![],
             elem_kind: 0,
+            descr_len: 0,
+            descr: vec![],
         }
+    }
+
+    /// `good()` with description `d` (and its length).
+    fn described(d: &[u8]) -> Snapshot {
+        Snapshot {
+            descr_len: d.len() as u32,
+            descr: d.to_vec(),
+            ..good()
+        }
+    }
+
+    fn descr_refusal(s: &Snapshot) -> (&'static str, String) {
+        match s.validate(4096, 8192) {
+            Err(Invalid::Field(f, why)) => (f, why),
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(&s.descr)),
+        }
+    }
+
+    /// A description from a segment is checked like every other field.
+    #[test]
+    fn validate_checks_the_description() {
+        assert_eq!(described(b"[('a', '<i4')]").validate(4096, 8192), Ok(()));
+        assert_eq!(described(b"'<f4'").validate(4096, 8192), Ok(()));
+        for (d, why) in [
+            (&b"[('a', '<i4'"[..], "expected"),
+            (b"'<f8'", "describes 8 bytes"),
+            (b"[(\"a\", '<i4')]", "canonical form"),
+            (b"'<i4' ", "canonical form"),
+            (b"'\xff'", "not UTF-8"),
+            (b"[('a', 'O')]", "Python objects"),
+        ] {
+            let (f, w) = descr_refusal(&described(d));
+            assert!(f == "descr" && w.contains(why), "{d:?}: {f} {w}");
+        }
+        // Not all of it was read (the file ended inside it).
+        let mut s = described(b"'<f4'");
+        s.descr.pop();
+        assert_eq!(descr_refusal(&s).0, "descr");
+        // Lengths beyond the bound or the header region.
+        let mut s = good();
+        s.descr_len = u32::MAX;
+        assert!(descr_refusal(&s).1.contains("> 65536"));
+        s.descr_len = 4096 - HEADER_SIZE as u32 + 1;
+        assert!(descr_refusal(&s).1.contains("do not fit"));
+        // A primitive always has its own description.
+        let mut s = good();
+        s.elem_kind = Primitive::F32.code();
+        assert!(descr_refusal(&s).1.contains("missing for a f32"));
+        let mut s = described(b"'<i4'");
+        s.elem_kind = Primitive::F32.code();
+        assert!(descr_refusal(&s).1.contains("on a f32 channel"));
+        let own = Descr::primitive(Primitive::F32);
+        let mut s = described(own.as_str().as_bytes());
+        s.elem_kind = Primitive::F32.code();
+        assert_eq!(s.validate(4096, 8192), Ok(()));
+    }
+
+    #[test]
+    fn a_description_is_read_only_within_bounds() {
+        let mut s = good();
+        s.descr_len = 10;
+        assert_eq!(s.wants_descr(8192), Some((DESCR_OFFSET as u64, 10)));
+        assert_eq!(s.wants_descr(DESCR_OFFSET as u64 + 9), None);
+        s.descr_len = DESCR_MAX as u32 + 1;
+        assert_eq!(s.wants_descr(u64::MAX), None);
+        s.descr_len = 0;
+        assert_eq!(s.wants_descr(8192), None);
     }
 
     #[test]
@@ -284,7 +439,9 @@ mod tests {
         b[24..32].copy_from_slice(&77u64.to_ne_bytes());
         b[48..52].copy_from_slice(&3u32.to_ne_bytes());
         b[64..67].copy_from_slice(b"abc");
+        b[116..120].copy_from_slice(&9u32.to_ne_bytes());
         let s = Snapshot::parse(&b);
+        assert_eq!((s.descr_len, s.descr.len()), (9, 0));
         assert_eq!(
             (s.magic, s.capacity, s.schema.as_slice()),
             (MAGIC, 77, &b"abc"[..])

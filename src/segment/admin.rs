@@ -14,7 +14,8 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
 use super::files::{
-    classify, errno_err, foreign, invalid_to_error, open_channel_dir, read_header, remove_dir_if,
+    classify, errno_err, foreign, invalid_to_error, open_channel_dir, read_descr, read_header,
+    remove_dir_if,
 };
 use super::info::{ChannelInfo, EndInfo};
 use super::lock::{end_byte, ofd_lock, ofd_lock_held, PRESENCE};
@@ -104,7 +105,8 @@ fn inspect_file(
     let path = dir_path.join(RING_FILE);
     let st = rustix::fs::fstat(file).map_err(errno_err(name, "fstat"))?;
     let (buf, size) = read_header(file, name, &path)?;
-    let snap = Snapshot::parse(&buf);
+    let mut snap = Snapshot::parse(&buf);
+    read_descr(file, name, &mut snap, size)?;
     snap.validate(page_size(), size)
         .map_err(|inv| invalid_to_error(inv, name, &path))?;
     let mut dynamic = header::Dynamic::parse(&buf);
@@ -134,6 +136,7 @@ fn inspect_file(
         elem_size: snap.elem_size,
         elem_align: snap.elem_align,
         elem_type: header::Primitive::from_code(snap.elem_kind),
+        descr: snap.descr_str(),
         schema: snap.schema_str(),
         capacity: snap.capacity,
         header_len: snap.header_len,

@@ -23,7 +23,7 @@ use super::names::{
 };
 use super::{CreateSpec, Layout, Segment};
 use crate::error::{Context, Error, ErrorKind};
-use crate::header::{self, Header, FLAG_MEMBARRIER, FLAG_PERSIST, HEADER_SIZE};
+use crate::header::{self, Header, DESCR_OFFSET, FLAG_MEMBARRIER, FLAG_PERSIST};
 
 /// A channel directory being built under a temporary name; removed on drop unless published.
 struct Staging<'a> {
@@ -56,12 +56,14 @@ impl Segment {
     ) -> Result<Segment, Error> {
         check_name(name)?;
         let page = page_size();
-        check_layout(name, layout, page)?;
+        check_layout(name, &layout, page)?;
         if let Some(s) = spec.schema {
             check_schema(name, s)?;
         }
         let (capacity, data_len) = ring_geometry(name, spec.capacity, layout.size as u64, page)?;
-        let header_len = HEADER_SIZE.div_ceil(page as usize) * page as usize;
+        let descr = layout.descr.as_ref().map_or("", |d| d.as_str()).as_bytes();
+        // The fixed fields, then the description (at most DESCR_MAX bytes), in whole pages.
+        let header_len = (DESCR_OFFSET + descr.len()).div_ceil(page as usize) * page as usize;
         let final_dir = channel_dir(name);
         if fs::symlink_metadata(&final_dir).is_ok() {
             return Err(Error::at(ErrorKind::AlreadyExists, name, final_dir));
@@ -72,6 +74,7 @@ impl Segment {
             published: false,
         };
         let files = staging.build(spec.mode, header_len as u64 + data_len)?;
+        write_descr(name, &files.ring, descr)?;
         // Take our presence lock before the channel is visible, so no last-handle cleanup
         // elsewhere can remove it under us.
         ofd_lock(files.ring.as_fd(), PRESENCE, libc::F_RDLCK, false)
@@ -90,11 +93,12 @@ impl Segment {
             capacity,
             elem_size: layout.size,
             schema: spec.schema.map(str::to_string),
+            descr: layout.descr.as_ref().map(|d| d.as_str().to_string()),
             membarrier: spec.membarrier,
             claimed: [AtomicBool::new(false), AtomicBool::new(false)],
             pid: std::process::id(),
         };
-        init_header(seg.header(), layout, spec, header_len, capacity, data_len);
+        init_header(seg.header(), &layout, spec, header_len, capacity, data_len);
         staging.publish(seg)
     }
 }
@@ -198,10 +202,30 @@ impl Staging<'_> {
     }
 }
 
+/// Writes the element description of a fresh segment after the header's fixed fields, with
+/// `pwrite` (it is no field of [`Header`]); `init_header` records its length. The segment is
+/// not published yet, and the rename that publishes it orders these bytes before any
+/// opener's `pread`.
+fn write_descr(name: &str, ring: &OwnedFd, descr: &[u8]) -> Result<(), Error> {
+    let mut done = 0;
+    while done < descr.len() {
+        match rustix::io::pwrite(ring, &descr[done..], (DESCR_OFFSET + done) as u64) {
+            Ok(0) => {
+                let zero = std::io::Error::from(std::io::ErrorKind::WriteZero);
+                return Err(Error::io(name, "writing the element description", zero));
+            }
+            Ok(n) => done += n,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(errno_err(name, "writing the element description")(e)),
+        }
+    }
+    Ok(())
+}
+
 /// Writes the header of a fresh segment.
 fn init_header(
     h: &Header,
-    layout: Layout,
+    layout: &Layout,
     spec: &CreateSpec<'_>,
     header_len: usize,
     capacity: u64,
@@ -216,6 +240,8 @@ fn init_header(
     h.elem_align.store(layout.align as u32, Ordering::Relaxed);
     h.elem_kind
         .store(layout.kind.map_or(0, |k| k.code()), Ordering::Relaxed);
+    let descr_len = layout.descr.as_ref().map_or(0, |d| d.as_str().len());
+    h.descr_len.store(descr_len as u32, Ordering::Relaxed);
     h.capacity.store(capacity, Ordering::Relaxed);
     h.data_len.store(data_len, Ordering::Relaxed);
     h.abi.store(header::abi_word(), Ordering::Relaxed);

@@ -14,7 +14,7 @@ use rustix::io::Errno;
 use super::names::{tmp_path, RING_FILE};
 use super::Layout;
 use crate::error::{Context, Error, ErrorKind};
-use crate::header::{self, Invalid, Snapshot, HEADER_SIZE, SCHEMA_MAX};
+use crate::header::{self, Descr, Invalid, Snapshot, HEADER_SIZE, SCHEMA_MAX};
 
 /// An [`ErrorKind::Io`] of channel `name` for a failed `op` (for `map_err`).
 pub(super) fn io_err<'a>(name: &'a str, op: &'static str) -> impl FnOnce(io::Error) -> Error + 'a {
@@ -54,14 +54,44 @@ pub(super) fn foreign(name: &str, dir: &Path) -> Error {
     Error::at(ErrorKind::NotAChannel, name, dir)
 }
 
-/// Reads the identity fields of `file` (no mapping yet), and the file's size.
+/// Reads the identity fields of `file` (no mapping yet), its element description, and the
+/// file's size.
 pub(super) fn read_snapshot(
     file: &OwnedFd,
     name: &str,
     path: &Path,
 ) -> Result<(Snapshot, u64), Error> {
     let (buf, size) = read_header(file, name, path)?;
-    Ok((Snapshot::parse(&buf), size))
+    let mut snap = Snapshot::parse(&buf);
+    read_descr(file, name, &mut snap, size)?;
+    Ok((snap, size))
+}
+
+/// Reads the element description that `snap`'s `descr_len` announces, if it is within
+/// bounds (at most `DESCR_MAX` bytes, inside the file's `size`); `Snapshot::validate` refuses
+/// a header whose description was not read in full.
+pub(super) fn read_descr(
+    file: &OwnedFd,
+    name: &str,
+    snap: &mut Snapshot,
+    size: u64,
+) -> Result<(), Error> {
+    let Some((offset, len)) = snap.wants_descr(size) else {
+        return Ok(());
+    };
+    let mut buf = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        match rustix::io::pread(file, &mut buf[got..], offset + got as u64) {
+            Ok(0) => break, // cut short under us: validate says so
+            Ok(n) => got += n,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(errno_err(name, "reading the element description")(e)),
+        }
+    }
+    buf.truncate(got);
+    snap.descr = buf;
+    Ok(())
 }
 
 /// Reads the header bytes of `file` with pread, and the file's size.
@@ -189,7 +219,7 @@ pub(super) fn remove_dir_if(dir: &Path, only: Option<&OwnedFd>) -> io::Result<()
 }
 
 /// Checks that shmchan can carry elements of `layout`.
-pub(super) fn check_layout(name: &str, layout: Layout, page: u64) -> Result<(), Error> {
+pub(super) fn check_layout(name: &str, layout: &Layout, page: u64) -> Result<(), Error> {
     let unsupported = |reason| {
         Error::invalid(
             ErrorKind::UnsupportedElement,
@@ -208,6 +238,45 @@ pub(super) fn check_layout(name: &str, layout: Layout, page: u64) -> Result<(), 
         return Err(unsupported("elements are limited to 4 GiB"));
     }
     Ok(())
+}
+
+/// `layout` with its element description: a primitive's own (a description given for it
+/// must be that one), or for a record the one given, if any, which must describe
+/// `layout.size` bytes.
+pub(crate) fn describe(
+    name: &str,
+    mut layout: Layout,
+    given: Option<&str>,
+) -> Result<Layout, Error> {
+    let bad =
+        |text: &str, reason: String| Error::invalid(ErrorKind::InvalidDescr, name, text, reason);
+    let given = match given {
+        Some(text) => Some(Descr::parse(text).map_err(|e| bad(text, e.to_string()))?),
+        None => None,
+    };
+    layout.descr = match (layout.kind, given) {
+        (Some(p), None) => Some(Descr::primitive(p)),
+        (Some(p), Some(d)) => {
+            let own = Descr::primitive(p);
+            if d != own {
+                return Err(bad(d.as_str(), format!("{p} is described as {own}")));
+            }
+            Some(own)
+        }
+        (None, Some(d)) if d.size() != layout.size => {
+            return Err(bad(
+                d.as_str(),
+                format!(
+                    "it describes {} bytes, but the element type {} has {}",
+                    d.size(),
+                    layout.type_name,
+                    layout.size
+                ),
+            ))
+        }
+        (None, d) => d,
+    };
+    Ok(layout)
 }
 
 /// Checks a schema tag.

@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use admin::Removal;
 pub(crate) use admin::{inspect, remove, remove_unused, scan};
+pub(crate) use files::describe;
 pub use info::{ChannelInfo, EndInfo};
 pub(crate) use lock::{end_byte, ofd_lock, ofd_lock_held};
 pub use names::{base_dir, channel_dir, validate_name, NAME_MAX};
@@ -41,7 +42,7 @@ use mapping::Mapping;
 use names::RING_FILE;
 
 /// The element layout a handle was opened with.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Layout {
     pub size: usize,
     pub align: usize,
@@ -49,6 +50,9 @@ pub(crate) struct Layout {
     /// The primitive the element type is, if any (recorded, and compared when both sides
     /// know theirs).
     pub kind: Option<header::Primitive>,
+    /// The element's full description: always a primitive's own, a record's if this side
+    /// gave one ([`describe`]). Recorded at creation; compared when both sides have one.
+    pub descr: Option<header::Descr>,
 }
 
 /// What `create` needs beyond the layout.
@@ -80,6 +84,8 @@ pub(crate) struct Segment {
     pub capacity: u64,
     pub elem_size: usize,
     pub schema: Option<String>,
+    /// The channel's element description (validated, as recorded by its creator).
+    pub descr: Option<String>,
     /// The channel uses the asymmetric barrier (`FLAG_MEMBARRIER`), and this process is
     /// registered for it. Validated copy, like the fields above.
     pub membarrier: bool,

@@ -41,7 +41,7 @@ impl Segment {
     ) -> Result<Segment, Error> {
         check_name(name)?;
         let page = page_size();
-        check_layout(name, layout, page)?;
+        check_layout(name, &layout, page)?;
         let dir_path = channel_dir(name);
         let path = dir_path.join(RING_FILE);
         // A concurrent last-handle cleanup can unlink the file between our open and our lock;
@@ -61,7 +61,7 @@ impl Segment {
         let (snap, size) = read_snapshot(&ring, name, &path)?;
         snap.validate(page, size)
             .map_err(|inv| invalid_to_error(inv, name, &path))?;
-        let found_schema = check_identity(name, layout, schema, &snap)?;
+        let found_schema = check_identity(name, &layout, schema, &snap)?;
         let membarrier = snap.flags & FLAG_MEMBARRIER != 0;
         if membarrier {
             // Our fast paths will run without a fence, and our sleeps will call membarrier:
@@ -90,6 +90,7 @@ impl Segment {
             capacity: snap.capacity,
             elem_size: layout.size,
             schema: found_schema,
+            descr: snap.descr_str(),
             membarrier,
             claimed: [AtomicBool::new(false), AtomicBool::new(false)],
             pid: std::process::id(),
@@ -148,26 +149,38 @@ fn lock_published(name: &str, dir_path: &Path, any_owner: bool) -> Result<Option
 
 /// Checks that the validated header `snap` holds elements of `layout` and the expected
 /// schema tag; returns the channel's schema.
+///
+/// The pairing rule: size and alignment always match, and so do the two descriptions when
+/// both sides have one (a primitive always has its own, so primitives of one size are told
+/// apart). A side without one, a record type whose layout only its size and alignment say,
+/// pairs with any description of that size and alignment: it cannot know better.
 fn check_identity(
     name: &str,
-    layout: Layout,
+    layout: &Layout,
     schema: Option<&str>,
     snap: &Snapshot,
 ) -> Result<Option<String>, Error> {
     let found_kind = header::Primitive::from_code(snap.elem_kind);
+    let found_descr = snap.descr_str();
+    let ours = layout.descr.as_ref().map(|d| d.as_str());
+    // `validate` put the channel's description in canonical form, and `describe` ours.
+    let descrs_differ = matches!((ours, found_descr.as_deref()), (Some(a), Some(b)) if a != b);
     let kinds_differ = matches!((found_kind, layout.kind), (Some(a), Some(b)) if a != b);
     if snap.elem_size as usize != layout.size
         || snap.elem_align as usize != layout.align
         || kinds_differ
+        || descrs_differ
     {
         return Err(
             Error::new(ErrorKind::ElementMismatch, name).with_context(Context::Element {
                 type_name: layout.type_name,
                 expected_size: layout.size as u32,
                 expected_align: layout.align as u32,
+                expected_descr: ours.map(str::to_string),
                 found_size: snap.elem_size,
                 found_align: snap.elem_align,
                 found_type: found_kind.map(|k| k.name()),
+                found_descr,
             }),
         );
     }

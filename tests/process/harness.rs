@@ -14,6 +14,7 @@ use wait_timeout::ChildExt;
 
 use crate::barrier::role_no_membarrier;
 use crate::closing::role_abort_empty;
+use crate::describing::{role_raw_described_reader, role_raw_described_writer};
 use crate::ownership::{role_create_persist, role_fork_guard, role_open_report};
 use crate::peer_death::role_restart_writer;
 use crate::roles::{role_hold, role_stream_reader, role_stream_writer};
@@ -255,6 +256,8 @@ pub fn role_main(role: &str) -> i32 {
         "create_persist" => role_create_persist(),
         "abort_empty" => role_abort_empty(),
         "records_writer" => role_records_writer(),
+        "raw_described_writer" => role_raw_described_writer(),
+        "raw_described_reader" => role_raw_described_reader(),
         "fork_guard" => role_fork_guard(),
         "restart_writer" => role_restart_writer(),
         "pingpong" => role_pingpong(),

@@ -12,6 +12,7 @@
 
 mod barrier;
 mod closing;
+mod describing;
 mod harness;
 mod ownership;
 mod peer_death;
@@ -61,6 +62,8 @@ fn main() {
         peer_death::kill_reader_while_writer_waits,
         ownership::end_taken_across_processes,
         segments::open_errors,
+        describing::described_record_pairs_with_a_raw_creator,
+        describing::raw_reader_pairs_with_a_described_record,
         segments::planted_segments,
         segments::corrupt_indices_are_errors,
         ownership::permission_denied_for_other_user,

@@ -8,7 +8,9 @@
 //!
 //! In Python, the same records are
 //! `np.dtype([("t", "<u8"), ("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("flags", "<u4")], align=True)`
-//! with `schema="imu/v1"`. Item `i` has `t = i`, `x = i / 2`, `y = -x`, `z = 1`,
+//! with `schema="imu/v1"`; this side names that layout with its description
+//! ([`IMU_DESCR`], `Options::descr`), so a dtype of the same layout but other fields is
+//! refused. Item `i` has `t = i`, `x = i / 2`, `y = -x`, `z = 1`,
 //! `flags = i % 7`. The program prints `ready` once it holds its end, and the reader prints
 //! `read N <end>` (the end being `closed`, `aborted:REASON` or `gone`) when the stream ends.
 //! The writer outlives a killed reader: it waits for a new one, which resumes where the
@@ -28,6 +30,10 @@ struct Imu {
     flags: u32,
 }
 
+/// `Imu`'s description: `repr(numpy.lib.format.dtype_to_descr(IMU))`.
+const IMU_DESCR: &str =
+    "[('t', '<u8'), ('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('flags', '<u4')]";
+
 impl Imu {
     fn nth(i: u64) -> Imu {
         let x = i as f32 / 2.0;
@@ -44,11 +50,14 @@ impl Imu {
 /// What the two kinds of item have in common here.
 trait Item: bytemuck::Pod {
     const SCHEMA: Option<&'static str>;
+    /// A record's description (a primitive has its own).
+    const DESCR: Option<&'static str>;
     fn nth(i: u64) -> Self;
 }
 
 impl Item for Imu {
     const SCHEMA: Option<&'static str> = Some("imu/v1");
+    const DESCR: Option<&'static str> = Some(IMU_DESCR);
     fn nth(i: u64) -> Imu {
         Imu::nth(i)
     }
@@ -56,6 +65,7 @@ impl Item for Imu {
 
 impl Item for u64 {
     const SCHEMA: Option<&'static str> = None;
+    const DESCR: Option<&'static str> = None;
     fn nth(i: u64) -> u64 {
         i
     }
@@ -64,11 +74,14 @@ impl Item for u64 {
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn options<T: Item>() -> Options {
-    let o = Options::new().capacity(4096);
-    match T::SCHEMA {
-        Some(s) => o.schema(s),
-        None => o,
+    let mut o = Options::new().capacity(4096);
+    if let Some(s) = T::SCHEMA {
+        o = o.schema(s);
     }
+    if let Some(d) = T::DESCR {
+        o = o.descr(d);
+    }
+    o
 }
 
 fn write<T: Item>(name: &str, count: u64) -> Res<()> {

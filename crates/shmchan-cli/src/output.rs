@@ -62,6 +62,8 @@ pub(crate) struct DetailJson {
     elem_type: Option<&'static str>,
     elem_size: u32,
     elem_align: u32,
+    /// The element's description (the NPY format's `descr`), if the channel records one.
+    descr: Option<String>,
     schema: Option<String>,
     capacity: u64,
     header_len: u32,
@@ -120,6 +122,7 @@ fn detail(i: &ChannelInfo) -> DetailJson {
         elem_type: i.elem_type.map(Primitive::name),
         elem_size: i.elem_size,
         elem_align: i.elem_align,
+        descr: i.descr.clone(),
         schema: i.schema.clone(),
         capacity: i.capacity,
         header_len: i.header_len,
@@ -170,6 +173,23 @@ pub(crate) fn to_json(name: &str, r: &Result<ChannelInfo, Error>) -> InfoJson {
     }
 }
 
+/// The `TYPE` cell of the `ls` table: a primitive's name, a record's description (its first
+/// [`TYPE_WIDTH`] characters, escaped), or for a record without one its size (`24B`).
+fn type_cell(i: &ChannelInfo) -> String {
+    match (i.elem_type, &i.descr) {
+        (Some(p), _) => p.name().to_string(),
+        (None, Some(d)) if d.chars().count() <= TYPE_WIDTH => escape(d),
+        (None, Some(d)) => {
+            let head: String = d.chars().take(TYPE_WIDTH - 1).collect();
+            format!("{}…", escape(&head))
+        }
+        (None, None) => format!("{}B", i.elem_size),
+    }
+}
+
+/// Characters of a description the `ls` table shows.
+const TYPE_WIDTH: usize = 16;
+
 /// One end in a cell of the `ls` table: "PID alive", "PID gone" or "-".
 fn end_cell(e: &EndInfo) -> String {
     match (e.pid, e.held) {
@@ -193,16 +213,15 @@ pub(crate) fn print_table(all: &[(String, Result<ChannelInfo, Error>)]) {
     let mut out = io::stdout().lock();
     let _ = writeln!(
         out,
-        "{:<24} {:>5} {:>12} {:>12} {:>14} {:>14} {:<13}",
+        "{:<24} {:>16} {:>12} {:>12} {:>14} {:>14} {:<13}",
         "NAME", "TYPE", "CAPACITY", "FILL", "WRITER", "READER", "STATE"
     );
     for (name, r) in all {
         let line = match r {
             Ok(i) => format!(
-                "{:<24} {:>5} {:>12} {:>12} {:>14} {:>14} {:<13}",
+                "{:<24} {:>16} {:>12} {:>12} {:>14} {:>14} {:<13}",
                 escape(name),
-                i.elem_type
-                    .map_or_else(|| format!("{}B", i.elem_size), |t| t.name().to_string()),
+                type_cell(i),
                 i.capacity,
                 format!("{} ({}%)", i.len(), i.len() * 100 / i.capacity.max(1)),
                 end_cell(&i.writer),
@@ -240,6 +259,10 @@ pub(crate) fn print_detail(i: &ChannelInfo) {
         d.elem_type.unwrap_or("application type"),
         d.elem_size,
         d.elem_align
+    );
+    println!(
+        "descr        {}",
+        d.descr.as_deref().map_or_else(|| "-".to_string(), escape)
     );
     println!(
         "schema       {}",

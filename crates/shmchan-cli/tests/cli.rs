@@ -168,6 +168,7 @@ fn create_ls_inspect_json() {
     assert_eq!(i["ok"], true);
     assert_eq!(d["elem_type"], "f32");
     assert_eq!(d["elem_size"], 4);
+    assert_eq!(d["descr"], "'<f4'");
     assert_eq!(d["capacity"], 1024);
     assert_eq!(d["schema"], "imu/v2");
     assert_eq!(d["persist"], true);
@@ -234,6 +235,7 @@ fn create_with_a_fence_barrier() {
     assert_eq!(i["detail"]["barrier"], "fence");
     let text = String::from_utf8_lossy(&run(&["inspect", &name]).stdout).into_owned();
     assert!(text.lines().any(|l| l == "barrier      fence"), "{text}");
+    assert!(text.lines().any(|l| l == "descr        '<u8'"), "{text}");
     // It carries data like any other.
     let mut send = spawn(&["send", &name, "--format", "text"], Stdio::piped());
     send.stdin.take().unwrap().write_all(b"7 8").unwrap();

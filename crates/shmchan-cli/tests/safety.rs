@@ -70,6 +70,55 @@ fn text_from_segments_is_escaped_on_the_terminal() {
     assert!(gone(&name));
 }
 
+/// A record's description is shown by `inspect` and `ls`, escaped like every text from a
+/// segment (a field name may hold U+202E, which reorders what follows on a terminal, and a
+/// backslash); JSON keeps it exact.
+#[test]
+fn descriptions_are_shown_and_escaped() {
+    let name = unique("descr");
+    let o = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "hostile_descr_writer", "--nocapture"])
+        .env("SHMCHAN_DIR", dir())
+        .env("SHMCHAN_TEST_HOSTILE_DESCR", &name)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["inspect", &name]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(!text.contains('\u{202e}'), "{text:?}");
+    assert!(
+        text.contains(r"descr        [('x\u{202e}y', '<i4'), ('back\\\\slash', '<f4')]"),
+        "{text}"
+    );
+    let ls = String::from_utf8_lossy(&run(&["ls"]).stdout).into_owned();
+    let line = ls
+        .lines()
+        .find(|l| l.starts_with(&name))
+        .expect("ls lists it");
+    assert!(
+        !line.contains('\u{202e}') && line.contains(r"[('x\u{202e}y', '<i4')…"),
+        "{line}"
+    );
+    assert_eq!(detail(&name).unwrap()["descr"], HOSTILE_DESCR);
+    assert!(run(&["rm", &name]).status.success());
+}
+
+/// A record field named with U+202E and a backslash.
+const HOSTILE_DESCR: &str = "[('x\u{202e}y', '<i4'), ('back\\\\slash', '<f4')]";
+
+/// Not a test of its own: the channel of `descriptions_are_shown_and_escaped`, made in the
+/// channel directory of the run.
+#[test]
+fn hostile_descr_writer() {
+    let Ok(name) = std::env::var("SHMCHAN_TEST_HOSTILE_DESCR") else {
+        return;
+    };
+    let o = shmchan::Options::new().descr(HOSTILE_DESCR).persist(true);
+    let elem = shmchan::ElementType::record(8, 4).unwrap();
+    shmchan::RawChannel::create(&name, elem, o).expect("create");
+}
+
 #[test]
 fn invalid_utf8_text_is_reported_with_its_offset() {
     let name = unique("utf8");

@@ -35,6 +35,7 @@ fn describe<'py>(py: Python<'py>, i: &ChannelInfo) -> PyResult<Bound<'py, PyDict
     d.set_item("element_size", i.elem_size)?;
     d.set_item("element_align", i.elem_align)?;
     d.set_item("element_type", i.elem_type.map(|p| p.name()))?;
+    d.set_item("descr", i.descr.as_deref())?;
     d.set_item("schema", i.schema.as_deref())?;
     d.set_item("capacity", i.capacity)?;
     d.set_item("len", i.len())?;

@@ -4,7 +4,7 @@ use numpy::{PyArrayDescr, PyArrayDescrMethods};
 use pyo3::prelude::*;
 use shmchan::{Options, RawChannel};
 
-use crate::dtype::element_type;
+use crate::dtype::{descr, element_type};
 use crate::errors::error;
 use crate::reader::Reader;
 use crate::writer::Writer;
@@ -34,7 +34,8 @@ impl Channel {
         persist: bool,
     ) -> PyResult<Channel> {
         let elem = element_type(py, &dtype)?;
-        let mut opts = Options::new().persist(persist);
+        // Always described: a Python peer knows its whole layout (see `dtype::descr`).
+        let mut opts = Options::new().persist(persist).descr(descr(py, &dtype)?);
         if let Some(c) = capacity {
             opts = opts.capacity(c);
         }
@@ -86,6 +87,12 @@ impl Channel {
     #[getter]
     fn schema(&self) -> Option<&str> {
         self.inner.schema()
+    }
+
+    /// The channel's element description, as its creator recorded it.
+    #[getter]
+    fn descr(&self) -> Option<&str> {
+        self.inner.descr()
     }
 
     #[getter]

@@ -18,6 +18,7 @@ pub(crate) enum Attr {
     Int(usize),
     Str(String),
     OptInt(Option<u64>),
+    OptStr(Option<String>),
 }
 
 /// An instance of `shmchan._errors.<class>` with `message` and the attributes, as a PyErr.
@@ -37,6 +38,7 @@ fn build(py: Python<'_>, class: &str, message: &str, attrs: &[(&str, Attr)]) -> 
             Attr::Int(n) => kwargs.set_item(k, n)?,
             Attr::Str(s) => kwargs.set_item(k, s)?,
             Attr::OptInt(n) => kwargs.set_item(k, n)?,
+            Attr::OptStr(s) => kwargs.set_item(k, s)?,
         }
     }
     let cls = module.bind(py).getattr(class)?;
@@ -55,7 +57,9 @@ fn class(kind: ErrorKind) -> &'static str {
         ErrorKind::InvalidName => "InvalidNameError",
         ErrorKind::InvalidCapacity => "InvalidCapacityError",
         ErrorKind::InvalidSchema => "InvalidSchemaError",
-        ErrorKind::UnsupportedElement => "UnsupportedElementError",
+        // The package's descriptions come from dtypes: one it cannot make is a dtype that
+        // cannot be an element.
+        ErrorKind::UnsupportedElement | ErrorKind::InvalidDescr => "UnsupportedElementError",
         ErrorKind::AlreadyExists => "AlreadyExistsError",
         ErrorKind::NotFound => "NotFoundError",
         ErrorKind::PermissionDenied => "PermissionDeniedError",
@@ -107,14 +111,18 @@ pub(crate) fn error(py: Python<'_>, e: shmchan::Error) -> PyErr {
         Context::Element {
             expected_size,
             expected_align,
+            expected_descr,
             found_size,
             found_align,
+            found_descr,
             ..
         } => attrs.extend([
             ("expected_size", Attr::Int(*expected_size as usize)),
             ("expected_align", Attr::Int(*expected_align as usize)),
+            ("expected_descr", Attr::OptStr(expected_descr.clone())),
             ("found_size", Attr::Int(*found_size as usize)),
             ("found_align", Attr::Int(*found_align as usize)),
+            ("found_descr", Attr::OptStr(found_descr.clone())),
         ]),
         Context::Holder { pid, .. } => attrs.push(("pid", Attr::OptInt(pid.map(u64::from)))),
         Context::Reason(r) => attrs.push(("reason", Attr::Str(r.clone()))),

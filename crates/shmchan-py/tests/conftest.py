@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -32,6 +33,14 @@ IMU = np.dtype(
 TIMEOUT = float(os.environ.get("SHMCHAN_TEST_TIMEOUT", "60"))
 
 _counter = itertools.count()
+
+
+def ticks_frame() -> Any:
+    """A pandas DataFrame of two trades; pandas 3 makes its times ``M8[us]``."""
+    import pandas as pd
+
+    times = ["2024-05-01 12:00:00.123456", "2024-05-02 09:30:00.000001"]
+    return pd.DataFrame({"t": pd.to_datetime(times), "price": [101.5, 99.25]})
 
 
 def imu_items(start: int, count: int) -> np.ndarray:

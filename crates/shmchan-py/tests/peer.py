@@ -16,6 +16,8 @@ Prints `ready` once it holds its end. Roles:
   random short timeout and retried with the same batch until it completes; stops once it
   put COUNT items or more and 1,000 puts were cancelled (or at 20 times COUNT), closes, and
   prints `put N cancels C`.
+- `hold-frame NAME`: creates a channel of `conftest.ticks_frame()`'s records (pandas
+  writes its times as `M8[us]`), puts the frame, then holds the writer until killed.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import sys
 import numpy as np
 
 import shmchan
-from conftest import IMU, imu_items
+from conftest import IMU, imu_items, ticks_frame
 
 
 def dtype_of(key: str) -> np.dtype:
@@ -125,6 +127,15 @@ def hold_reader(name: str) -> None:
     r.close()
 
 
+def hold_frame(name: str) -> None:
+    df = ticks_frame()
+    chan = shmchan.ChannelIO.create(name, df.to_records(index=False).dtype, 4096)
+    w = chan.writer()
+    w.blocking_put(df)
+    print("ready", flush=True)
+    sys.stdin.read()  # until killed (or stdin closes)
+
+
 def block_get(name: str) -> None:
     chan = shmchan.ChannelIO.create_or_open(name, np.uint64, 4096)
     r = chan.reader()
@@ -175,6 +186,8 @@ def main() -> None:
         hold_writer(args[0], int(args[1]), args[2])
     elif role == "hold-reader":
         hold_reader(args[0])
+    elif role == "hold-frame":
+        hold_frame(args[0])
     elif role == "block-get":
         block_get(args[0])
     elif role == "storm-write":

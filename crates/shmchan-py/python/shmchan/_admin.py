@@ -16,8 +16,9 @@ def list_channels() -> list[str]:
 
 def inspect(name: str) -> dict[str, Any]:
     """What channel ``name``'s header says, without opening it for use: ``capacity``,
-    ``len``, the element's ``element_size``, ``element_align`` and ``element_type`` (a
-    primitive's name, or None), ``schema``, ``writer_state`` (``"open"``, ``"closed"`` or
+    ``len``, the element's ``element_size``, ``element_align``, ``element_type`` (a
+    primitive's name, or None) and ``descr`` (its description, see
+    :attr:`ChannelIO.descr`), ``schema``, ``writer_state`` (``"open"``, ``"closed"`` or
     ``"aborted"``, with ``abort_reason``), ``reader_closed``, ``in_use``, ``persist``,
     ``owner_uid``, ``mode``, and for ``writer`` and ``reader``: ``held`` (a live process
     has the end), ``pid`` and ``claims``. :class:`NotFoundError` if there is no such

@@ -17,9 +17,12 @@ class ChannelIO:
     """A named channel of one dtype, open in this process.
 
     It hands out the channel's two ends, :meth:`writer` and :meth:`reader`: one of each
-    across all processes at a time. A Rust program opens the same channel with
-    ``ChannelIo::<T>`` of a ``T`` of the same size and alignment (``#[repr(C)]`` for a
-    structured dtype made with ``align=True``) and the same schema tag.
+    across all processes at a time. The channel records the dtype's description
+    (:attr:`descr`), and an open with a dtype described otherwise is refused. A Rust
+    program opens the same channel with ``ChannelIo::<T>`` of a ``T`` of the same size and
+    alignment (``#[repr(C)]`` for a structured dtype made with ``align=True``), the same
+    schema tag, and, to be checked field by field, the same description
+    (``Options::descr``).
 
     The channel is removed when the last handle to it (in any process) goes, once its
     reader has closed it, unless it was created with ``persist=True``."""
@@ -49,9 +52,11 @@ class ChannelIO:
 
     @classmethod
     def open(cls, name: str, dtype: npt.DTypeLike, *, schema: str | None = None) -> ChannelIO:
-        """Opens existing channel ``name``, which must hold ``dtype`` (size, alignment, and
-        for the numeric dtypes the kind) and have ``schema`` as its tag: else
-        :class:`ElementMismatchError` or :class:`SchemaMismatchError`."""
+        """Opens existing channel ``name``, which must hold ``dtype`` (its size, alignment,
+        and description: field names and order, kinds, units, byte order, padding) and have
+        ``schema`` as its tag: else :class:`ElementMismatchError` (naming both descriptions)
+        or :class:`SchemaMismatchError`. A channel that a Rust record type created without a
+        description is checked by size and alignment only."""
         return cls(_shmchan._Channel.connect("open", name, np.dtype(dtype), None, schema))
 
     @classmethod
@@ -97,6 +102,14 @@ class ChannelIO:
     def dtype(self) -> np.dtype[Any]:
         """The items' dtype."""
         return self._native.dtype
+
+    @property
+    def descr(self) -> str | None:
+        """The channel's element description, in the NPY format's ``descr`` notation, as its
+        creator recorded it: ``repr(numpy.lib.format.dtype_to_descr(dtype))`` for a dtype
+        (a top-level subarray ``(3,)f4`` is ``('<f4', (3,))``), None for a Rust record type
+        created without one."""
+        return self._native.descr
 
     @property
     def capacity(self) -> int:

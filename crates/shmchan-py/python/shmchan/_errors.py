@@ -96,12 +96,16 @@ class EndTakenError(ChannelError):
 
 
 class ElementMismatchError(ChannelError, TypeError):
-    """The channel's element type and this side's differ (the message names both)."""
+    """The channel's element type and this side's differ (the message names both): their
+    sizes, alignments, or descriptions (``expected_descr`` is this side's, ``found_descr``
+    the channel's, in the NPY format's ``descr`` notation; None for a side without one)."""
 
     expected_size: int
     expected_align: int
     found_size: int
     found_align: int
+    expected_descr: str | None = None
+    found_descr: str | None = None
 
 
 class CorruptedError(ChannelError):
