@@ -64,6 +64,24 @@ macro_rules! accessors {
             }
         }
 
+        /// `Ok` in the process that claimed this end; [`Forked`](crate::ErrorKind::Forked) in
+        /// a process that inherited it through `fork`. There every call that moves data or
+        /// waits fails with that error, and closing, aborting, leaving or dropping the end
+        /// only lets go of this process's copy: the claimant's end stays open and claimed.
+        /// For code that must not close silently in vain (the Python package's `close`
+        /// raises instead).
+        ///
+        /// # Errors
+        ///
+        /// [`Forked`](crate::ErrorKind::Forked), naming the claimant's pid.
+        pub fn check_process(&self) -> Result<(), $crate::Error> {
+            if self.core.owned_here() {
+                Ok(())
+            } else {
+                Err(self.core.forked_error())
+            }
+        }
+
         /// Bounds every later wait of this end (async and blocking): a call that has waited
         /// `timeout` for items or room fails with `TimedOut`, having removed nothing (a put:
         /// having accepted a prefix, which the error counts). `None` (the default) waits as
@@ -232,12 +250,18 @@ impl EndCore {
             return Err(self.error(ErrorKind::EndClosed));
         }
         if self.forked() {
-            return Err(self.error(ErrorKind::Forked).with_context(Context::Holder {
-                end: self.end,
-                pid: Some(self.claimant),
-            }));
+            return Err(self.forked_error());
         }
         Ok(())
+    }
+
+    /// The [`Forked`](ErrorKind::Forked) error of this end, naming its claimant.
+    #[cold]
+    pub(crate) fn forked_error(&self) -> Error {
+        self.error(ErrorKind::Forked).with_context(Context::Holder {
+            end: self.end,
+            pid: Some(self.claimant),
+        })
     }
 
     /// An error of `kind` in a call of this end.

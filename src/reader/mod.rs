@@ -292,6 +292,10 @@ impl<T, S: Stride> ReaderFront<T, S> {
     /// Closes the channel: what remains is discarded, and the writer's waiting or next
     /// `put` fails with [`ErrorKind::Closed`]. Dropping the reader does the same.
     ///
+    /// In a process that inherited the reader through `fork`, closing (or dropping) it
+    /// closes nothing: it lets go of this process's copy, and the claimant's reader stays
+    /// open (see [`check_process`](Self::check_process)).
+    ///
     /// ```
     /// # use shmchan::{ChannelIo, ErrorKind, Options};
     /// # let name = format!("doc-reader-close-{}", std::process::id());

@@ -436,6 +436,10 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// Closes the channel for writing. The reader can read everything committed, then gets
     /// [`ErrorKind::Closed`]. Dropping the writer does the same.
     ///
+    /// In a process that inherited the writer through `fork`, closing (or aborting, or
+    /// dropping) it closes nothing: it lets go of this process's copy, and the claimant's
+    /// writer stays open (see [`check_process`](Self::check_process)).
+    ///
     /// ```
     /// # use shmchan::{ChannelIo, ErrorKind, Options};
     /// # let name = format!("doc-close-{}", std::process::id());

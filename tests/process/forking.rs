@@ -158,6 +158,8 @@ fn use_inherited(
         r.wait_fd().map(|fd| fd.as_raw_fd()),
     )?;
     forked("reader finish_wait", parent, r.finish_wait())?;
+    forked("writer check_process", parent, w.check_process())?;
+    forked("reader check_process", parent, r.check_process())?;
     // The message says what happened and what to do.
     let msg = w.blocking_put(&[100]).unwrap_err().to_string();
     if !(msg.contains(name) && msg.contains(&parent.to_string()) && msg.contains("by name")) {
@@ -202,6 +204,8 @@ pub fn role_fork_use() -> Result<(), String> {
         }
         Side::Parent(pid) => reap(pid)?,
     }
+    w.check_process().map_err(e)?;
+    r.check_process().map_err(e)?;
     let info = ChannelIo::inspect(&name).map_err(e)?;
     if !info.writer.held
         || !info.reader.held
