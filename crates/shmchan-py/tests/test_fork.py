@@ -15,7 +15,7 @@ import pytest
 
 import shmchan
 from conftest import TIMEOUT
-from workers import read_all, use_inherited
+from workers import end_lent, read_all, use_inherited
 
 U64 = np.dtype(np.uint64)
 
@@ -65,6 +65,31 @@ def test_an_inherited_end_raises_forked_error_and_stays_the_parents(name: str, e
     w.close()
     with pytest.raises(shmchan.QueueClosedError):
         r.blocking_get_some(np.empty(1, U64), timeout=TIMEOUT)
+    r.close()
+
+
+@pytest.mark.parametrize("end", ["reader", "writer"])
+def test_a_view_open_across_a_fork_is_the_parents(name: str, end: str) -> None:
+    """The child leaving the block of a view (or of reserved slots) lent before the fork
+    consumes (commits) nothing; the parent's block then does, once."""
+    chan = shmchan.ChannelIO.create(name, U64, capacity=512)
+    w, r = chan.writer(), chan.reader()
+    w.blocking_put(np.arange(4, dtype=U64))
+    lent = r.blocking_peek(2, timeout=TIMEOUT) if end == "reader" else w.blocking_reserve(2)
+    ctx = mp.get_context("fork")
+    theirs, ours = ctx.Pipe(duplex=False)
+    with lent as slots:
+        if end == "writer":
+            slots[:] = [4, 5]
+        child = ctx.Process(target=end_lent, args=(lent, ours))
+        child.start()
+        assert _result(theirs, child) == ("ForkedError", os.getpid())
+        assert len(chan) == 4
+    assert len(chan) == (2 if end == "reader" else 6)
+    first = 2 if end == "reader" else 0
+    got = r.blocking_get(np.empty(len(chan), U64))
+    assert list(got) == list(range(first, 6 if end == "writer" else 4))
+    w.close()
     r.close()
 
 

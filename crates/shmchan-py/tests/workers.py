@@ -81,3 +81,13 @@ def use_inherited(end: shmchan.Reader | shmchan.Writer, out: Connection) -> None
         except Exception as e:
             results.append((what, type(e).__name__, getattr(e, "pid", None), str(e)))
     out.send(results)
+
+
+def end_lent(lent: Any, out: Connection) -> None:
+    """In a child forked while the parent's view (or reserved slots) was open: leaves its
+    ``with`` block, and sends back what that raised."""
+    try:
+        lent.__exit__(None, None, None)
+        out.send(("returned", None))
+    except Exception as e:
+        out.send((type(e).__name__, getattr(e, "pid", None)))
