@@ -226,9 +226,9 @@ impl Error {
                 },
             ) => write!(
                 f,
-                "channel '{name}': this {end} was claimed by process {pid}, and this process \
-                 inherited it through fork; it cannot be used here (process {pid} still owns \
-                 it): open the channel by name in this process and claim an end of its own"
+                "channel '{name}': this {end} belongs to process {pid}, which claimed it; this \
+                 process inherited it through fork and cannot use it: open the channel by name \
+                 in this process and claim an end of its own"
             ),
             (ErrorKind::Forked, _) => write!(
                 f,
