@@ -84,9 +84,15 @@
 //! `enable_all`), like every tokio socket type; a front registers its doorbell with the
 //! runtime of its first async wait, so use its async methods within one runtime.
 //!
-//! `fork` without `exec` is not supported for open channels: the child shares the parent's
-//! open file descriptions and so its locks. The child's handles are inert (dropping them
-//! neither closes the parent's ends nor releases its locks), but the child must not use them.
+//! ## fork
+//!
+//! A child forked without `exec` inherits the parent's handles and ends, and their open file
+//! descriptions (so their locks), but it cannot use them. Every call of an inherited end that
+//! moves data or waits fails with [`ErrorKind::Forked`] (one load and one compare per call,
+//! no system call), and so does claiming an end through an inherited handle: open the
+//! channel by name in the child and claim an end of its own. Dropping inherited handles and
+//! ends (or exiting) in the child does nothing to the channel: the parent's ends stay open
+//! and claimed.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
@@ -104,6 +110,7 @@ mod element;
 mod end;
 mod error;
 mod eventcount;
+mod fork;
 mod header;
 pub mod layout;
 mod liveness;

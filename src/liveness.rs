@@ -79,15 +79,13 @@ impl Claim {
         if !seg.in_owner_process() {
             // A child forked without exec shares our open file description, so the lock
             // would not stop two holders of one end.
-            return Err(Error::io(
-                seg.name(),
-                "claiming an end",
-                std::io::Error::other(
-                    "this handle was inherited across fork; open the channel again in this process",
-                ),
-            )
-            .by(end));
+            return Err(Error::new(ErrorKind::Forked, seg.name()).by(end));
         }
+        // Before the end records its fork generation (`EndCore::claim`): from here on, a
+        // fork changes the generation in the child.
+        crate::fork::register().map_err(|source| {
+            Error::io(seg.name(), "registering a fork handler", source).by(end)
+        })?;
         // Our start time, read once per process (a /proc read) before we lock, so that
         // `publish` records it at once.
         let _ = own_start_time();

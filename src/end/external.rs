@@ -18,6 +18,7 @@ use crate::writer::{room_for, WriterFront};
 
 impl EndCore {
     fn wait_fd(&mut self) -> Result<BorrowedFd<'_>, Error> {
+        self.check()?;
         let (seg, end) = (&self.seg, self.end);
         self.waiter
             .wait_fd()
@@ -37,6 +38,9 @@ impl EndCore {
     }
 
     fn finish_wait(&mut self) -> Result<(), Error> {
+        // In a process that inherited the end, draining the doorbell would take the
+        // claimant's wakeup.
+        self.check()?;
         self.waiter
             .finish()
             .map_err(|source| self.io_error("finishing a wait", source))

@@ -10,7 +10,7 @@ mod external;
 
 use crate::element::Stride;
 use crate::error::{Context, Error, ErrorKind};
-use crate::header::{End, Header};
+use crate::header::{End, Header, OPEN};
 use crate::liveness::Claim;
 use crate::notify::{WaitStats, WaitStrategy, Waiter};
 use crate::ring::RingError;
@@ -43,17 +43,42 @@ macro_rules! accessors {
         /// the peer learns that the end's holder is gone (`PeerGone`), nothing is ended for
         /// it, and a new holder of this end carries on where this one stopped. (Dropping the
         /// end, or `close`, closes the channel instead.)
+        ///
+        /// In a process that inherited this end through `fork`, it only lets go of this
+        /// process's copy, as a drop does: the claimant keeps the end.
         pub fn leave(mut self) {
             // Marked closed: the drop that follows skips `finish`, and only releases the
-            // end's lock.
+            // end's lock (in the claimant's process).
             self.core.closed = true;
-            let bell = self.core.waiter.peer_bell();
+            let bell = self
+                .core
+                .owned_here()
+                .then(|| self.core.waiter.peer_bell())
+                .flatten();
             drop(self);
             // Then ring the peer, which may sleep waiting for us: it re-checks our lock, finds
             // it free, and learns that we are gone (a pidfd would not tell it if it lives in
             // this process).
             if let Some(bell) = bell {
                 crate::notify::ring(std::os::fd::AsFd::as_fd(&bell));
+            }
+        }
+
+        /// `Ok` in the process that claimed this end; [`Forked`](crate::ErrorKind::Forked) in
+        /// a process that inherited it through `fork`. There every call that moves data or
+        /// waits fails with that error, and closing, aborting, leaving or dropping the end
+        /// only lets go of this process's copy: the claimant's end stays open and claimed.
+        /// For code that must not close silently in vain (the Python package's `close`
+        /// raises instead).
+        ///
+        /// # Errors
+        ///
+        /// [`Forked`](crate::ErrorKind::Forked), naming the claimant's pid.
+        pub fn check_process(&self) -> Result<(), $crate::Error> {
+            if self.core.owned_here() {
+                Ok(())
+            } else {
+                Err(self.core.forked_error())
             }
         }
 
@@ -128,6 +153,11 @@ pub(crate) struct EndCore {
     /// made through a live front finds it set, and the fast paths do not test it; the slow
     /// paths still do.
     pub(crate) closed: bool,
+    /// The fork generation of the claimant's process (`fork::generation`). Any other value
+    /// means this end is used in a process forked from its claimant: see [`forked`](Self::forked).
+    generation: u64,
+    /// The claimant's pid, for the error of an end used in another process.
+    claimant: u32,
     // Declared last: dropped after the front's `Drop::drop` closed the channel, releasing
     // the lock only then.
     _claim: Claim,
@@ -145,6 +175,9 @@ impl EndCore {
         ring: impl FnOnce(u64, u64, u64) -> Result<R, RingError>,
     ) -> Result<(EndCore, R), Error> {
         let claim = Claim::take(seg, end)?;
+        // After `take`, which registered the atfork handler: a fork from here on changes the
+        // generation in the child.
+        let generation = crate::fork::generation();
         let h = seg.header();
         // Resume where the previous holder of this end stopped. Our own index first, then the
         // peer's: the peer's only moves towards ours (head up to a published tail, tail up to
@@ -178,6 +211,8 @@ impl EndCore {
             end,
             waiter,
             closed: false,
+            generation,
+            claimant: std::process::id(),
             _claim: claim,
         };
         Ok((core, ring))
@@ -187,6 +222,46 @@ impl EndCore {
     #[inline]
     pub(crate) fn name(&self) -> &str {
         self.seg.name()
+    }
+
+    /// True if this end is used in a process other than the one that claimed it: a child
+    /// forked (without exec) from the claimant, or one of its descendants. One load and one
+    /// compare, for the fast paths; see `fork`.
+    #[inline(always)]
+    pub(crate) fn forked(&self) -> bool {
+        crate::fork::generation() != self.generation
+    }
+
+    /// The writer's fast-path test in one branch: true if `reader_state` (as loaded) is
+    /// [`OPEN`] and this end is used in its claimant's process. `OPEN` is 0, so
+    /// `reader_state | (generation ^ ours)` is 0 exactly then.
+    #[inline(always)]
+    pub(crate) fn open_here(&self, reader_state: u32) -> bool {
+        const { assert!(OPEN == 0) };
+        (u64::from(reader_state) | (crate::fork::generation() ^ self.generation)) == 0
+    }
+
+    /// Whether a call may go through this end: [`EndClosed`](ErrorKind::EndClosed) once it
+    /// was closed, [`Forked`](ErrorKind::Forked) in a process that inherited it. Every slow
+    /// path (and every call without a fast path) that moves data or waits starts here.
+    #[inline]
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        if self.closed {
+            return Err(self.error(ErrorKind::EndClosed));
+        }
+        if self.forked() {
+            return Err(self.forked_error());
+        }
+        Ok(())
+    }
+
+    /// The [`Forked`](ErrorKind::Forked) error of this end, naming its claimant.
+    #[cold]
+    pub(crate) fn forked_error(&self) -> Error {
+        self.error(ErrorKind::Forked).with_context(Context::Holder {
+            end: self.end,
+            pid: Some(self.claimant),
+        })
     }
 
     /// An error of `kind` in a call of this end.
@@ -269,13 +344,32 @@ impl EndCore {
     /// for). A child forked without exec shares our locks and must not close its parent's
     /// end: there this only marks the front closed.
     pub(crate) fn finish(&mut self, store: impl FnOnce(&Header)) {
-        if self.closed || !self.seg.in_owner_process() {
+        if self.closed || !self.owned_here() {
             self.closed = true;
             return;
         }
         self.closed = true;
         store(self.seg.header());
         self.waiter.ring_peer();
+    }
+
+    /// True in the claimant's process: by the fork generation and by the pid (a child made
+    /// by a raw `clone` ran no atfork handler). For the rare decisions that touch the
+    /// channel on the way out (closing, ringing the peer).
+    pub(crate) fn owned_here(&self) -> bool {
+        !self.forked() && self.seg.in_owner_process()
+    }
+}
+
+impl Drop for EndCore {
+    /// In a process that inherited this end, the descriptors registered with tokio are let
+    /// go of without deregistering them (see `Waiter::forsake`): fork shares the runtime's
+    /// epoll instance with the claimant, whose registrations a deregistration here would
+    /// remove. The claim (dropped after this) leaves the lock alone there too.
+    fn drop(&mut self) {
+        if !self.owned_here() {
+            self.waiter.forsake();
+        }
     }
 }
 

@@ -39,6 +39,7 @@ impl fmt::Display for Error {
             | ErrorKind::TimedOut
             | ErrorKind::Oversized
             | ErrorKind::EndClosed
+            | ErrorKind::Forked
             | ErrorKind::PartialElement => self.fmt_call(f),
             _ => self.fmt_channel(f),
         }
@@ -235,6 +236,25 @@ impl Error {
             (ErrorKind::EndClosed, _) => write!(
                 f,
                 "channel '{name}': this {} is closed",
+                r.end.unwrap_or(End::Writer)
+            ),
+            (
+                ErrorKind::Forked,
+                Context::Holder {
+                    end,
+                    pid: Some(pid),
+                },
+            ) => write!(
+                f,
+                "channel '{name}': this {end} belongs to process {pid}, which claimed it; this \
+                 process inherited it through fork and cannot use it: open the channel by name \
+                 in this process and claim an end of its own"
+            ),
+            (ErrorKind::Forked, _) => write!(
+                f,
+                "channel '{name}': this handle was opened by another process, and this \
+                 process inherited it through fork; it cannot claim the {} here: open the \
+                 channel by name in this process and claim an end of its own",
                 r.end.unwrap_or(End::Writer)
             ),
             (ErrorKind::PartialElement, Context::Partial { len, element_size }) => write!(

@@ -92,6 +92,16 @@ pub enum ErrorKind {
     Oversized,
     /// This end was already closed.
     EndClosed,
+    /// This end was claimed by another process, and this one inherited it through `fork`
+    /// (without exec); or, when claiming, the channel handle was opened by another process
+    /// and inherited the same way. An inherited end cannot be used: its positions are the
+    /// claimant's as of the fork, and the claimant still owns it (its
+    /// [pid](Error::pid) is in [`Context::Holder`]). Open the channel by name in this
+    /// process and claim an end of its own.
+    ///
+    /// Dropping (or closing) an inherited end does nothing to the channel: the stream is
+    /// not closed, and the claimant keeps its end.
+    Forked,
     /// A raw end's buffer is not a whole number of elements (a
     /// [`RawChannel`](crate::RawChannel)'s slices are bytes).
     PartialElement,
@@ -179,11 +189,12 @@ pub enum Context {
         /// The directory (normally `/dev/shm`).
         dir: PathBuf,
     },
-    /// The end asked for and its holder.
+    /// The end asked for and its holder ([`ErrorKind::EndTaken`]), or the end used and the
+    /// process that claimed it ([`ErrorKind::Forked`]).
     Holder {
         /// Which end.
         end: End,
-        /// The holder's pid as recorded in the segment.
+        /// The holder's pid: as recorded in the segment, or the claimant's.
         pid: Option<u32>,
     },
     /// The end that closed the channel.
@@ -413,7 +424,8 @@ impl Error {
         }
     }
 
-    /// The holder's pid, for [`ErrorKind::EndTaken`], when the segment records it.
+    /// The holder's pid: for [`ErrorKind::EndTaken`], when the segment records it; for
+    /// [`ErrorKind::Forked`], the process that claimed the end.
     pub fn pid(&self) -> Option<u32> {
         match self.0.context {
             Context::Holder { pid, .. } => pid,

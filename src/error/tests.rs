@@ -60,6 +60,10 @@ fn one_of_each() -> Vec<Error> {
             Error::new(ErrorKind::PeerGone, "x").by(end),
             Error::new(ErrorKind::TimedOut, "x").by(end),
             Error::new(ErrorKind::EndClosed, "x").by(end),
+            Error::new(ErrorKind::Forked, "x")
+                .with_context(Context::Holder { end, pid: Some(7) })
+                .by(end),
+            Error::new(ErrorKind::Forked, "x").by(end),
         ]);
     }
     all

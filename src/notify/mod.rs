@@ -213,6 +213,25 @@ impl Waiter {
         self.peer_bell.try_clone().ok()
     }
 
+    /// Lets go of the descriptors registered with tokio without deregistering them, in a
+    /// process that inherited this waiter through fork. A deregistration is an
+    /// `epoll_ctl(EPOLL_CTL_DEL)` on the runtime's epoll instance, which the child shares
+    /// with the claimant, for a descriptor whose number and open file description are the
+    /// claimant's too: it would remove the claimant's registration, and the claimant's async
+    /// waits would never wake again. The descriptors stay open here until this process
+    /// exits (closing them would not remove the registration either: the claimant keeps the
+    /// open file descriptions).
+    pub(crate) fn forsake(&mut self) {
+        let pollables = std::iter::once(&mut self.bell)
+            .chain(self.pidfd.as_mut())
+            .chain(self.timer.as_mut());
+        for p in pollables {
+            if let Pollable::Registered(_) = p {
+                std::mem::forget(std::mem::replace(p, Pollable::Moved));
+            }
+        }
+    }
+
     /// Rings the peer's doorbell unconditionally (claim, close).
     pub(crate) fn ring_peer(&mut self) {
         ring(self.peer_bell.as_fd());

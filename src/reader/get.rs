@@ -124,12 +124,16 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
     /// ```
     #[inline]
     pub fn get<'a>(&'a mut self, to: &'a mut [T]) -> impl Future<Output = Result<(), Error>> + 'a {
-        FastThenSlow::new(move || {
-            if self.get_now(to) {
-                return Err(Ok(()));
-            }
-            Ok(self.get_in(to, Mode::Async))
-        })
+        // Inlined into the caller's poll, as `put`'s.
+        FastThenSlow::new(
+            #[inline(always)]
+            move || {
+                if self.get_now(to) {
+                    return Err(Ok(()));
+                }
+                Ok(self.get_in(to, Mode::Async))
+            },
+        )
     }
 
     /// Copies between 1 and `to.len()` items into `to` — whatever is available — waiting only
@@ -164,12 +168,15 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
         to: &'a mut [T],
     ) -> impl Future<Output = Result<usize, Error>> + 'a {
         // As `get`: the first poll takes what is there; only a miss builds the waiting future.
-        FastThenSlow::new(move || {
-            if let Some(k) = self.get_some_now(to) {
-                return Err(Ok(k));
-            }
-            Ok(self.get_some_in(to, Mode::Async))
-        })
+        FastThenSlow::new(
+            #[inline(always)]
+            move || {
+                if let Some(k) = self.get_some_now(to) {
+                    return Err(Ok(k));
+                }
+                Ok(self.get_some_in(to, Mode::Async))
+            },
+        )
     }
 
     /// Waits until at least `n` items are there (`n` at most the capacity), removing

@@ -142,11 +142,10 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
         self.core.whole(self.stride, len)
     }
 
+    /// [`EndClosed`](ErrorKind::EndClosed) once closed, [`Forked`](ErrorKind::Forked) in a
+    /// process that inherited this reader: the first step of every slow path.
     pub(crate) fn check_open(&self) -> Result<(), Error> {
-        if self.core.closed {
-            return Err(self.core.error(ErrorKind::EndClosed));
-        }
-        Ok(())
+        self.core.check()
     }
 
     /// The first unconsumed item. Up to `capacity` slots from here are one contiguous range
@@ -267,6 +266,10 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
         // them does nothing), more than the capacity never. None of `core.closed` either: it
         // is set only on the way out (see `EndCore::closed`).
         // Enough items: the stream's end does not matter yet (they are read first).
+        // An end inherited through fork takes the slow path, which reports it.
+        if self.core.forked() {
+            return None;
+        }
         let tail = &self.core.hot.header().tail.0;
         self.ring
             .available_now(tail, want as u64)
@@ -288,6 +291,10 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
 impl<T, S: Stride> ReaderFront<T, S> {
     /// Closes the channel: what remains is discarded, and the writer's waiting or next
     /// `put` fails with [`ErrorKind::Closed`]. Dropping the reader does the same.
+    ///
+    /// In a process that inherited the reader through `fork`, closing (or dropping) it
+    /// closes nothing: it lets go of this process's copy, and the claimant's reader stays
+    /// open (see [`check_process`](Self::check_process)).
     ///
     /// ```
     /// # use shmchan::{ChannelIo, ErrorKind, Options};

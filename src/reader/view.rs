@@ -266,12 +266,17 @@ impl<T: Pod, S: Stride> View<'_, T, S> {
     }
 
     /// Removes the first `k` elements (at most the view's length) and returns how many.
+    ///
+    /// A view that a process inherited through `fork` (the fork came while it was held)
+    /// removes nothing there and returns 0: the reader is its claimant's (see
+    /// [`ErrorKind::Forked`](crate::ErrorKind::Forked)).
     #[inline]
     pub fn consume(self, k: usize) -> usize {
         let k = k.min(self.len);
-        if k > 0 {
-            self.front.release(k);
+        if k == 0 || self.front.core.forked() {
+            return 0;
         }
+        self.front.release(k);
         k
     }
 

@@ -156,8 +156,9 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
         // nothing (but store `tail` unchanged). None of `core.closed` either: it is set
         // only on the way out (see `EndCore::closed`).
         let h = self.core.hot.header();
-        // Relaxed: as in `free`.
-        if h.reader_state.load(Ordering::Relaxed) != OPEN {
+        // Relaxed: as in `free`. An end inherited through fork takes the slow path too,
+        // which reports it (`put_start`); one branch for both.
+        if !self.core.open_here(h.reader_state.load(Ordering::Relaxed)) {
             return false;
         }
         // Re-reads the reader's `head` only when the cached view shows too little room.
@@ -176,6 +177,8 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// many items as fit. Returns how many were put; the caller waits for room for the rest.
     #[inline(always)]
     fn put_start(&mut self, items: &[T]) -> Result<usize, Error> {
+        // Before the spin, which would otherwise wait for a ring this end may not use.
+        self.core.check()?;
         self.wait_for_chunk(self.whole(items.len())?);
         self.try_put(items)
     }
@@ -242,11 +245,10 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     }
 
     /// Free slots now, re-reading the reader's index only if the cached view shows fewer
-    /// than `want`. Fails if this writer or the reader closed.
+    /// than `want`. Fails if this writer or the reader closed, or if this process inherited
+    /// the writer through fork.
     pub(crate) fn free(&mut self, want: usize) -> Result<usize, Error> {
-        if self.core.closed {
-            return Err(self.core.error(ErrorKind::EndClosed));
-        }
+        self.core.check()?;
         let h = self.core.seg.header();
         // Relaxed: a flag with no data behind it; a close that we miss here is seen by the
         // next call or by the wait, whose check re-reads it after a SeqCst fence.
@@ -371,14 +373,19 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// ```
     #[inline]
     pub fn put<'a>(&'a mut self, items: &'a [T]) -> impl Future<Output = Result<(), Error>> + 'a {
-        // The fast path runs in the future's first poll, inlined into the caller; the
-        // waiting future (a large state machine) is made only when it is needed.
-        FastThenSlow::new(move || {
-            if self.put_now(items) {
-                return Err(Ok(()));
-            }
-            Ok(self.put_slow(items))
-        })
+        // The fast path runs in the future's first poll, inlined into the caller (forced:
+        // left to itself, the inliner keeps this closure out of line once the fast path
+        // grows by a few instructions, and the call costs more than the path); the waiting
+        // future (a large state machine) is made only when it is needed.
+        FastThenSlow::new(
+            #[inline(always)]
+            move || {
+                if self.put_now(items) {
+                    return Err(Ok(()));
+                }
+                Ok(self.put_slow(items))
+            },
+        )
     }
 
     /// The rest of `put`, once its fast path found no room for all of `items`.
@@ -493,6 +500,10 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
 
     /// Closes the channel for writing. The reader can read everything committed, then gets
     /// [`ErrorKind::Closed`]. Dropping the writer does the same.
+    ///
+    /// In a process that inherited the writer through `fork`, closing (or aborting, or
+    /// dropping) it closes nothing: it lets go of this process's copy, and the claimant's
+    /// writer stays open (see [`check_process`](Self::check_process)).
     ///
     /// ```
     /// # use shmchan::{ChannelIo, ErrorKind, Options};

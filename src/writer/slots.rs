@@ -8,7 +8,6 @@ use bytemuck::Pod;
 use super::WriterFront;
 use crate::element::{Stride, Typed};
 use crate::error::Error;
-use crate::header::OPEN;
 use crate::notify::{self, Mode};
 
 impl<T: Pod, S: Stride> WriterFront<T, S> {
@@ -16,10 +15,11 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     /// (None: take the slow path, which also reports an oversized `n`).
     #[inline(always)]
     fn reserve_now(&mut self, n: usize) -> Option<usize> {
-        // As `put_now`: the reader's state, then room (more than the capacity never fits).
+        // As `put_now`: the reader's state and the fork generation, then room (more than the
+        // capacity never fits).
         let h = self.core.hot.header();
         // Relaxed: as in `free`.
-        if h.reader_state.load(Ordering::Relaxed) != OPEN {
+        if !self.core.open_here(h.reader_state.load(Ordering::Relaxed)) {
             return None;
         }
         self.ring.room_now(&h.head.0, n as u64).map(|_| n)
@@ -165,12 +165,17 @@ impl<T: Pod, S: Stride> Slots<'_, T, S> {
 
     /// Publishes the first `k` slots (at most the guard's length; a larger `k` publishes all
     /// of them) to the reader, in order, and returns how many.
+    ///
+    /// A guard that a process inherited through `fork` (the fork came while it was held)
+    /// publishes nothing there and returns 0: the writer is its claimant's (see
+    /// [`ErrorKind::Forked`](crate::ErrorKind::Forked)).
     #[inline]
     pub fn commit(self, k: usize) -> usize {
         let k = k.min(self.len);
-        if k > 0 {
-            self.front.publish(k);
+        if k == 0 || self.front.core.forked() {
+            return 0;
         }
+        self.front.publish(k);
         k
     }
 

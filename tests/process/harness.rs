@@ -15,7 +15,8 @@ use wait_timeout::ChildExt;
 use crate::barrier::role_no_membarrier;
 use crate::closing::role_abort_empty;
 use crate::describing::{role_raw_described_reader, role_raw_described_writer};
-use crate::ownership::{role_create_persist, role_fork_guard, role_open_report};
+use crate::forking::{role_fork_drop, role_fork_guard, role_fork_use};
+use crate::ownership::{role_create_persist, role_open_report};
 use crate::peer_death::role_restart_writer;
 use crate::roles::{role_hold, role_stream_reader, role_stream_writer};
 use crate::streaming::role_records_writer;
@@ -259,6 +260,8 @@ pub fn role_main(role: &str) -> i32 {
         "raw_described_writer" => role_raw_described_writer(),
         "raw_described_reader" => role_raw_described_reader(),
         "fork_guard" => role_fork_guard(),
+        "fork_use" => role_fork_use(),
+        "fork_drop" => role_fork_drop(),
         "restart_writer" => role_restart_writer(),
         "pingpong" => role_pingpong(),
         "no_membarrier" => role_no_membarrier(),

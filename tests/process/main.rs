@@ -13,6 +13,7 @@
 mod barrier;
 mod closing;
 mod describing;
+mod forking;
 mod harness;
 mod ownership;
 mod peer_death;
@@ -77,7 +78,9 @@ fn main() {
         peer_death::unwatchable_peer_death_is_found,
         ownership::foreign_owner_and_symlinks,
         streaming::zero_copy_records_across_processes,
-        ownership::fork_child_leaves_the_parents_ends_alone,
+        forking::fork_child_leaves_the_parents_ends_alone,
+        forking::fork_child_cannot_use_inherited_ends,
+        forking::fork_child_exit_and_drop_leave_the_stream_alone,
         ownership::old_handle_drop_spares_a_recreated_channel,
         closing::closed_ends_cannot_be_reclaimed,
         closing::cancelled_get_removes_nothing,

@@ -1,6 +1,6 @@
 //! Who may use a channel: ends held by other processes, another user's channels and
-//! permissions, tampered or symlinked files, handles inherited across fork, and a name reused
-//! after removal.
+//! permissions, tampered or symlinked files, and a name reused after removal. (Handles and
+//! ends inherited across fork: `forking`.)
 
 use std::path::Path;
 
@@ -204,63 +204,6 @@ pub fn tampered_files_are_foreign() -> R {
             format!("ring of another owner: {e:?}"),
         )?;
     }
-    Ok(())
-}
-
-/// A handle inherited across fork is inert: it cannot claim, and dropping it neither closes
-/// the parent's end nor releases its lock nor removes the channel.
-pub fn fork_child_leaves_the_parents_ends_alone() -> R {
-    let name = unique("fork");
-    let out = Peer::spawn("fork_guard", &[("NAME", name.clone())]).success()?;
-    check(out == "ok", format!("fork role said {out:?}"))?;
-    check(gone(&name), "finished channel left behind")
-}
-
-/// Claims the writer, forks (this child process is single-threaded, so the fork is safe);
-/// the grandchild tries to claim through the inherited handle and drops everything; the
-/// parent checks its end is untouched and keeps writing.
-pub fn role_fork_guard() -> Result<(), String> {
-    let name = env("NAME");
-    let chan =
-        ChannelIo::<u64>::create(&name, Options::new().capacity(512)).map_err(|e| e.to_string())?;
-    let mut w = chan.writer().map_err(|e| e.to_string())?;
-    w.blocking_put(&[1, 2, 3]).map_err(|e| e.to_string())?;
-    // SAFETY: this role's process has one thread, so the child may run any code.
-    match unsafe { libc::fork() } {
-        0 => {
-            let code = match chan.reader() {
-                Ok(_) => 10, // an inherited handle must not claim
-                Err(_) => {
-                    drop(w);
-                    drop(chan);
-                    0
-                }
-            };
-            // SAFETY: ends the child without running the parent's exit handlers twice.
-            unsafe { libc::_exit(code) }
-        }
-        -1 => return Err("fork failed".into()),
-        child => {
-            let mut status = 0;
-            // SAFETY: waits for our own child; `status` is a valid out-pointer.
-            unsafe { libc::waitpid(child, &mut status, 0) };
-            if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-                return Err(format!("forked child failed: status {status:#x}"));
-            }
-        }
-    }
-    let info = ChannelIo::inspect(&name).map_err(|e| e.to_string())?;
-    if !info.writer.held || info.writer_state != shmchan::WriterState::Open {
-        return Err(format!("the child's drop touched our end: {info:?}"));
-    }
-    w.blocking_put(&[4]).map_err(|e| e.to_string())?;
-    let mut r = chan.reader().map_err(|e| e.to_string())?;
-    let mut got = [0u64; 4];
-    r.blocking_get(&mut got).map_err(|e| e.to_string())?;
-    if got != [1, 2, 3, 4] {
-        return Err(format!("read {got:?}"));
-    }
-    println!("ok");
     Ok(())
 }
 

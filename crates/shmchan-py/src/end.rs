@@ -24,6 +24,7 @@ pub(crate) trait LibEnd {
     fn wait_fd(&mut self) -> Result<std::os::fd::BorrowedFd<'_>, shmchan::Error>;
     fn finish_wait(&mut self) -> Result<(), shmchan::Error>;
     fn capacity(&self) -> usize;
+    fn check_process(&self) -> Result<(), shmchan::Error>;
     fn leave(self);
 }
 
@@ -43,6 +44,9 @@ macro_rules! lib_end {
             }
             fn capacity(&self) -> usize {
                 <$t>::capacity(self)
+            }
+            fn check_process(&self) -> Result<(), shmchan::Error> {
+                <$t>::check_process(self)
             }
             fn leave(self) {
                 <$t>::leave(self)
@@ -194,21 +198,37 @@ impl<E: LibEnd> Held<E> {
         }
     }
 
+    /// `ForkedError` if this process inherited the end through fork (its claimant is
+    /// another process): closing, aborting or leaving it here would do nothing to the
+    /// channel, so they raise rather than pretend.
+    pub(crate) fn claimed_here(&self, py: Python<'_>) -> PyResult<()> {
+        match &self.inner {
+            Some(end) => end.check_process().map_err(|e| error(py, e)),
+            None => Ok(()),
+        }
+    }
+
     /// Closes the end (dropping it closes the channel for this side); what is lent out is
-    /// emptied first, without consuming or committing. Idempotent.
-    pub(crate) fn close(&mut self, py: Python<'_>) {
+    /// emptied first, without consuming or committing. Idempotent. `ForkedError`, touching
+    /// nothing, in a process that inherited the end.
+    pub(crate) fn close(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.claimed_here(py)?;
         self.revoke(py);
         self.inner = None;
         self.wake_sleeper();
+        Ok(())
     }
 
     /// Lets go of the end without closing the channel, as a killed process would.
-    pub(crate) fn leave(&mut self, py: Python<'_>) {
+    /// `ForkedError`, touching nothing, in a process that inherited the end.
+    pub(crate) fn leave(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.claimed_here(py)?;
         self.revoke(py);
         if let Some(end) = self.inner.take() {
             end.leave();
         }
         self.wake_sleeper();
+        Ok(())
     }
 
     /// Ends the lease (`Lease::release` calls this).
@@ -290,13 +310,13 @@ macro_rules! end_methods {
             /// Closes this end (a reader's: what remains is discarded and the writer's put
             /// fails; a writer's: the reader drains, then gets `QueueClosedError`). What is
             /// lent is emptied first, without consuming or committing. Idempotent.
-            fn close(&mut self, py: Python<'_>) {
-                self.end.close(py);
+            fn close(&mut self, py: Python<'_>) -> PyResult<()> {
+                self.end.close(py)
             }
 
             /// Lets go of the end without closing the channel, as a killed process would.
-            fn leave(&mut self, py: Python<'_>) {
-                self.end.leave(py);
+            fn leave(&mut self, py: Python<'_>) -> PyResult<()> {
+                self.end.leave(py)
             }
 
             #[getter]

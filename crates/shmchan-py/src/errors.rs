@@ -81,6 +81,7 @@ fn class(kind: ErrorKind) -> &'static str {
         ErrorKind::TimedOut => "TimedOutError",
         ErrorKind::Oversized => "OversizedError",
         ErrorKind::EndClosed => "EndClosedError",
+        ErrorKind::Forked => "ForkedError",
         ErrorKind::Io => "ChannelOSError",
         _ => "ChannelError",
     }
@@ -93,6 +94,10 @@ fn hint(kind: ErrorKind) -> &'static str {
         ErrorKind::NotFound => "; create it first (ChannelIO.create) or check the name",
         ErrorKind::PermissionDenied => "; its creator can give it a wider mode (mode=0o660)",
         ErrorKind::NotInitialized | ErrorKind::NotAChannel => "; remove it",
+        ErrorKind::Forked => {
+            "; pass the ChannelIO to this process instead (pickled or inherited, it opens the \
+             channel by name here) and claim the end from it"
+        }
         _ => "",
     }
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -25,10 +26,33 @@ class ChannelIO:
     (``Options::descr``).
 
     The channel is removed when the last handle to it (in any process) goes, once its
-    reader has closed it, unless it was created with ``persist=True``."""
+    reader has closed it, unless it was created with ``persist=True``.
+
+    In another process a ``ChannelIO`` is the channel by name: it pickles as its name,
+    dtype and schema tag (a multiprocessing worker started with any start method receives
+    it), and one inherited through ``fork`` opens the channel again in the child when it
+    claims an end there. The ends themselves stay in the process that claimed them."""
 
     def __init__(self, native: _shmchan._Channel) -> None:
         self._native = native
+        # The process the native handle was opened in: a handle inherited through fork
+        # cannot claim (its locks are the parent's open file description's).
+        self._pid = os.getpid()
+
+    def __reduce__(self) -> tuple[Any, tuple[str, np.dtype[Any], str | None]]:
+        """Pickles as "open channel ``name`` of this dtype and schema tag" (the segment,
+        its locks and its ends stay behind)."""
+        return (_open, (self.name, self.dtype, self.schema))
+
+    def _here(self) -> _shmchan._Channel:
+        """The native handle, opened again by name if this process inherited it through
+        fork."""
+        if self._pid != os.getpid():
+            self._native = _shmchan._Channel.connect(
+                "open", self.name, self.dtype, None, self.schema
+            )
+            self._pid = os.getpid()
+        return self._native
 
     @classmethod
     def create(
@@ -86,12 +110,12 @@ class ChannelIO:
     def writer(self) -> Writer:
         """Claims the writing end (:class:`EndTakenError` if a live holder has it). A writer
         that replaces a dead one appends after the last item it committed."""
-        return Writer(self._native.writer(), self.dtype)
+        return Writer(self._here().writer(), self.dtype)
 
     def reader(self) -> Reader:
         """Claims the reading end (:class:`EndTakenError` if a live holder has it). A reader
         that replaces a dead one resumes at the first item it had not consumed."""
-        return Reader(self._native.reader(), self.dtype)
+        return Reader(self._here().reader(), self.dtype)
 
     @property
     def name(self) -> str:
@@ -131,6 +155,11 @@ class ChannelIO:
 
     def __repr__(self) -> str:
         return f"ChannelIO({self.name!r}, dtype={self.dtype}, capacity={self.capacity})"
+
+
+def _open(name: str, dtype: np.dtype[Any], schema: str | None) -> ChannelIO:
+    """What a pickled :class:`ChannelIO` is: channel ``name`` opened in this process."""
+    return ChannelIO.open(name, dtype, schema=schema)
 
 
 def _capacity(name: str, capacity: int | None) -> int | None:

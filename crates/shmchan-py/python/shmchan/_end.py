@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 
@@ -66,14 +66,28 @@ class _End:
 
     def leave(self) -> None:
         """Lets go of this end without closing the channel, as a killed process would: the
-        other end learns that its peer is gone, and a new holder carries on."""
+        other end learns that its peer is gone, and a new holder carries on.
+        :class:`ForkedError` in a process that inherited the end."""
         self._native.leave()
 
     def close(self) -> _Done:
         """Closes this end (see the subclass). Idempotent. Returns at once; the result may
-        be awaited (``await w.close()``), as the seed's API has it."""
+        be awaited (``await w.close()``), as the seed's API has it. :class:`ForkedError`,
+        closing nothing, in a process that inherited the end through fork."""
         self._native.close()
         return _DONE
+
+    def __reduce__(self) -> NoReturn:
+        """An end does not pickle: it is this process's claim, which no other process can
+        use. Pass the :class:`ChannelIO` and claim the end where it arrives."""
+        kind = type(self).__name__
+        end = kind.lower()
+        raise TypeError(
+            f"a {kind} cannot be pickled: it is this process's claim of the {end} end of "
+            f"channel '{self.name}', which no other process can use; pass the ChannelIO "
+            f"instead (it pickles as the channel's name and dtype) and call its {end}() in "
+            "the worker"
+        )
 
     def __bool__(self) -> bool:
         """True: an end is something, even when its channel is empty (``len`` says that)."""

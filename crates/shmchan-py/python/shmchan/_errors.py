@@ -19,6 +19,7 @@ __all__ = [
     "EndTakenError",
     "ForeignOwnerError",
     "ForeignSegmentError",
+    "ForkedError",
     "InvalidCapacityError",
     "InvalidNameError",
     "InvalidSchemaError",
@@ -114,6 +115,16 @@ class CorruptedError(ChannelError):
 
 class EndClosedError(ChannelError):
     """This end was closed (or left) already."""
+
+
+class ForkedError(ChannelError):
+    """This end was claimed by another process (``pid``), and this one inherited it through
+    ``fork`` (multiprocessing's fork start method, ``os.fork``): it cannot be used, closed
+    or left here. Pass the :class:`ChannelIO` to the process instead (pickled or inherited,
+    it opens the channel by name there) and claim an end from it. The claimant's end is
+    untouched."""
+
+    pid: int | None = None
 
 
 class ViewOpenError(ChannelError):

@@ -115,7 +115,8 @@ class Writer(_End):
     def abort(self, reason: str) -> None:
         """Closes the channel for writing with ``reason``: the reader drains, then gets
         :class:`AbortedError` carrying it (cut to 256 bytes of UTF-8, at a character
-        boundary)."""
+        boundary). :class:`ForkedError`, aborting nothing, in a process that inherited the
+        writer through fork."""
         self._native.abort(reason)
 
     @property
