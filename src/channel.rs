@@ -12,7 +12,7 @@ use crate::error::{Error, ErrorKind};
 use crate::notify::WaitStrategy;
 use crate::options::{Options, DEFAULT_RING_BYTES};
 use crate::reader::ReaderFront;
-use crate::segment::{self, ChannelInfo, CreateSpec, Layout, Removal, Segment};
+use crate::segment::{self, ChannelInfo, CreateSpec, KeepMapped, Layout, Removal, Segment};
 use crate::writer::WriterFront;
 
 /// A named shared-memory channel of `T`, open in this process.
@@ -211,6 +211,13 @@ impl<T, S: Stride> ChannelIo<T, S> {
     /// The element type this channel was opened with.
     pub fn element_type(&self) -> ElementType {
         self.elem
+    }
+
+    /// Keeps this handle's memory mapped in this process for as long as the result lives,
+    /// without keeping the channel open: for memory lent out beyond a handle's life (see
+    /// [`KeepMapped`]). The channel is closed and removed as if it did not exist.
+    pub fn keep_mapped(&self) -> KeepMapped {
+        self.seg.keep_mapped()
     }
 }
 

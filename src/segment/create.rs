@@ -11,6 +11,7 @@ use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use rustix::fs::OFlags;
 use rustix::io::Errno;
@@ -86,7 +87,7 @@ impl Segment {
         let seg = Segment {
             name: name.to_string(),
             dir: final_dir,
-            map,
+            map: Arc::new(map),
             file: files.ring,
             data_bell: files.data_bell,
             room_bell: files.room_bell,

@@ -6,6 +6,7 @@
 
 use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use rustix::mm::{MapFlags, ProtFlags};
 
@@ -110,8 +111,82 @@ impl Mapping {
 impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: `base..base+len` is the range reserved in `mirrored`, owned by self; users
-        // hold the `Segment` (in an Arc) that owns self while they touch it.
+        // hold the `Segment` (in an Arc) that owns self, or a `KeepMapped` of it, while they
+        // touch it, so this runs when nothing can touch it any more.
         let _ = unsafe { rustix::mm::munmap(self.base.as_ptr().cast(), self.len) };
+    }
+}
+
+/// Keeps a channel's memory mapped in this process, and nothing else; from
+/// [`ChannelIo::keep_mapped`](crate::ChannelIo::keep_mapped).
+///
+/// Memory lent out of the ring can outlive the code that lent it: the Python package hands
+/// out a zero-copy view as an array, and a `memoryview` of that array may be kept for as
+/// long as its holder likes. The memory must then stay mapped until the last such reference
+/// goes, or a stale one would reach an unmapped page. A channel handle (a clone of the
+/// [`ChannelIo`](crate::ChannelIo)) would keep it mapped, but it also keeps the channel
+/// *open* in this process: the channel is not removed while the handle lives, and a
+/// reference kept until the process exits (or never freed) leaves the channel's files
+/// behind in the shared-memory directory.
+///
+/// A `KeepMapped` holds the address range only: no descriptor, no lock. The channel's
+/// handles and ends close and drop as if it did not exist; the last handle in the last
+/// process removes a finished or unused channel as usual, and its files are unlinked while
+/// the memory stays mapped here (unlinking does not unmap). The range is unmapped when the
+/// last handle and the last `KeepMapped` of it are gone.
+///
+/// It promises only that the memory is mapped, not what it holds: while the channel lives
+/// its slots are reused as the protocol says (a stale reference reads old or reused
+/// values), and after a removal nothing writes them any more.
+///
+/// ```
+/// use shmchan::{ChannelIo, Options};
+/// # let name = format!("doc-keep-mapped-{}", std::process::id());
+/// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
+/// let (mut w, mut r) = (chan.writer()?, chan.reader()?);
+/// w.blocking_put(b"abcd")?;
+/// let view = r.blocking_peek(4)?;
+/// let shown = view.as_ptr();
+/// drop(view); // consumes nothing
+/// let mapped = chan.keep_mapped();
+/// assert!(mapped.contains(shown, 4) && !mapped.contains(b"abcd".as_ptr(), 4));
+/// r.close(); // finished: the last handle removes the channel
+/// drop((w, chan));
+/// assert!(ChannelIo::<u8>::open(&name).is_err());
+/// // SAFETY: `mapped` keeps the range `shown` points into mapped; nothing writes it now.
+/// let kept = unsafe { std::slice::from_raw_parts(shown, 4) };
+/// assert_eq!(kept, b"abcd");
+/// drop(mapped);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct KeepMapped {
+    map: Arc<Mapping>,
+}
+
+impl KeepMapped {
+    pub(super) fn new(map: Arc<Mapping>) -> KeepMapped {
+        KeepMapped { map }
+    }
+
+    /// True if `len` bytes from `ptr` lie inside the mapping kept (the header and both
+    /// copies of the data region).
+    pub fn contains(&self, ptr: *const u8, len: usize) -> bool {
+        let start = self.map.base.as_ptr() as usize;
+        let at = ptr as usize;
+        at >= start
+            && at
+                .checked_add(len)
+                .is_some_and(|end| end <= start + self.map.len)
+    }
+}
+
+impl std::fmt::Debug for KeepMapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeepMapped")
+            .field("base", &self.map.base)
+            .field("len", &self.map.len)
+            .finish()
     }
 }
 

@@ -26,12 +26,14 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 pub use admin::Removal;
 pub(crate) use admin::{inspect, remove, remove_unused, scan};
 pub(crate) use files::describe;
 pub use info::{ChannelInfo, EndInfo};
 pub(crate) use lock::{end_byte, ofd_lock, ofd_lock_held};
+pub use mapping::KeepMapped;
 pub use names::{base_dir, channel_dir, validate_name, NAME_MAX};
 pub(crate) use names::{DATA_BELL, ROOM_BELL};
 
@@ -70,8 +72,9 @@ pub(crate) struct CreateSpec<'a> {
 pub(crate) struct Segment {
     /// The mirror mapping: header, then the data region twice. Declared before the
     /// descriptors (fields drop in declaration order), so it is unmapped before they close
-    /// and release our locks.
-    map: Mapping,
+    /// and release our locks, unless a [`KeepMapped`] keeps it mapped longer (it keeps the
+    /// memory only: the handle's locks and descriptors, and the removal, are this value's).
+    map: Arc<Mapping>,
     name: String,
     dir: PathBuf,
     /// The `ring` file; its open file description carries this handle's OFD locks.
@@ -115,6 +118,11 @@ impl Segment {
     #[inline]
     pub(crate) fn data(&self) -> *mut u8 {
         self.map.data()
+    }
+
+    /// Keeps this segment's memory mapped, and nothing else (see [`KeepMapped`]).
+    pub(crate) fn keep_mapped(&self) -> KeepMapped {
+        KeepMapped::new(Arc::clone(&self.map))
     }
 
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
@@ -218,6 +226,8 @@ impl Drop for Segment {
             }
         }
         // Then the fields drop: the mapping is unmapped (nothing refers to it any more: the
-        // fronts hold an Arc to self), and the descriptors close, releasing our locks.
+        // fronts hold an Arc to self), unless a `KeepMapped` still holds it (its files may be
+        // gone by now: unlinking does not unmap), and the descriptors close, releasing our
+        // locks.
     }
 }

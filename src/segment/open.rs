@@ -9,6 +9,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
@@ -83,7 +84,7 @@ impl Segment {
         Ok(Segment {
             name: name.to_string(),
             dir: dir_path,
-            map,
+            map: Arc::new(map),
             file: ring,
             data_bell,
             room_bell,

@@ -69,7 +69,7 @@ lib_end!(
 pub(crate) struct Held<E> {
     /// `None` once closed.
     pub(crate) inner: Option<E>,
-    /// A handle of the channel, for the leases (which keep its mapping alive).
+    /// A handle of the channel: its name, and the mapping its leases keep.
     pub(crate) chan: RawChannel,
     pub(crate) dtype: Py<PyArrayDescr>,
     /// What is lent out (a view, or reserved slots), if anything: no other call goes
@@ -239,6 +239,17 @@ impl<E: LibEnd> Held<E> {
     /// The ring's capacity (0 once closed).
     pub(crate) fn capacity(&self) -> usize {
         self.inner.as_ref().map_or(0, |e| e.capacity())
+    }
+}
+
+impl<E> Drop for Held<E> {
+    /// An end that goes ends its lease first, as closing does (its arrays are emptied, and
+    /// let go of: see `lease`), before its library end drops (and closes, or leaves in a
+    /// process that inherited it).
+    fn drop(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            Python::attach(|py| Lease::revoke(py, &lease));
+        }
     }
 }
 

@@ -17,20 +17,38 @@
 //!
 //! The check in the second point is a lint, not a proof: something built on a *derived*
 //! view (`np.asarray(view[1:])`) holds that view, not the array, and is not seen. What is
-//! guaranteed whatever the program does is memory safety: the lease keeps the channel
-//! mapped as long as anything made from its array lives, so a stale reference reads old or
-//! reused values of mapped memory, never an unmapped page.
+//! guaranteed whatever the program does is memory safety: the lease keeps the channel's
+//! memory mapped as long as anything made from its array lives, so a stale reference reads
+//! old or reused values of mapped memory, never an unmapped page.
+//!
+//! # What a lease holds
+//!
+//! Everything made from the array keeps the lease alive, so the lease holds nothing that
+//! would keep the channel or its end from going:
+//!
+//! - the memory, through a [`KeepMapped`], not a channel handle: the channel closes and is
+//!   removed as if the lease did not exist (its files go; the memory stays mapped until the
+//!   last reference to the array goes);
+//! - its end (the `_Reader` or `_Writer`), through a weak reference: the end holds its open
+//!   lease, and a strong reference back would make a cycle that no collector sees (neither
+//!   class takes part in the cyclic GC), so an end dropped while a view stayed open (its
+//!   exit raised `BufferError`) would never close, and the channel would stay behind after
+//!   the process exits. An end that goes ends its lease first (`Held`'s `Drop`).
+//!
+//! The array and the lease refer to each other (the array's base is the lease, and the lease
+//! holds the array until it ends): every way a lease ends (its release, the end's close,
+//! leave or drop) lets go of the array.
 //!
 //! Only what shares the memory is in danger; copies (`view.copy()`, `np.array(view)`,
 //! arithmetic results) own their data and are free to keep.
 
 use numpy::npyffi::{self, PY_ARRAY_API};
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyBufferError, PyTypeError};
+use pyo3::exceptions::{PyBufferError, PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyType, PyWeakrefMethods, PyWeakrefReference};
-use shmchan::RawChannel;
+use shmchan::KeepMapped;
 
 use crate::reader::Reader;
 use crate::writer::Writer;
@@ -40,14 +58,15 @@ static SLOT_ARRAY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 /// Ring slots lent out as an array (the package's view context managers hold one).
 #[pyclass(module = "shmchan._shmchan", name = "_Lease")]
 pub(crate) struct Lease {
-    /// The `_Reader` or `_Writer` that lent the slots.
-    owner: Py<PyAny>,
-    /// A handle of the channel: keeps its mapping, which the array points into, mapped for as
-    /// long as the lease lives, and every array, memoryview or record made from the array
-    /// keeps the lease alive (its base chain ends here). So even a reference that outlives
-    /// the lease (see the rule) reads mapped memory, never an unmapped page, whatever the
-    /// owner does (close, or its collection).
-    _mapping: RawChannel,
+    /// The `_Reader` or `_Writer` that lent the slots, weakly (see the module's docs): dead
+    /// only once the end has gone, which ended the lease first.
+    owner: Py<PyWeakrefReference>,
+    /// Keeps the channel's memory, which the array points into, mapped for as long as the
+    /// lease lives, and every array, memoryview or record made from the array keeps the
+    /// lease alive (its base chain ends here). So even a reference that outlives the lease
+    /// (see the rule) reads mapped memory, never an unmapped page, whatever the owner does
+    /// (close, or its collection), and whatever becomes of the channel's files.
+    _mapping: KeepMapped,
     /// The lent memory: `start .. start + bytes`.
     start: usize,
     bytes: usize,
@@ -62,18 +81,24 @@ pub(crate) struct Lease {
 }
 
 impl Lease {
-    /// Lends `elements` elements of `dtype` at `ptr` (in `owner`'s mapping, ours until
-    /// consumed or committed) as a new lease and its array.
+    /// Lends `elements` elements of `dtype` at `ptr` (in `mapping`, ours until consumed or
+    /// committed) as a new lease of `owner`'s, and its array.
     pub(crate) fn lend(
         py: Python<'_>,
-        owner: Py<PyAny>,
-        mapping: RawChannel,
+        owner: &Bound<'_, PyAny>,
+        mapping: KeepMapped,
         dtype: Py<PyArrayDescr>,
         ptr: *mut u8,
         elements: usize,
         writable: bool,
     ) -> PyResult<Py<Lease>> {
         let bytes = elements * dtype.bind(py).itemsize();
+        if !mapping.contains(ptr, bytes) {
+            return Err(PyRuntimeError::new_err(
+                "shmchan: lent slots outside the channel's mapping (a bug)",
+            ));
+        }
+        let owner = PyWeakrefReference::new(owner)?.unbind();
         let lease = Py::new(
             py,
             Lease {
@@ -101,9 +126,10 @@ impl Lease {
         }
         // NewFromDescr steals the descriptor reference we pass (`into_dtype_ptr` hands one
         // over); numpy fails the call if the subtype is not an ndarray subclass.
-        // SAFETY: `ptr` is valid for `elements × itemsize` bytes, aligned for the dtype (the
-        // ring's slots are), and stays mapped while the lease lives (`_mapping`), which the
-        // array's base keeps alive; numpy does not free memory it does not own.
+        // SAFETY: `ptr` is valid for `elements × itemsize` bytes (inside the mapping, checked
+        // above), aligned for the dtype (the ring's slots are), and stays mapped while the
+        // lease lives (`_mapping`), which the array's base keeps alive; numpy does not free
+        // memory it does not own.
         let array = unsafe {
             let raw = PY_ARRAY_API.PyArray_NewFromDescr(
                 py,
@@ -134,8 +160,8 @@ impl Lease {
         Ok(lease)
     }
 
-    /// Ends `lease` without consuming or committing: empties its array and views (the
-    /// owner is closing).
+    /// Ends `lease` without consuming or committing: empties its array and views, and lets
+    /// go of the array (the owner is closing, leaving or going).
     pub(crate) fn revoke(py: Python<'_>, lease: &Py<Lease>) {
         if let Ok(mut me) = lease.try_borrow_mut(py) {
             me.empty_all(py);
@@ -268,7 +294,10 @@ impl Lease {
             }
         }
         self.empty_all(py);
-        let owner = self.owner.bind(py);
+        let Some(owner) = self.owner.bind(py).upgrade() else {
+            // The end is gone, and ended this lease as it went (this is not reached then).
+            return Ok(0);
+        };
         let k = count.unwrap_or(self.elements).min(self.elements);
         if let Ok(r) = owner.cast::<Reader>() {
             let mut r = r.try_borrow_mut()?;

@@ -10,7 +10,8 @@ use crate::lease::Lease;
 use crate::wait::{blocking, Step};
 
 /// The reading end (the package's `Reader` wraps it).
-#[pyclass(module = "shmchan._shmchan", name = "_Reader")]
+// `weakref`: a lease refers to its end weakly (see `lease`).
+#[pyclass(module = "shmchan._shmchan", name = "_Reader", weakref)]
 pub(crate) struct Reader {
     pub(crate) end: Held<RawReader>,
 }
@@ -184,9 +185,8 @@ impl Reader(RawReader) {
         // Dropping the view removes nothing: the items stay ours, at this address, until
         // `consume` releases them (which the lease alone calls).
         let (ptr, count) = (view.as_ptr() as *mut u8, view.elements());
-        let (chan, dtype) = (me.end.chan.clone(), me.end.dtype.clone_ref(py));
-        let owner = slf.clone().into_any().unbind();
-        let lease = Lease::lend(py, owner, chan, dtype, ptr, count, false)?;
+        let (mapping, dtype) = (me.end.chan.keep_mapped(), me.end.dtype.clone_ref(py));
+        let lease = Lease::lend(py, slf.as_any(), mapping, dtype, ptr, count, false)?;
         me.end.lease = Some(lease.clone_ref(py));
         Ok(Some(lease))
     }

@@ -10,7 +10,8 @@ use crate::lease::Lease;
 use crate::wait::{blocking, Step};
 
 /// The writing end (the package's `Writer` wraps it).
-#[pyclass(module = "shmchan._shmchan", name = "_Writer")]
+// `weakref`: a lease refers to its end weakly (see `lease`).
+#[pyclass(module = "shmchan._shmchan", name = "_Writer", weakref)]
 pub(crate) struct Writer {
     pub(crate) end: Held<RawWriter>,
 }
@@ -127,9 +128,8 @@ impl Writer(RawWriter) {
         // Dropping the guard publishes nothing: the slots stay free, and ours, at this
         // address until `commit` (which the lease alone calls).
         let ptr = slots.as_mut_ptr();
-        let (chan, dtype) = (me.end.chan.clone(), me.end.dtype.clone_ref(py));
-        let owner = slf.clone().into_any().unbind();
-        let lease = Lease::lend(py, owner, chan, dtype, ptr, n, true)?;
+        let (mapping, dtype) = (me.end.chan.keep_mapped(), me.end.dtype.clone_ref(py));
+        let lease = Lease::lend(py, slf.as_any(), mapping, dtype, ptr, n, true)?;
         me.end.lease = Some(lease.clone_ref(py));
         Ok(Some(lease))
     }

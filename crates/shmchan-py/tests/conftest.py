@@ -215,6 +215,21 @@ def in_sleeping_syscall(pid: int, tid: int | None = None) -> bool:
     return nr in {"7", "232", "271", "281", "441"}
 
 
+def worker_result(conn: Any, proc: Any) -> Any:
+    """What the multiprocessing worker `proc` sent on `conn`, once it exited with 0 (both
+    waits bounded by TIMEOUT; a worker that does not exit in time is killed)."""
+    try:
+        assert conn.poll(TIMEOUT), "the worker sent nothing in time"
+        got = conn.recv()
+    finally:
+        proc.join(TIMEOUT)
+        if proc.exitcode is None:
+            proc.kill()
+            proc.join()
+    assert proc.exitcode == 0, f"the worker exited with {proc.exitcode}"
+    return got
+
+
 def python_child(role: str, *args: object, env: dict[str, str] | None = None) -> Child:
     """A Python child running tests/peer.py ROLE ARGS."""
     return Child([sys.executable, str(HERE / "peer.py"), role, *map(str, args)], env)

@@ -18,13 +18,22 @@ Prints `ready` once it holds its end. Roles:
   prints `put N cancels C`.
 - `hold-frame NAME`: creates a channel of `conftest.ticks_frame()`'s records (pandas
   writes its times as `M8[us]`), puts the frame, then holds the writer until killed.
+- `leave-view NAME HOW KEEP THEN`: creates a `uint8` channel and claims both ends; lends
+  4 items or slots (HOW: `blocking_peek`, `peek`, `blocking_reserve`, `reserve`), keeps
+  them as KEEP (`memoryview` or `asarray`) past the block, whose exit must raise
+  BufferError (it prints `BufferError`). THEN: `close` closes both ends, `drop` lets go of
+  them without closing, and both delete the channel handle, collect, and print `listed yes|no`
+  (whether the channel's directory is still there) and `kept BYTES` (the kept buffer,
+  still readable); `exit` exits at once, everything still open.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -176,6 +185,52 @@ def storm_write(name: str, count: int, seed: int) -> None:
     asyncio.run(run())
 
 
+def leave_view(name: str, how: str, keep: str, then: str) -> None:
+    chan = shmchan.ChannelIO.create(name, np.uint8, 4096)
+    w, r = chan.writer(), chan.reader()
+    if how.endswith("peek"):
+        w.blocking_put(b"abcd")
+    kept: Any = None
+
+    def hold(view: np.ndarray) -> None:
+        nonlocal kept
+        if how.endswith("reserve"):
+            view[:] = np.frombuffer(b"wxyz", np.uint8)
+        kept = memoryview(view) if keep == "memoryview" else np.asarray(view)
+
+    async def lend_async(r: shmchan.Reader, w: shmchan.Writer) -> None:
+        lent = r.peek(4) if how == "peek" else w.reserve(4)
+        async with lent as view:
+            hold(view)
+
+    try:
+        if how.startswith("blocking"):
+            with r.blocking_peek(4) if how == "blocking_peek" else w.blocking_reserve(4) as view:
+                hold(view)
+        else:
+            asyncio.run(lend_async(r, w))
+    except BufferError:
+        print("BufferError", flush=True)
+    if then == "exit":
+        return
+    if then == "close":
+        r.close()
+        w.close()
+    del chan, r, w
+    # What asyncio leaves behind (its task, the exception, their frames) holds the ends in
+    # cycles, which only the collector frees.
+    gc.collect()
+    path = os.path.join(shmchan_dir(), f"shmchan.{name}")
+    listed = name in shmchan.list() or os.path.exists(path)
+    print(f"listed {'yes' if listed else 'no'}", flush=True)
+    print(f"kept {bytes(kept).decode()}", flush=True)
+
+
+def shmchan_dir() -> str:
+    """The directory the channels are in."""
+    return os.environ.get("SHMCHAN_DIR", "/dev/shm")
+
+
 def main() -> None:
     role, *args = sys.argv[1:]
     if role == "write":
@@ -190,6 +245,8 @@ def main() -> None:
         hold_frame(args[0])
     elif role == "block-get":
         block_get(args[0])
+    elif role == "leave-view":
+        leave_view(*args)
     elif role == "storm-write":
         storm_write(args[0], int(args[1]), int(args[2]))
     else:

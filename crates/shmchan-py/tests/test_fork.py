@@ -14,24 +14,10 @@ import numpy as np
 import pytest
 
 import shmchan
-from conftest import TIMEOUT
+from conftest import TIMEOUT, worker_result
 from workers import end_lent, read_all, use_inherited
 
 U64 = np.dtype(np.uint64)
-
-
-def _result(conn: Any, proc: Any) -> Any:
-    """What the worker `proc` sent on `conn`, once it exited with 0 (both bounded)."""
-    try:
-        assert conn.poll(TIMEOUT), "the worker sent nothing in time"
-        got = conn.recv()
-    finally:
-        proc.join(TIMEOUT)
-        if proc.exitcode is None:
-            proc.kill()
-            proc.join()
-    assert proc.exitcode == 0, f"the worker exited with {proc.exitcode}"
-    return got
 
 
 @pytest.mark.parametrize("end", ["reader", "writer"])
@@ -44,7 +30,7 @@ def test_an_inherited_end_raises_forked_error_and_stays_the_parents(name: str, e
     theirs, ours = ctx.Pipe(duplex=False)
     child = ctx.Process(target=use_inherited, args=(r if end == "reader" else w, ours))
     child.start()
-    results = _result(theirs, child)
+    results = worker_result(theirs, child)
     assert results, "no call was tried"
     for what, raised, pid, _ in results:
         assert (what, raised, pid) == (what, "ForkedError", os.getpid())
@@ -83,7 +69,7 @@ def test_a_view_open_across_a_fork_is_the_parents(name: str, end: str) -> None:
             slots[:] = [4, 5]
         child = ctx.Process(target=end_lent, args=(lent, ours))
         child.start()
-        assert _result(theirs, child) == ("ForkedError", os.getpid())
+        assert worker_result(theirs, child) == ("ForkedError", os.getpid())
         assert len(chan) == 4
     assert len(chan) == (2 if end == "reader" else 6)
     first = 2 if end == "reader" else 0
@@ -113,7 +99,7 @@ def test_a_worker_given_the_channel_claims_its_own_end(name: str, method: str, v
     with chan.writer() as w:
         for start in range(0, n, 1500):
             w.blocking_put(np.arange(start, min(start + 1500, n), dtype=U64), timeout=TIMEOUT)
-    got = _result(theirs, worker)
+    got = worker_result(theirs, worker)
     assert got.dtype == U64
     assert np.array_equal(got, np.arange(n, dtype=U64))
 

@@ -4,12 +4,13 @@ given back."""
 from __future__ import annotations
 
 import asyncio
+import os
 
 import numpy as np
 import pytest
 
 import shmchan
-from conftest import IMU, imu_items
+from conftest import IMU, Child, imu_items, python_child
 
 
 def test_peek_shows_in_place_and_consumes_on_exit(name: str) -> None:
@@ -186,3 +187,34 @@ def test_peek_without_a_count_shows_what_is_there(name: str) -> None:
         assert view.tobytes() == b"hello"
     with pytest.raises(shmchan.TimedOutError), r.blocking_peek(1, timeout=0.05):
         pass
+
+
+@pytest.mark.parametrize(
+    ("how", "keep"),
+    [
+        ("blocking_peek", "memoryview"),
+        ("blocking_peek", "asarray"),
+        ("peek", "memoryview"),
+        ("blocking_reserve", "memoryview"),
+        ("reserve", "asarray"),
+    ],
+)
+@pytest.mark.parametrize("then", ["close", "drop", "exit"])
+def test_a_view_left_open_does_not_keep_the_channel(
+    name: str, children: list[Child], how: str, keep: str, then: str
+) -> None:
+    """A process leaves a view's block with the view still exported (BufferError: the view
+    stays open), then closes its ends, or drops them, or just exits. The channel goes as it
+    would without the view: at once when the process lets go of its handles, the kept
+    buffer still readable there (the mapping stays, the files go), or at the exit."""
+    child = python_child("leave-view", name, how, keep, then)
+    children.append(child)
+    code, out, err = child.finish()
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "BufferError"
+    if then != "exit":
+        assert lines[1] == "listed no", "the handles are gone: the channel should be too"
+        assert lines[2] == f"kept {'abcd' if how.endswith('peek') else 'wxyz'}"
+    assert name not in shmchan.list()
+    assert not os.path.exists(os.path.join(os.environ["SHMCHAN_DIR"], f"shmchan.{name}"))

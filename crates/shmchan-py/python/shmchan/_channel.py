@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+import operator
 import os
-from typing import Any
+import secrets
+from typing import Any, SupportsIndex
 
 import numpy as np
 import numpy.typing as npt
@@ -31,9 +34,44 @@ class ChannelIO:
     In another process a ``ChannelIO`` is the channel by name: it pickles as its name,
     dtype and schema tag (a multiprocessing worker started with any start method receives
     it), and one inherited through ``fork`` opens the channel again in the child when it
-    claims an end there. The ends themselves stay in the process that claimed them."""
+    claims an end there. The ends themselves stay in the process that claimed them.
 
-    def __init__(self, native: _shmchan._Channel) -> None:
+    ``ChannelIO(maxsize=n, dtype=dt)``, the seed's constructor, creates a *private*
+    channel: one of a generated name (``private-PID-N-RANDOM``, which no other program
+    guesses), not persistent, for this program and the workers it hands the ``ChannelIO``
+    to. Its ring holds ``maxsize`` items (rounded up to whole pages); ``maxsize=0``, the
+    default, gives the default capacity (a ring of 1 MiB): a ring has a size, so the
+    seed's 0, unbounded, is not possible. ``dtype`` is required (a ``TypeError`` says so
+    without it, or with ``None``): a channel is typed, and channels of Python objects do
+    not exist yet. It is removed as every channel is: when its last handle, in any
+    process, goes, once its reader has closed it (or if no end was ever claimed)."""
+
+    _native: _shmchan._Channel
+    _pid: int
+
+    def __init__(self, *, maxsize: int = 0, dtype: npt.DTypeLike | None = None) -> None:
+        """Creates a private channel of ``dtype`` with room for ``maxsize`` items (0: the
+        default capacity); see the class's documentation."""
+        if dtype is None:
+            raise TypeError(
+                "ChannelIO() needs a dtype, as in ChannelIO(maxsize=1000, dtype=np.float64): "
+                "a shmchan channel is a ring of items of one numpy dtype; channels of Python "
+                "objects, which the seed's ChannelIO(maxsize=...) carries, do not exist yet"
+            )
+        dtype = np.dtype(dtype)
+        name = _private_name()
+        capacity = _capacity(name, _count(maxsize, "maxsize"), "maxsize") or None
+        self._adopt(_shmchan._Channel.connect("create", name, dtype, capacity))
+
+    @classmethod
+    def _from_native(cls, native: _shmchan._Channel) -> ChannelIO:
+        """The ``ChannelIO`` of a native handle (how :meth:`create`, :meth:`open` and
+        :meth:`create_or_open` make one)."""
+        chan = cls.__new__(cls)
+        chan._adopt(native)
+        return chan
+
+    def _adopt(self, native: _shmchan._Channel) -> None:
         self._native = native
         # The process the native handle was opened in: a handle inherited through fork
         # cannot claim (its locks are the parent's open file description's).
@@ -68,7 +106,7 @@ class ChannelIO:
         """Creates channel ``name`` of ``dtype`` with room for ``capacity`` items (rounded up
         to whole pages; default: 1 MiB of items). Fails with :class:`AlreadyExistsError` if
         it exists."""
-        return cls(
+        return cls._from_native(
             _shmchan._Channel.connect(
                 "create", name, np.dtype(dtype), _capacity(name, capacity), schema, mode, persist
             )
@@ -81,7 +119,9 @@ class ChannelIO:
         ``schema`` as its tag: else :class:`ElementMismatchError` (naming both descriptions)
         or :class:`SchemaMismatchError`. A channel that a Rust record type created without a
         description is checked by size and alignment only."""
-        return cls(_shmchan._Channel.connect("open", name, np.dtype(dtype), None, schema))
+        return cls._from_native(
+            _shmchan._Channel.connect("open", name, np.dtype(dtype), None, schema)
+        )
 
     @classmethod
     def create_or_open(
@@ -95,7 +135,7 @@ class ChannelIO:
         persist: bool = False,
     ) -> ChannelIO:
         """Opens channel ``name``, creating it (as :meth:`create`) if it does not exist."""
-        return cls(
+        return cls._from_native(
             _shmchan._Channel.connect(
                 "create_or_open",
                 name,
@@ -154,7 +194,7 @@ class ChannelIO:
         return True
 
     def __repr__(self) -> str:
-        return f"ChannelIO({self.name!r}, dtype={self.dtype}, capacity={self.capacity})"
+        return f"<shmchan.ChannelIO {self.name!r} of {self.dtype}, capacity {self.capacity}>"
 
 
 def _open(name: str, dtype: np.dtype[Any], schema: str | None) -> ChannelIO:
@@ -162,12 +202,34 @@ def _open(name: str, dtype: np.dtype[Any], schema: str | None) -> ChannelIO:
     return ChannelIO.open(name, dtype, schema=schema)
 
 
-def _capacity(name: str, capacity: int | None) -> int | None:
-    """``capacity`` if it can be a count of elements; else :class:`InvalidCapacityError`
-    (the library refuses 0 and rings too large for its own reasons)."""
-    if capacity is not None and not 0 <= capacity < 2**64:
+def _count(value: object, what: str) -> int:
+    """``value`` as an int if it is an integer (anything with ``__index__`` but a bool);
+    else a ``TypeError`` naming ``what``."""
+    if isinstance(value, SupportsIndex) and not isinstance(value, bool):
+        return operator.index(value)
+    raise TypeError(f"{what} must be an integer (a number of items), not {type(value).__name__}")
+
+
+_private = itertools.count()
+
+
+def _private_name() -> str:
+    """A name for a private channel: this process's pid and a counter make it unique here
+    (and among the live processes), and 64 random bits keep other programs from guessing it
+    or colliding with it (a name reused after this process is gone, say)."""
+    return f"private-{os.getpid()}-{next(_private)}-{secrets.token_hex(8)}"
+
+
+def _capacity(name: str, capacity: int | None, what: str = "capacity") -> int | None:
+    """``capacity`` if it can be a count of elements: a ``TypeError`` if it is not an
+    integer, an :class:`InvalidCapacityError` if it is out of range (the library refuses 0
+    and rings too large for its own reasons). ``what``: the parameter's name."""
+    if capacity is None:
+        return None
+    capacity = _count(capacity, what)
+    if not 0 <= capacity < 2**64:
         raise InvalidCapacityError(
-            f"channel '{name}': invalid capacity {capacity}: not a count of elements",
+            f"channel '{name}': invalid {what} {capacity}: not a count of elements",
             name=name,
         )
     return capacity
