@@ -12,7 +12,9 @@ use crate::error::{Error, ErrorKind};
 use crate::notify::WaitStrategy;
 use crate::options::{Options, DEFAULT_RING_BYTES};
 use crate::reader::ReaderFront;
-use crate::segment::{self, ChannelInfo, CreateSpec, Layout, Removal, Segment};
+use crate::segment::{
+    self, ChannelInfo, Collected, CreateSpec, GcOptions, Layout, Removal, Segment,
+};
 use crate::writer::WriterFront;
 
 /// A named shared-memory channel of `T`, open in this process.
@@ -450,13 +452,62 @@ impl ChannelIo<()> {
 
     /// Temporary directories left in [`base_dir`](crate::base_dir) by a creator or remover
     /// that was killed midway (their process is gone). [`ChannelIo::remove`] does not see
-    /// them; delete them with `std::fs::remove_dir_all` (the CLI's `gc` does).
+    /// them; [`ChannelIo::gc`] removes them.
     ///
     /// # Errors
     ///
     /// If the base directory cannot be read.
     pub fn leftovers() -> std::io::Result<Vec<std::path::PathBuf>> {
         Ok(segment::scan()?.1)
+    }
+
+    /// Removes every channel in [`base_dir`](crate::base_dir) that no live process has open,
+    /// unless something speaks for it, and the temporary directories of creators and
+    /// removers that were killed midway (see [`leftovers`](ChannelIo::leftovers)).
+    ///
+    /// What speaks for a channel: it belongs to another user, it
+    /// [persists](Options::persist), or its items or its writer's end of stream (close or
+    /// abort) wait for a reader ([`ChannelInfo::has_undelivered`]), even when the writer
+    /// died; and files under a channel's name that are not a readable channel are kept
+    /// too. [`GcOptions::all`] removes all of those except another user's channels.
+    /// Each channel is judged on its header as read under its lock, held exclusively, as
+    /// [`remove_unused`](ChannelIo::remove_unused) does: a process that opens the channel at
+    /// that moment either keeps it or finds it gone. [`GcOptions::dry_run`] judges and
+    /// removes nothing.
+    ///
+    /// Returns what it did with each channel and leftover, and why: channels sorted by
+    /// name, then leftovers. A channel removed meanwhile by someone else is left out; one
+    /// whose removal fails is reported ([`GcAction::Failed`](crate::GcAction::Failed)) and
+    /// the others are collected all the same.
+    ///
+    /// # Errors
+    ///
+    /// If the base directory cannot be read.
+    ///
+    /// ```
+    /// use shmchan::{ChannelIo, GcAction, GcOptions, GcReason, Options};
+    /// # let name = format!("doc-gc-{}", std::process::id());
+    /// # let dir = shmchan::base_dir().join(&name);
+    /// # std::fs::create_dir(&dir)?;
+    /// # // Its own directory, so that the example collects nobody else's channels.
+    /// # std::env::set_var("SHMCHAN_DIR", &dir);
+    /// let chan = ChannelIo::<u8>::create(&name, Options::new().persist(true))?;
+    /// let kept = |c: &shmchan::Collected, why: fn(&GcReason) -> bool| {
+    ///     c.name == name && matches!(&c.action, GcAction::Kept(r) if why(r))
+    /// };
+    /// let done = ChannelIo::gc(GcOptions::new())?;
+    /// assert!(done.iter().any(|c| kept(c, |r| matches!(r, GcReason::InUse))));
+    /// drop(chan);
+    /// let done = ChannelIo::gc(GcOptions::new())?;
+    /// assert!(done.iter().any(|c| kept(c, |r| matches!(r, GcReason::Persistent))));
+    /// let done = ChannelIo::gc(GcOptions::new().all(true))?;
+    /// assert!(matches!(&done[0].action, GcAction::Removed(GcReason::NotInUse(_))));
+    /// assert!(ChannelIo::inspect(&name).is_err());
+    /// # std::fs::remove_dir(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn gc(options: GcOptions) -> std::io::Result<Vec<Collected>> {
+        segment::gc(options)
     }
 
     /// Removes channel `name` and all its files, whether or not it is finished or in use.

@@ -136,5 +136,8 @@ pub use notify::{Readiness, WaitStats, WaitStrategy};
 pub use options::{Options, DEFAULT_RING_BYTES};
 pub use raw::{RawChannel, RawReader, RawSlots, RawView, RawWriter};
 pub use reader::{ReaderFront, View};
-pub use segment::{base_dir, channel_dir, validate_name, ChannelInfo, EndInfo, Removal, NAME_MAX};
+pub use segment::{
+    base_dir, channel_dir, validate_name, ChannelInfo, ChannelState, Collected, EndInfo, GcAction,
+    GcOptions, GcReason, Removal, NAME_MAX,
+};
 pub use writer::{Slots, WriterFront};

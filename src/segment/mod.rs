@@ -4,7 +4,8 @@
 //! [`mapping`] (the mirror mapping and the ring's geometry), [`files`] (reading the files,
 //! and the one errno classifier); on them [`create`] and [`open`], which make a
 //! [`Segment`]; and apart from the data path, [`admin`] (inspect, list, remove), which never
-//! maps a segment, and [`info`], what it reports.
+//! maps a segment, [`info`], what it reports, and [`gc`], the policy of collecting unused
+//! channels over it.
 //!
 //! **Removal.** When the last handle in a process drops, it tries to turn its presence lock
 //! exclusive; if that succeeds no other process has the channel open, and a finished or
@@ -14,6 +15,7 @@
 mod admin;
 mod create;
 mod files;
+mod gc;
 mod info;
 mod lock;
 mod mapping;
@@ -30,7 +32,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub use admin::Removal;
 pub(crate) use admin::{inspect, remove, remove_unused, scan};
 pub(crate) use files::describe;
-pub use info::{ChannelInfo, EndInfo};
+pub(crate) use gc::gc;
+pub use gc::{Collected, GcAction, GcOptions, GcReason};
+pub use info::{ChannelInfo, ChannelState, EndInfo};
 pub(crate) use lock::{end_byte, ofd_lock, ofd_lock_held};
 pub use names::{base_dir, channel_dir, validate_name, NAME_MAX};
 pub(crate) use names::{DATA_BELL, ROOM_BELL};
