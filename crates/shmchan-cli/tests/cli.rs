@@ -326,6 +326,33 @@ fn rm_refuses_a_live_channel_and_gc_removes_a_stale_one() {
 }
 
 #[test]
+fn gc_removes_what_a_killed_creator_left() {
+    // A creator killed midway leaves its temporary directory, named after its pid.
+    let mut gone_child = std::process::Command::new("true").spawn().unwrap();
+    gone_child.wait().unwrap(); // reaped: its pid names no process now
+    let name = unique("half");
+    let left = dir().join(format!(".shmchan-tmp.{name}.{}.0.7", gone_child.id()));
+    std::fs::create_dir(&left).unwrap();
+    let minutes_ago = std::time::SystemTime::now() - Duration::from_secs(120);
+    std::fs::File::open(&left)
+        .and_then(|d| d.set_modified(minutes_ago))
+        .unwrap();
+    let line = |o: &std::process::Output, verb: &str| {
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let want = format!("{verb} {} (left by a killed process)", left.display());
+        assert!(out.lines().any(|l| l == want), "{out}");
+    };
+    let dry = run(&["gc", "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    line(&dry, "would remove");
+    assert!(left.exists());
+    let gc = run(&["gc"]);
+    assert!(gc.status.success(), "{}", stderr(&gc));
+    line(&gc, "removed");
+    assert!(!left.exists());
+}
+
+#[test]
 fn garbage_under_a_channel_name() {
     let name = unique("junk");
     let dir = channel_dir(&name);
