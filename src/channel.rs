@@ -13,7 +13,7 @@ use crate::notify::WaitStrategy;
 use crate::options::{Options, DEFAULT_RING_BYTES};
 use crate::reader::ReaderFront;
 use crate::segment::{
-    self, ChannelInfo, Collected, CreateSpec, GcOptions, Layout, Removal, Segment,
+    self, ChannelInfo, Collected, CreateSpec, GcOptions, Layout, OpenSpec, Removal, Segment,
 };
 use crate::writer::WriterFront;
 
@@ -121,15 +121,32 @@ impl<T, S: Stride> ChannelIo<T, S> {
 
     /// Opens existing channel `name`, which must hold elements of `kind`.
     pub(crate) fn open_kind(name: &str, kind: Kind<S>, options: &Options) -> Result<Self, Error> {
+        ChannelIo::open_checked(name, kind, options, None)
+    }
+
+    /// Opens existing channel `name`, which must hold elements of `kind`, and, with
+    /// `capacity`, have the capacity that a create asking for that many would make.
+    fn open_checked(
+        name: &str,
+        kind: Kind<S>,
+        options: &Options,
+        capacity: Option<usize>,
+    ) -> Result<Self, Error> {
         let layout = segment::describe(name, kind.layout.clone(), options.descr.as_deref())?;
-        let seg = Segment::open(name, layout, options.schema.as_deref(), options.other_owner)?;
+        let spec = OpenSpec {
+            schema: options.schema.as_deref(),
+            any_owner: options.other_owner,
+            capacity,
+        };
+        let seg = Segment::open(name, layout, &spec)?;
         Ok(ChannelIo::new(seg, kind, options.wait))
     }
 
     /// Opens channel `name`, creating it if it does not exist. Open first (the usual case
     /// once running); on NotFound create; if that loses a race (AlreadyExists), open what the
     /// winner made. A channel removed between our two steps sends us around again; a few
-    /// rounds settle any realistic race.
+    /// rounds settle any realistic race. Every open requires the capacity the options
+    /// require (the winner of a race may have asked for another).
     pub(crate) fn create_or_open_kind(
         name: &str,
         kind: impl Fn() -> Kind<S>,
@@ -137,7 +154,7 @@ impl<T, S: Stride> ChannelIo<T, S> {
     ) -> Result<Self, Error> {
         let mut last = None;
         for _ in 0..8 {
-            match ChannelIo::open_kind(name, kind(), options) {
+            match ChannelIo::open_checked(name, kind(), options, options.required_capacity()) {
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
                 other => return other,
             }
@@ -347,9 +364,17 @@ impl<T: Pod> ChannelIo<T> {
     /// programs can start in either order with the same code. If another process creates it
     /// at the same moment, exactly one creates and the other opens.
     ///
+    /// A [capacity](Options::capacity) in `options` is required of a channel that exists:
+    /// its capacity must be what a create with that request makes (requests are rounded up
+    /// to whole pages, so a restarted program that asks for the same gets the same channel).
+    /// Without one (or with [`capacity_if_created`](Options::capacity_if_created)) it opens
+    /// whatever capacity exists.
+    ///
     /// # Errors
     ///
-    /// As [`create`](Self::create) and [`open_with`](Self::open_with).
+    /// As [`create`](Self::create) and [`open_with`](Self::open_with), and
+    /// [`CapacityMismatch`](ErrorKind::CapacityMismatch) for a channel of another capacity
+    /// than the one required.
     ///
     /// ```
     /// use shmchan::{ChannelIo, Options};
@@ -535,7 +560,7 @@ impl ChannelIo<()> {
 /// Creates the segment of channel `name` for elements of `layout`, as `options` say.
 fn create_segment(name: &str, layout: Layout, options: &Options) -> Result<Segment, Error> {
     let capacity = options
-        .capacity
+        .create_capacity()
         .unwrap_or_else(|| (DEFAULT_RING_BYTES / layout.size.max(1)).max(1));
     let membarrier = match options.barrier {
         Barrier::Fence => false,

@@ -59,6 +59,17 @@ pub(crate) struct Layout {
     pub descr: Option<header::Descr>,
 }
 
+/// What `open` checks beyond the layout.
+pub(crate) struct OpenSpec<'a> {
+    /// The schema tag the channel must have (`None` or empty: none).
+    pub schema: Option<&'a str>,
+    /// Accept a channel of another user.
+    pub any_owner: bool,
+    /// The capacity asked for, in elements, if the channel must have what a create with
+    /// that request makes (`create_or_open` with a required capacity).
+    pub capacity: Option<usize>,
+}
+
 /// What `create` needs beyond the layout.
 pub(crate) struct CreateSpec<'a> {
     pub capacity: usize,

@@ -89,6 +89,7 @@ fn main() {
         ownership::tampered_files_are_foreign,
         peer_death::writer_restarts_at_random_points,
         collecting::gc_keeps_what_the_living_hold,
+        segments::create_or_open_requires_the_capacity_asked_for,
     ];
     libtest_mimic::run(&args, trials).exit();
 }
