@@ -12,7 +12,10 @@ use crate::error::{Error, ErrorKind};
 use crate::notify::WaitStrategy;
 use crate::options::{Options, DEFAULT_RING_BYTES};
 use crate::reader::ReaderFront;
-use crate::segment::{self, ChannelInfo, CreateSpec, KeepMapped, Layout, Removal, Segment};
+use crate::segment::{
+    self, ChannelInfo, Collected, CreateSpec, GcOptions, KeepMapped, Layout, OpenSpec, Removal,
+    Segment,
+};
 use crate::writer::WriterFront;
 
 /// A named shared-memory channel of `T`, open in this process.
@@ -119,15 +122,32 @@ impl<T, S: Stride> ChannelIo<T, S> {
 
     /// Opens existing channel `name`, which must hold elements of `kind`.
     pub(crate) fn open_kind(name: &str, kind: Kind<S>, options: &Options) -> Result<Self, Error> {
+        ChannelIo::open_checked(name, kind, options, None)
+    }
+
+    /// Opens existing channel `name`, which must hold elements of `kind`, and, with
+    /// `capacity`, have the capacity that a create asking for that many would make.
+    fn open_checked(
+        name: &str,
+        kind: Kind<S>,
+        options: &Options,
+        capacity: Option<usize>,
+    ) -> Result<Self, Error> {
         let layout = segment::describe(name, kind.layout.clone(), options.descr.as_deref())?;
-        let seg = Segment::open(name, layout, options.schema.as_deref(), options.other_owner)?;
+        let spec = OpenSpec {
+            schema: options.schema.as_deref(),
+            any_owner: options.other_owner,
+            capacity,
+        };
+        let seg = Segment::open(name, layout, &spec)?;
         Ok(ChannelIo::new(seg, kind, options.wait))
     }
 
     /// Opens channel `name`, creating it if it does not exist. Open first (the usual case
     /// once running); on NotFound create; if that loses a race (AlreadyExists), open what the
     /// winner made. A channel removed between our two steps sends us around again; a few
-    /// rounds settle any realistic race.
+    /// rounds settle any realistic race. Every open requires the capacity the options
+    /// require (the winner of a race may have asked for another).
     pub(crate) fn create_or_open_kind(
         name: &str,
         kind: impl Fn() -> Kind<S>,
@@ -135,7 +155,7 @@ impl<T, S: Stride> ChannelIo<T, S> {
     ) -> Result<Self, Error> {
         let mut last = None;
         for _ in 0..8 {
-            match ChannelIo::open_kind(name, kind(), options) {
+            match ChannelIo::open_checked(name, kind(), options, options.required_capacity()) {
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
                 other => return other,
             }
@@ -352,9 +372,17 @@ impl<T: Pod> ChannelIo<T> {
     /// programs can start in either order with the same code. If another process creates it
     /// at the same moment, exactly one creates and the other opens.
     ///
+    /// A [capacity](Options::capacity) in `options` is required of a channel that exists:
+    /// its capacity must be what a create with that request makes (requests are rounded up
+    /// to whole pages, so a restarted program that asks for the same gets the same channel).
+    /// Without one (or with [`capacity_if_created`](Options::capacity_if_created)) it opens
+    /// whatever capacity exists.
+    ///
     /// # Errors
     ///
-    /// As [`create`](Self::create) and [`open_with`](Self::open_with).
+    /// As [`create`](Self::create) and [`open_with`](Self::open_with), and
+    /// [`CapacityMismatch`](ErrorKind::CapacityMismatch) for a channel of another capacity
+    /// than the one required.
     ///
     /// ```
     /// use shmchan::{ChannelIo, Options};
@@ -457,13 +485,62 @@ impl ChannelIo<()> {
 
     /// Temporary directories left in [`base_dir`](crate::base_dir) by a creator or remover
     /// that was killed midway (their process is gone). [`ChannelIo::remove`] does not see
-    /// them; delete them with `std::fs::remove_dir_all` (the CLI's `gc` does).
+    /// them; [`ChannelIo::gc`] removes them.
     ///
     /// # Errors
     ///
     /// If the base directory cannot be read.
     pub fn leftovers() -> std::io::Result<Vec<std::path::PathBuf>> {
         Ok(segment::scan()?.1)
+    }
+
+    /// Removes every channel in [`base_dir`](crate::base_dir) that no live process has open,
+    /// unless something speaks for it, and the temporary directories of creators and
+    /// removers that were killed midway (see [`leftovers`](ChannelIo::leftovers)).
+    ///
+    /// What speaks for a channel: it belongs to another user, it
+    /// [persists](Options::persist), or its items or its writer's end of stream (close or
+    /// abort) wait for a reader ([`ChannelInfo::has_undelivered`]), even when the writer
+    /// died; and files under a channel's name that are not a readable channel are kept
+    /// too. [`GcOptions::all`] removes all of those except another user's channels.
+    /// Each channel is judged on its header as read under its lock, held exclusively, as
+    /// [`remove_unused`](ChannelIo::remove_unused) does: a process that opens the channel at
+    /// that moment either keeps it or finds it gone. [`GcOptions::dry_run`] judges and
+    /// removes nothing.
+    ///
+    /// Returns what it did with each channel and leftover, and why: channels sorted by
+    /// name, then leftovers. A channel removed meanwhile by someone else is left out; one
+    /// whose removal fails is reported ([`GcAction::Failed`](crate::GcAction::Failed)) and
+    /// the others are collected all the same.
+    ///
+    /// # Errors
+    ///
+    /// If the base directory cannot be read.
+    ///
+    /// ```
+    /// use shmchan::{ChannelIo, GcAction, GcOptions, GcReason, Options};
+    /// # let name = format!("doc-gc-{}", std::process::id());
+    /// # let dir = shmchan::base_dir().join(&name);
+    /// # std::fs::create_dir(&dir)?;
+    /// # // Its own directory, so that the example collects nobody else's channels.
+    /// # std::env::set_var("SHMCHAN_DIR", &dir);
+    /// let chan = ChannelIo::<u8>::create(&name, Options::new().persist(true))?;
+    /// let kept = |c: &shmchan::Collected, why: fn(&GcReason) -> bool| {
+    ///     c.name == name && matches!(&c.action, GcAction::Kept(r) if why(r))
+    /// };
+    /// let done = ChannelIo::gc(GcOptions::new())?;
+    /// assert!(done.iter().any(|c| kept(c, |r| matches!(r, GcReason::InUse))));
+    /// drop(chan);
+    /// let done = ChannelIo::gc(GcOptions::new())?;
+    /// assert!(done.iter().any(|c| kept(c, |r| matches!(r, GcReason::Persistent))));
+    /// let done = ChannelIo::gc(GcOptions::new().all(true))?;
+    /// assert!(matches!(&done[0].action, GcAction::Removed(GcReason::NotInUse(_))));
+    /// assert!(ChannelIo::inspect(&name).is_err());
+    /// # std::fs::remove_dir(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn gc(options: GcOptions) -> std::io::Result<Vec<Collected>> {
+        segment::gc(options)
     }
 
     /// Removes channel `name` and all its files, whether or not it is finished or in use.
@@ -491,7 +568,7 @@ impl ChannelIo<()> {
 /// Creates the segment of channel `name` for elements of `layout`, as `options` say.
 fn create_segment(name: &str, layout: Layout, options: &Options) -> Result<Segment, Error> {
     let capacity = options
-        .capacity
+        .create_capacity()
         .unwrap_or_else(|| (DEFAULT_RING_BYTES / layout.size.max(1)).max(1));
     let membarrier = match options.barrier {
         Barrier::Fence => false,

@@ -137,6 +137,7 @@ pub use options::{Options, DEFAULT_RING_BYTES};
 pub use raw::{RawChannel, RawReader, RawSlots, RawView, RawWriter};
 pub use reader::{ReaderFront, View};
 pub use segment::{
-    base_dir, channel_dir, validate_name, ChannelInfo, EndInfo, KeepMapped, Removal, NAME_MAX,
+    base_dir, channel_dir, validate_name, ChannelInfo, ChannelState, Collected, EndInfo, GcAction,
+    GcOptions, GcReason, KeepMapped, Removal, NAME_MAX,
 };
 pub use writer::{Slots, WriterFront};

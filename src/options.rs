@@ -19,7 +19,7 @@ pub const DEFAULT_RING_BYTES: usize = 1 << 20;
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    pub(crate) capacity: Option<usize>,
+    pub(crate) capacity: Option<Capacity>,
     pub(crate) schema: Option<String>,
     pub(crate) descr: Option<String>,
     pub(crate) mode: Option<u32>,
@@ -29,7 +29,32 @@ pub struct Options {
     pub(crate) barrier: Barrier,
 }
 
+/// The ring capacity asked for, in elements, and whether a channel that exists must have it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Capacity {
+    /// [`Options::capacity`]: made by a create, required by `create_or_open` of a channel
+    /// that exists.
+    Required(usize),
+    /// [`Options::capacity_if_created`]: made by a create, nothing asked of a channel that
+    /// exists.
+    IfCreated(usize),
+}
+
 impl Options {
+    /// The capacity a create makes (`None`: the default, 1 MiB of ring).
+    pub(crate) fn create_capacity(&self) -> Option<usize> {
+        self.capacity
+            .map(|(Capacity::Required(n) | Capacity::IfCreated(n))| n)
+    }
+
+    /// The capacity `create_or_open` requires of a channel that exists, if any.
+    pub(crate) fn required_capacity(&self) -> Option<usize> {
+        match self.capacity {
+            Some(Capacity::Required(n)) => Some(n),
+            _ => None,
+        }
+    }
+
     /// Defaults: a 1 MiB ring, no schema tag, no element description beyond a primitive's
     /// own, mode 0600, removed when finished, and
     /// [`WaitStrategy::default`].
@@ -37,9 +62,51 @@ impl Options {
         Options::default()
     }
 
-    /// Ring capacity in elements (rounded up so the ring is a whole number of pages).
+    /// Ring capacity in elements, rounded up so that the ring is a whole number of pages
+    /// ([`ChannelIo::capacity`](crate::ChannelIo::capacity) reports the real one).
+    ///
+    /// [`create_or_open`](crate::ChannelIo::create_or_open) requires it of a channel that
+    /// exists: if the channel's capacity is not what a create with this request would make,
+    /// it fails with [`CapacityMismatch`](crate::ErrorKind::CapacityMismatch) rather than
+    /// hand out a ring of another size. To open whatever capacity exists, give none, or give
+    /// it with [`capacity_if_created`](Self::capacity_if_created). `open` and `open_with`
+    /// ignore it.
+    ///
+    /// ```
+    /// use shmchan::{ChannelIo, Context, ErrorKind, Options};
+    /// # let name = format!("doc-capacity-{}", std::process::id());
+    /// let chan = ChannelIo::<u64>::create_or_open(&name, Options::new().capacity(500))?;
+    /// assert_eq!(chan.capacity(), 512); // a whole 4 KiB page
+    /// // The same request again (a restarted peer): the same rounding, the same channel.
+    /// assert!(ChannelIo::<u64>::create_or_open(&name, Options::new().capacity(500)).is_ok());
+    /// let e = ChannelIo::<u64>::create_or_open(&name, Options::new().capacity(100_000)).unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::CapacityMismatch);
+    /// assert_eq!(e.context(), &Context::Capacity { requested: 100_000, rounded: 100_352, found: 512 });
+    /// // No capacity asked for: whatever exists.
+    /// assert_eq!(ChannelIo::<u64>::create_or_open(&name, Options::new())?.capacity(), 512);
+    /// # Ok::<(), shmchan::Error>(())
+    /// ```
     pub fn capacity(mut self, elements: usize) -> Options {
-        self.capacity = Some(elements);
+        self.capacity = Some(Capacity::Required(elements));
+        self
+    }
+
+    /// Ring capacity in elements if the channel is created here (rounded up as
+    /// [`capacity`](Self::capacity) is), asking nothing of a channel that exists:
+    /// [`create_or_open`](crate::ChannelIo::create_or_open) then opens it with whatever
+    /// capacity it has. For a program with a default of its own that joins any channel of
+    /// the name; the last of `capacity` and `capacity_if_created` given counts.
+    ///
+    /// ```
+    /// use shmchan::{ChannelIo, Options};
+    /// # let name = format!("doc-capacity-if-{}", std::process::id());
+    /// let _chan = ChannelIo::<u64>::create(&name, Options::new().capacity(512))?;
+    /// let chan = ChannelIo::<u64>::create_or_open(&name, Options::new().capacity_if_created(1 << 20))?;
+    /// assert_eq!(chan.capacity(), 512);
+    /// # Ok::<(), shmchan::Error>(())
+    /// ```
+    pub fn capacity_if_created(mut self, elements: usize) -> Options {
+        self.capacity = Some(Capacity::IfCreated(elements));
         self
     }
 

@@ -116,6 +116,27 @@ impl Error {
                 Tag(found),
                 Tag(expected)
             ),
+            (
+                ErrorKind::CapacityMismatch,
+                Context::Capacity {
+                    requested,
+                    rounded,
+                    found,
+                },
+            ) => {
+                write!(
+                    f,
+                    "channel '{name}' exists with capacity {found}, but this side asks for \
+                     {requested}"
+                )?;
+                if rounded != requested {
+                    write!(f, " ({rounded} once rounded up to whole pages)")?;
+                }
+                f.write_str(
+                    "; open it without asking for a capacity to use it as it is, or remove it \
+                     to create it anew",
+                )
+            }
             (ErrorKind::TooSmall, Context::TooSmall { path, size, needed }) => write!(
                 f,
                 "channel '{name}': segment {} has {size} bytes, fewer than the {needed} of a \

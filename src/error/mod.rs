@@ -49,6 +49,11 @@ pub enum ErrorKind {
     ElementMismatch,
     /// The channel's schema tag differs from this side's ([`Options::schema`](crate::Options::schema)).
     SchemaMismatch,
+    /// `create_or_open` was asked for a capacity ([`Options::capacity`](crate::Options::capacity)),
+    /// and the channel that exists has another than a create with that request would make;
+    /// [`Context::Capacity`] has both. Open it without asking for a capacity to use it as it
+    /// is, or remove it to create it anew.
+    CapacityMismatch,
     /// The segment file is smaller than a header.
     TooSmall,
     /// The file under the channel's name is not a shmchan segment.
@@ -167,6 +172,16 @@ pub enum Context {
         expected: Option<String>,
         /// The channel's tag.
         found: Option<String>,
+    },
+    /// The capacity this side asked for and the one the channel has
+    /// ([`ErrorKind::CapacityMismatch`]), in elements.
+    Capacity {
+        /// What this side asked for.
+        requested: u64,
+        /// What a create with that request makes: rounded up to whole pages.
+        rounded: u64,
+        /// The channel's capacity.
+        found: u64,
     },
     /// A version (or ABI word) found and the one this build has.
     Version {

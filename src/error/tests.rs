@@ -38,6 +38,11 @@ fn one_of_each() -> Vec<Error> {
             expected: Some("imu/v1".into()),
             found: None,
         }),
+        Error::new(ErrorKind::CapacityMismatch, "x").with_context(Context::Capacity {
+            requested: 1000,
+            rounded: 1024,
+            found: 512,
+        }),
         Error::new(ErrorKind::NotInitialized, "x"),
         Error::new(ErrorKind::NoSpace, "x")
             .with_context(Context::Space {
@@ -124,6 +129,32 @@ fn element_mismatch_names_both_descriptions() {
         e.to_string(),
         "channel 'ts' holds elements of 8 bytes aligned to 8, described as '<M8[ns]', but this \
          side's element type record has 8 bytes aligned to 8, described as '<M8[us]'"
+    );
+}
+
+/// A capacity mismatch names both capacities, the rounding when it changed the request,
+/// and what to do.
+#[test]
+fn capacity_mismatch_names_both_capacities() {
+    let mismatch = |requested, rounded| {
+        Error::new(ErrorKind::CapacityMismatch, "imu")
+            .with_context(Context::Capacity {
+                requested,
+                rounded,
+                found: 512,
+            })
+            .to_string()
+    };
+    assert_eq!(
+        mismatch(100_000, 100_352),
+        "channel 'imu' exists with capacity 512, but this side asks for 100000 (100352 once \
+         rounded up to whole pages); open it without asking for a capacity to use it as it \
+         is, or remove it to create it anew"
+    );
+    assert_eq!(
+        mismatch(1024, 1024),
+        "channel 'imu' exists with capacity 512, but this side asks for 1024; open it without \
+         asking for a capacity to use it as it is, or remove it to create it anew"
     );
 }
 

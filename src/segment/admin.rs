@@ -190,22 +190,36 @@ pub(crate) fn remove_unused(
     name: &str,
     decide: impl FnOnce(Result<&ChannelInfo, &Error>) -> bool,
 ) -> Result<Removal, Error> {
+    remove_unused_seen(name, decide).map(|(removal, _)| removal)
+}
+
+/// What [`remove_unused_seen`] decided on: the header as read under the channel's lock, or
+/// why the files under the name are not a readable channel; `None` if it never came to a
+/// decision (no such channel, or one a process has open).
+pub(super) type Seen = Option<Result<ChannelInfo, Error>>;
+
+/// [`remove_unused`], also handing back what `decide` was given.
+pub(super) fn remove_unused_seen(
+    name: &str,
+    decide: impl FnOnce(Result<&ChannelInfo, &Error>) -> bool,
+) -> Result<(Removal, Seen), Error> {
     check_name(name)?;
     let io = |source: io::Error| removing(name, channel_dir(name), source);
     let (dir_path, file) = match open_for_inspection(name) {
         Ok(f) => f,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Removal::NotFound),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok((Removal::NotFound, None)),
         Err(e) => {
             // No segment file to lock (a plain file, a directory without a ring...).
-            return if decide(Err(&e)) {
+            let removal = if decide(Err(&e)) {
                 match remove(name) {
-                    Ok(()) => Ok(Removal::Removed),
-                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(Removal::NotFound),
-                    Err(e) => Err(e),
+                    Ok(()) => Removal::Removed,
+                    Err(e) if e.kind() == ErrorKind::NotFound => Removal::NotFound,
+                    Err(e) => return Err(e),
                 }
             } else {
-                Ok(Removal::Kept)
+                Removal::Kept
             };
+            return Ok((removal, Some(Err(e))));
         }
     };
     // A write lock needs a descriptor open for writing; F_OFD locks are per open file
@@ -217,26 +231,26 @@ pub(crate) fn remove_unused(
         Mode::empty(),
     ) {
         Ok(rw) if same_file(&rw, &file) => rw,
-        Ok(_) => return Ok(Removal::NotFound), // replaced meanwhile: look again later
-        Err(Errno::NOENT) => return Ok(Removal::NotFound),
+        Ok(_) => return Ok((Removal::NotFound, None)), // replaced meanwhile: look again later
+        Err(Errno::NOENT) => return Ok((Removal::NotFound, None)),
         Err(e) => return Err(io(e.into())),
     };
     match ofd_lock(file.as_fd(), PRESENCE, libc::F_WRLCK, false) {
         Ok(true) => {}
-        Ok(false) => return Ok(Removal::InUse),
+        Ok(false) => return Ok((Removal::InUse, None)),
         Err(e) => return Err(io(e)),
     }
     let st = rustix::fs::fstat(&file).map_err(|e| io(e.into()))?;
     if st.st_nlink == 0 {
-        return Ok(Removal::NotFound);
+        return Ok((Removal::NotFound, None));
     }
     let info = inspect_file(name, dir_path.clone(), &file, true);
     if !decide(info.as_ref()) {
-        return Ok(Removal::Kept);
+        return Ok((Removal::Kept, Some(info)));
     }
     match remove_dir_if(&dir_path, Some(&file)) {
-        Ok(()) => Ok(Removal::Removed),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Removal::NotFound),
+        Ok(()) => Ok((Removal::Removed, Some(info))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((Removal::NotFound, Some(info))),
         Err(e) => Err(io(e)),
     }
 }
@@ -307,7 +321,7 @@ pub(crate) fn remove(name: &str) -> Result<(), Error> {
 }
 
 /// Removing `path` of channel `name` failed with `source`.
-fn removing(name: &str, path: PathBuf, source: io::Error) -> Error {
+pub(super) fn removing(name: &str, path: PathBuf, source: io::Error) -> Error {
     Error::new(ErrorKind::Io, name)
         .with_context(Context::Op {
             op: "removing",

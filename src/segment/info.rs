@@ -89,6 +89,76 @@ impl ChannelInfo {
     pub fn has_undelivered(&self) -> bool {
         !self.reader_closed && (!self.is_empty() || self.writer_state != WriterState::Open)
     }
+
+    /// The channel's state in one word, as `shmchan ls` shows it: the first of finished,
+    /// aborted, closed, stale (claimed before, open in no process now), unused (never
+    /// claimed, open in no process), open.
+    ///
+    /// ```
+    /// use shmchan::{ChannelIo, ChannelState, Options};
+    /// # let name = format!("doc-state-{}", std::process::id());
+    /// let chan = ChannelIo::<u8>::create(&name, Options::new())?;
+    /// assert_eq!(ChannelIo::inspect(&name)?.state(), ChannelState::Open); // open here
+    /// let w = chan.writer()?;
+    /// w.close();
+    /// assert_eq!(ChannelIo::inspect(&name)?.state(), ChannelState::Closed);
+    /// # ChannelIo::remove(&name)?;
+    /// # Ok::<(), shmchan::Error>(())
+    /// ```
+    pub fn state(&self) -> ChannelState {
+        if self.is_finished() {
+            ChannelState::Finished
+        } else if matches!(self.writer_state, WriterState::Aborted(_)) {
+            ChannelState::Aborted
+        } else if self.writer_state == WriterState::Closed {
+            ChannelState::Closed
+        } else if !self.in_use && (self.writer.claims > 0 || self.reader.claims > 0) {
+            ChannelState::Stale
+        } else if !self.in_use {
+            ChannelState::Unused
+        } else {
+            ChannelState::Open
+        }
+    }
+}
+
+/// A channel's state in one word ([`ChannelInfo::state`]); `Display` writes the word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChannelState {
+    /// Open in some process, its stream neither ended nor finished.
+    Open,
+    /// The writer closed the stream; the reader has not read its end yet.
+    Closed,
+    /// The writer aborted the stream; the reader has not read its end yet.
+    Aborted,
+    /// The reader closed the channel: it delivered everything it will.
+    Finished,
+    /// An end was claimed before, and no process has the channel open now (its holders
+    /// died or let go without closing).
+    Stale,
+    /// Never claimed, and no process has the channel open.
+    Unused,
+}
+
+impl ChannelState {
+    /// The word: `open`, `closed`, `aborted`, `finished`, `stale` or `unused`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelState::Open => "open",
+            ChannelState::Closed => "closed",
+            ChannelState::Aborted => "aborted",
+            ChannelState::Finished => "finished",
+            ChannelState::Stale => "stale",
+            ChannelState::Unused => "unused",
+        }
+    }
+}
+
+impl std::fmt::Display for ChannelState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One end of a channel, as the header and its lock say.

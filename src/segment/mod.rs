@@ -4,7 +4,8 @@
 //! [`mapping`] (the mirror mapping and the ring's geometry), [`files`] (reading the files,
 //! and the one errno classifier); on them [`create`] and [`open`], which make a
 //! [`Segment`]; and apart from the data path, [`admin`] (inspect, list, remove), which never
-//! maps a segment, and [`info`], what it reports.
+//! maps a segment, [`info`], what it reports, and [`gc`], the policy of collecting unused
+//! channels over it.
 //!
 //! **Removal.** When the last handle in a process drops, it tries to turn its presence lock
 //! exclusive; if that succeeds no other process has the channel open, and a finished or
@@ -14,6 +15,7 @@
 mod admin;
 mod create;
 mod files;
+mod gc;
 mod info;
 mod lock;
 mod mapping;
@@ -31,7 +33,9 @@ use std::sync::Arc;
 pub use admin::Removal;
 pub(crate) use admin::{inspect, remove, remove_unused, scan};
 pub(crate) use files::describe;
-pub use info::{ChannelInfo, EndInfo};
+pub(crate) use gc::gc;
+pub use gc::{Collected, GcAction, GcOptions, GcReason};
+pub use info::{ChannelInfo, ChannelState, EndInfo};
 pub(crate) use lock::{end_byte, ofd_lock, ofd_lock_held};
 pub use mapping::KeepMapped;
 pub use names::{base_dir, channel_dir, validate_name, NAME_MAX};
@@ -55,6 +59,17 @@ pub(crate) struct Layout {
     /// The element's full description: always a primitive's own, a record's if this side
     /// gave one ([`describe`]). Recorded at creation; compared when both sides have one.
     pub descr: Option<header::Descr>,
+}
+
+/// What `open` checks beyond the layout.
+pub(crate) struct OpenSpec<'a> {
+    /// The schema tag the channel must have (`None` or empty: none).
+    pub schema: Option<&'a str>,
+    /// Accept a channel of another user.
+    pub any_owner: bool,
+    /// The capacity asked for, in elements, if the channel must have what a create with
+    /// that request makes (`create_or_open` with a required capacity).
+    pub capacity: Option<usize>,
 }
 
 /// What `create` needs beyond the layout.

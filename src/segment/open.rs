@@ -19,9 +19,9 @@ use super::files::{
     open_channel_dir, read_snapshot,
 };
 use super::lock::{ofd_lock, PRESENCE};
-use super::mapping::{page_size, Mapping};
+use super::mapping::{page_size, ring_geometry, Mapping};
 use super::names::{channel_dir, check_name, DATA_BELL, RING_FILE, ROOM_BELL};
-use super::{Layout, Segment};
+use super::{Layout, OpenSpec, Segment};
 use crate::error::{Context, Error, ErrorKind};
 use crate::header::{self, Snapshot, FLAG_MEMBARRIER};
 
@@ -32,14 +32,15 @@ struct Locked {
 }
 
 impl Segment {
-    /// Opens existing channel `name`, checking it holds elements of `layout` and the given
-    /// schema tag, and that it belongs to this user (or root) unless `any_owner`.
-    pub(crate) fn open(
-        name: &str,
-        layout: Layout,
-        schema: Option<&str>,
-        any_owner: bool,
-    ) -> Result<Segment, Error> {
+    /// Opens existing channel `name`, checking it holds elements of `layout`, and what
+    /// `spec` asks: the schema tag, the capacity, and that it belongs to this user (or root)
+    /// unless `any_owner`.
+    pub(crate) fn open(name: &str, layout: Layout, spec: &OpenSpec<'_>) -> Result<Segment, Error> {
+        let OpenSpec {
+            schema,
+            any_owner,
+            capacity,
+        } = *spec;
         check_name(name)?;
         let page = page_size();
         check_layout(name, &layout, page)?;
@@ -63,6 +64,9 @@ impl Segment {
         snap.validate(page, size)
             .map_err(|inv| invalid_to_error(inv, name, &path))?;
         let found_schema = check_identity(name, &layout, schema, &snap)?;
+        if let Some(requested) = capacity {
+            check_capacity(name, requested, layout.size, snap.capacity, page)?;
+        }
         let membarrier = snap.flags & FLAG_MEMBARRIER != 0;
         if membarrier {
             // Our fast paths will run without a fence, and our sleeps will call membarrier:
@@ -195,6 +199,29 @@ fn check_identity(
         );
     }
     Ok(found)
+}
+
+/// Checks that a channel whose capacity is `found` elements of `elem_size` bytes has what a
+/// create asking for `requested` would make: the same rounding ([`ring_geometry`]), so that
+/// a restarted peer that asks for what it asked for before opens the channel it made.
+fn check_capacity(
+    name: &str,
+    requested: usize,
+    elem_size: usize,
+    found: u64,
+    page: u64,
+) -> Result<(), Error> {
+    let (rounded, _) = ring_geometry(name, requested, elem_size as u64, page)?;
+    if rounded == found {
+        return Ok(());
+    }
+    Err(
+        Error::new(ErrorKind::CapacityMismatch, name).with_context(Context::Capacity {
+            requested: requested as u64,
+            rounded,
+            found,
+        }),
+    )
 }
 
 /// Opens doorbell `which` of channel `name` through its directory `dir`.

@@ -14,6 +14,7 @@ use wait_timeout::ChildExt;
 
 use crate::barrier::role_no_membarrier;
 use crate::closing::role_abort_empty;
+use crate::collecting::role_gc;
 use crate::describing::{role_raw_described_reader, role_raw_described_writer};
 use crate::forking::{role_fork_drop, role_fork_guard, role_fork_use};
 use crate::ownership::{role_create_persist, role_open_report};
@@ -265,6 +266,7 @@ pub fn role_main(role: &str) -> i32 {
         "restart_writer" => role_restart_writer(),
         "pingpong" => role_pingpong(),
         "no_membarrier" => role_no_membarrier(),
+        "gc" => role_gc(),
         other => Err(format!("unknown role {other}")),
     };
     match r {

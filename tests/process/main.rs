@@ -12,6 +12,7 @@
 
 mod barrier;
 mod closing;
+mod collecting;
 mod describing;
 mod forking;
 mod harness;
@@ -87,6 +88,8 @@ fn main() {
         closing::long_abort_reason_is_cut_cleanly,
         ownership::tampered_files_are_foreign,
         peer_death::writer_restarts_at_random_points,
+        collecting::gc_keeps_what_the_living_hold,
+        segments::create_or_open_requires_the_capacity_asked_for,
     ];
     libtest_mimic::run(&args, trials).exit();
 }

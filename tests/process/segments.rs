@@ -1,11 +1,13 @@
 //! Opening what is not a good channel: every open error, planted and corrupt segment files,
-//! and a ring larger than the shared-memory file system.
+//! a channel of another capacity than the one required, and a ring larger than the
+//! shared-memory file system.
 
 use libtest_mimic::Failed;
-use shmchan::{ChannelIo, Context, ErrorKind, Options};
+use shmchan::{ChannelIo, Context, ElementType, ErrorKind, Options, Primitive, RawChannel};
 use shmchan_testkit::unique;
 
-use crate::harness::{check, gone, R};
+use crate::harness::{check, gone, Peer, R};
+use crate::roles::stream_env;
 
 /// Every open error, each with its typed variant.
 pub fn open_errors() -> R {
@@ -272,4 +274,76 @@ pub fn no_space_at_create() -> R {
         .filter(|d| d.file_name().to_string_lossy().contains(&name))
         .collect();
     check(leftovers.is_empty(), format!("left behind: {leftovers:?}"))
+}
+
+/// A channel another process made with capacity 1024 (`u64`s: two pages): `create_or_open`
+/// that asks for another capacity fails naming both, and opens nothing; one that asks for
+/// what rounds to 1024 (as a restarted peer asks for what it asked before), or for nothing,
+/// or for a capacity only if it creates, opens it. Typed and raw (the Python package's and
+/// the command's way) alike.
+pub fn create_or_open_requires_the_capacity_asked_for() -> R {
+    let name = unique("capacity");
+    let mut creator = Peer::spawn("hold_writer", &stream_env(&name, 0, 1, 1024, 1));
+    check(creator.read_line()? == "ready", "creator not ready")?;
+    let u64s = ElementType::primitive(Primitive::U64);
+    let typed = |o: Options| ChannelIo::<u64>::create_or_open(&name, o).map(|c| c.capacity());
+    let raw = |o: Options| RawChannel::create_or_open(&name, u64s, o).map(|c| c.capacity());
+    for open in [
+        &typed as &dyn Fn(Options) -> Result<usize, shmchan::Error>,
+        &raw,
+    ] {
+        let e = open(Options::new().capacity(100_000)).unwrap_err();
+        check(
+            e.kind() == ErrorKind::CapacityMismatch
+                && *e.context()
+                    == Context::Capacity {
+                        requested: 100_000,
+                        rounded: 100_352,
+                        found: 1024,
+                    },
+            format!("{e:?}"),
+        )?;
+        let msg = e.to_string();
+        check(
+            msg.contains(&name) && msg.contains("100000") && msg.contains("1024"),
+            msg,
+        )?;
+        // Smaller than the channel is another capacity too (100 rounds to one page, 512).
+        let e = open(Options::new().capacity(100)).unwrap_err();
+        check(
+            *e.context()
+                == Context::Capacity {
+                    requested: 100,
+                    rounded: 512,
+                    found: 1024,
+                },
+            format!("{e:?}"),
+        )?;
+        for same in [1024, 1000, 513] {
+            let c = open(Options::new().capacity(same));
+            check(matches!(c, Ok(1024)), format!("capacity {same}: {c:?}"))?;
+        }
+        for any in [Options::new(), Options::new().capacity_if_created(100_000)] {
+            let c = open(any);
+            check(matches!(c, Ok(1024)), format!("{c:?}"))?;
+        }
+        // An open ignores a capacity.
+        let c = ChannelIo::<u64>::open_with(&name, Options::new().capacity(100_000));
+        check(
+            matches!(&c, Ok(c) if c.capacity() == 1024),
+            format!("{c:?}"),
+        )?;
+    }
+    // A capacity that is invalid is refused as such, whatever exists.
+    let e = typed(Options::new().capacity(0)).unwrap_err();
+    check(e.kind() == ErrorKind::InvalidCapacity, format!("{e:?}"))?;
+    // Refusals claimed nothing: the creator's end is still its own, and nobody else's.
+    let info = ChannelIo::inspect(&name)?;
+    check(
+        info.capacity == 1024 && info.writer.held && info.writer.claims == 1,
+        format!("{info:?}"),
+    )?;
+    creator.kill9();
+    ChannelIo::remove(&name)?;
+    Ok(())
 }

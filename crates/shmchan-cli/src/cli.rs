@@ -184,7 +184,8 @@ pub(crate) struct StreamArgs {
     /// u8 i8 u16 i16 u32 i32 u64 i64 f32 f64.
     #[arg(long = "type", value_name = "TYPE", value_parser = parse_type)]
     pub(crate) ty: Option<Primitive>,
-    /// Ring capacity in elements, if the channel is created here (default: 16 MiB of ring).
+    /// Ring capacity in elements, if the channel is created here (default: 16 MiB of ring),
+    /// rounded up to whole pages; a channel that exists must have what that makes, else exit 1.
     #[arg(long)]
     pub(crate) capacity: Option<usize>,
     /// Schema tag: recorded if the channel is created here, checked otherwise.

@@ -46,6 +46,9 @@ pub(crate) fn hint(kind: ErrorKind, name: &str) -> String {
             format!(" (`shmchan rm {name}`)")
         }
         ErrorKind::MembarrierUnavailable => " (`shmchan create --barrier fence`)".to_string(),
+        ErrorKind::CapacityMismatch => {
+            format!(" (drop --capacity to use it as it is, or `shmchan rm {name}`)")
+        }
         ErrorKind::ForeignOwner => " (to share it on purpose: --any-owner)".to_string(),
         ErrorKind::PermissionDenied => " (create it with a wider --mode, e.g. 0660)".to_string(),
         _ => String::new(),

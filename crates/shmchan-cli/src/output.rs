@@ -97,19 +97,7 @@ fn end_json(e: &EndInfo) -> EndJson {
 
 /// One word for a channel's state.
 pub(crate) fn state_word(i: &ChannelInfo) -> &'static str {
-    if i.is_finished() {
-        "finished"
-    } else if matches!(i.writer_state, WriterState::Aborted(_)) {
-        "aborted"
-    } else if i.writer_state == WriterState::Closed {
-        "closed"
-    } else if !i.in_use && (i.writer.claims > 0 || i.reader.claims > 0) {
-        "stale"
-    } else if !i.in_use {
-        "unused"
-    } else {
-        "open"
-    }
+    i.state().as_str()
 }
 
 /// Everything the header says, as `inspect --json` prints it (and the text of `inspect`).

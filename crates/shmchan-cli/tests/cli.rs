@@ -326,6 +326,45 @@ fn rm_refuses_a_live_channel_and_gc_removes_a_stale_one() {
 }
 
 #[test]
+fn gc_removes_what_a_killed_creator_left() {
+    // In a directory of its own: the other tests' gc would take the leftover first.
+    let own = dir().join(unique("gc-own"));
+    std::fs::create_dir(&own).unwrap();
+    let gc = |args: &[&str]| {
+        let child = bin()
+            .env("SHMCHAN_DIR", &own)
+            .arg("gc")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        finish(child)
+    };
+    // A creator killed midway leaves its temporary directory, named after its pid.
+    let mut gone_child = std::process::Command::new("true").spawn().unwrap();
+    gone_child.wait().unwrap(); // reaped: its pid names no process now
+    let left = own.join(format!(".shmchan-tmp.half.{}.0.7", gone_child.id()));
+    std::fs::create_dir(&left).unwrap();
+    let minutes_ago = std::time::SystemTime::now() - Duration::from_secs(120);
+    std::fs::File::open(&left)
+        .and_then(|d| d.set_modified(minutes_ago))
+        .unwrap();
+    let said = |o: &std::process::Output, verb: &str| {
+        assert!(o.status.success(), "{}", stderr(o));
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let want = format!("{verb} {} (left by a killed process)\n", left.display());
+        assert_eq!(out, want);
+    };
+    said(&gc(&["--dry-run"]), "would remove");
+    assert!(left.exists());
+    said(&gc(&[]), "removed");
+    assert!(!left.exists());
+    std::fs::remove_dir(&own).unwrap();
+}
+
+#[test]
 fn garbage_under_a_channel_name() {
     let name = unique("junk");
     let dir = channel_dir(&name);

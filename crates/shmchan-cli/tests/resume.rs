@@ -432,3 +432,56 @@ fn the_start_record_beside_the_file_is_read_too() {
         let _ = std::fs::remove_file(&p);
     }
 }
+
+#[test]
+fn a_resume_asks_for_the_capacity_it_asked_for() {
+    let name = unique("rescap");
+    let data = random_bytes(10_000, 33);
+    let input = tmpfile("rc-in");
+    let output = tmpfile("rc-out");
+    std::fs::write(&input, &data).unwrap();
+    let (i, o) = (input.to_str().unwrap(), output.to_str().unwrap());
+    // No reader: the send commits a ring's worth (4096 bytes, one page) and stops, resumable.
+    let s = run(&["send", &name, i, "--capacity", "4096", "--timeout", "0.3"]);
+    assert_eq!(s.status.code(), Some(1), "{}", stderr(&s));
+    // Another capacity is refused, naming both, and leaves the channel as it was (the
+    // --timeout only bounds a command that would wait, were it not refused).
+    for cmd in ["send", "recv"] {
+        let file = if cmd == "send" { i } else { o };
+        let side = [cmd, &name, file, "--resume", "--capacity", "8192"];
+        let side = [&side[..], &["--timeout", "0.3"]].concat();
+        let bad = run(&side);
+        assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
+        let e = stderr(&bad);
+        assert!(
+            e.contains(&format!("channel '{name}' exists with capacity 4096"))
+                && e.contains("asks for 8192")
+                && e.contains(&format!(
+                    "drop --capacity to use it as it is, or `shmchan rm {name}`"
+                )),
+            "{e}"
+        );
+        let d = detail(&name).expect("still there");
+        assert_eq!(
+            (d["tail"].as_u64(), d["writer"]["claims"].as_u64()),
+            (Some(4096), Some(1))
+        );
+        assert_eq!(d["reader"]["claims"], 0);
+    }
+    assert!(!output.exists(), "a refused recv made its FILE");
+    // The capacity it asked for before, or one that rounds to it, opens: the stream arrives
+    // whole.
+    let recv = spawn(&["recv", &name, o, "--capacity", "4000"], Stdio::null());
+    let s = finish(spawn(
+        &["send", &name, i, "--resume", "--capacity", "4096"],
+        Stdio::null(),
+    ));
+    assert!(s.status.success(), "{}", stderr(&s));
+    let r = finish(recv);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert!(std::fs::read(&output).unwrap() == data);
+    assert!(gone(&name));
+    for p in [input, output] {
+        let _ = std::fs::remove_file(&p);
+    }
+}

@@ -66,6 +66,7 @@ fn class(kind: ErrorKind) -> &'static str {
         ErrorKind::ForeignOwner => "ForeignOwnerError",
         ErrorKind::ElementMismatch | ErrorKind::PartialElement => "ElementMismatchError",
         ErrorKind::SchemaMismatch => "SchemaMismatchError",
+        ErrorKind::CapacityMismatch => "CapacityMismatchError",
         ErrorKind::TooSmall => "TooSmallError",
         ErrorKind::NotAChannel => "ForeignSegmentError",
         ErrorKind::VersionMismatch => "VersionMismatchError",
@@ -94,6 +95,10 @@ fn hint(kind: ErrorKind) -> &'static str {
         ErrorKind::NotFound => "; create it first (ChannelIO.create) or check the name",
         ErrorKind::PermissionDenied => "; its creator can give it a wider mode (mode=0o660)",
         ErrorKind::NotInitialized | ErrorKind::NotAChannel => "; remove it",
+        ErrorKind::CapacityMismatch => {
+            "; pass no capacity (or ChannelIO.open) to use it as it is, or remove it first \
+             (shmchan.remove)"
+        }
         ErrorKind::Forked => {
             "; pass the ChannelIO to this process instead (pickled or inherited, it opens the \
              channel by name here) and claim the end from it"
@@ -128,6 +133,15 @@ pub(crate) fn error(py: Python<'_>, e: shmchan::Error) -> PyErr {
             ("found_size", Attr::Int(*found_size as usize)),
             ("found_align", Attr::Int(*found_align as usize)),
             ("found_descr", Attr::OptStr(found_descr.clone())),
+        ]),
+        Context::Capacity {
+            requested,
+            rounded,
+            found,
+        } => attrs.extend([
+            ("requested", Attr::Int(*requested as usize)),
+            ("rounded", Attr::Int(*rounded as usize)),
+            ("found", Attr::Int(*found as usize)),
         ]),
         Context::Holder { pid, .. } => attrs.push(("pid", Attr::OptInt(pid.map(u64::from)))),
         Context::Reason(r) => attrs.push(("reason", Attr::Str(r.clone()))),

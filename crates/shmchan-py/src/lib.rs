@@ -27,6 +27,7 @@ fn _shmchan(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(admin::list, m)?)?;
     m.add_function(wrap_pyfunction!(admin::inspect, m)?)?;
     m.add_function(wrap_pyfunction!(admin::remove, m)?)?;
+    m.add_function(wrap_pyfunction!(admin::gc, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,5 +1,5 @@
 """Edges of the API: arguments that cannot work are refused with a clear error, and the
-seed's `await w.close()` works. One process."""
+seed's `await w.close()` works. One process, but for a channel another process made."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import shmchan
+from conftest import Child, python_child
 
 
 def test_frames_need_a_positive_size(name: str) -> None:
@@ -169,3 +170,30 @@ def test_list_inspect_and_remove_channels(name: str) -> None:
         shmchan.inspect(name)
     with pytest.raises(shmchan.NotFoundError):
         shmchan.remove(name)
+
+
+def test_create_or_open_refuses_another_capacity(name: str, children: list[Child]) -> None:
+    # Another process made it: 4096 uint64 items (8 pages).
+    creator = python_child("hold-writer", name, 0, "u8")
+    children.append(creator)
+    assert creator.line() == "ready"
+    with pytest.raises(shmchan.CapacityMismatchError) as e:
+        shmchan.ChannelIO.create_or_open(name, np.uint64, 100_000)
+    assert isinstance(e.value, ValueError)
+    assert (e.value.requested, e.value.rounded, e.value.found) == (100_000, 100_352, 4096)
+    assert e.value.name == name
+    message = str(e.value)
+    assert "exists with capacity 4096" in message
+    assert "asks for 100000" in message
+    assert "pass no capacity" in message
+    # Smaller is another capacity too; what rounds to 4096 (a restarted peer asking for what
+    # it asked before) opens it, and so does asking for none.
+    with pytest.raises(shmchan.CapacityMismatchError):
+        shmchan.ChannelIO.create_or_open(name, np.uint64, 512)
+    for same in (4096, 4000):
+        assert shmchan.ChannelIO.create_or_open(name, np.uint64, same).capacity == 4096
+    assert shmchan.ChannelIO.create_or_open(name, np.uint64).capacity == 4096
+    # The refusals took nothing: the creator still holds its writer, alone.
+    info = shmchan.inspect(name)
+    assert info["writer"]["held"]
+    assert info["writer"]["claims"] == 1

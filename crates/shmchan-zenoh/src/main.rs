@@ -65,7 +65,8 @@ enum Command {
         into: String,
         #[command(flatten)]
         endpoints: Endpoints,
-        /// Capacity of the channel if the pull creates it, in items.
+        /// Capacity of the channel if the pull creates it, in items (rounded up to whole
+        /// pages); an existing channel must have it, else the stream is refused.
         #[arg(long)]
         capacity: Option<usize>,
     },

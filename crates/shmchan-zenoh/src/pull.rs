@@ -58,7 +58,9 @@ impl Drop for Stream {
 }
 
 /// Receives the stream on `link.key` and writes it into channel `into`, created (with the
-/// type the stream announces, and `capacity`) if it does not exist.
+/// type the stream announces, and `capacity`) if it does not exist. An existing channel
+/// must have that type, schema tag and capacity (as a create rounds it), else the stream
+/// is refused.
 ///
 /// Ends with the stream: `Ok(Closed)` or `Ok(Aborted)` once that was passed on. Anything
 /// else that ends it — a gap in the sequence numbers, a push that restarted mid-stream, a

@@ -433,6 +433,56 @@ fn a_type_or_schema_mismatch_is_refused() {
 }
 
 #[test]
+fn a_far_channel_of_the_pulls_capacity_is_opened_and_another_refused() {
+    let _w = Deadline::new(
+        TEST_LIMIT,
+        "a_far_channel_of_the_pulls_capacity_is_opened_and_another_refused",
+    );
+    // The far reader came first with its ring of 4096 u64s (8 pages). A pull that asks for
+    // what rounds to that (as a restarted pull asks for what it asked before) streams into
+    // it; one that asks for another ring refuses the stream, naming both capacities.
+    for (capacity, streams) in [("4000", true), ("8192", false)] {
+        let (local, far, key) = (unique("cl"), unique("cf"), unique("ck"));
+        let _c = Cleanup(vec![local.clone(), far.clone()]);
+        let chan = ChannelIo::<u64>::create(&local, Options::new()).unwrap();
+        let mut w = chan.writer().unwrap();
+        w.blocking_put(&[1, 2, 3]).unwrap();
+        w.close();
+        let far_chan = ChannelIo::<u64>::create(&far, Options::new().capacity(4096)).unwrap();
+        let mut r = far_chan.reader().unwrap();
+        r.set_timeout(Some(TIMEOUT));
+        let (push, pull) = bridges_with(&local, &far, &key, true, [&[], &["--capacity", capacity]]);
+        if streams {
+            let mut three = [0u64; 3];
+            r.blocking_get(&mut three).unwrap();
+            assert_eq!(three, [1, 2, 3]);
+            let end = r.blocking_get(&mut three).unwrap_err();
+            assert!(
+                end.kind() == ErrorKind::Closed && end.remaining() == 0,
+                "{end}"
+            );
+            let (ok, err) = pull.finish();
+            assert!(ok, "pull: {err}");
+            let (ok, err) = push.finish();
+            assert!(ok, "push: {err}");
+        } else {
+            let (ok, err) = pull.finish();
+            assert!(!ok, "the pull refuses");
+            assert!(
+                err.contains("exists with capacity 4096") && err.contains("asks for 8192"),
+                "pull said: {err}"
+            );
+            let (ok, msg) = push.finish();
+            assert!(
+                !ok && msg.contains("refused"),
+                "the push learns of the refusal: {msg}"
+            );
+            assert_eq!(ChannelIo::inspect(&far).unwrap().tail, 0, "nothing went in");
+        }
+    }
+}
+
+#[test]
 fn a_plain_zenoh_subscriber_decodes_the_stream() {
     let _w = Deadline::new(TEST_LIMIT, "a_plain_zenoh_subscriber_decodes_the_stream");
     let (ok, err) = plain_subscriber(true);

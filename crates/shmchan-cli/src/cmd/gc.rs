@@ -1,124 +1,96 @@
-//! `shmchan gc`: removes every channel that no live process holds, except persistent ones
-//! and ones whose items or end of stream still wait for a reader (unless `--all`); also the
-//! temporary directories of creators that were killed.
+//! `shmchan gc`: prints what the library's collection of unused channels
+//! ([`ChannelIo::gc`]) did, one line per channel or leftover directory, and each failure on
+//! stderr.
 
 use std::io::{self, Write};
 
-use shmchan::{ChannelInfo, ChannelIo, Error, Removal, WriterState};
+use shmchan::{ChannelIo, Collected, GcAction, GcOptions, GcReason};
 
 use crate::cli::GcArgs;
 use crate::fail::Fail;
-use crate::output::{escape, state_word};
+use crate::output::escape;
 
 pub(crate) fn run(a: GcArgs) -> Result<(), Fail> {
-    let names: Vec<String> = super::list()?.into_iter().map(|(n, _)| n).collect();
-    let me = rustix::process::geteuid().as_raw();
+    let done = ChannelIo::gc(GcOptions::new().all(a.all).dry_run(a.dry_run)).map_err(|e| {
+        Fail::channel(format!(
+            "cannot read {}: {e}",
+            shmchan::base_dir().display()
+        ))
+    })?;
     let mut out = io::stdout().lock();
     let mut errors = 0;
-    for name in &names {
-        let line = match collect(name, &a, me) {
-            Ok(Some(line)) => line,
-            Ok(None) => continue,
-            Err(e) => {
-                eprintln!("shmchan: {}", escape(&e.to_string()));
-                errors += 1;
-                continue;
+    for c in &done {
+        match line(c) {
+            Ok(None) => {}
+            // Names, paths and errors from the directory and the segments: escaped.
+            Ok(Some(line)) => {
+                if writeln!(out, "{}", escape(&line)).is_err() {
+                    return Ok(());
+                }
             }
-        };
-        // Names and errors from the directory and the segments: escaped.
-        if writeln!(out, "{}", escape(&line)).is_err() {
-            return Ok(());
+            Err(e) => {
+                eprintln!("shmchan: {}", escape(&e));
+                errors += 1;
+            }
         }
     }
-    errors += leftovers(&mut out, a.dry_run);
     if errors > 0 {
         return Err(Fail::channel(format!("{errors} removals failed")));
     }
     Ok(())
 }
 
-/// Why `gc` keeps a channel (`None`: it may go), decided on its header (or on why that
-/// could not be read); `me` is our effective uid.
-fn keep_reason(r: Result<&ChannelInfo, &Error>, name: &str, all: bool, me: u32) -> Option<String> {
-    match r {
-        Ok(i) if i.owner_uid != me && me != 0 => Some("another user's".to_string()),
-        Ok(i) if i.persist && !all => Some(format!("persistent (use --all, or shmchan rm {name})")),
-        Ok(i) if i.has_undelivered() && !all => Some(format!(
-            "{} items{} wait for a reader (use --all)",
-            i.len(),
-            if i.writer_state == WriterState::Open {
-                ""
-            } else {
-                " and the end of stream"
-            }
-        )),
-        Ok(_) => None,
-        Err(e) if !all => Some(format!("not a readable channel ({e}); use --all")),
-        Err(_) => None,
-    }
-}
-
-/// Removes channel `name` if it may go (or, with --dry-run, only decides); returns the line
-/// to print, if any.
-fn collect(name: &str, a: &GcArgs, me: u32) -> Result<Option<String>, Error> {
-    let mut why = String::new();
-    let mut removable = false;
-    // Decided under the channel's lock, on the header as it is then.
-    let decide = |r: Result<&ChannelInfo, &Error>| match keep_reason(r, name, a.all, me) {
-        Some(k) => {
-            why = k;
-            false
-        }
-        None => {
-            why = match r {
-                Ok(i) => state_word(i).to_string(),
-                Err(_) => "not a readable channel".to_string(),
-            };
-            removable = true;
-            !a.dry_run
-        }
+/// The line to print for `c` (if any), or the error line for stderr.
+fn line(c: &Collected) -> Result<Option<String>, String> {
+    let name = &c.name;
+    // A leftover directory is named by its path, a channel by its name.
+    let what = if c.leftover {
+        c.path.display().to_string()
+    } else {
+        name.clone()
     };
-    let r = ChannelIo::remove_unused(name, decide)?;
-    Ok(match r {
-        Removal::Removed => Some(format!("removed {name} ({why})")),
-        Removal::Kept if removable => Some(format!("would remove {name} ({why})")),
-        Removal::Kept => Some(format!("kept    {name}: {why}")),
-        Removal::InUse => Some(format!("kept    {name}: open in a live process")),
-        // NotFound (removed meanwhile), or what a later library may add: nothing to say.
-        _ => None,
-    })
+    Ok(Some(match &c.action {
+        GcAction::Removed(why) => format!("removed {what} ({})", gone_because(why)),
+        GcAction::WouldRemove(why) => format!("would remove {what} ({})", gone_because(why)),
+        GcAction::Kept(why) => format!("kept    {what}: {}", kept_because(why, name)),
+        GcAction::Failed(e) if c.leftover => {
+            let cause = std::error::Error::source(e).map_or(e.to_string(), |s| s.to_string());
+            return Err(format!("removing {what}: {cause}"));
+        }
+        GcAction::Failed(e) => return Err(e.to_string()),
+        // What a later library may add: nothing to say.
+        _ => return Ok(None),
+    }))
 }
 
-/// Removes the temporary directories of creators that were killed (with --dry-run, only
-/// names them); returns how many removals failed.
-fn leftovers(out: &mut impl Write, dry_run: bool) -> usize {
-    let mut errors = 0;
-    for dir in ChannelIo::leftovers().unwrap_or_default() {
-        if dry_run {
-            let _ = writeln!(
-                out,
-                "would remove {} (left by a killed process)",
-                escape(&dir.display().to_string())
-            );
-            continue;
-        }
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => {
-                let _ = writeln!(
-                    out,
-                    "removed {} (left by a killed process)",
-                    escape(&dir.display().to_string())
-                );
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => {
-                eprintln!(
-                    "shmchan: removing {}: {e}",
-                    escape(&dir.display().to_string())
-                );
-                errors += 1;
-            }
-        }
+/// Why something goes, in the words of `gc`'s lines.
+fn gone_because(why: &GcReason) -> String {
+    match why {
+        GcReason::NotInUse(state) => state.to_string(),
+        GcReason::Leftover => "left by a killed process".to_string(),
+        GcReason::Unreadable(_) => "not a readable channel".to_string(),
+        other => format!("{other:?}"),
     }
-    errors
+}
+
+/// Why channel `name` stays, and what would remove it.
+fn kept_because(why: &GcReason, name: &str) -> String {
+    match why {
+        GcReason::InUse => "open in a live process".to_string(),
+        GcReason::OtherUser(_) => "another user's".to_string(),
+        GcReason::Persistent => format!("persistent (use --all, or shmchan rm {name})"),
+        GcReason::Undelivered {
+            items,
+            end_of_stream,
+        } => format!(
+            "{items} items{} wait for a reader (use --all)",
+            if *end_of_stream {
+                " and the end of stream"
+            } else {
+                ""
+            }
+        ),
+        GcReason::Unreadable(e) => format!("not a readable channel ({e}); use --all"),
+        other => format!("{other:?}"),
+    }
 }

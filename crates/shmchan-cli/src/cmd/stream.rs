@@ -66,13 +66,6 @@ impl Target<'_> {
                         )));
                     }
                 }
-                if self.capacity.is_some_and(|c| c as u64 > info.capacity) {
-                    eprintln!(
-                        "shmchan: channel '{}' exists with capacity {}; --capacity applies only \
-                         when creating",
-                        self.name, info.capacity
-                    );
-                }
                 Ok((found, info.schema))
             }
             Err(e) if e.kind() == ErrorKind::NotFound => Ok((
@@ -84,11 +77,16 @@ impl Target<'_> {
     }
 
     /// Opens the channel for elements of `ty` with schema tag `schema` (as [`resolve`](Self::resolve)
-    /// found them), creating it if it does not exist.
+    /// found them), creating it if it does not exist. A channel that exists must have the
+    /// capacity --capacity asks for (as a create would round it), else the library's
+    /// `CapacityMismatch`; without --capacity, any.
     pub(crate) fn open(&self, ty: Primitive, schema: Option<String>) -> Result<RawChannel, Fail> {
         let size = ty.size() as usize;
-        let mut o = Options::new()
-            .capacity(self.capacity.unwrap_or(DEFAULT_RING_BYTES / size))
+        let o = match self.capacity {
+            Some(c) => Options::new().capacity(c),
+            None => Options::new().capacity_if_created(DEFAULT_RING_BYTES / size),
+        };
+        let mut o = o
             .accept_other_owner(self.any_owner)
             .barrier(self.barrier.into());
         if let Some(s) = schema {

@@ -25,7 +25,7 @@ import builtins
 from typing import TYPE_CHECKING
 
 from . import _errors, _shmchan
-from ._admin import inspect, remove
+from ._admin import gc, inspect, remove
 from ._admin import list_channels as list
 from ._channel import ChannelIO
 from ._end import _End, _Lent
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     # gives it the same names (and the list below adds to them).
     from ._errors import __all__ as __all__
 
-__all__ = ["ChannelIO", "Reader", "SlotArray", "Writer", "inspect", "list", "remove"]
+__all__ = ["ChannelIO", "Reader", "SlotArray", "Writer", "gc", "inspect", "list", "remove"]
 __all__ += _errors.__all__
 
 __version__: str = _shmchan.__version__

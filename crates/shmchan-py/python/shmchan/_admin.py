@@ -1,5 +1,5 @@
-"""Channels from outside, without opening them for use (the CLI's ``ls``, ``inspect`` and
-``rm``)."""
+"""Channels from outside, without opening them for use (the CLI's ``ls``, ``inspect``,
+``rm`` and ``gc``)."""
 
 from __future__ import annotations
 
@@ -31,3 +31,26 @@ def remove(name: str) -> None:
     keep working on it, and new opens no longer find it. :class:`NotFoundError` if there is
     none."""
     _shmchan.remove(name)
+
+
+def gc(*, all: bool = False, dry_run: bool = False) -> list[dict[str, Any]]:
+    """Removes every channel that no live process has open, except another user's, a
+    persistent one, one whose items or end of stream still wait for a reader (even of a
+    writer that died), and files under a channel's name that are not a readable channel;
+    ``all=True`` removes those too, other users' channels excepted. Also removes the
+    temporary directories of creators killed midway (ours, older than a minute, whose
+    process is gone). Each channel is judged under its own lock: a process that opens it
+    at that moment either keeps it or finds it gone. ``dry_run=True`` removes nothing and
+    says what would go.
+
+    Returns one dict per channel, then per leftover directory: ``name``, ``path``,
+    ``leftover`` (a temporary directory, not a channel), ``action`` (``"removed"``,
+    ``"would_remove"``, ``"kept"`` or ``"failed"``) and ``reason``: ``"not_in_use"``
+    (with its ``state``: ``"stale"``, ``"unused"``, ``"finished"``...), ``"leftover"``,
+    ``"unreadable"`` (with the ``error`` reading it raised), or why it is kept:
+    ``"in_use"``, ``"other_user"`` (``owner_uid``), ``"persistent"``, ``"undelivered"``
+    (``items``, and ``end_of_stream``: the writer closed or aborted). A ``"failed"`` entry
+    has the ``error`` its removal raised, and the other channels are collected all the
+    same. Keys that do not apply are None. :class:`OSError` if the shared-memory
+    directory cannot be read."""
+    return _shmchan.gc(all, dry_run)

@@ -134,7 +134,13 @@ class ChannelIO:
         mode: int | None = None,
         persist: bool = False,
     ) -> ChannelIO:
-        """Opens channel ``name``, creating it (as :meth:`create`) if it does not exist."""
+        """Opens channel ``name``, creating it (as :meth:`create`) if it does not exist.
+
+        A ``capacity`` is required of a channel that exists: if its capacity is not what
+        :meth:`create` with that ``capacity`` makes (capacities are rounded up to whole
+        pages, so asking again for what one asked for before opens it), this raises
+        :class:`CapacityMismatchError`, naming both. Without a ``capacity``, it opens the
+        channel whatever its capacity."""
         return cls._from_native(
             _shmchan._Channel.connect(
                 "create_or_open",

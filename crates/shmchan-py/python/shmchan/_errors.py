@@ -11,6 +11,7 @@ __all__ = [
     "AbiMismatchError",
     "AbortedError",
     "AlreadyExistsError",
+    "CapacityMismatchError",
     "ChannelError",
     "ChannelOSError",
     "CorruptedError",
@@ -170,6 +171,17 @@ class ForeignOwnerError(ChannelError, PermissionError):
 
 class SchemaMismatchError(ChannelError, TypeError):
     """The channel's schema tag differs from this side's."""
+
+
+class CapacityMismatchError(ChannelError, ValueError):
+    """``create_or_open`` was given a capacity, and the channel that exists has another:
+    ``requested`` is the capacity asked for, ``rounded`` what a create with it makes (whole
+    pages), ``found`` the channel's. Pass no capacity (or use ``open``) to use the channel
+    as it is, or remove it to create it anew."""
+
+    requested: int
+    rounded: int
+    found: int
 
 
 class TooSmallError(ChannelError):
