@@ -8,6 +8,7 @@ use crate::common::*;
 
 #[test]
 fn rm_refuses_a_live_channel_and_gc_removes_a_stale_one() {
+    let _own = own_dir("gc-stale");
     let name = unique("stale");
     // A writer that waits on its stdin, holding the end, 7 bytes committed.
     let mut send = spawn(&["send", &name], Stdio::piped());
@@ -73,12 +74,10 @@ fn rm_refuses_a_live_channel_and_gc_removes_a_stale_one() {
 
 #[test]
 fn gc_removes_what_a_killed_creator_left() {
-    // In a directory of its own: the other tests' gc would take the leftover first.
-    let own = dir().join(unique("gc-own"));
-    std::fs::create_dir(&own).unwrap();
+    let guard = own_dir("gc-own");
+    let own = guard.0.clone();
     let gc = |args: &[&str]| {
         let child = bin()
-            .env("SHMCHAN_DIR", &own)
             .arg("gc")
             .args(args)
             .stdin(Stdio::null())
@@ -107,5 +106,5 @@ fn gc_removes_what_a_killed_creator_left() {
     assert!(left.exists());
     said(&gc(&[]), "removed");
     assert!(!left.exists());
-    std::fs::remove_dir(&own).unwrap();
+    drop(guard);
 }

@@ -264,6 +264,7 @@ fn create_with_a_fence_barrier() {
 
 #[test]
 fn garbage_under_a_channel_name() {
+    let _own = own_dir("junk"); // it runs gc
     let name = unique("junk");
     let dir = channel_dir(&name);
     std::fs::create_dir(&dir).unwrap();

@@ -11,8 +11,16 @@ use wait_timeout::ChildExt;
 
 pub const LIMIT: Duration = Duration::from_secs(60);
 
-/// The channel directory of this test run (passed to every child as `SHMCHAN_DIR`).
-pub fn dir() -> &'static std::path::Path {
+/// The channel directory of this test run (passed to every child as `SHMCHAN_DIR`), or the
+/// current test's own one (see [`own_dir`]).
+pub fn dir() -> PathBuf {
+    if let Some(d) = OWN_DIR.with(|o| o.borrow().clone()) {
+        return d;
+    }
+    shared_dir().to_path_buf()
+}
+
+fn shared_dir() -> &'static std::path::Path {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
         if let Some(d) = std::env::var_os("SHMCHAN_DIR").filter(|d| !d.is_empty()) {
@@ -24,6 +32,29 @@ pub fn dir() -> &'static std::path::Path {
         let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777));
         d
     })
+}
+
+thread_local! {
+    static OWN_DIR: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Gives the calling test (its thread) a channel directory of its own until the guard drops,
+/// for tests that run `gc`: in the shared directory, gc would also take what the tests running
+/// alongside leave between their steps.
+pub fn own_dir(tag: &str) -> OwnDir {
+    let d = shared_dir().join(unique(tag));
+    std::fs::create_dir(&d).expect("create the test's own directory");
+    OWN_DIR.with(|o| *o.borrow_mut() = Some(d.clone()));
+    OwnDir(d)
+}
+
+pub struct OwnDir(pub PathBuf);
+
+impl Drop for OwnDir {
+    fn drop(&mut self) {
+        OWN_DIR.with(|o| *o.borrow_mut() = None);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 pub fn bin() -> Command {
