@@ -228,6 +228,11 @@ impl<T, S: Stride> ChannelIo<T, S> {
         self.seg.descr.as_deref()
     }
 
+    /// The stream this channel continues, as its creator recorded it ([`Options::origin`]).
+    pub fn origin(&self) -> Option<crate::Origin> {
+        self.seg.origin
+    }
+
     /// The element type this channel was opened with.
     pub fn element_type(&self) -> ElementType {
         self.elem
@@ -424,6 +429,51 @@ impl ChannelIo<()> {
         segment::inspect(name)
     }
 
+    /// Waits until channel `name` exists (at once if it does), at most `timeout`: for a
+    /// process that may start before the one that creates its channel and needs what only
+    /// the channel says (its element type, say) before it can open it. It watches the base
+    /// directory with inotify: no polling.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidName`](ErrorKind::InvalidName); [`TimedOut`](ErrorKind::TimedOut) once
+    /// `timeout` has passed; [`Io`](ErrorKind::Io) if the base directory cannot be watched
+    /// (it does not exist, say).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only watches.
+    ///
+    /// ```
+    /// use shmchan::{ChannelIo, Options, RawChannel};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), shmchan::Error> {
+    /// # let name = format!("doc-wait-created-{}", std::process::id());
+    /// # let _maker = ChannelIo::<f32>::create(&name, Options::new())?;
+    /// ChannelIo::wait_created(&name, None).await?;
+    /// let chan = RawChannel::open_any(&name, Options::new())?; // whatever its type
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn wait_created(
+        name: &str,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<(), Error> {
+        segment::wait_created(name, timeout).await
+    }
+
+    /// The blocking twin of [`wait_created`](Self::wait_created).
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_created`](Self::wait_created).
+    pub fn blocking_wait_created(
+        name: &str,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<(), Error> {
+        segment::blocking_wait_created(name, timeout)
+    }
+
     /// Every channel on the machine (in [`base_dir`](crate::base_dir)), sorted by name,
     /// each with what [`inspect`](ChannelIo::inspect) says of it.
     ///
@@ -584,6 +634,7 @@ fn create_segment(name: &str, layout: Layout, options: &Options) -> Result<Segme
         mode: options.mode.unwrap_or(0o600),
         persist: options.persist,
         membarrier,
+        origin: options.origin,
     };
     Segment::create(name, layout, &spec)
 }

@@ -61,6 +61,11 @@ pub const READER_STATE: usize = offset_of!(Header, reader_state);
 pub const REASON_LEN: usize = offset_of!(Header, reason_len);
 /// `reason`: the abort reason, [`REASON_MAX`](crate::REASON_MAX) bytes.
 pub const REASON: usize = offset_of!(Header, reason);
+/// `origin_stream`: the stream the channel continues, 0 for none (u64; see
+/// [`Origin`](crate::Origin)).
+pub const ORIGIN_STREAM: usize = offset_of!(Header, origin_stream);
+/// `origin_first`: the stream's number of the channel's item 0 (u64).
+pub const ORIGIN_FIRST: usize = offset_of!(Header, origin_first);
 /// `ends`: two records of [`END_RECORD_SIZE`] bytes, the writer's then the reader's.
 pub const ENDS: usize = offset_of!(Header, ends);
 /// Bytes of one end record: `pid` (u32) at 0, `start_time` (u64) at 8, `claims` (u64) at 16.
@@ -103,6 +108,8 @@ mod tests {
             ("reader_state", READER_STATE, 4),
             ("reason_len", REASON_LEN, 4),
             ("reason", REASON, crate::REASON_MAX),
+            ("origin_stream", ORIGIN_STREAM, 8),
+            ("origin_first", ORIGIN_FIRST, 8),
             ("ends[0]", ENDS, END_RECORD_SIZE),
             ("ends[1]", ENDS + END_RECORD_SIZE, END_RECORD_SIZE),
         ];

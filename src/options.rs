@@ -27,6 +27,56 @@ pub struct Options {
     pub(crate) other_owner: bool,
     pub(crate) wait: WaitStrategy,
     pub(crate) barrier: Barrier,
+    pub(crate) origin: Option<Origin>,
+}
+
+/// The stream a channel continues: recorded at creation ([`Options::origin`]), read with
+/// [`ChannelIo::origin`](crate::ChannelIo::origin) and in
+/// [`ChannelInfo::origin`](crate::ChannelInfo::origin).
+///
+/// A channel that carries on a stream begun elsewhere (the far channel of a bridge, which
+/// continues a channel on another host) numbers its items from 0 like any other. Its origin
+/// says which stream those items belong to and which of the stream's items is the channel's
+/// item 0, so that a process restarted at either end can tell where the stream stands: the
+/// channel holds the stream's items up to `first + tail`. The library records it and
+/// nothing more; the numbers mean what their writer says.
+///
+/// ```
+/// use shmchan::{ChannelIo, Options, Origin};
+/// # let name = format!("doc-origin-{}", std::process::id());
+/// let origin = Origin::new(0x5eed, 1000).expect("a stream id is not 0");
+/// let chan = ChannelIo::<u64>::create(&name, Options::new().origin(origin))?;
+/// assert_eq!(chan.origin(), Some(origin));
+/// assert_eq!(ChannelIo::inspect(&name)?.origin, Some(origin));
+/// # Ok::<(), shmchan::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Origin {
+    stream: u64,
+    first: u64,
+}
+
+impl Origin {
+    /// Stream `stream` (any id but 0, which the header uses for "none"), of which this
+    /// channel's item 0 is item `first`.
+    pub fn new(stream: u64, first: u64) -> Option<Origin> {
+        (stream != 0).then_some(Origin { stream, first })
+    }
+
+    /// The stream's id.
+    pub fn stream(&self) -> u64 {
+        self.stream
+    }
+
+    /// The stream's number of the channel's item 0.
+    pub fn first(&self) -> u64 {
+        self.first
+    }
+
+    /// From the header's two words (`stream` 0: none).
+    pub(crate) fn from_words(stream: u64, first: u64) -> Option<Origin> {
+        Origin::new(stream, first)
+    }
 }
 
 /// The ring capacity asked for, in elements, and whether a channel that exists must have it.
@@ -193,6 +243,14 @@ impl Options {
     /// `membarrier(2)`. See [`Barrier`].
     pub fn barrier(mut self, barrier: Barrier) -> Options {
         self.barrier = barrier;
+        self
+    }
+
+    /// Records the stream a channel continues ([`Origin`]), when it is created; ignored
+    /// when opening a channel that exists (compare [`ChannelIo::origin`](crate::ChannelIo::origin)
+    /// with what you expect).
+    pub fn origin(mut self, origin: Origin) -> Options {
+        self.origin = Some(origin);
         self
     }
 

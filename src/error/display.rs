@@ -227,6 +227,11 @@ impl Error {
                  in",
                 r.remaining, r.done
             ),
+            (ErrorKind::TimedOut, Context::Path(p)) => write!(
+                f,
+                "channel '{name}': timed out waiting for it to be created ({})",
+                p.display()
+            ),
             (ErrorKind::TimedOut, _) if r.end == Some(End::Writer) => write!(
                 f,
                 "channel '{name}': timed out waiting for room; {} items of this put were \

@@ -32,6 +32,8 @@
 //! |    644 |    4 | `reader_state`    | reader                | 0 open, 1 closed                       |
 //! |    648 |    4 | `reason_len`      | writer                | ≤ [`REASON_MAX`], valid once `writer_state == 2` |
 //! |    652 |  256 | `reason`          | writer                | UTF-8 abort reason                     |
+//! |    912 |    8 | `origin_stream`   | creator               | the stream the channel continues, 0 for none ([`Origin`](crate::Origin)) |
+//! |    920 |    8 | `origin_first`    | creator               | that stream's number of the channel's item 0 |
 //! |   1024 |  128 | `ends[0]`         | writer end's holder   | [`EndRecord`]                          |
 //! |   1152 |  128 | `ends[1]`         | reader end's holder   | [`EndRecord`]                          |
 //! |   1280 | `descr_len` | `descr`    | creator               | the element's canonical [`Descr`]; empty only for an undescribed record |
@@ -194,6 +196,9 @@ pub(crate) struct Header {
     pub reader_state: AtomicU32,
     pub reason_len: AtomicU32,
     pub reason: [AtomicU8; REASON_MAX],
+    _pad1: AtomicU32,
+    pub origin_stream: AtomicU64,
+    pub origin_first: AtomicU64,
     pub ends: [EndRecord; 2],
 }
 
@@ -222,6 +227,8 @@ const _: () = {
     assert!(offset_of!(Header, reader_state) == 644);
     assert!(offset_of!(Header, reason_len) == 648);
     assert!(offset_of!(Header, reason) == 652);
+    assert!(offset_of!(Header, origin_stream) == 912);
+    assert!(offset_of!(Header, origin_first) == 920);
     assert!(offset_of!(Header, ends) == 1024);
     assert!(size_of::<EndRecord>() == 128);
     assert!(offset_of!(EndRecord, pid) == 0);

@@ -29,6 +29,8 @@ pub(crate) struct Snapshot {
     pub schema: Vec<u8>,
     pub elem_kind: u32,
     pub descr_len: u32,
+    pub origin_stream: u64,
+    pub origin_first: u64,
     /// The description's bytes, read after the fixed fields ([`Snapshot::wants_descr`]);
     /// empty until then.
     pub descr: Vec<u8>,
@@ -111,6 +113,8 @@ impl Snapshot {
             schema: bytes[s..s + used].to_vec(),
             elem_kind: u32_at(bytes, offset_of!(Header, elem_kind)),
             descr_len: u32_at(bytes, offset_of!(Header, descr_len)),
+            origin_stream: u64_at(bytes, offset_of!(Header, origin_stream)),
+            origin_first: u64_at(bytes, offset_of!(Header, origin_first)),
             descr: Vec::new(),
         }
     }
@@ -315,6 +319,8 @@ mod tests {
             schema: vec![],
             elem_kind: 0,
             descr_len: 0,
+            origin_stream: 0,
+            origin_first: 0,
             descr: vec![],
         }
     }

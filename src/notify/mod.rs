@@ -67,6 +67,7 @@ mod strategy;
 
 pub(crate) use external::Prepared;
 pub use external::Readiness;
+pub(crate) use sleep::arm as arm_timer;
 
 use sleep::{Pollable, Woke};
 pub(crate) use strategy::{run_blocking, FastThenSlow, Mode};

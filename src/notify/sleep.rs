@@ -210,7 +210,7 @@ impl Waiter {
 }
 
 /// Arms a timerfd to expire once after `after` (zero disarms it).
-pub(super) fn arm(fd: BorrowedFd<'_>, after: Duration) -> io::Result<()> {
+pub(crate) fn arm(fd: BorrowedFd<'_>, after: Duration) -> io::Result<()> {
     let zero = rustix::time::Timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -149,6 +149,7 @@ fn inspect_file(
         },
         creator_pid: snap.creator_pid,
         created_unix_ns: snap.created_unix_ns,
+        origin: crate::Origin::from_words(snap.origin_stream, snap.origin_first),
         tail: dynamic.tail,
         head: dynamic.head,
         writer: end(0, end_byte(End::Writer)),

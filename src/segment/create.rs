@@ -95,6 +95,7 @@ impl Segment {
             elem_size: layout.size,
             schema: spec.schema.map(str::to_string),
             descr: layout.descr.as_ref().map(|d| d.as_str().to_string()),
+            origin: spec.origin,
             membarrier: spec.membarrier,
             claimed: [AtomicBool::new(false), AtomicBool::new(false)],
             pid: std::process::id(),
@@ -258,6 +259,10 @@ fn init_header(
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
     h.created_unix_ns.store(now, Ordering::Relaxed);
+    if let Some(o) = spec.origin {
+        h.origin_stream.store(o.stream(), Ordering::Relaxed);
+        h.origin_first.store(o.first(), Ordering::Relaxed);
+    }
     // Magic last, Release: a reader of the file that sees the magic sees a complete header
     // (belt and braces: the rename already publishes the whole directory).
     h.magic.store(header::MAGIC, Ordering::Release);

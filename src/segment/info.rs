@@ -49,6 +49,8 @@ pub struct ChannelInfo {
     pub creator_pid: u32,
     /// Creation time, nanoseconds since the Unix epoch.
     pub created_unix_ns: u64,
+    /// The stream the channel continues ([`Origin`](crate::Origin)), if its creator recorded one.
+    pub origin: Option<crate::Origin>,
     /// Items ever committed.
     pub tail: u64,
     /// Items ever consumed.

@@ -13,6 +13,7 @@
 //! then deleted. An opener that raced with this finds its descriptor unlinked and starts over.
 
 mod admin;
+mod appear;
 mod create;
 mod files;
 mod gc;
@@ -32,6 +33,7 @@ use std::sync::Arc;
 
 pub use admin::Removal;
 pub(crate) use admin::{inspect, remove, remove_unused, scan};
+pub(crate) use appear::{blocking_wait_created, wait_created};
 pub(crate) use files::describe;
 pub(crate) use gc::gc;
 pub use gc::{Collected, GcAction, GcOptions, GcReason};
@@ -80,6 +82,8 @@ pub(crate) struct CreateSpec<'a> {
     pub persist: bool,
     /// Use the asymmetric barrier (the caller registered this process already).
     pub membarrier: bool,
+    /// The stream the channel continues.
+    pub origin: Option<crate::Origin>,
 }
 
 /// An open, mapped, validated channel segment. Shared (in an `Arc`) by a `ChannelIo` and the
@@ -104,6 +108,8 @@ pub(crate) struct Segment {
     pub schema: Option<String>,
     /// The channel's element description (validated, as recorded by its creator).
     pub descr: Option<String>,
+    /// The stream the channel continues, as its creator recorded it.
+    pub origin: Option<crate::Origin>,
     /// The channel uses the asymmetric barrier (`FLAG_MEMBARRIER`), and this process is
     /// registered for it. Validated copy, like the fields above.
     pub membarrier: bool,

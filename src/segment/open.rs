@@ -96,6 +96,7 @@ impl Segment {
             elem_size: layout.size,
             schema: found_schema,
             descr: snap.descr_str(),
+            origin: crate::Origin::from_words(snap.origin_stream, snap.origin_first),
             membarrier,
             claimed: [AtomicBool::new(false), AtomicBool::new(false)],
             pid: std::process::id(),

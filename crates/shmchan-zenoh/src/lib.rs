@@ -4,12 +4,15 @@
 //! reads one.
 //!
 //! The wire format (`wire`) and the guarantees are documented in `docs/bridge.md`. In short:
-//! - the transport is reliable with blocking congestion control, so the far reader's pace
-//!   reaches the local writer and nothing is dropped;
-//! - every sample carries its stream's id and a sequence number, and the pull checks both;
-//! - the local writer's close or abort arrives as close or abort after everything before it;
-//! - a gap, a restarted push, or a vanished peer (zenoh liveliness) aborts the far channel
-//!   with a reason that says so: never a silent loss, never a silent duplicate.
+//! - the push consumes a local item only once the pull acknowledges that the far channel
+//!   holds it, so a crash of either bridge loses nothing: a restarted push or pull resumes
+//!   at the first item the far channel does not hold, which the far channel's header records
+//!   ([`shmchan::Origin`]);
+//! - nothing is consumed before the pull accepted the stream (a hello, answered);
+//! - the push sends at most a window of items beyond the last acknowledged, so the pull's
+//!   queue is bounded and never blocks zenoh, and a paused far reader pauses the writer;
+//! - the local writer's close or abort arrives as close or abort after everything before it,
+//!   and its death as the death of the far channel's writer: the stream stays resumable.
 
 use std::time::Duration;
 
@@ -100,31 +103,23 @@ pub fn push_token(key: &str) -> String {
     format!("{key}/_bridge/push")
 }
 
-/// How long a blocked publication may wait for room, in µs: a day.
-const BLOCK_FOREVER_US: i64 = 86_400_000_000;
-
 /// How long a bridge that is done waits for its peer to take its last word (the last
-/// sample, a refusal) and go, before it closes its session anyway.
+/// acknowledgement) and go, before it closes its session anyway.
 pub(crate) const FAREWELL: Duration = Duration::from_secs(30);
 
-/// Where a pull that refuses a stream (a type or schema mismatch with its channel) says
-/// why, for the push.
-pub fn refusal_key(key: &str) -> String {
-    format!("{key}/_bridge/refused")
+/// How long a push waits for the pull's answer to its hello before it asks again (while the
+/// pull's token is there).
+pub(crate) const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a push asks a pull to take its stream (a query; see [`wire::Hello`]); the pull
+/// answers with a [`wire::Accept`] or an error reply that says why it refuses.
+pub fn hello_key(key: &str) -> String {
+    format!("{key}/_bridge/hello")
 }
 
-/// Where a pull confirms that a stream's end (close or abort) reached its channel: a
-/// 16-byte payload, the stream id and its item count, both `u64` little-endian.
-pub fn done_key(key: &str) -> String {
-    format!("{key}/_bridge/done")
-}
-
-/// The payload of a confirmation on [`done_key`].
-pub fn done_payload(stream: u64, items: u64) -> [u8; 16] {
-    let mut p = [0u8; 16];
-    p[..8].copy_from_slice(&stream.to_le_bytes());
-    p[8..].copy_from_slice(&items.to_le_bytes());
-    p
+/// Where a pull acknowledges what the far channel holds ([`wire::Ack`]).
+pub fn ack_key(key: &str) -> String {
+    format!("{key}/_bridge/ack")
 }
 
 /// The liveliness token a pull declares for `key`.
@@ -159,14 +154,10 @@ pub fn config(link: &Link) -> Result<zenoh::Config, BridgeError> {
     if !link.connect.is_empty() || !link.listen.is_empty() {
         set(&mut config, "scouting/multicast/enabled", "false".into())?;
     }
-    // A blocked publication (the far reader is slower) waits as long as it takes: zenoh's
-    // default closes the link after 5 s of blocking, which would turn a reader's pause into
-    // a broken stream. A dead peer still ends the wait (its link closes, its tokens go).
-    set(
-        &mut config,
-        "transport/link/tx/queue/congestion_control/block/wait_before_close",
-        BLOCK_FOREVER_US.to_string(),
-    )?;
+    // A publication blocked for zenoh's `wait_before_close` (5 s) closes the link: a pull
+    // never blocks zenoh's receiving (its queue is bounded by the window it grants, see
+    // `pull`), so a link that takes nothing for that long is stalled or dead. The push then
+    // sees the pull's token go and waits for a pull to come back.
     // The deepest transmission queue zenoh allows (its default is 2 batches): the push may
     // then run up to 16 batches (768 KiB on loopback) ahead of the socket instead of
     // waiting for the link's thread at every other sample. Measured in `shmchan-bench
@@ -195,13 +186,14 @@ pub fn check_key(key: &str) -> Result<(), BridgeError> {
     Ok(())
 }
 
-/// How the push batches: a sample is published once `batch_bytes` are there, or when the
-/// oldest unpublished item has waited `linger`.
+/// How the push batches: it publishes what is there at once, up to `batch_bytes` a sample
+/// (items that come while a sample is being sent make the next one larger: batches grow
+/// only under load), and with a `linger` other than zero, waits that long for a fuller one.
 #[derive(Clone, Copy, Debug)]
 pub struct Batching {
     /// The most bytes in one sample (and the size that flushes at once).
     pub batch_bytes: usize,
-    /// The longest an item waits for others to fill its batch.
+    /// The longest an item waits for others to fill its batch (default: not at all).
     pub linger: Duration,
 }
 
@@ -220,7 +212,26 @@ impl Default for Batching {
     fn default() -> Batching {
         Batching {
             batch_bytes: DEFAULT_BATCH_BYTES,
-            linger: Duration::from_micros(100),
+            linger: Duration::ZERO,
         }
     }
+}
+
+/// Bytes from the peer as text for a message: lossy UTF-8, control characters escaped,
+/// at most [`wire::REASON_MAX`] bytes (cut at a character).
+pub(crate) fn printable(b: &[u8]) -> String {
+    let text = String::from_utf8_lossy(b);
+    let mut out = String::new();
+    for c in text.chars() {
+        let piece: String = if c.is_control() {
+            c.escape_default().collect()
+        } else {
+            c.to_string()
+        };
+        if out.len() + piece.len() > wire::REASON_MAX {
+            break;
+        }
+        out.push_str(&piece);
+    }
+    out
 }

@@ -14,6 +14,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use shmchan_zenoh::pull::PullOptions;
+use shmchan_zenoh::push::PushOptions;
 use shmchan_zenoh::{pull, push, Batching, BridgeError, Link};
 
 #[derive(Parser)]
@@ -41,7 +43,7 @@ struct Endpoints {
 enum Command {
     /// Read local channel NAME and publish its stream on KEY.
     Push {
-        /// The local channel (it must exist; its type is read from it).
+        /// The local channel (its type is read from it; waited for if it does not exist yet).
         name: String,
         /// The zenoh key (default shmchan/NAME).
         #[arg(long)]
@@ -52,9 +54,14 @@ enum Command {
         /// zenoh batch on common TCP links (a larger sample is fragmented).
         #[arg(long, default_value_t = shmchan_zenoh::DEFAULT_BATCH_BYTES, value_name = "BYTES")]
         batch_bytes: usize,
-        /// The longest an item waits for others to fill its sample, in microseconds.
-        #[arg(long, default_value_t = 100, value_name = "US")]
+        /// The longest an item waits for others to fill its sample, in microseconds. The
+        /// default, 0, sends what is there at once (samples grow under load by themselves).
+        #[arg(long, default_value_t = 0, value_name = "US")]
         linger_us: u64,
+        /// The longest to wait for the local channel to be created, and for a pull to come
+        /// (each time one goes), in seconds. Default: as long as it takes.
+        #[arg(long, value_name = "SECS", value_parser = seconds)]
+        timeout: Option<Duration>,
     },
     /// Subscribe to KEY and write its stream into local channel NAME.
     Pull {
@@ -66,9 +73,18 @@ enum Command {
         #[command(flatten)]
         endpoints: Endpoints,
         /// Capacity of the channel if the pull creates it, in items (rounded up to whole
-        /// pages); an existing channel must have it, else the stream is refused.
-        #[arg(long)]
-        capacity: Option<usize>,
+        /// pages); an existing channel must have it, else the stream is refused. Default: 1 MiB
+        /// of ring (1 048 576 bytes / the element size, at least 1 item).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        capacity: Option<u64>,
+        /// The most bytes of ring a stream may make the pull create (capacity × element
+        /// size); a stream that needs more is refused before anything is created.
+        #[arg(long, default_value_t = shmchan_zenoh::pull::DEFAULT_MAX_BYTES, value_name = "BYTES")]
+        max_bytes: u64,
+        /// The longest to wait for a push (at the start, and each time one goes), in
+        /// seconds. Default: as long as it takes.
+        #[arg(long, value_name = "SECS", value_parser = seconds)]
+        timeout: Option<Duration>,
     },
 }
 
@@ -106,6 +122,7 @@ async fn run(command: Command) -> Result<String, BridgeError> {
             endpoints,
             batch_bytes,
             linger_us,
+            timeout,
         } => {
             let link = Link {
                 key: key.unwrap_or_else(|| format!("shmchan/{name}")),
@@ -116,7 +133,8 @@ async fn run(command: Command) -> Result<String, BridgeError> {
                 batch_bytes,
                 linger: Duration::from_micros(linger_us),
             };
-            push::push(&name, &link, batching)
+            let options = PushOptions { batching, timeout };
+            push::push(&name, &link, options)
                 .await
                 .map(|n| format!("pushed {n} items, stream ended"))
         }
@@ -125,15 +143,38 @@ async fn run(command: Command) -> Result<String, BridgeError> {
             into,
             endpoints,
             capacity,
+            max_bytes,
+            timeout,
         } => {
             let link = Link {
                 key,
                 connect: endpoints.connect,
                 listen: endpoints.listen,
             };
-            pull::pull(&into, &link, capacity)
+            let capacity = match capacity.map(usize::try_from) {
+                Some(Err(_)) => return Err(BridgeError::Stream("--capacity is too large".into())),
+                Some(Ok(c)) => Some(c),
+                None => None,
+            };
+            let options = PullOptions {
+                capacity,
+                max_bytes,
+                timeout,
+            };
+            pull::pull(&into, &link, options)
                 .await
                 .map(|end| format!("pulled into {into}: {end:?}"))
         }
     }
+}
+
+/// `--timeout`: seconds, fractions allowed, more than 0.
+fn seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(secs > 0.0 && secs.is_finite()) {
+        return Err(format!("{s:?}: the timeout must be more than 0 seconds"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }

@@ -37,6 +37,7 @@ fn info(head: u64, tail: u64, writer_state: WriterState) -> ChannelInfo {
         barrier: Barrier::Fence,
         creator_pid: 7,
         created_unix_ns: 0,
+        origin: None,
         tail,
         head,
         writer: end(1),

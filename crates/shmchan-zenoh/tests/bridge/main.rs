@@ -10,7 +10,11 @@ use std::time::Duration;
 use shmchan::{ChannelIo, Error, ErrorKind, Options};
 use shmchan_testkit::{unique, Deadline};
 
+mod crash;
+mod hostile;
 mod plain;
+mod refusal;
+mod stall;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a whole test may take (twice the limit on one wait): past it, its [`Deadline`]
@@ -44,7 +48,11 @@ impl Bridge {
         let mut child = Command::new(env!("CARGO_BIN_EXE_shmchan-bridge"))
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(if std::env::var_os("BRIDGE_STDERR").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::piped()
+            })
             .spawn()
             .expect("the bridge starts");
         let out: ChildStdout = child.stdout.take().expect("stdout");
@@ -128,6 +136,178 @@ fn bridges_with(
         let p = push();
         p.expect("ready");
         (p, q)
+    }
+}
+
+/// A push and a pull on one port, each restarted at will.
+struct Pair {
+    local: String,
+    far: String,
+    key: String,
+    ep: String,
+    push: Option<Bridge>,
+    pull: Option<Bridge>,
+    push_args: Vec<String>,
+    pull_args: Vec<String>,
+}
+
+impl Pair {
+    fn new(tag: &str) -> Pair {
+        Pair {
+            local: unique(&format!("{tag}l")),
+            far: unique(&format!("{tag}f")),
+            key: unique(&format!("{tag}k")),
+            ep: format!("tcp/127.0.0.1:{}", free_port()),
+            push: None,
+            pull: None,
+            push_args: Vec::new(),
+            pull_args: Vec::new(),
+        }
+    }
+
+    /// Starts a push (killing one there was); it has said "ready" on return.
+    fn start_push(&mut self) -> &Bridge {
+        self.push = None;
+        let mut args = vec![
+            "push",
+            &self.local,
+            "--key",
+            &self.key,
+            "--listen",
+            &self.ep,
+        ];
+        args.extend(self.push_args.iter().map(String::as_str));
+        let b = Bridge::spawn(&args);
+        b.expect("ready");
+        self.push.insert(b)
+    }
+
+    /// Starts a pull (killing one there was); it has said "ready" on return.
+    fn start_pull(&mut self) -> &Bridge {
+        self.pull = None;
+        let mut args = vec![
+            "pull",
+            &self.key,
+            "--into",
+            &self.far,
+            "--connect",
+            &self.ep,
+        ];
+        args.extend(self.pull_args.iter().map(String::as_str));
+        let b = Bridge::spawn(&args);
+        b.expect("ready");
+        self.pull.insert(b)
+    }
+
+    fn finish_push(&mut self) -> (bool, String) {
+        self.push.take().expect("a push").finish()
+    }
+
+    fn finish_pull(&mut self) -> (bool, String) {
+        self.pull.take().expect("a pull").finish()
+    }
+
+    /// Waits for both bridges to exit, and checks that both exit 0 (the stream ended, and
+    /// its end is in the far channel).
+    fn both_exit_0(&mut self) {
+        let (ok, err) = self.finish_push();
+        assert!(ok, "push: {err}");
+        let (ok, err) = self.finish_pull();
+        assert!(ok, "pull: {err}");
+    }
+
+    fn cleanup(&self) -> Cleanup {
+        Cleanup(vec![self.local.clone(), self.far.clone()])
+    }
+}
+
+/// Writes `count` u64s (0, 1, 2, …) into `w` in batches of 1..=1000, carrying on across the
+/// deaths of its reader (each is reported once), then closes; returns how many deaths it saw.
+fn counting_writer(mut w: shmchan::WriterFront<u64>, count: u64) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let (mut next, mut deaths) = (0u64, 0u64);
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut batch = Vec::new();
+        while next < count {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let b = (1 + x % 1000).min(count - next);
+            batch.clear();
+            batch.extend(next..next + b);
+            let mut at = 0;
+            while at < batch.len() {
+                match w.blocking_put(&batch[at..]) {
+                    Ok(()) => at = batch.len(),
+                    Err(e) if e.kind() == ErrorKind::PeerGone => {
+                        at += e.accepted();
+                        deaths += 1;
+                    }
+                    Err(e) => panic!("writer: {e}"),
+                }
+            }
+            next += b;
+        }
+        w.close();
+        deaths
+    })
+}
+
+/// Reads the far channel `far` (waiting for it to be made) until the stream ends, checking
+/// that item i is i, across the deaths of its writer (each reported once); returns the end,
+/// the items read and the deaths seen. Sends its count on `progress` every 65 536 items.
+fn counting_reader(
+    far: String,
+    progress: mpsc::Sender<u64>,
+) -> std::thread::JoinHandle<(Error, u64, u64)> {
+    std::thread::spawn(move || {
+        ChannelIo::blocking_wait_created(&far, Some(TIMEOUT)).expect("the far channel");
+        let chan = ChannelIo::<u64>::open(&far).expect("the far channel");
+        let mut r = chan.reader().expect("its reader");
+        let mut buf = vec![0u64; 4096];
+        let (mut next, mut deaths) = (0u64, 0u64);
+        loop {
+            match r.blocking_get_some(&mut buf) {
+                Ok(k) => {
+                    for v in &buf[..k] {
+                        assert_eq!(*v, next, "item {next}: nothing lost, nothing twice");
+                        next += 1;
+                        if next % 65_536 == 0 {
+                            let _ = progress.send(next);
+                        }
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::PeerGone => deaths += 1,
+                Err(e) => return (e, next, deaths),
+            }
+        }
+    })
+}
+
+/// Joins the far reader and the writer, and checks that every one of `count` items arrived,
+/// then the close; the deaths the writer saw of its reader, and the reader of its writer.
+fn all_arrived(
+    reader: std::thread::JoinHandle<(Error, u64, u64)>,
+    writer: std::thread::JoinHandle<u64>,
+    count: u64,
+) -> (u64, u64) {
+    let (end, n, reader_deaths) = reader.join().unwrap();
+    assert!(
+        end.kind() == ErrorKind::Closed && end.remaining() == 0,
+        "{end} after {n} items"
+    );
+    assert_eq!(n, count);
+    (writer.join().unwrap(), reader_deaths)
+}
+
+/// Waits until the far reader has read `n` items (by its progress reports).
+fn read_past(progress: &mpsc::Receiver<u64>, n: u64) {
+    loop {
+        match progress.recv_timeout(TIMEOUT) {
+            Ok(k) if k >= n => return,
+            Ok(_) => {}
+            Err(e) => panic!("the far reader did not reach item {n}: {e}"),
+        }
     }
 }
 
@@ -308,189 +488,4 @@ fn abort_arrives_after_everything_before_it() {
         }
         e => panic!("{e}"),
     }
-}
-
-/// A writer that streams until told to stop, for the kill tests.
-fn endless_writer(local: &str) -> (std::thread::JoinHandle<Error>, ChannelIo<u64>) {
-    let chan = ChannelIo::<u64>::create(local, Options::new().capacity(1 << 12)).unwrap();
-    let mut w = chan.writer().unwrap();
-    let t = std::thread::spawn(move || {
-        let mut next = 0u64;
-        loop {
-            let batch: Vec<u64> = (next..next + 100).collect();
-            if let Err(e) = w.blocking_put(&batch) {
-                return e;
-            }
-            next += 100;
-        }
-    });
-    (t, chan)
-}
-
-/// Reads in order (from item `next`) until an error; returns it and how many items came.
-fn read_until_error(r: &mut shmchan::ReaderFront<u64>, mut next: u64) -> (Error, u64) {
-    let mut buf = vec![0u64; 1000];
-    loop {
-        match r.blocking_get_some(&mut buf) {
-            Ok(k) => {
-                for v in &buf[..k] {
-                    assert_eq!(*v, next, "items in order, none twice");
-                    next += 1;
-                }
-            }
-            Err(e) => return (e, next),
-        }
-    }
-}
-
-#[test]
-fn kill_9_of_the_push_aborts_the_far_channel() {
-    let _w = Deadline::new(TEST_LIMIT, "kill_9_of_the_push_aborts_the_far_channel");
-    let (local, far, key) = (unique("kpl"), unique("kpf"), unique("kpk"));
-    let _c = Cleanup(vec![local.clone(), far.clone()]);
-    let (writer, _chan) = endless_writer(&local);
-    let (mut push, pull) = bridges(&local, &far, &key, true);
-    let mut r = far_reader::<u64>(&pull, &far);
-    let mut first = [0u64; 10_000];
-    r.blocking_get(&mut first).unwrap(); // the stream is flowing
-    push.kill9();
-    let (err, n) = read_until_error(&mut r, 10_000);
-    match &err {
-        e if e.kind() == ErrorKind::Aborted => {
-            let reason = e.reason().unwrap_or_default();
-            assert!(reason.contains("went away"), "{reason}")
-        }
-        e => panic!("after {n} items: {e}"),
-    }
-    assert!(!pull.finish().0, "the pull reports the failure");
-    // The local writer learns that its reader (the push) is gone.
-    assert_eq!(writer.join().unwrap().kind(), ErrorKind::PeerGone);
-}
-
-#[test]
-fn kill_9_of_the_pull_ends_the_far_channel_with_an_error() {
-    let _w = Deadline::new(
-        TEST_LIMIT,
-        "kill_9_of_the_pull_ends_the_far_channel_with_an_error",
-    );
-    let (local, far, key) = (unique("kql"), unique("kqf"), unique("kqk"));
-    let _c = Cleanup(vec![local.clone(), far.clone()]);
-    let (writer, _chan) = endless_writer(&local);
-    let (push, mut pull) = bridges(&local, &far, &key, true);
-    let mut r = far_reader::<u64>(&pull, &far);
-    let mut first = [0u64; 10_000];
-    r.blocking_get(&mut first).unwrap();
-    pull.kill9();
-    let (err, _) = read_until_error(&mut r, 10_000);
-    assert!(
-        err.kind() == ErrorKind::PeerGone && err.remaining() == 0,
-        "{err}"
-    );
-    let (ok, msg) = push.finish();
-    assert!(!ok && msg.contains("went away"), "push: {msg}");
-    assert_eq!(writer.join().unwrap().kind(), ErrorKind::PeerGone);
-    // Restarted bridges would append a new stream after a gap the far reader cannot see:
-    // the pull refuses, and the far channel is aborted, loudly.
-    let (_push, pull) = bridges(&local, &far, &key, true);
-    let (ok, msg) = pull.finish();
-    assert!(!ok && msg.contains("earlier stream"), "pull: {msg}");
-    match r.blocking_get(&mut [0u64; 1]) {
-        Err(e) if e.kind() == ErrorKind::Aborted => {
-            assert!(e.reason().unwrap_or_default().contains("earlier stream"))
-        }
-        other => panic!("{other:?}"),
-    }
-}
-
-#[test]
-fn a_type_or_schema_mismatch_is_refused() {
-    let _w = Deadline::new(TEST_LIMIT, "a_type_or_schema_mismatch_is_refused");
-    for (far_opts, want) in [
-        (Options::new(), "u32"),                       // f32 far, u32 stream
-        (Options::new().schema("other/v1"), "schema"), // the tag differs
-    ] {
-        let (local, far, key) = (unique("ml"), unique("mf"), unique("mk"));
-        let _c = Cleanup(vec![local.clone(), far.clone()]);
-        let chan = ChannelIo::<u32>::create(&local, Options::new()).unwrap();
-        let mut w = chan.writer().unwrap();
-        w.blocking_put(&[1, 2, 3]).unwrap();
-        w.close();
-        let far_chan = if want == "u32" {
-            ChannelIo::<f32>::create(&far, far_opts.persist(true)).map(|_| ())
-        } else {
-            ChannelIo::<u32>::create(&far, far_opts.persist(true)).map(|_| ())
-        };
-        far_chan.unwrap();
-        let (push, pull) = bridges(&local, &far, &key, true);
-        let (ok, err) = pull.finish();
-        assert!(!ok, "the pull refuses");
-        assert!(err.contains(want), "pull said: {err}");
-        let (ok, msg) = push.finish();
-        assert!(
-            !ok && msg.contains("refused"),
-            "the push learns of the refusal: {msg}"
-        );
-        let _ = ChannelIo::remove(&far);
-    }
-}
-
-#[test]
-fn a_far_channel_of_the_pulls_capacity_is_opened_and_another_refused() {
-    let _w = Deadline::new(
-        TEST_LIMIT,
-        "a_far_channel_of_the_pulls_capacity_is_opened_and_another_refused",
-    );
-    // The far reader came first with its ring of 4096 u64s (8 pages). A pull that asks for
-    // what rounds to that (as a restarted pull asks for what it asked before) streams into
-    // it; one that asks for another ring refuses the stream, naming both capacities.
-    for (capacity, streams) in [("4000", true), ("8192", false)] {
-        let (local, far, key) = (unique("cl"), unique("cf"), unique("ck"));
-        let _c = Cleanup(vec![local.clone(), far.clone()]);
-        let chan = ChannelIo::<u64>::create(&local, Options::new()).unwrap();
-        let mut w = chan.writer().unwrap();
-        w.blocking_put(&[1, 2, 3]).unwrap();
-        w.close();
-        let far_chan = ChannelIo::<u64>::create(&far, Options::new().capacity(4096)).unwrap();
-        let mut r = far_chan.reader().unwrap();
-        r.set_timeout(Some(TIMEOUT));
-        let (push, pull) = bridges_with(&local, &far, &key, true, [&[], &["--capacity", capacity]]);
-        if streams {
-            let mut three = [0u64; 3];
-            r.blocking_get(&mut three).unwrap();
-            assert_eq!(three, [1, 2, 3]);
-            let end = r.blocking_get(&mut three).unwrap_err();
-            assert!(
-                end.kind() == ErrorKind::Closed && end.remaining() == 0,
-                "{end}"
-            );
-            let (ok, err) = pull.finish();
-            assert!(ok, "pull: {err}");
-            let (ok, err) = push.finish();
-            assert!(ok, "push: {err}");
-        } else {
-            let (ok, err) = pull.finish();
-            assert!(!ok, "the pull refuses");
-            assert!(
-                err.contains("exists with capacity 4096") && err.contains("asks for 8192"),
-                "pull said: {err}"
-            );
-            let (ok, msg) = push.finish();
-            assert!(
-                !ok && msg.contains("refused"),
-                "the push learns of the refusal: {msg}"
-            );
-            assert_eq!(ChannelIo::inspect(&far).unwrap().tail, 0, "nothing went in");
-        }
-    }
-}
-
-#[test]
-fn a_missing_local_channel_is_a_clear_error() {
-    let push = Bridge::spawn(&["push", &unique("nothere"), "--listen", "tcp/127.0.0.1:0"]);
-    let (ok, err) = push.finish();
-    assert!(!ok);
-    assert!(
-        err.contains("not found") || err.contains("does not exist"),
-        "{err}"
-    );
 }
