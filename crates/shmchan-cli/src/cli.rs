@@ -23,6 +23,14 @@ const SEND_HELP: &str = "\
 Creates the channel if it does not exist (with --type and --capacity), else opens it, so
 either side can start first.
 
+--format text: numbers separated by whitespace (spaces, tabs, newlines: lines do not
+matter), parsed as the input comes (a line is not held whole). A token longer than 1024
+bytes is refused as soon as it is that long: no number needs more. Floats are range-checked
+like integers: a finite number too large for the type (it would be infinity, e.g. 1e400)
+or nonzero and too small (it would be 0, e.g. 1e-400) is refused; inf, -inf, infinity and
+nan (any case) are read as written. A refused token, or input that is not UTF-8, aborts
+the stream after the numbers before it; the message shows the token's first 40 characters.
+
 If the reader's process dies, send exits 1 and leaves the channel as it is (not aborted):
 run `recv --resume` again, and `send --resume` if send had to stop. A reader found dead
 when send starts is waited for like one that has not come yet (bound it with --timeout).
@@ -150,7 +158,8 @@ pub(crate) enum Format {
     /// Native-endian binary elements (for u8: the bytes as they are).
     #[default]
     Raw,
-    /// One number per whitespace-separated token (in) / per line (out).
+    /// One number per whitespace-separated token (in; at most 1024 bytes each) / per line
+    /// (out).
     Text,
 }
 
@@ -294,5 +303,21 @@ fn parse_schema(s: &str) -> Result<String, String> {
             c.escape_unicode()
         )),
         None => Ok(s.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The help states the parser's bound as it is.
+    #[test]
+    fn help_states_the_token_bound() {
+        let bound = crate::text::MAX_TOKEN.to_string();
+        assert!(SEND_HELP.contains(&format!("longer than {bound}\nbytes")));
+        let text = Format::Text
+            .to_possible_value()
+            .and_then(|v| v.get_help().cloned());
+        assert!(text.is_some_and(|h| h.to_string().contains(&format!("at most {bound} bytes"))));
     }
 }
