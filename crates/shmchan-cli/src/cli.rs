@@ -65,6 +65,10 @@ channel as it is: restart `send --resume` and `recv --resume`, in either order (
 found dead when recv starts is waited for like one that has not come yet; bound it with
 --timeout).
 
+FILE is opened before the channel is touched: a FILE that cannot be written fails before a
+channel is created or claimed. A recv that fails before it consumes anything leaves no
+channel and no FILE that was not there before, and a channel that was there as it was.
+
 --resume: FILE continues the stream of a recv that was killed (or stopped). When recv
 starts on a regular FILE it records the channel's consumed count at which FILE starts, in
 FILE's extended attribute user.shmchan.start (or, where the file system has none, in

@@ -75,9 +75,10 @@ pub(crate) fn run(a: SendArgs) -> Result<(), Fail> {
     if a.s.resume {
         check_resumable(&a, &target)?;
     }
-    let (ty, schema) = target.resolve()?;
+    let found = target.resolve()?;
+    let ty = found.ty;
     let (input, total) = input(&a)?;
-    let chan = target.open(ty, schema)?;
+    let (chan, _) = target.open(found)?;
     let bar = progress(a.s.quiet, total, "send");
     let r = send(&chan, ty, input, &a, &bar);
     bar.finish_and_clear();

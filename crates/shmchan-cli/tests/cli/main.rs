@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 mod collecting;
 #[path = "../common/mod.rs"]
 mod common;
+mod failed_recv;
 mod text;
 use common::*;
 
