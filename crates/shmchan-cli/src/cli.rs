@@ -31,12 +31,14 @@ or nonzero and too small (it would be 0, e.g. 1e-400) is refused; inf, -inf, inf
 nan (any case) are read as written. A refused token, or input that is not UTF-8, aborts
 the stream after the numbers before it; the message shows the token's first 40 characters.
 
-If the reader's process dies, send exits 1 and leaves the channel as it is (not aborted):
-run `recv --resume` again, and `send --resume` if send had to stop. A reader found dead
-when send starts is waited for like one that has not come yet (bound it with --timeout).
+If the reader goes away without closing the channel (its process is killed, or a recv
+stops on an error, e.g. a full disk), send exits 1 and leaves the channel as it is (not
+aborted): run `recv --resume` again, and `send --resume` if send had to stop. A reader
+found gone when send starts is waited for like one that has not come yet (bound it with
+--timeout).
 
 --resume: continue the stream of a send that was killed (or stopped because its reader
-died), from the first item the channel did not commit: the channel's committed count,
+went away), from the first item the channel did not commit: the channel's committed count,
 counted from where FILE's stream started in it, times the element size, is the byte
 offset at which FILE is read on. FILE must be a regular file read with --format raw; the
 channel must exist. A channel whose stream was already sent whole exits 0. Stdin cannot
@@ -60,10 +62,10 @@ written twice across kills when restarted with --resume. Into a pipe or a termin
 killed between a write and its consumption leaves that piece to the next recv too: at most
 one piece (64 KiB) is duplicated per kill.
 
-If the writer's process dies, recv writes out everything committed, exits 1 and leaves the
-channel as it is: restart `send --resume` and `recv --resume`, in either order (a writer
-found dead when recv starts is waited for like one that has not come yet; bound it with
---timeout).
+If the writer goes away without closing the channel (its process is killed, or a send
+stops short), recv writes out everything committed, exits 1 and leaves the channel as it
+is: restart `send --resume` and `recv --resume`, in either order (a writer found gone when
+recv starts is waited for like one that has not come yet; bound it with --timeout).
 
 FILE is opened before the channel is touched: a FILE that cannot be written fails before a
 channel is created or claimed. A recv that fails before it consumes anything leaves no

@@ -103,7 +103,8 @@ fn recv(
             Format::Raw => pieces::raw(&mut r, numbers.size(), &mut out, &mut left, bar),
             Format::Text => pieces::text(&mut r, numbers, &mut out, &mut left, bar),
         };
-        // Drained what a writer that died before we came committed: wait for its restart.
+        // Drained what a writer that went away before we came committed: wait for its
+        // restart.
         if matches!(&end, Err(Stop::Channel(e)) if e.kind() == ErrorKind::PeerGone)
             && dead.stale(target.name)
         {
@@ -220,8 +221,8 @@ fn finish(r: RawReader, end: Result<(), Stop>, name: &str, a: &RecvArgs) -> Resu
     }
 }
 
-/// Ends the command by the channel's error `e`: the writer closed (done), aborted, died or
-/// was not heard from in time (--timeout). Dropping `r` closes the channel.
+/// Ends the command by the channel's error `e`: the writer closed (done), aborted, went away
+/// or was not heard from in time (--timeout). Dropping `r` closes the channel.
 fn ended(r: RawReader, e: Error, name: &str, a: &RecvArgs) -> Result<(), Fail> {
     let file = a.file.as_deref();
     match e.kind() {
@@ -235,11 +236,15 @@ fn ended(r: RawReader, e: Error, name: &str, a: &RecvArgs) -> Result<(), Fail> {
              written out)",
             e.reason().unwrap_or_default()
         ))),
+        // The writer's end was let go without a close or an abort: its process ended,
+        // killed or not (a send that stops short, on its reader going away or --timeout,
+        // lets go the same way). Nothing tells which.
         ErrorKind::PeerGone => {
             r.leave();
             Err(Fail::channel(format!(
-                "channel '{name}': the writer's process died (everything it committed was \
-                 written out); {}",
+                "channel '{name}': the writer went away without closing the channel (its \
+                 process was killed, or it stopped on an error and left the stream to resume); \
+                 everything it committed was written out; {}",
                 Resume::both(name, file)
             )))
         }

@@ -2,10 +2,10 @@
 //! elements read straight into the ring or text numbers parsed; closes the channel at the
 //! end, or aborts it with the reason.
 //!
-//! A stream stopped by its reader's death or by `--timeout` is not aborted: the writer end
-//! is let go as a killed process would let it go, and `send FILE --resume` reads FILE on
-//! from the channel's committed count (where FILE's stream started: see
-//! [`record`]).
+//! A stream stopped by its reader going away (see [`finish`]) or by `--timeout` is not
+//! aborted: the writer end is let go as a killed process would let it go, and `send FILE
+//! --resume` reads FILE on from the channel's committed count (where FILE's stream started:
+//! see [`record`]).
 
 use std::fmt;
 use std::fs::File;
@@ -177,7 +177,7 @@ fn place(
 }
 
 /// Ends the stream by how it went: closes the channel after the whole input; lets go of
-/// the writer end, leaving the stream resumable, if the reader died or no room came in time
+/// the writer end, leaving the stream resumable, if the reader went away or no room came in time
 /// (--timeout); else aborts with the reason, so that the reader learns that the stream is
 /// incomplete (a plain close would look like a complete stream).
 fn finish(w: RawWriter, streamed: Result<(), Stop>, name: &str, a: &SendArgs) -> Result<(), Fail> {
@@ -193,7 +193,16 @@ fn finish(w: RawWriter, streamed: Result<(), Stop>, name: &str, a: &SendArgs) ->
             w.close();
             Ok(())
         }
-        Err(Stop::Put(e)) if e.kind() == ErrorKind::PeerGone => resumable(w, e.to_string()),
+        // The reader's end was let go without a close: its process ended, killed or not
+        // (a recv that stops short, on a failed write or --timeout, lets go the same way).
+        // Nothing tells which.
+        Err(Stop::Put(e)) if e.kind() == ErrorKind::PeerGone => resumable(
+            w,
+            format!(
+                "channel '{name}': the reader went away without closing the channel (its \
+                 process was killed, or it stopped on an error and left the stream to resume)"
+            ),
+        ),
         Err(Stop::Put(e)) if e.kind() == ErrorKind::TimedOut => resumable(
             w,
             format!(

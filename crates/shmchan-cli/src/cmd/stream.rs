@@ -68,7 +68,7 @@ impl Target<'_> {
                 if let Some(s) = self.schema {
                     if info.schema.as_deref() != Some(s) {
                         return Err(Fail::channel(format!(
-                            "channel '{}' has schema tag {:?}, not {s:?}",
+                            "channel '{}' has schema tag \"{}\", not \"{s}\"",
                             self.name,
                             info.schema.as_deref().unwrap_or("")
                         )));
