@@ -23,12 +23,22 @@ const SEND_HELP: &str = "\
 Creates the channel if it does not exist (with --type and --capacity), else opens it, so
 either side can start first.
 
-If the reader's process dies, send exits 1 and leaves the channel as it is (not aborted):
-run `recv --resume` again, and `send --resume` if send had to stop. A reader found dead
-when send starts is waited for like one that has not come yet (bound it with --timeout).
+--format text: numbers separated by whitespace (spaces, tabs, newlines: lines do not
+matter), parsed as the input comes (a line is not held whole). A token longer than 1024
+bytes is refused as soon as it is that long: no number needs more. Floats are range-checked
+like integers: a finite number too large for the type (it would be infinity, e.g. 1e400)
+or nonzero and too small (it would be 0, e.g. 1e-400) is refused; inf, -inf, infinity and
+nan (any case) are read as written. A refused token, or input that is not UTF-8, aborts
+the stream after the numbers before it; the message shows the token's first 40 characters.
+
+If the reader goes away without closing the channel (its process is killed, or a recv
+stops on an error, e.g. a full disk), send exits 1 and leaves the channel as it is (not
+aborted): run `recv --resume` again, and `send --resume` if send had to stop. A reader
+found gone when send starts is waited for like one that has not come yet (bound it with
+--timeout).
 
 --resume: continue the stream of a send that was killed (or stopped because its reader
-died), from the first item the channel did not commit: the channel's committed count,
+went away), from the first item the channel did not commit: the channel's committed count,
 counted from where FILE's stream started in it, times the element size, is the byte
 offset at which FILE is read on. FILE must be a regular file read with --format raw; the
 channel must exist. A channel whose stream was already sent whole exits 0. Stdin cannot
@@ -52,10 +62,14 @@ written twice across kills when restarted with --resume. Into a pipe or a termin
 killed between a write and its consumption leaves that piece to the next recv too: at most
 one piece (64 KiB) is duplicated per kill.
 
-If the writer's process dies, recv writes out everything committed, exits 1 and leaves the
-channel as it is: restart `send --resume` and `recv --resume`, in either order (a writer
-found dead when recv starts is waited for like one that has not come yet; bound it with
---timeout).
+If the writer goes away without closing the channel (its process is killed, or a send
+stops short), recv writes out everything committed, exits 1 and leaves the channel as it
+is: restart `send --resume` and `recv --resume`, in either order (a writer found gone when
+recv starts is waited for like one that has not come yet; bound it with --timeout).
+
+FILE is opened before the channel is touched: a FILE that cannot be written fails before a
+channel is created or claimed. A recv that fails before it consumes anything leaves no
+channel and no FILE that was not there before, and a channel that was there as it was.
 
 --resume: FILE continues the stream of a recv that was killed (or stopped). When recv
 starts on a regular FILE it records the channel's consumed count at which FILE starts, in
@@ -150,7 +164,8 @@ pub(crate) enum Format {
     /// Native-endian binary elements (for u8: the bytes as they are).
     #[default]
     Raw,
-    /// One number per whitespace-separated token (in) / per line (out).
+    /// One number per whitespace-separated token (in; at most 1024 bytes each) / per line
+    /// (out).
     Text,
 }
 
@@ -294,5 +309,21 @@ fn parse_schema(s: &str) -> Result<String, String> {
             c.escape_unicode()
         )),
         None => Ok(s.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The help states the parser's bound as it is.
+    #[test]
+    fn help_states_the_token_bound() {
+        let bound = crate::text::MAX_TOKEN.to_string();
+        assert!(SEND_HELP.contains(&format!("longer than {bound}\nbytes")));
+        let text = Format::Text
+            .to_possible_value()
+            .and_then(|v| v.get_help().cloned());
+        assert!(text.is_some_and(|h| h.to_string().contains(&format!("at most {bound} bytes"))));
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Display;
 
-use shmchan::ErrorKind;
+use shmchan::{Context, ErrorKind};
 
 /// How a command failed: the message (one line) and the exit status.
 pub(crate) struct Fail {
@@ -55,9 +55,32 @@ pub(crate) fn hint(kind: ErrorKind, name: &str) -> String {
     }
 }
 
+/// The library's message of `e`, with the values it quotes as Rust's `{:?}` (a name, a schema
+/// tag, an invalid value) put back as they are between plain quotes: `{:?}` escapes them
+/// already, and `main` escapes the whole message, which would show an escape doubled
+/// (`\\u{1b}`). So every text in a message is escaped once, as `inspect` shows it.
+fn unquoted(e: &shmchan::Error) -> String {
+    let mut values = vec![e.channel()];
+    match e.context() {
+        Context::Invalid { value, .. } => values.push(value),
+        Context::Schema { expected, found } => {
+            values.extend(expected.iter().chain(found).map(String::as_str));
+        }
+        _ => {}
+    }
+    values.into_iter().fold(e.to_string(), |msg, v| {
+        let (debug, plain) = (format!("{v:?}"), format!("\"{v}\""));
+        if debug == plain {
+            msg
+        } else {
+            msg.replace(&debug, &plain)
+        }
+    })
+}
+
 impl From<shmchan::Error> for Fail {
     fn from(e: shmchan::Error) -> Fail {
-        let msg = format!("{e}{}", hint(e.kind(), e.channel()));
+        let msg = format!("{}{}", unquoted(&e), hint(e.kind(), e.channel()));
         match e.kind() {
             // What the user typed is wrong, not the channel.
             ErrorKind::InvalidName | ErrorKind::InvalidCapacity | ErrorKind::InvalidSchema => {

@@ -200,7 +200,7 @@ fn send_resumes_after_its_reader_died() {
     assert_eq!(s.status.code(), Some(1), "{}", stderr(&s));
     let e = stderr(&s);
     assert!(
-        e.contains("reader's process died") && e.contains("--resume"),
+        e.contains("reader went away") && e.contains("--resume"),
         "{e}"
     );
     let d = detail(&name).expect("left for resuming");

@@ -46,7 +46,7 @@ impl Resume {
         }
     }
 
-    /// The writer died: both ends are to be restarted.
+    /// The writer went away: both ends are to be restarted.
     pub(crate) fn both(name: &str, file: Option<&std::path::Path>) -> String {
         format!(
             "the channel is left as it is: restart `shmchan send {name} FILE --resume`, then {}",

@@ -4,16 +4,15 @@
 //! ([`RawChannel`](shmchan::RawChannel)).
 
 use std::fmt::{Display, Write as _};
-use std::str::FromStr;
 
 use bytemuck::Pod;
 use shmchan::Primitive;
 
-use crate::text::{TextError, TextParser};
+use crate::text::{Number, TextError, TextParser};
 
-/// Parses one line of input (as [`TextParser::line`]), appending each number's bytes to the
-/// buffer.
-type Parse = fn(&mut TextParser, &[u8], &mut Vec<u8>) -> Result<(), TextError>;
+/// Parses the next piece of input (as [`TextParser::feed`]), or ends it (`None`, as
+/// [`TextParser::end`]), appending each number's bytes to the buffer.
+type Parse = fn(&mut TextParser, Option<&[u8]>, &mut Vec<u8>) -> Result<(), TextError>;
 
 /// Appends one element (its bytes) to the string as a line.
 type Print = fn(&[u8], &mut String);
@@ -50,7 +49,7 @@ impl Numbers {
 }
 
 /// The parse and print functions of `T`, the Rust type of `ty`.
-fn typed<T: Pod + FromStr + Display>(ty: Primitive) -> Numbers {
+fn typed<T: Pod + Number + Display>(ty: Primitive) -> Numbers {
     Numbers {
         ty,
         parse: parse::<T>,
@@ -58,12 +57,16 @@ fn typed<T: Pod + FromStr + Display>(ty: Primitive) -> Numbers {
     }
 }
 
-fn parse<T: Pod + FromStr>(
+fn parse<T: Pod + Number>(
     p: &mut TextParser,
-    line: &[u8],
+    piece: Option<&[u8]>,
     out: &mut Vec<u8>,
 ) -> Result<(), TextError> {
-    p.line(line, |v: T| out.extend_from_slice(bytemuck::bytes_of(&v)))
+    let push = |v: T| out.extend_from_slice(bytemuck::bytes_of(&v));
+    match piece {
+        Some(bytes) => p.feed(bytes, push),
+        None => p.end(push),
+    }
 }
 
 fn print<T: Pod + Display>(bytes: &[u8], buf: &mut String) {
@@ -85,7 +88,11 @@ mod tests {
         ] {
             let n = Numbers::of(ty);
             let mut bytes = Vec::new();
-            (n.parse)(&mut TextParser::default(), b"1 2 3\n", &mut bytes).unwrap();
+            let mut p = TextParser::default();
+            (n.parse)(&mut p, Some(b"1 2 "), &mut bytes).unwrap();
+            (n.parse)(&mut p, Some(b"3"), &mut bytes).unwrap();
+            assert_eq!(bytes.len(), 2 * ty.size() as usize, "{ty}: 3 may go on");
+            (n.parse)(&mut p, None, &mut bytes).unwrap();
             assert_eq!(bytes.len(), 3 * ty.size() as usize, "{ty}");
             let mut text = String::new();
             for e in bytes.chunks_exact(ty.size() as usize) {
@@ -93,7 +100,11 @@ mod tests {
             }
             assert_eq!(text, "1\n2\n3\n", "{ty}");
         }
-        let e = (Numbers::of(Primitive::U8).parse)(&mut TextParser::default(), b"256", &mut vec![]);
-        assert!(matches!(e, Err(TextError::BadToken { .. })));
+        let e = (Numbers::of(Primitive::U8).parse)(
+            &mut TextParser::default(),
+            Some(b"256 "),
+            &mut vec![],
+        );
+        assert!(matches!(e, Err(TextError::BadToken { ty: "u8", .. })));
     }
 }

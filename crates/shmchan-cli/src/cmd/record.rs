@@ -139,7 +139,7 @@ pub(crate) fn read(role: Role, file: &File, path: &Path) -> Result<Option<Start>
     };
     parse(&text).map(Some).ok_or_else(|| {
         Fail::channel(format!(
-            "the start record of {} is malformed: {:?}",
+            "the start record of {} is malformed: \"{}\"",
             path.display(),
             text.trim_end()
         ))

@@ -3,10 +3,11 @@
 //! closes; ends quietly when the reading side of a pipe goes away.
 //!
 //! Exactly once into a file: items are consumed only as far as each write took them
-//! ([`pieces`]), and FILE carries a start record ([`record`])
-//! by which `--resume` cuts it back to what was consumed. When the stream stops short (the
-//! writer died, `--timeout`, the output failed) the reader end is let go as a killed process
-//! would let it go, so the channel stays resumable.
+//! ([`pieces`]), and FILE carries a start record ([`record`]) by which `--resume` cuts it
+//! back to what was consumed. When the stream stops short (the writer went away,
+//! `--timeout`, the output failed) the reader end is let go as a killed process would let it
+//! go, so the channel stays resumable. A recv that fails before it consumes anything undoes
+//! what it did ([`start`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
@@ -19,7 +20,7 @@ use shmchan::{ChannelInfo, ChannelIo, Context, End, Error, ErrorKind, Primitive,
 use super::numbers::Numbers;
 use super::pieces::{self, Stop};
 use super::record::{self, Ident, Role};
-use super::stream::{progress, DeadPeer, Target};
+use super::stream::{progress, DeadPeer, Found, Target};
 use super::Resume;
 use crate::cli::{Format, RecvArgs};
 use crate::fail::Fail;
@@ -48,9 +49,12 @@ pub(crate) fn run(a: RecvArgs) -> Result<(), Fail> {
         eprintln!("shmchan: {done}");
         return Ok(());
     }
-    let (ty, schema) = target.resolve()?;
+    let found = target.resolve()?;
+    // FILE before the channel: a FILE that cannot be written fails before a channel is
+    // created or claimed.
+    let file = a.file.as_deref().map(OutFile::open).transpose()?;
     let bar = progress(a.s.quiet, None, "recv");
-    let r = recv(&target, ty, schema, &a, &bar);
+    let r = recv(&target, found, file, &a, &bar);
     bar.finish_and_clear();
     r
 }
@@ -84,31 +88,13 @@ fn ended_already(target: &Target<'_>, a: &RecvArgs) -> Result<Option<String>, Fa
 /// Claims the reader and writes everything out until the writer closes (or `count` items).
 fn recv(
     target: &Target<'_>,
-    ty: Primitive,
-    schema: Option<String>,
+    found: Found,
+    file: Option<OutFile>,
     a: &RecvArgs,
     bar: &ProgressBar,
 ) -> Result<(), Fail> {
-    let chan = target.open(ty, schema)?;
-    let mut r = match chan.reader() {
-        Err(e) if a.s.resume && e.context() == &Context::ClosedBy(End::Reader) => {
-            return Err(Fail::channel(format!(
-                "channel '{}' was closed by its reader: nothing to resume",
-                target.name
-            )))
-        }
-        r => r?,
-    };
-    r.set_timeout(a.s.timeout);
-    // Only now that the reader end is ours: a failed claim must not truncate a good file.
-    // If the output cannot be set up, nothing was consumed: the channel stays as it was.
-    let (mut out, info) = match output(target.name, ty, a) {
-        Ok(o) => o,
-        Err(f) => {
-            r.leave();
-            return Err(f);
-        }
-    };
+    let ty = found.ty;
+    let (mut r, mut out, info) = start(target, found, file, a)?;
     let numbers = Numbers::of(ty);
     let mut left = a.count.unwrap_or(u64::MAX);
     let mut dead = DeadPeer::at_start(&info, true);
@@ -117,7 +103,8 @@ fn recv(
             Format::Raw => pieces::raw(&mut r, numbers.size(), &mut out, &mut left, bar),
             Format::Text => pieces::text(&mut r, numbers, &mut out, &mut left, bar),
         };
-        // Drained what a writer that died before we came committed: wait for its restart.
+        // Drained what a writer that went away before we came committed: wait for its
+        // restart.
         if matches!(&end, Err(Stop::Channel(e)) if e.kind() == ErrorKind::PeerGone)
             && dead.stale(target.name)
         {
@@ -127,12 +114,75 @@ fn recv(
     }
 }
 
-/// Claimed, and before anything is consumed: the output, and the channel as found then.
-fn output(name: &str, ty: Primitive, a: &RecvArgs) -> Result<(File, ChannelInfo), Fail> {
+/// Everything before the first item is consumed: the channel opened (or created), its
+/// reader claimed, the output put in place; the channel as found then. A failure undoes
+/// what was done: the reader end is let go (a channel that existed stays as it was), a
+/// channel created here is removed (unless another process has opened it since), and so is
+/// a FILE made here. A failing recv leaves no channel or file that was not there before.
+fn start(
+    target: &Target<'_>,
+    found: Found,
+    file: Option<OutFile>,
+    a: &RecvArgs,
+) -> Result<(RawReader, File, ChannelInfo), Fail> {
+    let ty = found.ty;
+    let made = file.as_ref().is_some_and(|f| f.made);
+    let undo = |created: bool| {
+        if created {
+            // Nothing was consumed; a writer that came meanwhile keeps it.
+            let _ = ChannelIo::remove_unused(target.name, |i| {
+                i.is_ok_and(|i| i.writer.claims == 0 && i.tail == 0)
+            });
+        }
+        if let Some(p) = a.file.as_deref().filter(|_| made) {
+            let _ = std::fs::remove_file(p);
+        }
+    };
+    let (chan, created) = target.open(found).inspect_err(|_| undo(false))?;
+    let claimed = match chan.reader() {
+        Err(e) if a.s.resume && e.context() == &Context::ClosedBy(End::Reader) => {
+            Err(Fail::channel(format!(
+                "channel '{}' was closed by its reader: nothing to resume",
+                target.name
+            )))
+        }
+        r => r.map_err(Fail::from),
+    };
+    let mut r = match claimed {
+        Ok(r) => r,
+        Err(f) => {
+            drop(chan);
+            undo(created);
+            return Err(f);
+        }
+    };
+    drop(chan); // the reader keeps the channel open
+    r.set_timeout(a.s.timeout);
+    // Only now that the reader end is ours is FILE cut or given its record: a failed claim
+    // must not truncate a good file. If the output cannot be put in place, nothing was
+    // consumed: the channel stays as it was.
+    match output(target.name, ty, file, a) {
+        Ok((out, info)) => Ok((r, out, info)),
+        Err(f) => {
+            r.leave();
+            undo(created);
+            Err(f)
+        }
+    }
+}
+
+/// Claimed, and before anything is consumed: the output (FILE put in place, or stdout),
+/// and the channel as found then.
+fn output(
+    name: &str,
+    ty: Primitive,
+    file: Option<OutFile>,
+    a: &RecvArgs,
+) -> Result<(File, ChannelInfo), Fail> {
     // Holding the reader end, the consumed count cannot move under us.
     let info = ChannelIo::inspect(name)?;
-    let out = match a.file.as_deref() {
-        Some(p) => {
+    let out = match (file, a.file.as_deref()) {
+        (Some(f), Some(p)) => {
             let at = At {
                 ident: Ident::of(&info),
                 head: info.head,
@@ -140,9 +190,9 @@ fn output(name: &str, ty: Primitive, a: &RecvArgs) -> Result<(File, ChannelInfo)
                 // Text lines do not map to items: no record to resume by.
                 record: a.s.format == Format::Raw,
             };
-            open_file(p, a.s.resume, &at)?
+            place(f.file, p, a.s.resume, &at)?
         }
-        None => stdout()?,
+        _ => stdout()?,
     };
     Ok((out, info))
 }
@@ -171,8 +221,8 @@ fn finish(r: RawReader, end: Result<(), Stop>, name: &str, a: &RecvArgs) -> Resu
     }
 }
 
-/// Ends the command by the channel's error `e`: the writer closed (done), aborted, died or
-/// was not heard from in time (--timeout). Dropping `r` closes the channel.
+/// Ends the command by the channel's error `e`: the writer closed (done), aborted, went away
+/// or was not heard from in time (--timeout). Dropping `r` closes the channel.
 fn ended(r: RawReader, e: Error, name: &str, a: &RecvArgs) -> Result<(), Fail> {
     let file = a.file.as_deref();
     match e.kind() {
@@ -186,11 +236,15 @@ fn ended(r: RawReader, e: Error, name: &str, a: &RecvArgs) -> Result<(), Fail> {
              written out)",
             e.reason().unwrap_or_default()
         ))),
+        // The writer's end was let go without a close or an abort: its process ended,
+        // killed or not (a send that stops short, on its reader going away or --timeout,
+        // lets go the same way). Nothing tells which.
         ErrorKind::PeerGone => {
             r.leave();
             Err(Fail::channel(format!(
-                "channel '{name}': the writer's process died (everything it committed was \
-                 written out); {}",
+                "channel '{name}': the writer went away without closing the channel (its \
+                 process was killed, or it stopped on an error and left the stream to resume); \
+                 everything it committed was written out; {}",
                 Resume::both(name, file)
             )))
         }
@@ -217,18 +271,35 @@ struct At {
     record: bool,
 }
 
-/// FILE, positioned where the stream goes on: a regular file is cut back to what was
-/// consumed into it (--resume with a record of this channel) or started afresh with a new
-/// record; anything else (a FIFO, a device) is written as it is.
-fn open_file(p: &Path, resume: bool, at: &At) -> Result<File, Fail> {
+/// FILE (at `p`), opened for reading and writing before the channel is touched, and
+/// whether this recv made it (then a failure before anything is consumed removes it).
+struct OutFile {
+    file: File,
+    made: bool,
+}
+
+impl OutFile {
+    /// Opens FILE as it is (nothing cut yet), or makes it.
+    fn open(p: &Path) -> Result<OutFile, Fail> {
+        let cannot = |e: io::Error| Fail::channel(format!("cannot write {}: {e}", p.display()));
+        let mut o = OpenOptions::new();
+        o.read(true).write(true);
+        match o.clone().create_new(true).open(p) {
+            Ok(file) => Ok(OutFile { file, made: true }),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => o
+                .open(p)
+                .map(|file| OutFile { file, made: false })
+                .map_err(cannot),
+            Err(e) => Err(cannot(e)),
+        }
+    }
+}
+
+/// FILE `f` (at `p`), positioned where the stream goes on: a regular file is cut back to
+/// what was consumed into it (--resume with a record of this channel) or started afresh
+/// with a new record; anything else (a FIFO, a device) is written as it is.
+fn place(mut f: File, p: &Path, resume: bool, at: &At) -> Result<File, Fail> {
     let cannot = |e: io::Error| Fail::channel(format!("cannot write {}: {e}", p.display()));
-    let mut f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(p)
-        .map_err(cannot)?;
     if !f.metadata().map_err(cannot)?.is_file() {
         if resume {
             return Err(Fail::usage(format!(

@@ -25,7 +25,7 @@ fn holders(i: &ChannelInfo) -> String {
 pub(crate) fn run(a: RmArgs) -> Result<(), Fail> {
     for name in &a.names {
         if let Err(e) = shmchan::validate_name(name) {
-            return Err(Fail::usage(format!("invalid channel name {name:?}: {e}")));
+            return Err(Fail::usage(format!("invalid channel name \"{name}\": {e}")));
         }
     }
     let mut failed = false;

@@ -2,14 +2,14 @@
 //! elements read straight into the ring or text numbers parsed; closes the channel at the
 //! end, or aborts it with the reason.
 //!
-//! A stream stopped by its reader's death or by `--timeout` is not aborted: the writer end
-//! is let go as a killed process would let it go, and `send FILE --resume` reads FILE on
-//! from the channel's committed count (where FILE's stream started: see
-//! [`record`]).
+//! A stream stopped by its reader going away (see [`finish`]) or by `--timeout` is not
+//! aborted: the writer end is let go as a killed process would let it go, and `send FILE
+//! --resume` reads FILE on from the channel's committed count (where FILE's stream started:
+//! see [`record`]).
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::fd::AsFd;
 use std::path::Path;
 
@@ -40,8 +40,8 @@ enum BadInput {
     Read(io::Error),
     /// It ends with this many bytes, fewer than an element of the primitive.
     Partial(usize, Primitive),
-    /// A line of text was refused (a token is not a number of the primitive).
-    Text(TextError, Primitive),
+    /// Text was refused (a token is not a number of the primitive, or not UTF-8).
+    Text(TextError),
 }
 
 impl fmt::Display for BadInput {
@@ -53,10 +53,7 @@ impl fmt::Display for BadInput {
                 "the input ends with {n} bytes, not a whole {ty} ({} bytes)",
                 ty.size()
             ),
-            BadInput::Text(e @ TextError::BadToken { .. }, ty) => {
-                write!(f, "{e} is not a valid {ty}")
-            }
-            BadInput::Text(e @ TextError::NotUtf8 { .. }, _) => write!(f, "{e}"),
+            BadInput::Text(e) => write!(f, "{e}"),
         }
     }
 }
@@ -78,9 +75,10 @@ pub(crate) fn run(a: SendArgs) -> Result<(), Fail> {
     if a.s.resume {
         check_resumable(&a, &target)?;
     }
-    let (ty, schema) = target.resolve()?;
+    let found = target.resolve()?;
+    let ty = found.ty;
     let (input, total) = input(&a)?;
-    let chan = target.open(ty, schema)?;
+    let (chan, _) = target.open(found)?;
     let bar = progress(a.s.quiet, total, "send");
     let r = send(&chan, ty, input, &a, &bar);
     bar.finish_and_clear();
@@ -179,7 +177,7 @@ fn place(
 }
 
 /// Ends the stream by how it went: closes the channel after the whole input; lets go of
-/// the writer end, leaving the stream resumable, if the reader died or no room came in time
+/// the writer end, leaving the stream resumable, if the reader went away or no room came in time
 /// (--timeout); else aborts with the reason, so that the reader learns that the stream is
 /// incomplete (a plain close would look like a complete stream).
 fn finish(w: RawWriter, streamed: Result<(), Stop>, name: &str, a: &SendArgs) -> Result<(), Fail> {
@@ -195,7 +193,16 @@ fn finish(w: RawWriter, streamed: Result<(), Stop>, name: &str, a: &SendArgs) ->
             w.close();
             Ok(())
         }
-        Err(Stop::Put(e)) if e.kind() == ErrorKind::PeerGone => resumable(w, e.to_string()),
+        // The reader's end was let go without a close: its process ended, killed or not
+        // (a recv that stops short, on a failed write or --timeout, lets go the same way).
+        // Nothing tells which.
+        Err(Stop::Put(e)) if e.kind() == ErrorKind::PeerGone => resumable(
+            w,
+            format!(
+                "channel '{name}': the reader went away without closing the channel (its \
+                 process was killed, or it stopped on an error and left the stream to resume)"
+            ),
+        ),
         Err(Stop::Put(e)) if e.kind() == ErrorKind::TimedOut => resumable(
             w,
             format!(
@@ -345,45 +352,37 @@ fn read_some(input: &mut File, bytes: &mut [u8], size: usize) -> (usize, io::Res
     }
 }
 
-/// The most elements of text input sent in one put.
-const TEXT_BATCH: usize = 4096;
+/// The most bytes of text input read (and parsed) at a time.
+const TEXT_PIECE: usize = 64 << 10;
 
-/// Text: one number per whitespace-separated token (parsed by [`TextParser`] as `numbers`
-/// says), sent in batches and at each line's end.
+/// Text: one number per whitespace-separated token, parsed by [`TextParser`] as `numbers`
+/// says, as the input comes: read at most [`TEXT_PIECE`] bytes at a time, whatever its
+/// lines (a line without a newline is not held whole), and the numbers of each read sent at
+/// once, so that a live text stream flows.
 fn text_in(
     w: &mut RawWriter,
-    input: File,
+    mut input: File,
     numbers: Numbers,
     bar: &ProgressBar,
 ) -> Result<(), Stop> {
-    let full = TEXT_BATCH * numbers.size();
-    let mut batch: Vec<u8> = Vec::with_capacity(full);
-    let mut reader = BufReader::new(input);
-    let mut line = Vec::new();
+    let mut piece = vec![0u8; TEXT_PIECE];
+    let mut batch: Vec<u8> = Vec::new();
     let mut parser = TextParser::default();
     loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => {
-                w.blocking_put(&batch)?;
-                return Err(BadInput::Read(e).into());
-            }
-        }
-        bar.inc(line.len() as u64);
-        if let Err(e) = (numbers.parse)(&mut parser, &line, &mut batch) {
-            // What the input held before the bad spot goes out first.
-            w.blocking_put(&batch)?;
-            return Err(BadInput::Text(e, numbers.ty).into());
-        }
-        // A line is a natural unit for a live text stream: send what it held (and a long
-        // line in batches).
-        if batch.len() >= full || (!batch.is_empty() && reader.buffer().is_empty()) {
-            w.blocking_put(&batch)?;
-            batch.clear();
+        let n = match input.read(&mut piece) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(BadInput::Read(e).into()),
+        };
+        bar.inc(n as u64);
+        let more = n > 0;
+        let parsed = (numbers.parse)(&mut parser, more.then(|| &piece[..n]), &mut batch);
+        // What the input held before a bad spot goes out first.
+        w.blocking_put(&batch)?;
+        batch.clear();
+        parsed.map_err(BadInput::Text)?;
+        if !more {
+            return Ok(());
         }
     }
-    w.blocking_put(&batch)?;
-    Ok(())
 }

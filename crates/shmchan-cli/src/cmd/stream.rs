@@ -36,10 +36,18 @@ impl<'a> Target<'a> {
     }
 }
 
+/// What [`Target::resolve`] found: the element type and the schema tag to open the channel
+/// with, and whether it exists.
+pub(crate) struct Found {
+    pub(crate) ty: Primitive,
+    schema: Option<String>,
+    exists: bool,
+}
+
 impl Target<'_> {
     /// The element type to use: the channel's if it exists (checked against --type), else
     /// --type or u8. Also the schema tag to open it with.
-    pub(crate) fn resolve(&self) -> Result<(Primitive, Option<String>), Fail> {
+    pub(crate) fn resolve(&self) -> Result<Found, Fail> {
         match ChannelIo::inspect(self.name) {
             Ok(info) => {
                 let Some(found) = info.elem_type else {
@@ -60,27 +68,34 @@ impl Target<'_> {
                 if let Some(s) = self.schema {
                     if info.schema.as_deref() != Some(s) {
                         return Err(Fail::channel(format!(
-                            "channel '{}' has schema tag {:?}, not {s:?}",
+                            "channel '{}' has schema tag \"{}\", not \"{s}\"",
                             self.name,
                             info.schema.as_deref().unwrap_or("")
                         )));
                     }
                 }
-                Ok((found, info.schema))
+                Ok(Found {
+                    ty: found,
+                    schema: info.schema,
+                    exists: true,
+                })
             }
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok((
-                self.ty.unwrap_or(Primitive::U8),
-                self.schema.map(str::to_string),
-            )),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Found {
+                ty: self.ty.unwrap_or(Primitive::U8),
+                schema: self.schema.map(str::to_string),
+                exists: false,
+            }),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Opens the channel for elements of `ty` with schema tag `schema` (as [`resolve`](Self::resolve)
-    /// found them), creating it if it does not exist. A channel that exists must have the
-    /// capacity --capacity asks for (as a create would round it), else the library's
-    /// `CapacityMismatch`; without --capacity, any.
-    pub(crate) fn open(&self, ty: Primitive, schema: Option<String>) -> Result<RawChannel, Fail> {
+    /// Opens the channel for elements of the type and with the schema tag that
+    /// [`resolve`](Self::resolve) found, creating it if it does not exist; and whether it was
+    /// created here. A channel that exists must have the capacity --capacity asks for (as a
+    /// create would round it), else the library's `CapacityMismatch`; without --capacity,
+    /// any.
+    pub(crate) fn open(&self, found: Found) -> Result<(RawChannel, bool), Fail> {
+        let Found { ty, schema, exists } = found;
         let size = ty.size() as usize;
         let o = match self.capacity {
             Some(c) => Options::new().capacity(c),
@@ -92,11 +107,16 @@ impl Target<'_> {
         if let Some(s) = schema {
             o = o.schema(s);
         }
-        Ok(RawChannel::create_or_open(
-            self.name,
-            ElementType::primitive(ty),
-            o,
-        )?)
+        let elem = ElementType::primitive(ty);
+        if !exists {
+            // Not there when resolve looked: create it, unless another process just did.
+            match RawChannel::create(self.name, elem, o.clone()) {
+                Ok(chan) => return Ok((chan, true)),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok((RawChannel::create_or_open(self.name, elem, o)?, false))
     }
 }
 

@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 mod collecting;
 #[path = "../common/mod.rs"]
 mod common;
+mod failed_recv;
+mod messages;
+mod text;
 use common::*;
 
 #[test]
@@ -312,7 +315,11 @@ fn kill_send_while_recv_waits() {
     let r = finish(recv);
     let took = killed.elapsed();
     assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
-    assert!(stderr(&r).contains("process died"), "{}", stderr(&r));
+    assert!(
+        stderr(&r).contains("the writer went away without closing the channel"),
+        "{}",
+        stderr(&r)
+    );
     assert_eq!(r.stdout, b"all of this is committed");
     assert!(took < Duration::from_secs(5), "took {took:?}");
     assert!(stderr(&r).contains("--resume"), "{}", stderr(&r));
@@ -344,7 +351,7 @@ fn kill_recv_while_send_waits() {
     assert!(killed.elapsed() < Duration::from_secs(5));
     assert_eq!(s.status.code(), Some(1));
     assert!(
-        stderr(&s).contains("reader's process died"),
+        stderr(&s).contains("the reader went away without closing the channel"),
         "{}",
         stderr(&s)
     );

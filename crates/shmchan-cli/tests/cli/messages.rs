@@ -1,0 +1,103 @@
+//! What the command's messages say: quoted text escaped once, and a peer's going away
+//! worded as what is known of it.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use crate::common::*;
+
+/// Text that a message quotes (a name typed, a token read, a schema tag) is escaped once,
+/// as `inspect` shows text: `"a\u{1b}[31mb"`, not `"a\\u{1b}[31mb"`.
+#[test]
+fn quoted_text_is_escaped_once() {
+    for cmd in ["inspect", "rm", "recv"] {
+        let o = run(&[cmd, "a\u{1b}[31mb"]);
+        assert_eq!(o.status.code(), Some(2), "{cmd}");
+        let e = stderr(&o);
+        assert!(
+            e.contains(r#"invalid channel name "a\u{1b}[31mb": "#) && !e.contains(r"\\"),
+            "{cmd}: {e}"
+        );
+    }
+    // A token: in send's message, in the abort reason that inspect shows and recv reports.
+    let name = unique("esctoken");
+    let mut send = spawn(&["send", &name, "--format", "text"], Stdio::piped());
+    send.stdin
+        .take()
+        .unwrap()
+        .write_all(b"1 a\x1b[31mb 2")
+        .unwrap();
+    let s = finish(send);
+    assert_eq!(s.status.code(), Some(1));
+    let quoted = r#"token 2 (line 1) "a\u{1b}[31mb" is not a valid u8"#;
+    assert!(stderr(&s).contains(quoted), "{}", stderr(&s));
+    let i = String::from_utf8_lossy(&run(&["inspect", &name]).stdout).into_owned();
+    assert!(i.contains(&format!("abort reason {quoted}")), "{i}");
+    let r = run(&["recv", &name, "--format", "text"]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(
+        stderr(&r).contains(&format!("aborted: {quoted}")),
+        "{}",
+        stderr(&r)
+    );
+    // A schema tag with a backslash: doubled once, as inspect shows it.
+    let name = unique("esctag");
+    let o = run(&[
+        "create",
+        &name,
+        "--type",
+        "u8",
+        "--capacity",
+        "64",
+        "--schema",
+        r"a\b",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let i = String::from_utf8_lossy(&run(&["inspect", &name]).stdout).into_owned();
+    assert!(i.contains(r"schema       a\\b"), "{i}");
+    let o = run(&["send", &name, "--schema", "x"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(r#"has schema tag "a\\b", not "x""#),
+        "{}",
+        stderr(&o)
+    );
+    assert!(run(&["rm", &name]).status.success());
+}
+
+/// A recv that stops on an error of its own (its output is full) lets go of the reader end
+/// as a killed one would: send cannot tell which, and says what it knows, that the reader
+/// went away without closing the channel, not that its process died.
+#[test]
+fn send_says_the_reader_went_away_when_recv_stops_on_an_error() {
+    let name = unique("fullout");
+    let input = tmpfile("fullin");
+    std::fs::write(&input, random_bytes(1 << 20, 5)).unwrap();
+    let send = spawn(
+        &["send", &name, input.to_str().unwrap(), "--capacity", "4096"],
+        Stdio::null(),
+    );
+    eventually("the ring to fill", || {
+        detail(&name).is_some_and(|d| d["len"] == d["capacity"])
+    });
+    let r = run(&["recv", &name, "/dev/full"]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(
+        stderr(&r).contains("No space left on device"),
+        "{}",
+        stderr(&r)
+    );
+    let s = finish(send);
+    assert_eq!(s.status.code(), Some(1));
+    let e = stderr(&s);
+    assert!(
+        e.contains("the reader went away without closing the channel") && !e.contains("died"),
+        "{e}"
+    );
+    assert_eq!(
+        detail(&name).expect("left for resuming")["writer_state"],
+        "open"
+    );
+    let _ = std::fs::remove_file(input);
+    assert!(run(&["rm", &name]).status.success());
+}
