@@ -94,8 +94,27 @@ pub enum BridgeError {
 
 impl BridgeError {
     pub(crate) fn zenoh(e: impl std::fmt::Display) -> BridgeError {
-        BridgeError::Zenoh(e.to_string())
+        BridgeError::Zenoh(without_source_paths(&e.to_string()))
     }
+}
+
+/// A zenoh error's message without the source locations zenoh appends (`… at
+/// /home/…/zenoh/src/net/runtime/mod.rs:123.`), which say nothing to an operator.
+fn without_source_paths(message: &str) -> String {
+    let is_path = |w: &str| {
+        let w = w.trim_end_matches(['.', ',', ')']);
+        w.rsplit_once(':')
+            .is_some_and(|(file, line)| file.ends_with(".rs") && line.parse::<u32>().is_ok())
+    };
+    let words: Vec<&str> = message.split(' ').collect();
+    let mut out: Vec<&str> = Vec::with_capacity(words.len());
+    for (i, w) in words.iter().enumerate() {
+        if is_path(w) || (*w == "at" && words.get(i + 1).is_some_and(|n| is_path(n))) {
+            continue;
+        }
+        out.push(w);
+    }
+    out.join(" ").trim_end().to_string()
 }
 
 /// The liveliness token a push declares for `key`.
@@ -234,4 +253,18 @@ pub(crate) fn printable(b: &[u8]) -> String {
         out.push_str(&piece);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn zenoh_messages_lose_their_source_paths() {
+        let m = "Unable to connect to tcp/1.2.3.4:7447 at \
+                 /root/.cargo/registry/src/zenoh-1.10.2/src/net/runtime/orchestrator.rs:1234.";
+        assert_eq!(
+            super::without_source_paths(m),
+            "Unable to connect to tcp/1.2.3.4:7447"
+        );
+        assert_eq!(super::without_source_paths("plain words"), "plain words");
+    }
 }

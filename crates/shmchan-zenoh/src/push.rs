@@ -85,6 +85,7 @@ impl Local {
             .map_err(BridgeError::Channel)?
             .tail;
         Ok(Hello {
+            goodbye: false,
             element: self.element.clone(),
             stream: self.stream,
             first: self.head,
@@ -343,6 +344,15 @@ async fn forward(
         match outcome {
             Outcome::Again => continue,
             Outcome::Ended { gone: false } => {
+                // Tell the pull that we have its acknowledgement of the end: it may go. Until
+                // then it stays, for a push restarted before it learnt of the end.
+                let bye = Hello {
+                    goodbye: true,
+                    ..local.hello()?
+                };
+                if let Ok(Answer::Silence) | Err(_) = wire.hello(&bye).await {
+                    eprintln!("push: the pull did not answer the goodbye; it goes in its time");
+                }
                 wire.close().await?;
                 return Ok(local.head);
             }

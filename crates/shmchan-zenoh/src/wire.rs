@@ -87,6 +87,9 @@ pub struct Frame {
 /// What a push asks for, in the query on `KEY/_bridge/hello`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hello {
+    /// A goodbye, not a hello: the push has the acknowledgement of the stream's end, and
+    /// the pull may go.
+    pub goodbye: bool,
     /// The stream's element type and schema tag.
     pub element: Element,
     /// The stream (the local channel it comes from).
@@ -290,7 +293,7 @@ impl Hello {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER_LEN + SCHEMA_MAX);
         out.extend_from_slice(&HELLO_MAGIC);
-        self.element.encode_into(&mut out, 0);
+        self.element.encode_into(&mut out, u8::from(self.goodbye));
         for w in [self.stream, self.first, self.last, self.window] {
             out.extend_from_slice(&w.to_le_bytes());
         }
@@ -301,10 +304,13 @@ impl Hello {
     /// Decodes a query's payload; `first ≤ last` and a stream id other than 0 are checked.
     pub fn decode(b: &[u8]) -> Result<Hello, WireError> {
         magic(b, HELLO_MAGIC, HEADER_LEN)?;
-        if b[4] != 0 {
-            return Err(WireError::Kind(b[4]));
-        }
+        let goodbye = match b[4] {
+            0 => false,
+            1 => true,
+            k => return Err(WireError::Kind(k)),
+        };
         let hello = Hello {
+            goodbye,
             element: Element::decode(b)?,
             stream: u64_at(b, 16),
             first: u64_at(b, 24),

@@ -47,6 +47,19 @@ impl Resume {
     }
 
     /// The writer went away: both ends are to be restarted.
+    /// For a channel fed by a bridge: the bridge carries the stream on once its push (and
+    /// the writer behind it) are back.
+    pub(crate) fn bridged(name: &str, file: Option<&std::path::Path>) -> String {
+        format!(
+            "the channel is left as it is: once the bridge's push, and the writer behind it, \
+             are running again, {} continues",
+            match file {
+                Some(f) => format!("`shmchan recv {name} {} --resume`", f.display()),
+                None => format!("`shmchan recv {name}`"),
+            }
+        )
+    }
+
     pub(crate) fn both(name: &str, file: Option<&std::path::Path>) -> String {
         format!(
             "the channel is left as it is: restart `shmchan send {name} FILE --resume`, then {}",

@@ -241,11 +241,23 @@ fn ended(r: RawReader, e: Error, name: &str, a: &RecvArgs) -> Result<(), Fail> {
         // lets go the same way). Nothing tells which.
         ErrorKind::PeerGone => {
             r.leave();
-            Err(Fail::channel(format!(
-                "channel '{name}': the writer went away without closing the channel (its \
-                 process was killed, or it stopped on an error and left the stream to resume); \
-                 everything it committed was written out; {}",
+            // A channel a bridge's pull feeds records the stream it continues: its writer is
+            // the bridge, which `send --resume` does not restart.
+            let bridged = shmchan::ChannelIo::inspect(name).is_ok_and(|i| i.origin.is_some());
+            let what = if bridged {
+                "its writer, a bridge's pull, let it go (the push went, or the writer behind \
+                 it died)"
+            } else {
+                "the writer went away without closing the channel (its process was killed, or \
+                 it stopped on an error and left the stream to resume)"
+            };
+            let advice = if bridged {
+                Resume::bridged(name, file)
+            } else {
                 Resume::both(name, file)
+            };
+            Err(Fail::channel(format!(
+                "channel '{name}': {what}; everything it committed was written out; {advice}"
             )))
         }
         ErrorKind::TimedOut => {

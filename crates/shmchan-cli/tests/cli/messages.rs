@@ -101,3 +101,57 @@ fn send_says_the_reader_went_away_when_recv_stops_on_an_error() {
     let _ = std::fs::remove_file(input);
     assert!(run(&["rm", &name]).status.success());
 }
+
+/// A channel fed by a bridge (it records an origin) whose writer goes: recv's advice is the
+/// bridge's, not `send --resume`, which does not apply.
+#[test]
+fn recv_of_a_bridged_channel_advises_the_bridge() {
+    let name = unique("bridged");
+    // This test program again, as a pull: it creates the channel, then (run again, while
+    // recv waits) writes three items and lets go of its writer end.
+    let pull = || {
+        let o = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "messages::role_bridged_writer", "--nocapture"])
+            .env("SHMCHAN_DIR", dir())
+            .env(BRIDGED, &name)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(o.success());
+    };
+    pull();
+    let recv = spawn(&["recv", &name], Stdio::null());
+    // recv holds its end before the writer goes (a writer found gone is waited for).
+    eventually("recv to claim the reader", || {
+        detail(&name).is_some_and(|d| d["reader"]["claims"] == 1)
+    });
+    pull();
+    let r = finish(recv);
+    assert_eq!(r.status.code(), Some(1));
+    assert_eq!(r.stdout, b"abc");
+    let e = stderr(&r);
+    assert!(e.contains("bridge's push") && !e.contains("send"), "{e}");
+    assert!(run(&["rm", &name]).status.success());
+}
+
+const BRIDGED: &str = "SHMCHAN_TEST_BRIDGED";
+
+/// Not a test of its own: makes a channel that records an origin, as a pull makes it; run
+/// again, writes three items into it and lets go of the writer end, as a pull lets go of it
+/// when its push goes.
+#[test]
+fn role_bridged_writer() {
+    let Ok(name) = std::env::var(BRIDGED) else {
+        return;
+    };
+    if !shmchan::channel_dir(&name).exists() {
+        let origin = shmchan::Origin::new(0x5eed, 0).unwrap();
+        let o = shmchan::Options::new().origin(origin).persist(true);
+        shmchan::ChannelIo::<u8>::create(&name, o).unwrap();
+        return;
+    }
+    let chan = shmchan::ChannelIo::<u8>::open(&name).unwrap();
+    let mut w = chan.writer().unwrap();
+    w.blocking_put(b"abc").unwrap();
+    w.leave();
+}

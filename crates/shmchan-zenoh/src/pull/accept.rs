@@ -64,6 +64,9 @@ impl Pull {
             WriterState::Closed => Some(Ended::Closed),
             WriterState::Aborted(reason) => Some(Ended::Aborted(reason.clone())),
         };
+        if h.goodbye && ended.is_none() {
+            return Err("a goodbye, but the stream has not ended here".into());
+        }
         if let Some(ended) = ended {
             eprintln!("pull: the far channel holds the end of the stream already");
             let a = Accept {

@@ -25,6 +25,8 @@ pub(super) struct Gate {
     pub(super) queued: AtomicU64,
     /// The most bytes that may be queued.
     pub(super) limit: AtomicU64,
+    /// The epoch of the last sample dropped for not being the current epoch's.
+    pub(super) stray: AtomicU64,
     /// A sample would have passed `limit`: the push sent more than its window.
     pub(super) overflow: AtomicBool,
 }
@@ -134,19 +136,8 @@ impl Wire {
             .map_err(BridgeError::zenoh)
     }
 
-    /// Stays until the push has gone (it goes once it has our last acknowledgement), so that
-    /// our going cannot overtake that; bounded by `FAREWELL`. Then closes the session.
-    pub(super) async fn farewell(mut self) {
-        let _ = tokio::time::timeout(crate::FAREWELL, async {
-            while self.present > 0 {
-                match self.pushes.recv_async().await {
-                    Ok(s) if s.kind() == SampleKind::Put => self.present += 1,
-                    Ok(_) => self.present -= 1,
-                    Err(_) => return,
-                }
-            }
-        })
-        .await;
+    /// Undeclares the token and closes the session.
+    pub(super) async fn close(self) {
         drop(self.token);
         let _ = self.session.close().await;
     }
@@ -161,7 +152,13 @@ fn admit(gate: &Gate, tx: &mpsc::UnboundedSender<(Frame, ZBytes)>, s: Sample) {
     // Acquire: pairs with the Release store of a new epoch, after which its limit is set.
     let epoch = gate.epoch.load(Ordering::Acquire);
     if epoch == 0 || frame.epoch != epoch {
-        return; // an earlier epoch's, or none is under way
+        // An earlier epoch's, or one this pull never accepted (a push that went on sending
+        // to a pull that restarted): dropped. The pull's task hears of each such epoch once,
+        // without its payload, to tell the push to say hello again.
+        if gate.stray.swap(frame.epoch, Ordering::Relaxed) != frame.epoch {
+            let _ = tx.send((frame, ZBytes::default()));
+        }
+        return;
     }
     let len = s.payload().len() as u64;
     // Relaxed: a counter of bytes, exact under any interleaving (fetch_add is atomic); it

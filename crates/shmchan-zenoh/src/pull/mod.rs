@@ -1,8 +1,8 @@
 //! `pull`: answers a push's hello, writes the stream into a local channel (the far one), and
 //! acknowledges what the channel holds, so that the push may consume it on its side.
 //!
-//! [`link`] holds the zenoh side (the declarations, and the callback that queues samples
-//! without blocking zenoh); [`accept`] the hello and the far channel it opens or creates;
+//! `link` holds the zenoh side (the declarations, and the callback that queues samples
+//! without blocking zenoh); `accept` the hello and the far channel it opens or creates;
 //! this module the loop and the samples.
 
 use std::sync::atomic::Ordering;
@@ -13,7 +13,7 @@ use zenoh::bytes::ZBytes;
 use zenoh::query::Query;
 use zenoh::sample::SampleKind;
 
-use crate::wire::{Ack, AckKind, Element, Frame, Kind};
+use crate::wire::{Ack, AckKind, Element, Frame, Hello, Kind};
 use crate::{BridgeError, Link};
 
 mod accept;
@@ -106,7 +106,8 @@ pub async fn pull(into: &str, link: &Link, options: PullOptions) -> Result<Ended
         w.leave();
     }
     let end = end?;
-    pull.wire.farewell().await;
+    pull.farewell().await;
+    pull.wire.close().await;
     Ok(end)
 }
 
@@ -237,6 +238,51 @@ impl Pull {
         }
     }
 
+    /// Once the stream's end is in the far channel: answers hellos (each learns of the end)
+    /// until a push says goodbye, which it does once it has the end's acknowledgement, or for
+    /// `FAREWELL` at most. A push killed before the acknowledgement reached it, and restarted,
+    /// so learns of the end from the far channel instead of waiting for a pull that went.
+    async fn farewell(&mut self) {
+        let until = tokio::time::Instant::now() + crate::FAREWELL;
+        loop {
+            tokio::select! {
+                q = self.queries.recv() => {
+                    let Some(q) = q else { return };
+                    let bye = q
+                        .payload()
+                        .and_then(|p| Hello::decode(&p.to_bytes()).ok())
+                        .is_some_and(|h| h.goodbye);
+                    if let Err(e) = self.answer(q).await {
+                        eprintln!("pull: {e}");
+                    }
+                    if bye {
+                        return;
+                    }
+                }
+                s = self.wire.pushes.recv_async() => {
+                    let Ok(s) = s else { return };
+                    self.wire.count(s.kind());
+                }
+                _ = tokio::time::sleep_until(until) => return,
+            }
+        }
+    }
+
+    /// Tells the push sending under epoch `frame.epoch`, which is not this pull's, to say
+    /// hello again.
+    async fn stray(&self, frame: &Frame) {
+        let reset = Ack {
+            kind: AckKind::Reset,
+            stream: frame.stream,
+            epoch: frame.epoch,
+            committed: 0,
+            reason: "an epoch this pull does not have (it restarted?)".into(),
+        };
+        if let Err(e) = self.wire.ack(reset).await {
+            eprintln!("pull: {e}");
+        }
+    }
+
     /// Drops the epoch under way and tells the push why.
     async fn reset(&mut self, why: String) -> Result<(), BridgeError> {
         eprintln!("pull: dropped the epoch: {why}");
@@ -259,12 +305,16 @@ impl Pull {
     /// One sample of the current epoch: checked, then passed on. `Some` once the stream
     /// ended; a [`Reset`] drops the epoch.
     async fn sample(&mut self, frame: Frame, payload: ZBytes) -> Result<Option<Ended>, Reset> {
-        let Some(e) = self.epoch.as_mut() else {
-            return Ok(None); // queued before the epoch ended
-        };
-        if frame.epoch != e.id {
+        if self.epoch.as_ref().is_none_or(|e| frame.epoch != e.id) {
+            // Not the current epoch's: the push may still be sending under an epoch this
+            // pull does not have (it restarted, and the push has not seen it go). Told so,
+            // a push in that epoch says hello again; a push already past it ignores this.
+            self.stray(&frame).await;
             return Ok(None);
         }
+        let Some(e) = self.epoch.as_mut() else {
+            return Ok(None);
+        };
         if frame.stream != e.stream || frame.element != e.element {
             return Err(Reset(format!(
                 "a sample of stream {:016x} ({}) in the epoch of stream {:016x} ({})",
@@ -424,6 +474,8 @@ async fn room(far: &mut Option<Far>) -> Result<(), BridgeError> {
     }
 }
 
+/// The `--timeout` deadline for a push to come, raced in the loop's `select!` against the
+/// events that end the wait (a token, a hello): a deadline, not a poll. `None`: never.
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,

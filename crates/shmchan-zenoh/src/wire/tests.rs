@@ -73,6 +73,7 @@ fn frames_round_trip_and_garbage_is_refused() {
 #[test]
 fn hellos_round_trip_and_garbage_is_refused() {
     let h = Hello {
+        goodbye: false,
         element: element(),
         stream: 77,
         first: 10,
@@ -91,6 +92,11 @@ fn hellos_round_trip_and_garbage_is_refused() {
         ..h.clone()
     };
     assert!(Hello::decode(&backwards.encode()).is_err());
+    let bye = Hello {
+        goodbye: true,
+        ..h.clone()
+    };
+    assert_eq!(Hello::decode(&bye.encode()), Ok(bye));
     let no_window = Hello { window: 0, ..h };
     assert!(Hello::decode(&no_window.encode()).is_err());
     // A frame is not a hello.

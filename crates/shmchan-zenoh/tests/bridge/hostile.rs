@@ -69,6 +69,7 @@ fn hellos_that_ask_too_much_or_come_without_a_token_are_refused() {
     rt.block_on(async {
         pull_is_there(&s, &p.key).await;
         let hello = Hello {
+            goodbye: false,
             element: u64_element(),
             stream: 7,
             first: 0,
@@ -151,6 +152,7 @@ fn a_close_with_a_payload_and_a_gap_drop_the_epoch_and_a_gone_publisher_is_seen(
             .await
             .unwrap();
         let hello = Hello {
+            goodbye: false,
             element: u64_element(),
             stream: 9,
             first: 0,

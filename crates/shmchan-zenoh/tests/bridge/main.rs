@@ -78,18 +78,19 @@ impl Bridge {
     /// Exit status and stderr, waiting at most TIMEOUT.
     fn finish(mut self) -> (bool, String) {
         use wait_timeout::ChildExt;
-        let status = match self.child.wait_timeout(TIMEOUT).expect("wait") {
-            Some(status) => status,
-            None => {
-                let _ = self.child.kill();
-                panic!("the bridge did not exit");
-            }
-        };
+        let status = self.child.wait_timeout(TIMEOUT).expect("wait");
+        if status.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
         let mut err = String::new();
         if let Some(mut e) = self.child.stderr.take() {
             let _ = std::io::Read::read_to_string(&mut e, &mut err);
         }
-        (status.success(), err)
+        match status {
+            Some(status) => (status.success(), err),
+            None => panic!("the bridge did not exit within {TIMEOUT:?}; it said:\n{err}"),
+        }
     }
 
     fn kill9(&mut self) {

@@ -60,6 +60,16 @@ fn plain_pull() -> (bool, String) {
             while let Ok(q) = hellos.recv_async().await {
                 let h = q.payload().expect("a hello").to_bytes().into_owned();
                 assert_eq!(&h[0..4], b"SHH2");
+                if h[4] == 1 {
+                    // The goodbye: the push has our acknowledgement of the end.
+                    let mut ended = b"SHA2".to_vec();
+                    ended.extend_from_slice(&1u32.to_le_bytes());
+                    for w in [epoch, u64_at(&h, 24), 1] {
+                        ended.extend_from_slice(&w.to_le_bytes());
+                    }
+                    q.reply(q.key_expr().clone(), ended).await.unwrap();
+                    break;
+                }
                 assert_eq!(h[5], 5, "element kind u32");
                 let schema_len = u16::from_le_bytes([h[6], h[7]]) as usize;
                 assert_eq!(u32::from_le_bytes(h[8..12].try_into().unwrap()), 4);
@@ -127,7 +137,8 @@ fn plain_pull() -> (bool, String) {
                 k => panic!("kind {k}"),
             }
         }
-        // 4. The end is "in our channel": confirmed; the push goes once it has that.
+        // 4. The end is "in our channel": confirmed; the push says goodbye once it has that
+        // (the task above answers it), then goes.
         ack(1, items.len() as u64).await.unwrap();
         while pushes.recv_async().await.unwrap().kind() != zenoh::sample::SampleKind::Delete {}
         writer.join().unwrap();
