@@ -18,7 +18,7 @@ fn kill_9_of_the_push_or_the_pull_loses_nothing_once_restarted() {
         let _c = p.cleanup();
         let chan = ChannelIo::<u64>::create(&p.local, Options::new().capacity(1 << 12)).unwrap();
         const COUNT: u64 = 2_000_000;
-        let writer = counting_writer(chan.writer().unwrap(), COUNT);
+        let writer = held_writer(chan.writer().unwrap(), COUNT);
         p.start_push();
         p.start_pull();
         let (tx, progress) = mpsc::channel();
@@ -31,7 +31,7 @@ fn kill_9_of_the_push_or_the_pull_loses_nothing_once_restarted() {
             p.pull.as_mut().unwrap().kill9();
             p.start_pull();
         }
-        all_arrived(reader, writer, COUNT);
+        all_arrived(reader, writer.release(), COUNT);
         p.both_exit_0();
     }
 }
@@ -47,7 +47,7 @@ fn a_kill_storm_loses_nothing_and_duplicates_nothing() {
     let chan = ChannelIo::<u64>::create(&p.local, Options::new().capacity(1 << 16)).unwrap();
     // 256 MiB of u64s.
     const COUNT: u64 = 32 << 20;
-    let writer = counting_writer(chan.writer().unwrap(), COUNT);
+    let writer = held_writer(chan.writer().unwrap(), COUNT);
     p.start_push();
     p.start_pull();
     let (tx, progress) = mpsc::channel();
@@ -80,7 +80,7 @@ fn a_kill_storm_loses_nothing_and_duplicates_nothing() {
             }
         }
     }
-    let (writer_deaths, deaths) = all_arrived(reader, writer, COUNT);
+    let (writer_deaths, deaths) = all_arrived(reader, writer.release(), COUNT);
     assert!(kills >= 30, "only {kills} kills before the stream ended");
     eprintln!(
         "storm: {kills} kills; the writer saw its reader die {writer_deaths} times, the far \

@@ -224,30 +224,70 @@ impl Pair {
 
 /// Writes `count` u64s (0, 1, 2, …) into `w` in batches of 1..=1000, carrying on across the
 /// deaths of its reader (each is reported once), then closes; returns how many deaths it saw.
-fn counting_writer(mut w: shmchan::WriterFront<u64>, count: u64) -> std::thread::JoinHandle<u64> {
+fn counting_writer(w: shmchan::WriterFront<u64>, count: u64) -> std::thread::JoinHandle<u64> {
+    writer_thread(w, count, None)
+}
+
+/// [`counting_writer`] that holds the last item back until [`Held::release`]: the stream
+/// cannot end before, so a test that kills or stops bridges mid-stream (at whatever speed
+/// the stream runs) never kills one that has already finished.
+fn held_writer(w: shmchan::WriterFront<u64>, count: u64) -> Held {
+    let (tx, rx) = mpsc::channel();
+    Held {
+        release: tx,
+        thread: writer_thread(w, count, Some(rx)),
+    }
+}
+
+struct Held {
+    release: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl Held {
+    /// Lets the writer put the last item and close; its handle, for [`all_arrived`].
+    fn release(self) -> std::thread::JoinHandle<u64> {
+        let _ = self.release.send(());
+        self.thread
+    }
+}
+
+fn writer_thread(
+    mut w: shmchan::WriterFront<u64>,
+    count: u64,
+    hold: Option<mpsc::Receiver<()>>,
+) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
         let (mut next, mut deaths) = (0u64, 0u64);
         let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut batch = Vec::new();
-        while next < count {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let b = (1 + x % 1000).min(count - next);
-            batch.clear();
-            batch.extend(next..next + b);
+        // The item held back (none without a hold).
+        let held_from = if hold.is_some() { count - 1 } else { count };
+        // Puts from..to, counting the reader's deaths.
+        let put = |w: &mut shmchan::WriterFront<u64>, from: u64, to: u64, deaths: &mut u64| {
+            let batch: Vec<u64> = (from..to).collect();
             let mut at = 0;
             while at < batch.len() {
                 match w.blocking_put(&batch[at..]) {
                     Ok(()) => at = batch.len(),
                     Err(e) if e.kind() == ErrorKind::PeerGone => {
                         at += e.accepted();
-                        deaths += 1;
+                        *deaths += 1;
                     }
                     Err(e) => panic!("writer: {e}"),
                 }
             }
+        };
+        while next < held_from {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let b = (1 + x % 1000).min(held_from - next);
+            put(&mut w, next, next + b, &mut deaths);
             next += b;
+        }
+        if let Some(hold) = hold {
+            hold.recv().expect("the test releases the writer");
+            put(&mut w, next, count, &mut deaths);
         }
         w.close();
         deaths

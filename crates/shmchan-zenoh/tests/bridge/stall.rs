@@ -21,7 +21,7 @@ fn a_stopped_pull_hangs_nothing_and_the_stream_carries_on() {
         let _c = p.cleanup();
         let chan = ChannelIo::<u64>::create(&p.local, Options::new().capacity(1 << 14)).unwrap();
         const COUNT: u64 = 3_000_000;
-        let writer = counting_writer(chan.writer().unwrap(), COUNT);
+        let writer = held_writer(chan.writer().unwrap(), COUNT);
         p.start_push();
         p.start_pull();
         let (tx, progress) = mpsc::channel();
@@ -36,7 +36,7 @@ fn a_stopped_pull_hangs_nothing_and_the_stream_carries_on() {
         } else {
             signal(p.pull.as_ref().unwrap(), libc::SIGCONT);
         }
-        all_arrived(reader, writer, COUNT);
+        all_arrived(reader, writer.release(), COUNT);
         p.both_exit_0();
     }
 }
