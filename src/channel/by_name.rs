@@ -154,7 +154,7 @@ impl ChannelIo<()> {
     /// removers that were killed midway (see [`leftovers`](ChannelIo::leftovers)).
     ///
     /// What speaks for a channel: it belongs to another user, it
-    /// [persists](Options::persist), or its items or its writer's end of stream (close or
+    /// [persists](crate::Options::persist), or its items or its writer's end of stream (close or
     /// abort) wait for a reader ([`ChannelInfo::has_undelivered`]), even when the writer
     /// died; and files under a channel's name that are not a readable channel are kept
     /// too. [`GcOptions::all`] removes all of those except another user's channels.
