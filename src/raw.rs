@@ -79,6 +79,7 @@ fn raw(elem: ElementType) -> Kind<Bytes> {
             align: elem.align(),
             type_name: elem.type_name(),
             kind: elem.primitive_type(),
+            message: false,
             descr: None,
         },
         elem,

@@ -104,6 +104,7 @@ fn typed<T: Pod>() -> Kind<Typed> {
             align: std::mem::align_of::<T>(),
             type_name: std::any::type_name::<T>(),
             kind: crate::header::Primitive::of::<T>(),
+            message: false,
             descr: None,
         },
         elem: ElementType::of::<T>(),

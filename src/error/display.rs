@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::{Context, Error, ErrorKind};
-use crate::header::End;
+use crate::header::{End, MESSAGE_TYPE};
 
 /// A schema tag as the messages show it.
 struct Tag<'a>(&'a Option<String>);
@@ -101,15 +101,30 @@ impl Error {
                     found_type,
                     found_descr,
                 },
-            ) => write!(
-                f,
-                "channel '{name}' holds {} of {found_size} bytes aligned to {found_align}{}, \
-                 but this side's element type {type_name} has {expected_size} bytes aligned \
-                 to {expected_align}{}",
-                found_type.map_or("elements".to_string(), |t| format!("{t} elements")),
-                Described(found_descr),
-                Described(expected_descr),
-            ),
+            ) => {
+                if *type_name == MESSAGE_TYPE || *found_type == Some(MESSAGE_TYPE) {
+                    // One side is a message channel: what each side holds, in words.
+                    let what = |t: &str, descr: &Option<String>| match t {
+                        MESSAGE_TYPE => "messages".to_string(),
+                        t => format!("{t} elements{}", Described(descr)),
+                    };
+                    return write!(
+                        f,
+                        "channel '{name}' holds {}, but this side opens it for {}",
+                        what(found_type.unwrap_or("record"), found_descr),
+                        what(type_name, expected_descr),
+                    );
+                }
+                write!(
+                    f,
+                    "channel '{name}' holds {} of {found_size} bytes aligned to \
+                     {found_align}{}, but this side's element type {type_name} has \
+                     {expected_size} bytes aligned to {expected_align}{}",
+                    found_type.map_or("elements".to_string(), |t| format!("{t} elements")),
+                    Described(found_descr),
+                    Described(expected_descr),
+                )
+            }
             (ErrorKind::SchemaMismatch, Context::Schema { expected, found }) => write!(
                 f,
                 "channel '{name}' has schema tag {}, but this side expects {}",
@@ -258,6 +273,11 @@ impl Error {
                 } else {
                     "items"
                 }
+            ),
+            (ErrorKind::Oversized, Context::MessageLimit { len, max }) => write!(
+                f,
+                "channel '{name}': a message of {len} bytes, but the channel takes messages of \
+                 at most {max} bytes"
             ),
             (ErrorKind::EndClosed, _) => write!(
                 f,

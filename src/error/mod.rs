@@ -223,6 +223,13 @@ pub enum Context {
         /// The ring's capacity.
         capacity: usize,
     },
+    /// A message longer than a message channel takes ([`ErrorKind::Oversized`]).
+    MessageLimit {
+        /// The message's length in bytes.
+        len: usize,
+        /// The longest message the channel takes, in bytes.
+        max: usize,
+    },
     /// A byte buffer that is not a whole number of elements.
     Partial {
         /// The buffer's length in bytes.

@@ -22,7 +22,7 @@
 //! |     52 |    4 | `creator_pid`     | creator               | informative                            |
 //! |     56 |    8 | `created_unix_ns` | creator               | informative                            |
 //! |     64 |   48 | `schema`          | creator               | UTF-8 tag, `schema_len` bytes used     |
-//! |    112 |    4 | `elem_kind`       | creator               | [`Primitive`] code, 0 for other types  |
+//! |    112 |    4 | `elem_kind`       | creator               | [`Primitive`] code, [`MESSAGE_KIND`] for messages, 0 for other types |
 //! |    116 |    4 | `descr_len`       | creator               | ≤ [`DESCR_MAX`], `HEADER_SIZE + descr_len ≤ header_len` |
 //! |    128 |    8 | `tail`            | writer                | items ever committed; `head ≤ tail ≤ head + capacity` |
 //! |    256 |    8 | `head`            | reader                | items ever consumed                    |
@@ -70,6 +70,13 @@ pub(crate) const FLAG_PERSIST: u32 = 1;
 /// `flags` bit: the wake protocol uses the asymmetric barrier (see `barrier`): fast paths
 /// have no fence, sleepers call `membarrier(2)`.
 pub(crate) const FLAG_MEMBARRIER: u32 = 2;
+
+/// `elem_kind` of a message channel: its elements are 8-byte words that frame messages (a
+/// length word, then the bytes; see `crate::message`), so no other kind of channel may open
+/// it. Its elements are 8 bytes aligned to 8, and it has no description.
+pub(crate) const MESSAGE_KIND: u32 = 0x100;
+/// What errors call a message channel's elements.
+pub(crate) const MESSAGE_TYPE: &str = "message";
 
 /// Values of `writer_state` and `reader_state`: open, closed; and for the writer aborted
 /// (with `reason`). Written by [`Header::end_stream`] (the writer) and by the reader's close,

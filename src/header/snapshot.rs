@@ -192,7 +192,18 @@ impl Snapshot {
         if std::str::from_utf8(&self.schema).is_err() {
             return field("schema", "not UTF-8".into());
         }
-        if self.elem_kind != 0 {
+        if self.elem_kind == super::MESSAGE_KIND {
+            if (self.elem_size, self.elem_align, self.descr_len) != (8, 8, 0) {
+                return field(
+                    "elem_kind",
+                    format!(
+                        "a message channel's elements are undescribed 8-byte words aligned \
+                         to 8, not {} bytes aligned to {} with a {}-byte description",
+                        self.elem_size, self.elem_align, self.descr_len
+                    ),
+                );
+            }
+        } else if self.elem_kind != 0 {
             match Primitive::from_code(self.elem_kind) {
                 Some(p) if p.size() == self.elem_size => {}
                 _ => {

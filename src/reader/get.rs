@@ -221,7 +221,7 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
             .unwrap_or_else(|| Err(self.core.blocking_bug()))
     }
 
-    async fn items_in(&mut self, n: usize, mode: Mode) -> Result<usize, Error> {
+    pub(crate) async fn items_in(&mut self, n: usize, mode: Mode) -> Result<usize, Error> {
         self.check_open()?;
         self.fits(n)?;
         if n == 0 {

@@ -261,7 +261,7 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
     /// The non-waiting path: `want` items if they are there now (None: take the slow path,
     /// which also reports closes and errors).
     #[inline]
-    fn ready_now(&mut self, want: usize) -> Option<usize> {
+    pub(crate) fn ready_now(&mut self, want: usize) -> Option<usize> {
         // No test of `want` against 0 or the capacity: 0 items are always there (and taking
         // them does nothing), more than the capacity never. None of `core.closed` either: it
         // is set only on the way out (see `EndCore::closed`).

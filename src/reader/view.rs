@@ -202,6 +202,16 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
         }))
     }
 
+    /// Every item committed now, in place (possibly none): at once when the cached view of
+    /// the writer's index shows some, else as [`try_peek_some`](Self::try_peek_some).
+    #[inline]
+    pub(crate) fn peek_committed(&mut self) -> Result<View<'_, T, S>, Error> {
+        if let Some(len) = self.ready_now(1) {
+            return Ok(View { front: self, len });
+        }
+        self.try_peek_some()
+    }
+
     /// Shows the items available now, in place, without waiting (possibly none).
     ///
     /// # Errors

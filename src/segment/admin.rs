@@ -136,6 +136,7 @@ fn inspect_file(
         elem_size: snap.elem_size,
         elem_align: snap.elem_align,
         elem_type: header::Primitive::from_code(snap.elem_kind),
+        messages: snap.elem_kind == header::MESSAGE_KIND,
         descr: snap.descr_str(),
         schema: snap.schema_str(),
         capacity: snap.capacity,

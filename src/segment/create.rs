@@ -240,8 +240,12 @@ fn init_header(
     h.header_len.store(header_len as u32, Ordering::Relaxed);
     h.elem_size.store(layout.size as u32, Ordering::Relaxed);
     h.elem_align.store(layout.align as u32, Ordering::Relaxed);
-    h.elem_kind
-        .store(layout.kind.map_or(0, |k| k.code()), Ordering::Relaxed);
+    let kind = match (layout.message, layout.kind) {
+        (true, _) => header::MESSAGE_KIND,
+        (false, Some(k)) => k.code(),
+        (false, None) => 0,
+    };
+    h.elem_kind.store(kind, Ordering::Relaxed);
     let descr_len = layout.descr.as_ref().map_or(0, |d| d.as_str().len());
     h.descr_len.store(descr_len as u32, Ordering::Relaxed);
     h.capacity.store(capacity, Ordering::Relaxed);

@@ -254,6 +254,15 @@ pub(crate) fn describe(
         Some(text) => Some(Descr::parse(text).map_err(|e| bad(text, e.to_string()))?),
         None => None,
     };
+    if layout.message {
+        if let Some(d) = given {
+            return Err(bad(
+                d.as_str(),
+                "a message channel's messages are bytes: it has no element description".into(),
+            ));
+        }
+        return Ok(layout);
+    }
     layout.descr = match (layout.kind, given) {
         (Some(p), None) => Some(Descr::primitive(p)),
         (Some(p), Some(d)) => {

@@ -29,6 +29,9 @@ pub struct ChannelInfo {
     pub elem_align: u32,
     /// The element type, if the creator's was a [`Primitive`].
     pub elem_type: Option<Primitive>,
+    /// A channel of messages ([`MessageChannel`](crate::MessageChannel)): its elements are
+    /// the 8-byte words that frame them, and `capacity`, `head` and `tail` count words.
+    pub messages: bool,
     /// The element's description (canonical, see [`Descr`](crate::Descr)): a primitive's
     /// own, a described record's, `None` for a record created without one.
     pub descr: Option<String>,

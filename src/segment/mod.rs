@@ -58,6 +58,8 @@ pub(crate) struct Layout {
     /// The primitive the element type is, if any (recorded, and compared when both sides
     /// know theirs).
     pub kind: Option<header::Primitive>,
+    /// A message channel ([`header::MESSAGE_KIND`]): recorded, and always compared.
+    pub message: bool,
     /// The element's full description: always a primitive's own, a record's if this side
     /// gave one ([`describe`]). Recorded at creation; compared when both sides have one.
     pub descr: Option<header::Descr>,

@@ -172,7 +172,10 @@ fn check_identity(
     // `validate` put the channel's description in canonical form, and `describe` ours.
     let descrs_differ = matches!((ours, found_descr.as_deref()), (Some(a), Some(b)) if a != b);
     let kinds_differ = matches!((found_kind, layout.kind), (Some(a), Some(b)) if a != b);
-    if snap.elem_size as usize != layout.size
+    // A message channel opens only as one, and only one opens as one.
+    let found_message = snap.elem_kind == header::MESSAGE_KIND;
+    if found_message != layout.message
+        || snap.elem_size as usize != layout.size
         || snap.elem_align as usize != layout.align
         || kinds_differ
         || descrs_differ
@@ -185,7 +188,11 @@ fn check_identity(
                 expected_descr: ours.map(str::to_string),
                 found_size: snap.elem_size,
                 found_align: snap.elem_align,
-                found_type: found_kind.map(|k| k.name()),
+                found_type: if found_message {
+                    Some(header::MESSAGE_TYPE)
+                } else {
+                    found_kind.map(|k| k.name())
+                },
                 found_descr,
             }),
         );

@@ -133,6 +133,18 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
     }
 }
 
+impl<T: Pod, S: Stride> WriterFront<T, S> {
+    /// As [`try_reserve`](Self::try_reserve), at once when the cached view of the reader's
+    /// index shows `n` free slots (no check of the channel's state beyond the fast path's).
+    #[inline]
+    pub(crate) fn reserve_up_to(&mut self, n: usize) -> Result<Slots<'_, T, S>, Error> {
+        if let Some(len) = self.reserve_now(n) {
+            return Ok(Slots { front: self, len });
+        }
+        self.try_reserve(n)
+    }
+}
+
 /// Free slots of the ring lent to the writer by [`WriterFront::reserve`]: a contiguous
 /// `&mut [T]` in the shared segment. Fill them, then [`commit`](Self::commit) a prefix;
 /// dropping the guard publishes nothing.

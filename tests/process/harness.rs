@@ -17,6 +17,7 @@ use crate::closing::role_abort_empty;
 use crate::collecting::role_gc;
 use crate::describing::{role_raw_described_reader, role_raw_described_writer};
 use crate::forking::{role_fork_drop, role_fork_guard, role_fork_use};
+use crate::messages::{role_message_reader, role_message_writer};
 use crate::ownership::{role_create_persist, role_open_report};
 use crate::peer_death::role_restart_writer;
 use crate::roles::{role_hold, role_stream_reader, role_stream_writer};
@@ -178,6 +179,22 @@ impl Peer {
         Ok(out)
     }
 
+    /// The child's stdout lines from now on, read by a thread of their own (so that the
+    /// child never blocks on a full pipe); the channel disconnects at its exit.
+    pub fn lines(&mut self) -> mpsc::Receiver<String> {
+        let (tx, rx) = mpsc::channel();
+        if let Some(out) = self.child.stdout.take() {
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        rx
+    }
+
     pub fn kill9(&mut self) {
         // std's kill sends SIGKILL.
         let _ = self.child.kill();
@@ -264,6 +281,8 @@ pub fn role_main(role: &str) -> i32 {
         "fork_use" => role_fork_use(),
         "fork_drop" => role_fork_drop(),
         "restart_writer" => role_restart_writer(),
+        "message_writer" => role_message_writer(),
+        "message_reader" => role_message_reader(),
         "pingpong" => role_pingpong(),
         "no_membarrier" => role_no_membarrier(),
         "gc" => role_gc(),

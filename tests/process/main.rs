@@ -16,6 +16,7 @@ mod collecting;
 mod describing;
 mod forking;
 mod harness;
+mod messages;
 mod ownership;
 mod peer_death;
 mod roles;
@@ -51,6 +52,8 @@ fn main() {
     let args = Arguments::from_args();
     let trials = trials![
         streaming::reader_first_writer_second,
+        messages::message_writers_killed_and_restarted,
+        messages::message_readers_killed_and_restarted,
         streaming::writer_exits_before_reader_starts,
         waking::no_spin_stress_membarrier,
         waking::no_spin_stress_fence,

@@ -15,7 +15,7 @@
 use std::hint::black_box;
 use std::process::Command;
 
-use shmchan::{ChannelIo, Options};
+use shmchan::{ChannelIo, MessageChannel, Options};
 
 use crate::common::Res;
 
@@ -39,7 +39,7 @@ pub struct InstrArgs {
 /// A case: its name, and its loop of `n` pairs.
 type Case = (&'static str, fn(u64) -> Res<()>);
 
-const CASES: [Case; 7] = [
+const CASES: [Case; 9] = [
     ("shmchan blocking_put + blocking_get, 1 u64", |n| {
         blocking(n, 1)
     }),
@@ -53,6 +53,14 @@ const CASES: [Case; 7] = [
         asynchronous(n, 64)
     }),
     ("shmchan reserve + peek (zero-copy), 1 u64", zero_copy),
+    (
+        "shmchan messages: blocking_put + blocking_get, 8 bytes",
+        messages_copied,
+    ),
+    (
+        "shmchan messages: reserve + peek (zero-copy), 8 bytes",
+        messages_in_place,
+    ),
     ("rtrb push + pop, 1 u64", |n| rtrb_pairs(n, 1)),
     ("rtrb write_chunk + read_chunk, 64 u64", |n| {
         rtrb_pairs(n, 64)
@@ -102,6 +110,37 @@ fn zero_copy(n: u64) -> Res<()> {
         let view = r.blocking_peek(1).unwrap();
         black_box(view[0]);
         view.consume(1);
+    }
+    Ok(())
+}
+
+/// A message channel with its two ends, removed when the process ends.
+fn message_channel() -> Res<(shmchan::MessageWriter, shmchan::MessageReader)> {
+    let name = format!("bench-instr-msg-{}", std::process::id());
+    let chan = MessageChannel::create(&name, Options::new().capacity(1 << 16))?;
+    Ok((chan.writer()?, chan.reader()?))
+}
+
+fn messages_copied(n: u64) -> Res<()> {
+    let (mut w, mut r) = message_channel()?;
+    let src = [7u8; 8];
+    let mut dst = vec![Vec::with_capacity(8)];
+    for _ in 0..n {
+        w.blocking_put(black_box(&[&src[..]])).unwrap();
+        r.blocking_get(black_box(&mut dst)).unwrap();
+    }
+    Ok(())
+}
+
+fn messages_in_place(n: u64) -> Res<()> {
+    let (mut w, mut r) = message_channel()?;
+    for i in 0..n {
+        let mut slot = w.blocking_reserve(8).unwrap();
+        slot.copy_from_slice(&black_box(i).to_le_bytes());
+        slot.commit();
+        let m = r.blocking_peek().unwrap();
+        black_box(m[0]);
+        m.consume();
     }
     Ok(())
 }

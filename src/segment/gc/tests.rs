@@ -28,6 +28,7 @@ fn info(head: u64, tail: u64, writer_state: WriterState) -> ChannelInfo {
         elem_size: 8,
         elem_align: 8,
         elem_type: None,
+        messages: false,
         descr: None,
         schema: None,
         capacity: 512,

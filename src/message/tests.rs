@@ -1,0 +1,221 @@
+//! The message channel in one process: framing across the wrap, whole messages, the end of
+//! the stream, the identity check, and hostile length words.
+
+use std::time::Duration;
+
+use super::MessageChannel;
+use crate::{ChannelIo, ErrorKind, Options, RawChannel};
+
+fn name(test: &str) -> String {
+    format!("unit-msg-{test}-{}", std::process::id())
+}
+
+/// Message `i`: a length that varies from 0 to 2999 bytes, and bytes that say `i`.
+fn message(i: u64) -> Vec<u8> {
+    let len = (i.wrapping_mul(7919) % 3000) as usize;
+    (0..len)
+        .map(|k| (i as usize).wrapping_mul(31).wrapping_add(k) as u8)
+        .collect()
+}
+
+/// Every way in and out, across many wraps of a small ring: batches of `put`, `reserve`
+/// with a shorter commit, `get`, `get_some` and `peek`; every message arrives whole, in
+/// order, once.
+#[test]
+fn messages_of_every_length_arrive_whole_in_order() {
+    let name = name("order");
+    let chan = MessageChannel::create(&name, Options::new().capacity(1024)).unwrap();
+    let (mut w, mut r) = (chan.writer().unwrap(), chan.reader().unwrap());
+    w.set_timeout(Some(Duration::from_secs(30)));
+    r.set_timeout(Some(Duration::from_secs(30)));
+    const COUNT: u64 = 20_000;
+    let writer = std::thread::spawn(move || {
+        let mut i = 0;
+        while i < COUNT {
+            if i % 3 == 0 {
+                // In place, reserving more than the message takes.
+                let m = message(i);
+                let mut slot = w.blocking_reserve(m.len() + 100).unwrap();
+                slot[..m.len()].copy_from_slice(&m);
+                slot.commit_len(m.len());
+                i += 1;
+            } else {
+                let batch: Vec<Vec<u8>> = (i..(i + 5).min(COUNT)).map(message).collect();
+                w.blocking_put(&batch).unwrap();
+                i += batch.len() as u64;
+            }
+        }
+        w.close();
+    });
+    let mut next = 0u64;
+    let mut bufs = vec![Vec::new(); 7];
+    while next < COUNT {
+        match next % 3 {
+            0 => {
+                let k = bufs.len().min((COUNT - next) as usize);
+                r.blocking_get(&mut bufs[..k]).unwrap();
+                for b in &bufs[..k] {
+                    assert_eq!(*b, message(next), "message {next}");
+                    next += 1;
+                }
+            }
+            1 => {
+                let k = r.blocking_get_some(&mut bufs).unwrap();
+                assert!(k >= 1);
+                for b in &bufs[..k] {
+                    assert_eq!(*b, message(next), "message {next}");
+                    next += 1;
+                }
+            }
+            _ => {
+                let m = r.blocking_peek().unwrap();
+                assert_eq!(&*m, &message(next)[..], "message {next}");
+                assert_eq!(m.as_ptr() as usize % 8, 0, "8-byte aligned");
+                m.consume();
+                next += 1;
+            }
+        }
+    }
+    let e = r.blocking_peek().unwrap_err();
+    assert_eq!((e.kind(), e.remaining()), (ErrorKind::Closed, 0), "{e}");
+    writer.join().unwrap();
+}
+
+/// A message as long as the ring takes goes through; one byte more is refused before
+/// anything of the call is put, with a message that gives both lengths.
+#[test]
+fn the_longest_message_fits_and_a_longer_one_is_refused_whole() {
+    let name = name("long");
+    let chan = MessageChannel::create(&name, Options::new().capacity(512)).unwrap();
+    let max = chan.max_message_len();
+    assert_eq!(max, 511 * 8);
+    let (mut w, mut r) = (chan.writer().unwrap(), chan.reader().unwrap());
+    let e = w
+        .blocking_put(&[vec![1u8; 10], vec![2u8; max + 1]])
+        .unwrap_err();
+    assert_eq!((e.kind(), e.accepted()), (ErrorKind::Oversized, 0));
+    assert!(
+        e.to_string().contains(&format!("{} bytes", max + 1))
+            && e.to_string().contains(&format!("at most {max} bytes")),
+        "{e}"
+    );
+    assert!(chan.is_empty(), "nothing of the call was put");
+    assert_eq!(
+        w.try_reserve(max + 1).unwrap_err().kind(),
+        ErrorKind::Oversized
+    );
+    w.blocking_put(&[vec![7u8; max]]).unwrap();
+    assert_eq!(w.try_put(&[b"x"]).unwrap(), 0, "the ring is full");
+    let mut got = vec![Vec::new()];
+    r.blocking_get(&mut got).unwrap();
+    assert_eq!(got[0], vec![7u8; max]);
+}
+
+/// The writer's close reaches the reader after every message; a `get` of more messages
+/// than there are fills what there is and says how many.
+#[test]
+fn a_get_past_the_end_says_how_many_it_filled() {
+    let name = name("end");
+    let chan = MessageChannel::create(&name, Options::new()).unwrap();
+    let (mut w, mut r) = (chan.writer().unwrap(), chan.reader().unwrap());
+    w.blocking_put(&["a", "bb", "ccc"]).unwrap();
+    w.abort("stop");
+    assert_eq!(r.count().unwrap(), 3);
+    let mut got = vec![Vec::new(); 5];
+    let e = r.blocking_get(&mut got).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Aborted, "{e}");
+    assert_eq!(
+        (e.filled(), e.remaining(), e.reason()),
+        (3, 0, Some("stop"))
+    );
+    assert_eq!(got[..3], [b"a".to_vec(), b"bb".to_vec(), b"ccc".to_vec()]);
+}
+
+/// The header says "messages": a typed, a raw and a message open each refuse the other
+/// kind, naming both sides.
+#[test]
+fn message_and_element_channels_do_not_open_as_each_other() {
+    let (m, t) = (name("kind-m"), name("kind-t"));
+    let _mc = MessageChannel::create(&m, Options::new()).unwrap();
+    let _tc = ChannelIo::<u64>::create(&t, Options::new()).unwrap();
+    let e = ChannelIo::<u64>::open(&m).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ElementMismatch);
+    assert!(
+        e.to_string().contains("holds messages") && e.to_string().contains("u64"),
+        "{e}"
+    );
+    let e = RawChannel::open_any(&m, Options::new()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ElementMismatch, "{e}");
+    let e = MessageChannel::open(&t).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ElementMismatch);
+    assert!(
+        e.to_string().contains("holds u64 elements") && e.to_string().contains("for messages"),
+        "{e}"
+    );
+    let info = ChannelIo::inspect(&m).unwrap();
+    assert!(info.messages && !ChannelIo::inspect(&t).unwrap().messages);
+    let e = MessageChannel::create(&name("kind-d"), Options::new().descr("<u8")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidDescr, "{e}");
+}
+
+/// A writer that breaks the framing (a length word that runs past what it committed, or
+/// one near `u64::MAX`) makes the reader's calls fail with `Corrupted`: no read out of
+/// bounds, no panic, no allocation of what the length claims.
+#[test]
+fn a_length_past_the_committed_words_is_corrupt() {
+    for bad in [9u64, 1 << 40, u64::MAX] {
+        let name = name(&format!("hostile-{}", bad.trailing_zeros()));
+        let chan = MessageChannel::create(&name, Options::new()).unwrap();
+        let (mut w, mut r) = (chan.writer().unwrap(), chan.reader().unwrap());
+        // Two words: a length word claiming `bad` bytes, and one word of bytes.
+        let mut slots = w.w.blocking_reserve(2).unwrap();
+        slots[0] = bad;
+        slots[1] = 0;
+        slots.commit_all();
+        let e = r.blocking_peek().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupted, "{e}");
+        let e = r.blocking_get(&mut [Vec::new()]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupted, "{e}");
+        assert_eq!(r.count().unwrap_err().kind(), ErrorKind::Corrupted);
+    }
+}
+
+/// The async calls are the same calls: a writer task and a reader task on one runtime,
+/// through a ring that fills, with `put`, `get`, `get_some` and `peek`.
+#[tokio::test(flavor = "current_thread")]
+async fn async_put_and_get_wait_for_each_other() {
+    let name = name("async");
+    let chan = MessageChannel::create(&name, Options::new().capacity(512)).unwrap();
+    let (mut w, mut r) = (chan.writer().unwrap(), chan.reader().unwrap());
+    const COUNT: u64 = 3000;
+    let writer = tokio::spawn(async move {
+        for i in (0..COUNT).step_by(3) {
+            let batch: Vec<Vec<u8>> = (i..i + 3).map(message).collect();
+            w.put(&batch).await.unwrap();
+        }
+        w.close();
+    });
+    let mut next = 0;
+    let mut bufs = vec![Vec::new(); 4];
+    while next < COUNT {
+        if next % 2 == 0 {
+            r.get(&mut bufs[..2]).await.unwrap();
+            for b in &bufs[..2] {
+                assert_eq!(*b, message(next));
+                next += 1;
+            }
+        } else {
+            let k = r.get_some(&mut bufs).await.unwrap();
+            for b in &bufs[..k] {
+                assert_eq!(*b, message(next));
+                next += 1;
+            }
+            let m = r.peek().await.unwrap();
+            assert_eq!(&*m, &message(next)[..]);
+            m.consume();
+            next += 1;
+        }
+    }
+    assert_eq!(r.peek().await.unwrap_err().kind(), ErrorKind::Closed);
+    writer.await.unwrap();
+}
