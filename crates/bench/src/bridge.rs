@@ -39,6 +39,9 @@ pub struct BridgeArgs {
     /// Only the cases whose name contains this (for profiling one); no latency runs.
     #[arg(long, value_name = "TEXT")]
     only: Option<String>,
+    /// Only the latency runs, this many times (alternating bridged and raw zenoh).
+    #[arg(long, value_name = "TIMES")]
+    latency_only: Option<usize>,
 }
 
 const BATCH: usize = 8192; // u64: 64 KiB
@@ -127,11 +130,14 @@ fn open_far(b: &Bridges, far: &str) -> Res<shmchan::ReaderFront<u64>> {
     Ok(ChannelIo::<u64>::open(far)?.reader()?)
 }
 
-/// Bridged: `count` items put `per_put` at a time; the far reader's seconds from its first
-/// item to its last.
-fn bridged(bin: &Bin, count: u64, per_put: usize) -> Res<f64> {
+/// The local ring of the bridged cases, in u64: 1 MiB, a channel's default.
+const LOCAL_RING: usize = 1 << 17;
+
+/// Bridged: `count` items put `per_put` at a time into a local ring of `ring` u64; the far
+/// reader's seconds from its first item to its last.
+fn bridged(bin: &Bin, count: u64, per_put: usize, ring: usize) -> Res<f64> {
     let (local, far) = (unique("l"), unique("f"));
-    let chan = ChannelIo::<u64>::create(&local, Options::new().capacity(1 << 17))?;
+    let chan = ChannelIo::<u64>::create(&local, Options::new().capacity(ring))?;
     let mut w = chan.writer()?;
     let b = Bridges::start(bin, &local, &far)?;
     let writer = std::thread::spawn(move || -> Result<(), shmchan::Error> {
@@ -447,6 +453,12 @@ pub fn run(a: BridgeArgs) -> Res<()> {
             None => Vec::new(),
         },
     };
+    if let Some(times) = a.latency_only {
+        for _ in 0..times {
+            latency(bin, scale)?;
+        }
+        return Ok(());
+    }
     let cases: Vec<Case> = cases(bin, scale)
         .into_iter()
         .filter(|c| {
@@ -481,7 +493,12 @@ fn cases<'a>(bin: &'a Bin<'a>, scale: u64) -> Vec<Case<'a>> {
         (
             "bridged, 64 KiB batches",
             big,
-            Box::new(move || bridged(bin, big, BATCH)),
+            Box::new(move || bridged(bin, big, BATCH, LOCAL_RING)),
+        ),
+        (
+            "bridged, 64 KiB batches, 4 MiB local ring",
+            big,
+            Box::new(move || bridged(bin, big, BATCH, 4 * LOCAL_RING)),
         ),
         (
             "raw zenoh, 64 KiB samples",
@@ -511,7 +528,7 @@ fn cases<'a>(bin: &'a Bin<'a>, scale: u64) -> Vec<Case<'a>> {
         (
             "bridged, single u64 puts",
             singles,
-            Box::new(move || bridged(bin, singles, 1)),
+            Box::new(move || bridged(bin, singles, 1, LOCAL_RING)),
         ),
         (
             "raw zenoh, one sample per u64",
@@ -556,20 +573,28 @@ fn report(cases: &[Case<'_>], secs: &[Vec<f64>]) {
     // Throughput ratios of the same bytes, paired by round (the machine's speed drifts
     // between rounds, much less within one).
     let at = |name: &str| cases.iter().position(|c| c.0 == name);
-    for raw in cases
-        .iter()
-        .map(|c| c.0)
-        .filter(|n| n.contains("KiB samples"))
-    {
-        if let (Some(b), Some(r)) = (at("bridged, 64 KiB batches"), at(raw)) {
-            let mut q: Vec<f64> = secs[b].iter().zip(&secs[r]).map(|(b, r)| r / b).collect();
-            q.sort_by(f64::total_cmp);
-            println!(
-                "bridged 64 KiB / {raw:44}: median {:.3} (rounds {:.3}..{:.3})",
-                median(q.clone()),
-                q[0],
-                q[q.len() - 1]
-            );
+    for (bridged, short) in [
+        ("bridged, 64 KiB batches", "bridged 64 KiB"),
+        (
+            "bridged, 64 KiB batches, 4 MiB local ring",
+            "bridged 64 KiB, 4 MiB ring",
+        ),
+    ] {
+        for raw in cases
+            .iter()
+            .map(|c| c.0)
+            .filter(|n| n.contains("KiB samples"))
+        {
+            if let (Some(b), Some(r)) = (at(bridged), at(raw)) {
+                let mut q: Vec<f64> = secs[b].iter().zip(&secs[r]).map(|(b, r)| r / b).collect();
+                q.sort_by(f64::total_cmp);
+                println!(
+                    "{short} / {raw:44}: median {:.3} (rounds {:.3}..{:.3})",
+                    median(q.clone()),
+                    q[0],
+                    q[q.len() - 1]
+                );
+            }
         }
     }
 }

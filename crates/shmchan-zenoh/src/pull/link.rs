@@ -76,6 +76,7 @@ impl Wire {
         let acks = session
             .declare_publisher(crate::ack_key(&link.key))
             .congestion_control(zenoh::qos::CongestionControl::Block)
+            .express(true)
             .await
             .map_err(BridgeError::zenoh)?;
         let pushes = crate::watch(&session, push_token(&link.key)).await?;
