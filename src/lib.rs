@@ -133,7 +133,7 @@ pub use error::{Context, Error, ErrorKind};
 pub use header::{
     Descr, DescrError, End, Primitive, WriterState, DESCR_MAX, MAX_DATA_LEN, REASON_MAX, SCHEMA_MAX,
 };
-pub use message::{Message, MessageChannel, MessageReader, MessageSlot, MessageWriter};
+pub use message::{Message, MessageChannel, MessageReader, MessageSlot, MessageWriter, Messages};
 pub use notify::{Readiness, WaitStats, WaitStrategy};
 pub use options::{Options, Origin, DEFAULT_RING_BYTES};
 pub use raw::{RawChannel, RawReader, RawSlots, RawView, RawWriter};

@@ -35,9 +35,11 @@ use crate::segment::Layout;
 mod reader;
 #[cfg(test)]
 mod tests;
+mod view;
 mod writer;
 
 pub use reader::{Message, MessageReader};
+pub use view::Messages;
 pub use writer::{MessageSlot, MessageWriter};
 
 /// Bytes of one word of the ring.

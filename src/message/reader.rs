@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::view::Messages;
 use super::{max_len, words};
 use crate::error::Error;
 use crate::notify::{self, Mode, Readiness, WaitStats, WaitStrategy};
@@ -24,7 +25,7 @@ pub struct MessageReader {
 /// words it takes. Its length word comes from the peer: a length that runs past the
 /// committed words is an error, never a read past them.
 #[inline]
-fn extent(committed: &[u64], at: usize, name: &str) -> Result<(usize, usize), Error> {
+pub(super) fn extent(committed: &[u64], at: usize, name: &str) -> Result<(usize, usize), Error> {
     let there = committed.len() - at;
     let len = committed[at];
     if len > max_len(there) as u64 {
@@ -191,6 +192,46 @@ impl MessageReader {
         self.take_now(to)
     }
 
+    /// Waits for a message and shows every whole message there is, in place, without
+    /// copying; they are removed only when [consumed](Messages::consume). For a consumer
+    /// that must finish with a message (write it out, say) before it may be removed, and
+    /// takes many at a time.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_some`](Self::get_some).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: peeking removes nothing.
+    pub async fn peek_some(&mut self) -> Result<Messages<'_>, Error> {
+        if self.r.ready_now(1).is_none() {
+            self.r.items_in(1, Mode::Async).await?;
+        }
+        Messages::new(self.r.peek_committed()?, &self.name)
+    }
+
+    /// The blocking twin of [`peek_some`](Self::peek_some).
+    ///
+    /// # Errors
+    ///
+    /// As [`peek_some`](Self::peek_some).
+    pub fn blocking_peek_some(&mut self) -> Result<Messages<'_>, Error> {
+        if self.r.ready_now(1).is_none() {
+            self.r.blocking_wait_items(1)?;
+        }
+        Messages::new(self.r.peek_committed()?, &self.name)
+    }
+
+    /// As [`peek_some`](Self::peek_some), without waiting: possibly no message.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_some`](Self::get_some).
+    pub fn try_peek_some(&mut self) -> Result<Messages<'_>, Error> {
+        Messages::new(self.r.peek_committed()?, &self.name)
+    }
+
     /// Waits for the next message and shows it in place, without copying; it is removed
     /// only when [consumed](Message::consume).
     ///
@@ -256,12 +297,7 @@ impl MessageReader {
             Err(e) if e.is_end_of_stream() => return Ok(0),
             Err(e) => return Err(e),
         };
-        let (mut at, mut k) = (0, 0);
-        while at < view.len() {
-            at += extent(&view, at, &self.name)?.1;
-            k += 1;
-        }
-        Ok(k)
+        Messages::new(view, &self.name).map(|m| m.len())
     }
 
     /// The channel's name.

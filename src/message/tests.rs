@@ -111,6 +111,29 @@ fn the_longest_message_fits_and_a_longer_one_is_refused_whole() {
     assert_eq!(got[0], vec![7u8; max]);
 }
 
+/// `peek_some` shows every whole message there is, in place; consuming a prefix leaves the
+/// rest for the next call.
+#[test]
+fn peek_some_shows_every_message_and_consumes_a_prefix() {
+    let name = name("peek-some");
+    let chan = MessageChannel::create(&name, Options::new()).unwrap();
+    let (mut w, mut r) = (chan.writer().unwrap(), chan.reader().unwrap());
+    assert!(r.try_peek_some().unwrap().is_empty());
+    let sent: Vec<Vec<u8>> = (0..5).map(message).collect();
+    w.blocking_put(&sent).unwrap();
+    let all = r.blocking_peek_some().unwrap();
+    assert_eq!(all.len(), 5);
+    assert_eq!(
+        all.iter().collect::<Vec<_>>(),
+        sent.iter().map(Vec::as_slice).collect::<Vec<_>>()
+    );
+    assert_eq!(all.consume(2), 2);
+    let rest = r.blocking_peek_some().unwrap();
+    assert_eq!(rest.iter().next(), Some(&sent[2][..]));
+    assert_eq!(rest.consume(9), 3);
+    assert_eq!(r.count().unwrap(), 0);
+}
+
 /// The writer's close reaches the reader after every message; a `get` of more messages
 /// than there are fills what there is and says how many.
 #[test]

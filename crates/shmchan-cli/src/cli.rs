@@ -47,6 +47,10 @@ error (exit 2). Where FILE's stream started is 0 unless the channel already held
 it started; then it is recorded in FILE's extended attribute user.shmchan.send-start (or in
 FILE.shmchan-send-start beside it).
 
+--format lines: a message channel; each line of the input (without its newline) is one
+message, of any bytes. --capacity counts bytes of ring; --type and --resume do not apply. A
+line longer than the ring takes aborts the stream after the lines before it.
+
 Examples:
   shmchan send feed data.bin
   shmchan send feed data.bin --resume    # after it was killed
@@ -78,6 +82,10 @@ FILE.shmchan-start beside it). --resume cuts FILE to (consumed count now - start
 size bytes, which drops what the dead recv wrote but had not consumed, and appends. FILE
 without a record starts afresh, as without --resume. A FILE whose channel has been read to
 its end and removed exits 0. Needs --format raw, and excludes --count.
+
+--format lines: each message of a message channel is written as a line (the message, then a
+newline), whole lines at most 64 KiB at a time, consumed once written: a kill duplicates at
+most those 64 KiB and loses nothing. --count counts lines; --resume does not apply.
 
 Examples:
   shmchan recv feed > copy.bin
@@ -167,6 +175,9 @@ pub(crate) enum Format {
     /// One number per whitespace-separated token (in; at most 1024 bytes each) / per line
     /// (out).
     Text,
+    /// A message channel: one message per line (in: the line without its newline; out: the
+    /// message and a newline). --capacity counts bytes of ring.
+    Lines,
 }
 
 #[derive(Args, Debug)]

@@ -59,7 +59,10 @@ pub(crate) struct DetailJson {
     owner_uid: u32,
     mode: String,
     version: u32,
+    /// A primitive's name, "message" for a message channel, null for a record.
     elem_type: Option<&'static str>,
+    /// A message channel: `capacity`, `tail`, `head` and `len` count its 8-byte words.
+    messages: bool,
     elem_size: u32,
     elem_align: u32,
     /// The element's description (the NPY format's `descr`), if the channel records one.
@@ -107,7 +110,12 @@ fn detail(i: &ChannelInfo) -> DetailJson {
         owner_uid: i.owner_uid,
         mode: format!("{:04o}", i.mode),
         version: i.version,
-        elem_type: i.elem_type.map(Primitive::name),
+        elem_type: if i.messages {
+            Some("message")
+        } else {
+            i.elem_type.map(Primitive::name)
+        },
+        messages: i.messages,
         elem_size: i.elem_size,
         elem_align: i.elem_align,
         descr: i.descr.clone(),
@@ -164,6 +172,9 @@ pub(crate) fn to_json(name: &str, r: &Result<ChannelInfo, Error>) -> InfoJson {
 /// The `TYPE` cell of the `ls` table: a primitive's name, a record's description (its first
 /// [`TYPE_WIDTH`] characters, escaped), or for a record without one its size (`24B`).
 fn type_cell(i: &ChannelInfo) -> String {
+    if i.messages {
+        return "message".to_string();
+    }
     match (i.elem_type, &i.descr) {
         (Some(p), _) => p.name().to_string(),
         (None, Some(d)) if d.chars().count() <= TYPE_WIDTH => escape(d),
@@ -210,8 +221,17 @@ pub(crate) fn print_table(all: &[(String, Result<ChannelInfo, Error>)]) {
                 "{:<24} {:>16} {:>12} {:>12} {:>14} {:>14} {:<13}",
                 escape(name),
                 type_cell(i),
-                i.capacity,
-                format!("{} ({}%)", i.len(), i.len() * 100 / i.capacity.max(1)),
+                if i.messages {
+                    format!("{}B", i.capacity * 8)
+                } else {
+                    i.capacity.to_string()
+                },
+                format!(
+                    "{}{} ({}%)",
+                    if i.messages { i.len() * 8 } else { i.len() },
+                    if i.messages { "B" } else { "" },
+                    i.len() * 100 / i.capacity.max(1)
+                ),
                 end_cell(&i.writer),
                 end_cell(&i.reader),
                 state_word(i),
@@ -242,12 +262,16 @@ pub(crate) fn print_detail(i: &ChannelInfo) {
     println!("path         {}", escape(&d.path));
     println!("owner        uid {}, mode {}", d.owner_uid, d.mode);
     println!("layout       version {}", d.version);
-    println!(
-        "elements     {} ({} bytes, aligned to {})",
-        d.elem_type.unwrap_or("application type"),
-        d.elem_size,
-        d.elem_align
-    );
+    if d.messages {
+        println!("elements     messages, framed in 8-byte words");
+    } else {
+        println!(
+            "elements     {} ({} bytes, aligned to {})",
+            d.elem_type.unwrap_or("application type"),
+            d.elem_size,
+            d.elem_align
+        );
+    }
     println!(
         "descr        {}",
         d.descr.as_deref().map_or_else(|| "-".to_string(), escape)
@@ -260,10 +284,19 @@ pub(crate) fn print_detail(i: &ChannelInfo) {
         "ring         {} elements, {} bytes after a {}-byte header",
         d.capacity, d.data_len, d.header_len
     );
-    println!(
-        "fill         {} items (committed {}, consumed {})",
-        d.len, d.tail, d.head
-    );
+    if d.messages {
+        println!(
+            "fill         {} bytes of messages (words committed {}, consumed {})",
+            d.len * 8,
+            d.tail,
+            d.head
+        );
+    } else {
+        println!(
+            "fill         {} items (committed {}, consumed {})",
+            d.len, d.tail, d.head
+        );
+    }
     println!("writer       {}, {}", end(&d.writer), d.writer_state);
     if let Some(r) = &d.abort_reason {
         println!("abort reason {}", escape(r));

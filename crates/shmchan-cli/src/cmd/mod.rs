@@ -11,6 +11,7 @@ use crate::fail::Fail;
 pub(crate) mod create;
 pub(crate) mod gc;
 pub(crate) mod inspect;
+mod lines;
 pub(crate) mod ls;
 mod numbers;
 mod pieces;

@@ -26,6 +26,9 @@ use crate::cli::{Format, RecvArgs};
 use crate::fail::Fail;
 
 pub(crate) fn run(a: RecvArgs) -> Result<(), Fail> {
+    if a.s.format == Format::Lines {
+        return super::lines::recv(&a);
+    }
     if a.s.resume && a.file.is_none() {
         return Err(Fail::usage(
             "recv --resume needs FILE: what went to stdout cannot be cut back",
@@ -100,7 +103,10 @@ fn recv(
     let mut dead = DeadPeer::at_start(&info, true);
     loop {
         let end = match a.s.format {
-            Format::Raw => pieces::raw(&mut r, numbers.size(), &mut out, &mut left, bar),
+            // Lines never come here (`run` reads them as messages).
+            Format::Raw | Format::Lines => {
+                pieces::raw(&mut r, numbers.size(), &mut out, &mut left, bar)
+            }
             Format::Text => pieces::text(&mut r, numbers, &mut out, &mut left, bar),
         };
         // Drained what a writer that went away before we came committed: wait for its
@@ -373,7 +379,7 @@ fn resume_len(p: &Path, f: &File, st: &record::Start, at: &At) -> Result<u64, Fa
 }
 
 /// Stdout as a raw descriptor.
-fn stdout() -> Result<File, Fail> {
+pub(super) fn stdout() -> Result<File, Fail> {
     Ok(File::from(
         io::stdout()
             .as_fd()

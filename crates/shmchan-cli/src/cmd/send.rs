@@ -71,6 +71,9 @@ impl From<BadInput> for Stop {
 }
 
 pub(crate) fn run(a: SendArgs) -> Result<(), Fail> {
+    if a.s.format == Format::Lines {
+        return super::lines::send(&a);
+    }
     let target = Target::of(&a.s);
     if a.s.resume {
         check_resumable(&a, &target)?;
@@ -154,7 +157,8 @@ fn send(
         }
     };
     let streamed = match a.s.format {
-        Format::Raw => raw_waiting(&mut w, &mut input, ty, &info, bar),
+        // Lines never come here (`run` sends them as messages).
+        Format::Raw | Format::Lines => raw_waiting(&mut w, &mut input, ty, &info, bar),
         Format::Text => text_in(&mut w, input, Numbers::of(ty), bar),
     };
     finish(w, streamed, chan.name(), a)

@@ -5,7 +5,9 @@ use std::io::{self, IsTerminal};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use shmchan::{ChannelInfo, ChannelIo, ElementType, ErrorKind, Options, Primitive, RawChannel};
+use shmchan::{
+    ChannelInfo, ChannelIo, ElementType, ErrorKind, MessageChannel, Options, Primitive, RawChannel,
+};
 
 use crate::cli::{BarrierArg, StreamArgs};
 use crate::fail::Fail;
@@ -50,6 +52,12 @@ impl Target<'_> {
     pub(crate) fn resolve(&self) -> Result<Found, Fail> {
         match ChannelIo::inspect(self.name) {
             Ok(info) => {
+                if info.messages {
+                    return Err(Fail::usage(format!(
+                        "channel '{}' carries messages, not numbers: use --format lines",
+                        self.name
+                    )));
+                }
                 let Some(found) = info.elem_type else {
                     return Err(Fail::channel(format!(
                         "channel '{}' holds {}-byte elements of an application type; the \
@@ -117,6 +125,31 @@ impl Target<'_> {
             }
         }
         Ok((RawChannel::create_or_open(self.name, elem, o)?, false))
+    }
+}
+
+impl Target<'_> {
+    /// Opens message channel `name`, creating it if it does not exist (for `--format
+    /// lines`): --capacity counts bytes of ring there (rounded up to whole pages, 16 MiB if
+    /// not given); a channel that exists must have what that makes.
+    pub(crate) fn open_messages(&self) -> Result<MessageChannel, Fail> {
+        if let Some(t) = self.ty {
+            return Err(Fail::usage(format!(
+                "--format lines carries messages, not numbers: drop --type {t}"
+            )));
+        }
+        let words = |bytes: usize| bytes.div_ceil(8).max(1);
+        let o = match self.capacity {
+            Some(c) => Options::new().capacity(words(c)),
+            None => Options::new().capacity_if_created(words(DEFAULT_RING_BYTES)),
+        };
+        let mut o = o
+            .accept_other_owner(self.any_owner)
+            .barrier(self.barrier.into());
+        if let Some(s) = self.schema {
+            o = o.schema(s);
+        }
+        Ok(MessageChannel::create_or_open(self.name, o)?)
     }
 }
 

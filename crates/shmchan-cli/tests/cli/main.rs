@@ -13,6 +13,7 @@ mod collecting;
 #[path = "../common/mod.rs"]
 mod common;
 mod failed_recv;
+mod lines;
 mod messages;
 mod text;
 use common::*;

@@ -43,19 +43,32 @@ fn read_all(far: &str, count: u64) {
     assert!(e.kind() == ErrorKind::Closed && e.remaining() == 0, "{e}");
 }
 
+/// The bytes of the file system channels live on, if a ring twice that size is one shmchan
+/// could make (so that creating it fails for want of space, not for its size).
+fn shm_bytes() -> Option<u64> {
+    let st = rustix::fs::statvfs(shmchan::base_dir()).ok()?;
+    let total = st.f_blocks * st.f_frsize;
+    (total > 0 && total.saturating_mul(2) <= shmchan::MAX_DATA_LEN).then_some(total)
+}
+
 #[test]
 fn a_refused_stream_loses_nothing_and_arrives_whole_once_the_far_side_is_fixed() {
     let _w = Deadline::new(
         TEST_LIMIT,
         "a_refused_stream_loses_nothing_and_arrives_whole_once_the_far_side_is_fixed",
     );
-    // Each way of refusing: the far channel's type, its capacity, and a channel larger than
-    // the pull may create.
-    for (how, want) in [
+    // Each way of refusing: the far channel's type, its capacity, a channel larger than the
+    // pull may create, and one larger than the far shared memory.
+    let mut ways = vec![
         ("type", "f64"),
         ("capacity", "exists with capacity 4096"),
         ("max-bytes", "max-bytes"),
-    ] {
+    ];
+    match shm_bytes() {
+        Some(_) => ways.push(("no-space", "not enough shared memory")),
+        None => eprintln!("no-space: skipped, the shared memory has no size limit to exceed"),
+    }
+    for (how, want) in ways {
         let mut p = Pair::new("ref");
         let _c = p.cleanup();
         let local = closed_channel(&p, 10_000);
@@ -68,7 +81,17 @@ fn a_refused_stream_loses_nothing_and_arrives_whole_once_the_far_side_is_fixed()
                 );
                 p.pull_args = vec!["--capacity".into(), "8192".into()];
             }
-            _ => p.pull_args = vec!["--max-bytes".into(), "4096".into()],
+            "max-bytes" => p.pull_args = vec!["--max-bytes".into(), "4096".into()],
+            _ => {
+                // Twice the file system's bytes of u64, which --max-bytes allows.
+                let fs = shm_bytes().unwrap();
+                p.pull_args = vec![
+                    "--capacity".into(),
+                    (2 * fs / 8).to_string(),
+                    "--max-bytes".into(),
+                    (4 * fs).to_string(),
+                ];
+            }
         }
         p.start_pull();
         p.start_push();
@@ -87,8 +110,10 @@ fn a_refused_stream_loses_nothing_and_arrives_whole_once_the_far_side_is_fixed()
         // The operator fixes the far side and restarts what exited.
         p.pull = None;
         p.pull_args.clear();
-        if how != "max-bytes" {
-            ChannelIo::remove(&p.far).unwrap();
+        match how {
+            // Nothing was created.
+            "max-bytes" | "no-space" => assert!(!shmchan::channel_dir(&p.far).exists(), "{how}"),
+            _ => ChannelIo::remove(&p.far).unwrap(),
         }
         p.start_pull();
         p.start_push();
