@@ -134,6 +134,32 @@ fn peek_some_shows_every_message_and_consumes_a_prefix() {
     assert_eq!(r.count().unwrap(), 0);
 }
 
+/// `inspect` counts the messages between the indices, across the ring's wrap, from
+/// outside (pread only).
+#[test]
+fn inspect_counts_the_messages_across_the_wrap() {
+    let name = name("count");
+    let chan = MessageChannel::create(&name, Options::new().capacity(512)).unwrap();
+    let (mut w, mut r) = (chan.writer().unwrap(), chan.reader().unwrap());
+    assert_eq!(ChannelIo::inspect(&name).unwrap().message_count, Some(0));
+    // Move the indices to 10 words before the end of the 512-word ring.
+    let mut bufs = vec![Vec::new()];
+    for _ in 0..(502 / 2) {
+        w.blocking_put(&[[1u8; 8]]).unwrap();
+        r.blocking_get(&mut bufs).unwrap();
+    }
+    // 3 messages of 40 bytes (6 words each): the second and third cross the wrap.
+    w.blocking_put(&[[2u8; 40], [3u8; 40], [4u8; 40]]).unwrap();
+    let info = ChannelIo::inspect(&name).unwrap();
+    assert_eq!((info.tail - info.head, info.message_count), (18, Some(3)));
+    let mut got = vec![Vec::new(); 3];
+    r.blocking_get(&mut got).unwrap();
+    assert_eq!(got[2], [4u8; 40]);
+    assert_eq!(ChannelIo::inspect(&name).unwrap().message_count, Some(0));
+    let t = ChannelIo::<u64>::create(&self::name("count-t"), Options::new()).unwrap();
+    assert_eq!(ChannelIo::inspect(t.name()).unwrap().message_count, None);
+}
+
 /// The writer's close reaches the reader after every message; a `get` of more messages
 /// than there are fills what there is and says how many.
 #[test]

@@ -94,6 +94,55 @@ fn read_indices(
     ))
 }
 
+/// The most bytes of a message channel's ring [`count_messages`] reads.
+const COUNT_BYTES_MAX: u64 = 64 << 20;
+
+/// The whole messages in words `head..tail` of a message channel's ring (the data region
+/// starts at `header_len`; word `i` lies at `i % capacity`), counted by walking their length
+/// words as read with two preads. `None` if that is more than [`COUNT_BYTES_MAX`] bytes, a
+/// read falls short, or a length word runs past `tail`: the ends moved while it was read
+/// (the reader consumed and the writer wrote over), or the writer is corrupt. A snapshot,
+/// like every count of [`ChannelInfo`].
+fn count_messages(
+    file: &OwnedFd,
+    header_len: u64,
+    capacity: u64,
+    head: u64,
+    tail: u64,
+) -> Option<u64> {
+    let n = tail.checked_sub(head).filter(|n| *n <= capacity)?;
+    if n.checked_mul(8)? > COUNT_BYTES_MAX || capacity == 0 {
+        return None;
+    }
+    let mut words = vec![0u64; n as usize];
+    // The words up to the end of the ring, then those from its start.
+    let at = head % capacity;
+    let first = n.min(capacity - at) as usize;
+    let (a, b) = words.split_at_mut(first);
+    for (part, from) in [(a, at), (b, 0)] {
+        let bytes = bytemuck::cast_slice_mut::<u64, u8>(part);
+        if bytes.is_empty() {
+            continue;
+        }
+        let got = rustix::io::pread(file, &mut *bytes, header_len + from * 8).ok()?;
+        if got != bytes.len() {
+            return None;
+        }
+    }
+    let (mut i, mut count) = (0u64, 0u64);
+    while i < n {
+        let len = words[i as usize];
+        // The words this message takes, if they are all before `tail`.
+        let w = len
+            .checked_add(7)
+            .map(|l| l / 8 + 1)
+            .filter(|w| *w <= n - i)?;
+        i += w;
+        count += 1;
+    }
+    Some(count)
+}
+
 /// Reads and validates the header of an open segment file. `exclusive`: the caller holds
 /// the presence lock exclusively (so nobody else has the channel open).
 fn inspect_file(
@@ -137,6 +186,17 @@ fn inspect_file(
         elem_align: snap.elem_align,
         elem_type: header::Primitive::from_code(snap.elem_kind),
         messages: snap.elem_kind == header::MESSAGE_KIND,
+        message_count: (snap.elem_kind == header::MESSAGE_KIND)
+            .then(|| {
+                count_messages(
+                    file,
+                    u64::from(snap.header_len),
+                    snap.capacity,
+                    dynamic.head,
+                    dynamic.tail,
+                )
+            })
+            .flatten(),
         descr: snap.descr_str(),
         schema: snap.schema_str(),
         capacity: snap.capacity,

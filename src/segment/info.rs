@@ -32,6 +32,10 @@ pub struct ChannelInfo {
     /// A channel of messages ([`MessageChannel`](crate::MessageChannel)): its elements are
     /// the 8-byte words that frame them, and `capacity`, `head` and `tail` count words.
     pub messages: bool,
+    /// The whole messages in a message channel, counted by walking their length words
+    /// between `head` and `tail` (a snapshot); `None` for other channels, for a ring of
+    /// more than 64 MiB in use, or when the ends moved while it was read.
+    pub message_count: Option<u64>,
     /// The element's description (canonical, see [`Descr`](crate::Descr)): a primitive's
     /// own, a described record's, `None` for a record created without one.
     pub descr: Option<String>,

@@ -63,6 +63,8 @@ pub(crate) struct DetailJson {
     elem_type: Option<&'static str>,
     /// A message channel: `capacity`, `tail`, `head` and `len` count its 8-byte words.
     messages: bool,
+    /// A message channel's whole messages (a snapshot; null if not counted).
+    message_count: Option<u64>,
     elem_size: u32,
     elem_align: u32,
     /// The element's description (the NPY format's `descr`), if the channel records one.
@@ -116,6 +118,7 @@ fn detail(i: &ChannelInfo) -> DetailJson {
             i.elem_type.map(Primitive::name)
         },
         messages: i.messages,
+        message_count: i.message_count,
         elem_size: i.elem_size,
         elem_align: i.elem_align,
         descr: i.descr.clone(),
@@ -227,9 +230,12 @@ pub(crate) fn print_table(all: &[(String, Result<ChannelInfo, Error>)]) {
                     i.capacity.to_string()
                 },
                 format!(
-                    "{}{} ({}%)",
-                    if i.messages { i.len() * 8 } else { i.len() },
-                    if i.messages { "B" } else { "" },
+                    "{} ({}%)",
+                    match (i.messages, i.message_count) {
+                        (false, _) => i.len().to_string(),
+                        (true, Some(n)) => n.to_string(),
+                        (true, None) => "?".to_string(),
+                    },
                     i.len() * 100 / i.capacity.max(1)
                 ),
                 end_cell(&i.writer),
@@ -286,7 +292,9 @@ pub(crate) fn print_detail(i: &ChannelInfo) {
     );
     if d.messages {
         println!(
-            "fill         {} bytes of messages (words committed {}, consumed {})",
+            "fill         {} messages in {} bytes (words committed {}, consumed {})",
+            d.message_count
+                .map_or_else(|| "?".to_string(), |n| n.to_string()),
             d.len * 8,
             d.tail,
             d.head

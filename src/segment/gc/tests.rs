@@ -29,6 +29,7 @@ fn info(head: u64, tail: u64, writer_state: WriterState) -> ChannelInfo {
         elem_align: 8,
         elem_type: None,
         messages: false,
+        message_count: None,
         descr: None,
         schema: None,
         capacity: 512,

@@ -45,7 +45,7 @@ fn lines_go_through_whole_and_in_order() {
     assert!(gone(&name));
 }
 
-/// `ls` and `inspect` say "message" and count the ring in bytes; a numeric recv of a
+/// `ls` and `inspect` say "message", count the ring in bytes and the fill in messages; a numeric recv of a
 /// message channel is told to use --format lines; `--count` stops after that many lines.
 #[test]
 fn a_message_channel_is_shown_as_one_and_read_as_lines_only() {
@@ -61,16 +61,18 @@ fn a_message_channel_is_shown_as_one_and_read_as_lines_only() {
     let d = detail(&name).expect("the channel");
     assert_eq!(d["elem_type"], "message");
     assert_eq!(d["messages"], true);
+    assert_eq!(d["message_count"], 3);
     let ls = run(&["ls"]);
     let line = String::from_utf8_lossy(&ls.stdout)
         .lines()
         .find(|l| l.starts_with(&name))
         .map(str::to_string)
         .expect("listed");
-    assert!(line.contains("message"), "{line}");
+    assert!(line.contains("message") && line.contains("3 ("), "{line}");
     let text = run(&["inspect", &name]);
     assert!(
-        String::from_utf8_lossy(&text.stdout).contains("messages, framed in 8-byte words"),
+        String::from_utf8_lossy(&text.stdout).contains("messages, framed in 8-byte words")
+            && String::from_utf8_lossy(&text.stdout).contains("3 messages in 48 bytes"),
         "{}",
         String::from_utf8_lossy(&text.stdout)
     );
