@@ -268,3 +268,89 @@ async fn async_put_and_get_wait_for_each_other() {
     assert_eq!(r.peek().await.unwrap_err().kind(), ErrorKind::Closed);
     writer.await.unwrap();
 }
+
+/// Timeouts: a `peek` and a `get` with nothing there fail with `TimedOut` and take nothing;
+/// a `put` into a full ring fails with `TimedOut` and counts the messages it put.
+#[test]
+fn waits_time_out_and_take_nothing() {
+    let name = name("timeout");
+    let chan = MessageChannel::create(&name, Options::new().capacity(512)).unwrap();
+    let (mut w, mut r) = (chan.writer().unwrap(), chan.reader().unwrap());
+    r.set_timeout(Some(Duration::from_millis(50)));
+    w.set_timeout(Some(Duration::from_millis(50)));
+    assert_eq!(r.blocking_peek().unwrap_err().kind(), ErrorKind::TimedOut);
+    w.blocking_put(&[b"one"]).unwrap();
+    let mut got = vec![Vec::new(); 2];
+    let e = r.blocking_get(&mut got).unwrap_err();
+    assert_eq!((e.kind(), e.filled()), (ErrorKind::TimedOut, 1));
+    assert_eq!(got[0], b"one");
+    // 3 messages of 2000 bytes (251 words each): the third does not fit the 512 words.
+    let big = vec![9u8; 2000];
+    let e = w.blocking_put(&[&big, &big, &big]).unwrap_err();
+    assert_eq!((e.kind(), e.accepted()), (ErrorKind::TimedOut, 2), "{e}");
+    assert_eq!(r.count().unwrap(), 2);
+}
+
+/// The event-loop API: `prepare_wait` says `Wait` while nothing is there, the descriptor
+/// becomes readable when a message comes, and then `Ready`; for the writer, room for a
+/// message of a given length.
+#[test]
+fn the_event_loop_api_waits_for_a_message_and_for_room() {
+    use crate::Readiness;
+    use std::os::fd::AsRawFd;
+    let name = name("evloop");
+    let chan = MessageChannel::create(&name, Options::new().capacity(512)).unwrap();
+    let (mut w, mut r) = (chan.writer().unwrap(), chan.reader().unwrap());
+    let fd = r.wait_fd().unwrap().as_raw_fd();
+    assert_eq!(r.prepare_wait().unwrap(), Readiness::Wait);
+    r.finish_wait().unwrap();
+    let writer = std::thread::spawn(move || {
+        w.blocking_put(&[vec![1u8; 4000]]).unwrap();
+        w
+    });
+    // A wake may come before the message (a doorbell rung earlier): wait again then.
+    let mut wakes = 0;
+    while r.prepare_wait().unwrap() == Readiness::Wait {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, for the duration of the call.
+        let n = unsafe { libc::poll(&mut p, 1, 20_000) };
+        assert_eq!(n, 1, "the doorbell rang within 20 s");
+        r.finish_wait().unwrap();
+        wakes += 1;
+        assert!(wakes < 100, "woken {wakes} times without a message");
+    }
+    assert_eq!(&*r.blocking_peek().unwrap(), &[1u8; 4000][..]);
+    let mut w = writer.join().unwrap();
+    // 4000 bytes took 501 of 512 words: a message of 100 bytes (14 words) must wait.
+    assert_eq!(w.prepare_wait(100).unwrap(), Readiness::Wait);
+    w.finish_wait().unwrap();
+    assert_eq!(w.prepare_wait(80).unwrap(), Readiness::Ready);
+    assert_eq!(
+        w.prepare_wait(5000).unwrap_err().kind(),
+        ErrorKind::Oversized
+    );
+}
+
+/// A writer that leaves (as a killed one does): the reader gets every message it
+/// committed, then `PeerGone` once; a new writer carries on after the last message.
+#[test]
+fn a_writer_that_leaves_is_gone_after_its_messages_and_a_new_one_carries_on() {
+    let name = name("leave");
+    let chan = MessageChannel::create(&name, Options::new()).unwrap();
+    let (mut w, mut r) = (chan.writer().unwrap(), chan.reader().unwrap());
+    w.blocking_put(&["a", "b"]).unwrap();
+    w.leave();
+    let mut got = vec![Vec::new(); 3];
+    let e = r.blocking_get(&mut got).unwrap_err();
+    assert_eq!((e.kind(), e.filled()), (ErrorKind::PeerGone, 2), "{e}");
+    let mut w = chan.writer().unwrap();
+    w.blocking_put(&["c"]).unwrap();
+    w.close();
+    r.blocking_get(&mut got[..1]).unwrap();
+    assert_eq!(got[0], b"c");
+    assert_eq!(r.blocking_peek().unwrap_err().kind(), ErrorKind::Closed);
+}
