@@ -18,10 +18,17 @@
 //!
 //! # A hostile writer
 //!
-//! The length word comes from the peer. The reader takes a message only when the length
-//! word and all the words it announces are committed: a length that runs past the committed
-//! words is [`Corrupted`](crate::ErrorKind::Corrupted) (an honest writer commits a message
-//! whole), so a corrupt length never makes the reader touch memory outside the ring.
+//! The length word comes from the peer. The reader reads it once and takes a message only
+//! when the length word and all the words it announces are committed: a length that runs
+//! past the committed words is [`Corrupted`](crate::ErrorKind::Corrupted) (an honest writer
+//! commits a message whole), so a corrupt length never makes the reader touch memory outside
+//! the ring. The messages before a corrupt length are delivered; the call after them reports
+//! it.
+//!
+//! The copying calls (`put`, `get`) copy through the in-place views of the typed fronts
+//! ([`Slots`](crate::Slots), [`View`](crate::View)), so what those say of a peer that writes
+//! into the segment against the protocol holds for them too: such a peer can garble the
+//! bytes of a message, never its bounds.
 //!
 //! [`ChannelInfo::messages`]: crate::ChannelInfo::messages
 
@@ -92,7 +99,7 @@ fn kind() -> Kind<Typed> {
 ///
 /// A message channel carries what fixed-layout elements cannot: text, serialized values
 /// (JSON, msgpack, protobuf, Arrow IPC), arrays whose shape changes from one message to the
-/// next. The Python package's channels of objects and of `bytes` are message channels.
+/// next.
 ///
 /// ```
 /// use shmchan::{MessageChannel, Options};

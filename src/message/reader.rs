@@ -27,7 +27,7 @@ pub struct MessageReader {
 #[inline]
 pub(super) fn extent(committed: &[u64], at: usize, name: &str) -> Result<(usize, usize), Error> {
     let there = committed.len() - at;
-    let len = committed[at];
+    let len = read_once(&committed[at]);
     if len > max_len(there) as u64 {
         return Err(Error::corrupted(
             name,
@@ -39,6 +39,15 @@ pub(super) fn extent(committed: &[u64], at: usize, name: &str) -> Result<(usize,
     // In range: `len` ≤ (there - 1) × 8, so neither conversion nor `words` overflows.
     let len = len as usize;
     Ok((len, words(len).unwrap_or(there)))
+}
+
+/// A word of the ring, read with one load that the compiler may not repeat: the peer may
+/// write it (against the protocol) between a check of the value and its use, which must
+/// then both see this one value.
+#[inline]
+pub(super) fn read_once(word: &u64) -> u64 {
+    // SAFETY: `word` is a valid, aligned reference to a u64 of our mapping.
+    unsafe { std::ptr::read_volatile(word) }
 }
 
 /// The message at the head of `view` (the committed words), if there is one.
@@ -72,10 +81,19 @@ impl MessageReader {
     /// `Vec` (cleared first), and consumes them with one store; returns how many.
     #[inline]
     fn take_now(&mut self, to: &mut [Vec<u8>]) -> Result<usize, Error> {
+        if to.is_empty() {
+            return Ok(0);
+        }
         let view = self.r.peek_committed()?;
         let (mut at, mut k) = (0, 0);
         while k < to.len() && at < view.len() {
-            let (len, n) = extent(&view, at, &self.name)?;
+            let (len, n) = match extent(&view, at, &self.name) {
+                Ok(x) => x,
+                // The messages before a corrupt length are whole: deliver them; the next
+                // call reports it.
+                Err(_) if k > 0 => break,
+                Err(e) => return Err(e),
+            };
             let bytes = bytemuck::cast_slice::<u64, u8>(&view[at + 1..at + n]);
             to[k].clear();
             to[k].extend_from_slice(&bytes[..len]);
@@ -192,8 +210,9 @@ impl MessageReader {
         self.take_now(to)
     }
 
-    /// Waits for a message and shows every whole message there is, in place, without
-    /// copying; they are removed only when [consumed](Messages::consume). For a consumer
+    /// Waits for a message and shows the whole messages there are, in place, without
+    /// copying (the first, and those after it within 64 KiB); they are removed only when
+    /// [consumed](Messages::consume). For a consumer
     /// that must finish with a message (write it out, say) before it may be removed, and
     /// takes many at a time.
     ///

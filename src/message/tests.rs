@@ -132,6 +132,25 @@ fn peek_some_shows_every_message_and_consumes_a_prefix() {
     assert_eq!(rest.iter().next(), Some(&sent[2][..]));
     assert_eq!(rest.consume(9), 3);
     assert_eq!(r.count().unwrap(), 0);
+    // A view shows the first message, and those after it within 64 KiB: 1000 messages of
+    // 1 KiB are shown 63 at a time (129 words each), and consumed whole.
+    let kib: Vec<Vec<u8>> = (0..1000).map(|i| vec![i as u8; 1024]).collect();
+    let writer = std::thread::spawn(move || w.blocking_put(&kib).map(|()| w));
+    let mut seen = 0;
+    while seen < 1000 {
+        let v = r.blocking_peek_some().unwrap();
+        assert!(v.len() <= 63, "{} shown", v.len());
+        for m in v.iter() {
+            assert_eq!(m, &[seen as u8; 1024][..]);
+            seen += 1;
+        }
+        let n = v.len();
+        assert_eq!(v.consume(n), n);
+    }
+    drop(writer.join().unwrap().unwrap());
+    // An empty buffer takes nothing, even from an ended stream.
+    assert_eq!(r.try_get_some(&mut []).unwrap(), 0);
+    r.blocking_get(&mut []).unwrap();
 }
 
 /// `inspect` counts the messages between the indices, across the ring's wrap, from
@@ -227,6 +246,33 @@ fn a_length_past_the_committed_words_is_corrupt() {
         assert_eq!(e.kind(), ErrorKind::Corrupted, "{e}");
         assert_eq!(r.count().unwrap_err().kind(), ErrorKind::Corrupted);
     }
+}
+
+/// The messages before a corrupt length word are delivered whole, by `get_some` and by
+/// `peek_some`; the call after them reports the corruption.
+#[test]
+fn the_messages_before_a_corrupt_length_are_delivered() {
+    let name = name("hostile-after");
+    let chan = MessageChannel::create(&name, Options::new()).unwrap();
+    let (mut w, mut r) = (chan.writer().unwrap(), chan.reader().unwrap());
+    w.blocking_put(&["one", "two", "three"]).unwrap();
+    let mut slots = w.w.blocking_reserve(2).unwrap();
+    slots[0] = 1 << 40;
+    slots.commit_all();
+    let shown = r.blocking_peek_some().unwrap();
+    assert_eq!(shown.len(), 3);
+    shown.consume(1);
+    let mut got = vec![Vec::new(); 4];
+    assert_eq!(r.blocking_get_some(&mut got).unwrap(), 2);
+    assert_eq!(got[..2], [b"two".to_vec(), b"three".to_vec()]);
+    assert_eq!(
+        r.blocking_get_some(&mut got).unwrap_err().kind(),
+        ErrorKind::Corrupted
+    );
+    assert_eq!(
+        r.blocking_peek_some().unwrap_err().kind(),
+        ErrorKind::Corrupted
+    );
 }
 
 /// The async calls are the same calls: a writer task and a reader task on one runtime,

@@ -100,8 +100,8 @@ const COUNT_BYTES_MAX: u64 = 64 << 20;
 /// The whole messages in words `head..tail` of a message channel's ring (the data region
 /// starts at `header_len`; word `i` lies at `i % capacity`), counted by walking their length
 /// words as read with two preads. `None` if that is more than [`COUNT_BYTES_MAX`] bytes, a
-/// read falls short, or a length word runs past `tail`: the ends moved while it was read
-/// (the reader consumed and the writer wrote over), or the writer is corrupt. A snapshot,
+/// read falls short, the reader's head moved while they were read (the writer may then have
+/// written over them), or a length word runs past `tail` (a corrupt writer). A snapshot,
 /// like every count of [`ChannelInfo`].
 fn count_messages(
     file: &OwnedFd,
@@ -128,6 +128,12 @@ fn count_messages(
         if got != bytes.len() {
             return None;
         }
+    }
+    // The reader consumed while we read (and the writer may have written over what we
+    // read): the words are not those of `head..tail`. An unmoved head means they are: an
+    // honest writer writes only below the reader's head plus the capacity.
+    if pread_u64(file, std::mem::offset_of!(Header, head)) != Some(head) {
+        return None;
     }
     let (mut i, mut count) = (0u64, 0u64);
     while i < n {

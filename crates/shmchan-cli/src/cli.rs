@@ -84,8 +84,8 @@ without a record starts afresh, as without --resume. A FILE whose channel has be
 its end and removed exits 0. Needs --format raw, and excludes --count.
 
 --format lines: each message of a message channel is written as a line (the message, then a
-newline), whole lines at most 64 KiB at a time, consumed once written: a kill duplicates at
-most those 64 KiB and loses nothing. --count counts lines; --resume does not apply.
+newline), whole lines at most 64 KiB at a time (a longer line alone), consumed once
+written: a kill loses nothing, and may leave that batch, or part of it, written twice. --count counts lines; --resume does not apply.
 
 Examples:
   shmchan recv feed > copy.bin

@@ -2,19 +2,20 @@
 //! input (the line without its newline), one line per message of the output.
 //!
 //! `recv` writes a batch of whole lines (at most [`PIECE`] bytes, or one longer message) with
-//! one `write_all`, then consumes those messages: a recv killed between the two leaves that
-//! batch to the next reader too, so a kill duplicates at most one batch in the output and
-//! loses nothing. There is no `--resume` for lines: a line's position in a file is not a
+//! one `write_all`, then consumes those messages: a recv killed before it consumed leaves
+//! that batch to the next reader too, so a kill loses nothing, and the output may hold the
+//! part of the batch written before the kill (possibly a part of a line), then the whole
+//! batch again. There is no `--resume` for lines: a line's position in a file is not a
 //! count of the channel's.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 
 use indicatif::ProgressBar;
-use shmchan::{Error, ErrorKind, MessageReader, MessageWriter};
+use shmchan::{ChannelIo, Error, ErrorKind, MessageReader, MessageWriter};
 
 use super::pieces::PIECE;
-use super::stream::{progress, Target};
+use super::stream::{progress, DeadPeer, Target};
 use crate::cli::{RecvArgs, SendArgs};
 use crate::fail::Fail;
 
@@ -69,14 +70,12 @@ pub(crate) fn send(a: &SendArgs) -> Result<(), Fail> {
     let chan = Target::of(&a.s).open_messages()?;
     let mut w = chan.writer()?;
     w.set_timeout(a.s.timeout);
+    // A reader that went away before we came: its restart is waited for.
+    let dead = DeadPeer::at_start(&ChannelIo::inspect(chan.name())?, false);
     let bar = progress(a.s.quiet, total, "send");
     let mut sent = 0u64;
-    let streamed = lines_in(
-        &mut w,
-        BufReader::with_capacity(PIECE, input),
-        &bar,
-        &mut sent,
-    );
+    let input = BufReader::with_capacity(PIECE, input);
+    let streamed = lines_in(&mut w, input, dead, &bar, &mut sent);
     bar.finish_and_clear();
     let name = chan.name();
     let stopped = |w: MessageWriter, what: String| {
@@ -113,11 +112,13 @@ pub(crate) fn send(a: &SendArgs) -> Result<(), Fail> {
     }
 }
 
-/// Puts each line of `input` as one message, in batches; counts the lines put in `sent`.
+/// Puts each line of `input` as one message, in batches of what was read at once; counts
+/// the lines put in `sent`.
 /// A line longer than the channel's largest message stops the stream (nothing of it is put).
 fn lines_in(
     w: &mut MessageWriter,
-    mut input: impl BufRead,
+    mut input: BufReader<Box<dyn Read>>,
+    mut dead: DeadPeer,
     bar: &ProgressBar,
     sent: &mut u64,
 ) -> Result<(), SendStop> {
@@ -126,10 +127,23 @@ fn lines_in(
     let mut bytes = 0;
     let mut lines = 0u64;
     let mut put = |w: &mut MessageWriter, batch: &mut Vec<Vec<u8>>, bytes: &mut usize| {
-        let r = w.blocking_put(batch);
+        let mut at = 0;
+        let r = loop {
+            match w.blocking_put(&batch[at..]) {
+                Ok(()) => break Ok(()),
+                // The reader found dead at start: its restart is waited for.
+                Err(e) if e.kind() == ErrorKind::PeerGone && dead.stale(w.name()) => {
+                    at += e.accepted();
+                }
+                Err(e) => {
+                    at += e.accepted();
+                    break Err(e);
+                }
+            }
+        };
         *sent += match &r {
             Ok(()) => batch.len() as u64,
-            Err(e) => e.accepted() as u64,
+            Err(_) => at as u64,
         };
         batch.clear();
         *bytes = 0;
@@ -159,7 +173,9 @@ fn lines_in(
         bar.inc(n as u64);
         bytes += line.len();
         batch.push(line);
-        if bytes >= PIECE || batch.len() >= BATCH_LINES {
+        // Put the batch when it is full, and when no more input is there now (the next read
+        // may wait): a line goes out as soon as it is read, never held for later ones.
+        if bytes >= PIECE || batch.len() >= BATCH_LINES || input.buffer().is_empty() {
             put(w, &mut batch, &mut bytes)?;
         }
     }
@@ -181,8 +197,11 @@ pub(crate) fn recv(a: &RecvArgs) -> Result<(), Fail> {
     let chan = Target::of(&a.s).open_messages()?;
     let mut r = chan.reader()?;
     r.set_timeout(a.s.timeout);
+    // A writer that went away before we came: once its lines are out, its restart is
+    // waited for.
+    let dead = DeadPeer::at_start(&ChannelIo::inspect(chan.name())?, true);
     let bar = progress(a.s.quiet, None, "recv");
-    let drained = lines_out(&mut r, &mut out, a.count, &bar);
+    let drained = lines_out(&mut r, &mut out, a.count, dead, &bar);
     bar.finish_and_clear();
     let name = chan.name();
     match drained {
@@ -235,12 +254,18 @@ fn lines_out(
     r: &mut MessageReader,
     out: &mut File,
     count: Option<u64>,
+    mut dead: DeadPeer,
     bar: &ProgressBar,
 ) -> Result<(), RecvStop> {
     let mut left = count.unwrap_or(u64::MAX);
     let mut buf = Vec::with_capacity(PIECE);
+    let name = r.name().to_string();
     while left > 0 {
-        let msgs = r.blocking_peek_some()?;
+        let msgs = match r.blocking_peek_some() {
+            Ok(m) => m,
+            Err(e) if e.kind() == ErrorKind::PeerGone && dead.stale(&name) => continue,
+            Err(e) => return Err(e.into()),
+        };
         buf.clear();
         let mut k = 0;
         for m in msgs.iter() {

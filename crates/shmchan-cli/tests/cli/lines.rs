@@ -115,3 +115,32 @@ fn a_line_longer_than_the_ring_aborts_the_stream() {
     assert_eq!(r.stdout, b"short\n");
     assert!(stderr(&r).contains("aborted: line 2"), "{}", stderr(&r));
 }
+
+/// A recv started after its writer was killed writes out the dead writer's lines, then
+/// waits for a restarted send (not exit 1), and ends with its close.
+#[test]
+fn a_recv_after_a_killed_send_waits_for_its_restart() {
+    let name = unique("linesdead");
+    let mut send = spawn(&["send", &name, "--format", "lines"], Stdio::piped());
+    let mut stdin = send.stdin.take().unwrap();
+    stdin.write_all(b"a\nb\n").unwrap();
+    stdin.flush().unwrap();
+    eventually("the two lines to be committed", || {
+        detail(&name).is_some_and(|d| d["tail"] == 4)
+    });
+    send.kill().unwrap();
+    send.wait().unwrap();
+    drop(stdin);
+    let recv = spawn(&["recv", &name, "--format", "lines"], Stdio::null());
+    // Only once recv holds the reader (and drained the dead writer's lines), the restart.
+    eventually("recv to drain the dead writer's lines", || {
+        detail(&name).is_some_and(|d| d["head"] == 4)
+    });
+    let mut again = spawn(&["send", &name, "--format", "lines"], Stdio::piped());
+    again.stdin.take().unwrap().write_all(b"c\n").unwrap();
+    let s = finish(again);
+    assert!(s.status.success(), "send: {}", stderr(&s));
+    let r = finish(recv);
+    assert!(r.status.success(), "recv: {}", stderr(&r));
+    assert_eq!(r.stdout, b"a\nb\nc\n");
+}
