@@ -77,6 +77,22 @@ impl MessageReader {
         at_head(self.r.peek_committed()?, &self.name)
     }
 
+    /// The fast path of a get of one message: true if one was there, whole, and is now in
+    /// `to` (false: take the general path, which also reports errors).
+    #[inline]
+    fn take_one_now(&mut self, to: &mut Vec<u8>) -> bool {
+        let Some(view) = self.r.peek_ready_now() else {
+            return false;
+        };
+        let Ok((len, n)) = extent(&view, 0, &self.name) else {
+            return false;
+        };
+        to.clear();
+        to.extend_from_slice(&bytemuck::cast_slice::<u64, u8>(&view[1..n])[..len]);
+        view.consume(n);
+        true
+    }
+
     /// Copies the messages committed now into `to` (at most its length), each into its own
     /// `Vec` (cleared first), and consumes them with one store; returns how many.
     #[inline]
@@ -118,6 +134,11 @@ impl MessageReader {
     /// Not cancel safe: a cancelled `get` may have consumed some messages into `to`. Use
     /// [`get_some`](Self::get_some) or [`peek`](Self::peek) in a `select!`.
     pub async fn get(&mut self, to: &mut [Vec<u8>]) -> Result<(), Error> {
+        if let [one] = to {
+            if self.take_one_now(one) {
+                return Ok(());
+            }
+        }
         let done = self.take_now(to)?;
         if done == to.len() {
             return Ok(());
@@ -133,6 +154,11 @@ impl MessageReader {
     #[inline]
     pub fn blocking_get(&mut self, to: &mut [Vec<u8>]) -> Result<(), Error> {
         // The fast path first, without the waiting future (as `ReaderFront::blocking_get`).
+        if let [one] = to {
+            if self.take_one_now(one) {
+                return Ok(());
+            }
+        }
         let done = self.take_now(to)?;
         if done == to.len() {
             return Ok(());

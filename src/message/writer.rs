@@ -69,6 +69,20 @@ impl MessageWriter {
         Ok(k)
     }
 
+    /// The fast path of a put of one message: true if it went in now (false: take the
+    /// general path, which also reports an oversized message).
+    #[inline]
+    fn put_one_now(&mut self, m: &[u8]) -> bool {
+        let Some(n) = words(m.len()) else {
+            return false;
+        };
+        let Some(mut slots) = self.w.reserve_exact_now(n) else {
+            return false;
+        };
+        frame(&mut slots, m.len()).copy_from_slice(m);
+        slots.commit(n) == n
+    }
+
     /// Appends `msgs` in order, each whole, as room comes, without waiting: returns how many
     /// went in (a prefix, possibly none).
     ///
@@ -95,6 +109,11 @@ impl MessageWriter {
     /// Not cancel safe, as [`WriterFront::put`]: a cancelled `put` may have put a prefix of
     /// `msgs`. [`try_put`](Self::try_put) and [`wait_room`](Self::wait_room) count it.
     pub async fn put<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<(), Error> {
+        if let [m] = msgs {
+            if self.put_one_now(m.as_ref()) {
+                return Ok(());
+            }
+        }
         let total = self.check_all(msgs)?;
         let done = self.put_now(msgs, total)?;
         if done == msgs.len() {
@@ -111,6 +130,11 @@ impl MessageWriter {
     #[inline]
     pub fn blocking_put<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<(), Error> {
         // The fast path first, without the waiting future (as `WriterFront::blocking_put`).
+        if let [m] = msgs {
+            if self.put_one_now(m.as_ref()) {
+                return Ok(());
+            }
+        }
         let total = self.check_all(msgs)?;
         let done = self.put_now(msgs, total)?;
         if done == msgs.len() {

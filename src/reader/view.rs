@@ -202,6 +202,14 @@ impl<T: Pod, S: Stride> ReaderFront<T, S> {
         }))
     }
 
+    /// Every item committed now, in place, if the cached view of the writer's index shows at
+    /// least one (the fast path's checks only); `None`: take a slow path, which reports
+    /// what is wrong.
+    #[inline]
+    pub(crate) fn peek_ready_now(&mut self) -> Option<View<'_, T, S>> {
+        self.ready_now(1).map(|len| View { front: self, len })
+    }
+
     /// Every item committed now, in place (possibly none): at once when the cached view of
     /// the writer's index shows some, else as [`try_peek_some`](Self::try_peek_some).
     #[inline]

@@ -134,6 +134,13 @@ impl<T: Pod, S: Stride> WriterFront<T, S> {
 }
 
 impl<T: Pod, S: Stride> WriterFront<T, S> {
+    /// `n` free slots if the cached view of the reader's index shows them (the fast path's
+    /// checks only); `None`: take a slow path, which reports what is wrong.
+    #[inline]
+    pub(crate) fn reserve_exact_now(&mut self, n: usize) -> Option<Slots<'_, T, S>> {
+        self.reserve_now(n).map(|len| Slots { front: self, len })
+    }
+
     /// As [`try_reserve`](Self::try_reserve), at once when the cached view of the reader's
     /// index shows `n` free slots (no check of the channel's state beyond the fast path's).
     #[inline]
