@@ -155,7 +155,10 @@ fn spawn_in_order(
 /// was taken. `no_spin_stress` provides the 10 000 sleeps per side.
 ///
 /// `min_tries`: the least number of race attempts each side must make: announcements of a
-/// sleep (`WaitStats::barriers`) with membarrier, sleeps with fences.
+/// sleep (`WaitStats::barriers`) with membarrier, sleeps with fences. How often a sleeper
+/// finds the data not there yet depends on the machine, so the ping-pong runs at least
+/// `rounds` rounds and then goes on until both sides have made `min_tries` attempts, up to
+/// ten times `rounds` (see `role_pingpong`).
 pub fn pingpong_race(barrier: &str, rounds: u64, min_tries: u64) -> R {
     if barrier == "membarrier" && !membarrier_available()? {
         return Ok(());
@@ -167,6 +170,7 @@ pub fn pingpong_race(barrier: &str, rounds: u64, min_tries: u64) -> R {
         e.push(("SIDE", side.into()));
         e.push(("DELAY", "150".into()));
         e.push(("BARRIER", barrier.into()));
+        e.push(("MIN_TRIES", min_tries.to_string()));
         e
     };
     let responder = Peer::spawn("pingpong", &e("responder"));
@@ -177,10 +181,15 @@ pub fn pingpong_race(barrier: &str, rounds: u64, min_tries: u64) -> R {
     );
     let (i_sleeps, r_sleeps) = (report(&i_out).1, report(&r_out).1);
     let (i_ann, r_ann) = (stat(&i_out, "barriers"), stat(&r_out, "barriers"));
+    let (i_rounds, r_rounds) = (stat(&i_out, "rounds"), stat(&r_out, "rounds"));
     eprintln!(
         "ping-pong race ({barrier}): {i_sleeps} + {r_sleeps} sleeps, {i_ann} + {r_ann} \
-         membarriers in {rounds} rounds"
+         membarriers in {i_rounds} rounds"
     );
+    check(
+        i_rounds == r_rounds && i_rounds >= rounds,
+        format!("the sides ran {i_rounds} and {r_rounds} rounds (at least {rounds} wanted)"),
+    )?;
     let (i_tries, r_tries) = if barrier == "membarrier" {
         (i_ann, r_ann)
     } else {
@@ -200,8 +209,18 @@ pub fn pingpong_race(barrier: &str, rounds: u64, min_tries: u64) -> R {
 /// once (`WaitStrategy::Sleep`) after a random 0..DELAY steps of work, so the sleeper
 /// announces its sleep at random moments around the spinner's publish: the lost-wakeup race,
 /// tried once per round. Each side waits on the other, so one lost wakeup hangs both.
+///
+/// After COUNT rounds, the sides go on until each has made MIN_TRIES race attempts (see
+/// [`pingpong_race`]), up to 10 × COUNT rounds. Each value carries its sender's "done" in bit
+/// 63, so at the end of round `i` both sides know both flags (the initiator sent its own in
+/// the ping and reads the responder's in the pong; the responder the other way round) and
+/// stop after the same round.
 pub fn role_pingpong() -> Result<(), String> {
+    const DONE: u64 = 1 << 63;
     let rounds = env_u64("COUNT");
+    let max_rounds = rounds * 10;
+    let min_tries = env_u64("MIN_TRIES");
+    let fence = env("BARRIER") == "fence";
     let delay = env_u64("DELAY");
     let initiator = env("SIDE") == "initiator";
     let mut rng = Rng(env_u64("SEED").wrapping_mul(if initiator { 3 } else { 5 }) | 1);
@@ -220,7 +239,16 @@ pub fn role_pingpong() -> Result<(), String> {
         r.as_mut().map_err(|e| e.to_string())?,
     );
     let mut got = [0u64];
-    for i in 0..rounds {
+    let mut i = 0;
+    loop {
+        let stats = r.wait_stats();
+        let tries = if fence { stats.sleeps } else { stats.barriers };
+        // Once set, a side's flag stays set: `i` and `tries` only grow.
+        let me_done = if i + 1 >= rounds && tries >= min_tries || i + 1 >= max_rounds {
+            DONE
+        } else {
+            0
+        };
         if i % 1024 == 0 {
             println!("at {i}"); // for the parent's progress watchdog
         }
@@ -233,7 +261,7 @@ pub fn role_pingpong() -> Result<(), String> {
             });
         }
         if initiator {
-            w.blocking_put(&[i]).map_err(|e| e.to_string())?;
+            w.blocking_put(&[i | me_done]).map_err(|e| e.to_string())?;
         }
         if sleeper {
             let mut x = rng.next_u64();
@@ -243,14 +271,18 @@ pub fn role_pingpong() -> Result<(), String> {
             std::hint::black_box(x);
         }
         r.blocking_get(&mut got).map_err(|e| e.to_string())?;
-        if got[0] != i {
-            return Err(format!("round {i}: got {}", got[0]));
+        if got[0] & !DONE != i {
+            return Err(format!("round {i}: got {}", got[0] & !DONE));
         }
         if !initiator {
-            w.blocking_put(&[i]).map_err(|e| e.to_string())?;
+            w.blocking_put(&[i | me_done]).map_err(|e| e.to_string())?;
+        }
+        i += 1;
+        if me_done != 0 && got[0] & DONE != 0 {
+            break;
         }
     }
-    println!("rounds {rounds}");
+    println!("rounds {i}");
     println!("sleeps {}", r.wait_stats().sleeps);
     println!("barriers {}", r.wait_stats().barriers);
     Ok(())
