@@ -223,4 +223,10 @@ impl MessageChannel {
     pub fn origin(&self) -> Option<crate::Origin> {
         self.chan.origin()
     }
+
+    /// Keeps this handle's memory mapped for as long as the result lives. As
+    /// [`ChannelIo::keep_mapped`].
+    pub fn keep_mapped(&self) -> crate::KeepMapped {
+        self.chan.keep_mapped()
+    }
 }

@@ -342,12 +342,44 @@ impl MessageReader {
             Err(e) if e.is_end_of_stream() => return Ok(0),
             Err(e) => return Err(e),
         };
-        Messages::new(view, &self.name).map(|m| m.len())
+        // Every committed message, not only those a view shows: at most one step per
+        // message, and never past the committed words (`extent` checks each length).
+        let (mut at, mut k) = (0, 0);
+        while at < view.len() {
+            at += extent(&view, at, &self.name)?.1;
+            k += 1;
+        }
+        Ok(k)
     }
 
     /// The channel's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Bytes of ring, as [`MessageChannel::capacity_bytes`](super::MessageChannel::capacity_bytes).
+    pub fn capacity_bytes(&self) -> usize {
+        self.r.capacity() * super::WORD
+    }
+
+    /// The longest message the channel takes, in bytes.
+    pub fn max_message_len(&self) -> usize {
+        max_len(self.r.capacity())
+    }
+
+    /// Bytes of ring the messages there take now, with their length words and padding (a
+    /// snapshot; 0 once the stream has ended and nothing is left).
+    pub fn len_bytes(&mut self) -> usize {
+        self.r.len() * super::WORD
+    }
+
+    /// `Ok` in the process that claimed this end. As [`ReaderFront::check_process`].
+    ///
+    /// # Errors
+    ///
+    /// [`Forked`](crate::ErrorKind::Forked) in a process that inherited it through `fork`.
+    pub fn check_process(&self) -> Result<(), Error> {
+        self.r.check_process()
     }
 
     /// Closes the channel: what remains is discarded, and the writer's waiting or next `put`

@@ -272,6 +272,26 @@ impl MessageWriter {
         super::max_len(self.w.capacity())
     }
 
+    /// Bytes of ring, as [`MessageChannel::capacity_bytes`](super::MessageChannel::capacity_bytes).
+    pub fn capacity_bytes(&self) -> usize {
+        self.w.capacity() * WORD
+    }
+
+    /// True if the reader closed the channel (a `put` would fail with
+    /// [`Closed`](crate::ErrorKind::Closed)). As [`WriterFront::is_closed`].
+    pub fn is_closed(&self) -> bool {
+        self.w.is_closed()
+    }
+
+    /// `Ok` in the process that claimed this end. As [`WriterFront::check_process`].
+    ///
+    /// # Errors
+    ///
+    /// [`Forked`](crate::ErrorKind::Forked) in a process that inherited it through `fork`.
+    pub fn check_process(&self) -> Result<(), Error> {
+        self.w.check_process()
+    }
+
     /// The channel's name.
     pub fn name(&self) -> &str {
         self.w.name()

@@ -8,33 +8,61 @@ use std::sync::Arc;
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray};
 use pyo3::exceptions::{PyOSError, PyRuntimeError};
 use pyo3::prelude::*;
-use shmchan::{End, ErrorKind, RawChannel, RawReader, RawWriter, Readiness};
+use shmchan::{
+    End, ErrorKind, MessageChannel, MessageReader, MessageWriter, RawChannel, RawReader, RawWriter,
+    Readiness,
+};
 
 use crate::dtype::array_bytes;
 use crate::errors::{channel_error, error};
 use crate::lease::Lease;
 
-/// One of the library's two raw ends, as the module uses it.
+/// A channel handle of the library's, as an end's holder uses it: its name (for errors).
+pub(crate) trait LibChannel {
+    fn name(&self) -> &str;
+}
+
+impl LibChannel for RawChannel {
+    fn name(&self) -> &str {
+        // The generic channel's, through `RawChannel`'s `Deref`.
+        (**self).name()
+    }
+}
+
+impl LibChannel for MessageChannel {
+    fn name(&self) -> &str {
+        MessageChannel::name(self)
+    }
+}
+
+/// One of the library's ends (raw or of messages), as the module uses it.
 pub(crate) trait LibEnd {
+    /// The channel handle it comes from.
+    type Chan: LibChannel;
     /// Which end it is.
     const END: End;
     /// Why a call fails while a lease of this end is open.
     const LENT: &'static str;
+    /// `want`: items (or free slots) of a raw end; a message reader waits for one message
+    /// whatever it is, and a message writer for room for a message of `want` bytes.
     fn prepare_wait(&mut self, want: usize) -> Result<Readiness, shmchan::Error>;
     fn wait_fd(&mut self) -> Result<std::os::fd::BorrowedFd<'_>, shmchan::Error>;
     fn finish_wait(&mut self) -> Result<(), shmchan::Error>;
+    /// Elements of a raw end's ring; bytes of a message end's.
     fn capacity(&self) -> usize;
     fn check_process(&self) -> Result<(), shmchan::Error>;
     fn leave(self);
 }
 
 macro_rules! lib_end {
-    ($t:ty, $end:expr, $lent:expr) => {
+    ($t:ty, $chan:ty, $end:expr, $lent:expr, |$me:ident, $want:ident| $prepare:expr, $capacity:ident) => {
         impl LibEnd for $t {
+            type Chan = $chan;
             const END: End = $end;
             const LENT: &'static str = $lent;
             fn prepare_wait(&mut self, want: usize) -> Result<Readiness, shmchan::Error> {
-                <$t>::prepare_wait(self, want)
+                let ($me, $want) = (self, want);
+                $prepare
             }
             fn wait_fd(&mut self) -> Result<std::os::fd::BorrowedFd<'_>, shmchan::Error> {
                 <$t>::wait_fd(self)
@@ -43,7 +71,7 @@ macro_rules! lib_end {
                 <$t>::finish_wait(self)
             }
             fn capacity(&self) -> usize {
-                <$t>::capacity(self)
+                <$t>::$capacity(self)
             }
             fn check_process(&self) -> Result<(), shmchan::Error> {
                 <$t>::check_process(self)
@@ -54,23 +82,48 @@ macro_rules! lib_end {
         }
     };
 }
+const VIEW_OPEN: &str = "a zero-copy view of this reader is open; leave its with block first";
+const SLOTS_OPEN: &str = "reserved slots of this writer are open; leave their with block first";
 lib_end!(
     RawReader,
+    RawChannel,
     End::Reader,
-    "a zero-copy view of this reader is open; leave its with block first"
+    VIEW_OPEN,
+    |r, want| r.prepare_wait(want),
+    capacity
 );
 lib_end!(
     RawWriter,
+    RawChannel,
     End::Writer,
-    "reserved slots of this writer are open; leave their with block first"
+    SLOTS_OPEN,
+    |w, want| w.prepare_wait(want),
+    capacity
+);
+lib_end!(
+    MessageReader,
+    MessageChannel,
+    End::Reader,
+    VIEW_OPEN,
+    |r, _want| r.prepare_wait(),
+    capacity_bytes
+);
+lib_end!(
+    MessageWriter,
+    MessageChannel,
+    End::Writer,
+    SLOTS_OPEN,
+    |w, want| w.prepare_wait(want),
+    capacity_bytes
 );
 
 /// An end as a Python object holds it.
-pub(crate) struct Held<E> {
+pub(crate) struct Held<E: LibEnd> {
     /// `None` once closed.
     pub(crate) inner: Option<E>,
     /// A handle of the channel: its name, and the mapping its leases keep.
-    pub(crate) chan: RawChannel,
+    pub(crate) chan: E::Chan,
+    /// The dtype of what its leases lend (`uint8` for the bytes of a message).
     pub(crate) dtype: Py<PyArrayDescr>,
     /// What is lent out (a view, or reserved slots), if anything: no other call goes
     /// through until it ends.
@@ -83,7 +136,7 @@ pub(crate) struct Held<E> {
 }
 
 impl<E: LibEnd> Held<E> {
-    pub(crate) fn new(inner: E, chan: RawChannel, dtype: Py<PyArrayDescr>) -> PyResult<Held<E>> {
+    pub(crate) fn new(inner: E, chan: E::Chan, dtype: Py<PyArrayDescr>) -> PyResult<Held<E>> {
         // SAFETY: eventfd takes no pointers; a non-negative result is a new descriptor that
         // nothing else owns.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
@@ -219,6 +272,19 @@ impl<E: LibEnd> Held<E> {
         Ok(())
     }
 
+    /// Ends the end as `close` does, but through `last` (a writer's abort, say) instead of
+    /// a plain drop. `ForkedError`, touching nothing, in a process that inherited the end.
+    pub(crate) fn close_with(&mut self, py: Python<'_>, last: impl FnOnce(E)) -> PyResult<()> {
+        self.claimed_here(py)?;
+        // Emptied first, as by `close`; then the end goes through `last`.
+        let end = self.inner.take();
+        self.close(py)?;
+        if let Some(end) = end {
+            last(end);
+        }
+        Ok(())
+    }
+
     /// Lets go of the end without closing the channel, as a killed process would.
     /// `ForkedError`, touching nothing, in a process that inherited the end.
     pub(crate) fn leave(&mut self, py: Python<'_>) -> PyResult<()> {
@@ -242,7 +308,7 @@ impl<E: LibEnd> Held<E> {
     }
 }
 
-impl<E> Drop for Held<E> {
+impl<E: LibEnd> Drop for Held<E> {
     /// An end that goes ends its lease first, as closing does (its arrays are emptied, and
     /// let go of: see `lease`), before its library end drops (and closes, or leaves in a
     /// process that inherited it).

@@ -50,6 +50,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyType, PyWeakrefMethods, PyWeakrefReference};
 use shmchan::KeepMapped;
 
+use crate::message_reader::MessageReaderPy;
+use crate::message_writer::MessageWriterPy;
 use crate::reader::Reader;
 use crate::writer::Writer;
 
@@ -306,6 +308,21 @@ impl Lease {
                 return r.consume(py, k);
             }
         } else if let Ok(w) = owner.cast::<Writer>() {
+            let mut w = w.try_borrow_mut()?;
+            w.end.end_lease();
+            if finish {
+                return w.commit(py, k);
+            }
+        } else if let Ok(r) = owner.cast::<MessageReaderPy>() {
+            // A message reader lends one message: it goes whole.
+            let mut r = r.try_borrow_mut()?;
+            r.end.end_lease();
+            if finish {
+                r.consume(py, 1)?;
+                return Ok(self.elements);
+            }
+        } else if let Ok(w) = owner.cast::<MessageWriterPy>() {
+            // A message writer lends room for a message: `k` bytes of it are the message.
             let mut w = w.try_borrow_mut()?;
             w.end.end_lease();
             if finish {

@@ -21,7 +21,7 @@ use crate::end::{Held, LibEnd};
 use crate::errors::error;
 
 /// A Python class that holds one of the library's ends (`_Reader`, `_Writer`).
-pub(crate) trait Holds<E> {
+pub(crate) trait Holds<E: LibEnd> {
     fn held(&mut self) -> &mut Held<E>;
 }
 

@@ -137,15 +137,7 @@ impl Writer(RawWriter) {
 
     /// Closes the channel with a reason: the reader drains, then gets `AbortedError`.
     fn abort(&mut self, py: Python<'_>, reason: &str) -> PyResult<()> {
-        // Refused in a process that inherited the writer, as `close` is.
-        self.end.claimed_here(py)?;
-        // Emptied first, as by `close`; then the end goes with the reason.
-        let w = self.end.inner.take();
-        self.end.close(py)?;
-        if let Some(w) = w {
-            w.abort(reason);
-        }
-        Ok(())
+        self.end.close_with(py, |w| w.abort(reason))
     }
 
 

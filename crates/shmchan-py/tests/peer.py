@@ -16,6 +16,11 @@ Prints `ready` once it holds its end. Roles:
   random short timeout and retried with the same batch until it completes; stops once it
   put COUNT items or more and 1,000 puts were cancelled (or at 20 times COUNT), closes, and
   prints `put N cancels C`.
+- `obj-write NAME START COUNT`: puts values START.. (`obj_value`) to object channel NAME
+  in batches of 1 to 9, then closes.
+- `obj-read NAME [STOP]`: gets values from object channel NAME in frames of 7, checks each,
+  and prints `got FIRST LAST` for each frame, until the stream ends; with STOP, it prints
+  `stopped` once a frame reaches value STOP and holds the reader, reading nothing.
 - `hold-frame NAME`: creates a channel of `conftest.ticks_frame()`'s records (pandas
   writes its times as `M8[us]`), puts the frame, then holds the writer until killed.
 - `leave-view NAME HOW KEEP THEN`: creates a `uint8` channel and claims both ends; lends
@@ -226,6 +231,45 @@ def leave_view(name: str, how: str, keep: str, then: str) -> None:
     print(f"kept {bytes(kept).decode()}", flush=True)
 
 
+def obj_value(i: int) -> dict[str, Any]:
+    """Value ``i`` of the object-channel tests: a dict of its number and an array of a
+    length that changes, which say ``i`` throughout."""
+    return {"i": i, "a": np.full(i % 300, i, dtype=np.int64), "s": str(i) * (i % 5)}
+
+
+def obj_write(name: str, start: int, count: int) -> None:
+    """Puts values start..start+count (obj_value) to object channel NAME in batches of 1 to
+    9, then closes."""
+    chan = shmchan.ObjectChannelIO.create_or_open(name, 1 << 16)
+    w = chan.writer()
+    print("ready", flush=True)
+    i = start
+    while i < start + count:
+        batch = [obj_value(k) for k in range(i, min(i + 1 + i % 9, start + count))]
+        w.blocking_put(batch)
+        i += len(batch)
+    w.close()
+
+
+def obj_read(name: str, stop: str = "") -> None:
+    """Gets values from object channel NAME in batches of 7, checks each is whole, and
+    prints the number of each batch's first and last (`got FIRST LAST`) until the end; with
+    STOP, once a batch reaches it, prints `stopped` and holds the reader, reading nothing,
+    until killed."""
+    chan = shmchan.ObjectChannelIO.create_or_open(name, 1 << 16)
+    r = chan.reader()
+    print("ready", flush=True)
+    for batch in r.blocking_frames(7):
+        for v in batch:
+            want = obj_value(v["i"])
+            assert v["s"] == want["s"], v["i"]
+            assert np.array_equal(v["a"], want["a"]), v["i"]
+        print(f"got {batch[0]['i']} {batch[-1]['i']}", flush=True)
+        if stop and batch[-1]["i"] >= int(stop):
+            print("stopped", flush=True)
+            sys.stdin.read()  # until killed (the parent never writes)
+
+
 def shmchan_dir() -> str:
     """The directory the channels are in."""
     return os.environ.get("SHMCHAN_DIR", "/dev/shm")
@@ -247,6 +291,10 @@ def main() -> None:
         block_get(args[0])
     elif role == "leave-view":
         leave_view(*args)
+    elif role == "obj-write":
+        obj_write(args[0], int(args[1]), int(args[2]))
+    elif role == "obj-read":
+        obj_read(*args)
     elif role == "storm-write":
         storm_write(args[0], int(args[1]), int(args[2]))
     else:

@@ -81,7 +81,7 @@ def test_maxsize_0_is_the_default_capacity(name: str) -> None:
 def test_without_a_dtype_the_constructor_says_why() -> None:
     before = shmchan.list()
     for call in (lambda: shmchan.ChannelIO(maxsize=1000), lambda: shmchan.ChannelIO()):
-        with pytest.raises(TypeError, match=r"needs a dtype.*Python objects"):
+        with pytest.raises(TypeError, match=r"needs a dtype.*ObjectChannelIO"):
             call()
     with pytest.raises(TypeError, match="needs a dtype"):
         shmchan.ChannelIO(maxsize=1000, dtype=None)  # not numpy's float64

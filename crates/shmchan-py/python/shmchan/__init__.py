@@ -28,8 +28,11 @@ from . import _errors, _shmchan
 from ._admin import gc, inspect, remove
 from ._admin import list_channels as list
 from ._channel import ChannelIO
-from ._end import _End, _Lent
+from ._end import _End, _EndBase, _Lent
 from ._errors import *  # noqa: F403  (the exceptions: _errors.__all__ is their one list)
+from ._messages import MessageChannelIO, ObjectChannelIO
+from ._msgreader import MessageReader, ObjectReader
+from ._msgwriter import MessageWriter, ObjectWriter
 from ._reader import Reader
 from ._view import SlotArray
 from ._writer import Writer
@@ -39,14 +42,42 @@ if TYPE_CHECKING:
     # gives it the same names (and the list below adds to them).
     from ._errors import __all__ as __all__
 
-__all__ = ["ChannelIO", "Reader", "SlotArray", "Writer", "gc", "inspect", "list", "remove"]
+__all__ = [
+    "ChannelIO",
+    "MessageChannelIO",
+    "MessageReader",
+    "MessageWriter",
+    "ObjectChannelIO",
+    "ObjectReader",
+    "ObjectWriter",
+    "Reader",
+    "SlotArray",
+    "Writer",
+    "gc",
+    "inspect",
+    "list",
+    "remove",
+]
 __all__ += _errors.__all__
 
 __version__: str = _shmchan.__version__
 
 # The classes a user meets keep the module they had when they were defined here: reprs,
 # help(), docs and pickling name them shmchan.Reader, not shmchan._reader.Reader.
-for _cls in (ChannelIO, Reader, Writer, _End, _Lent):
+for _cls in (
+    ChannelIO,
+    MessageChannelIO,
+    MessageReader,
+    MessageWriter,
+    ObjectChannelIO,
+    ObjectReader,
+    ObjectWriter,
+    Reader,
+    Writer,
+    _End,
+    _EndBase,
+    _Lent,
+):
     _cls.__module__ = __name__
 del _cls
 

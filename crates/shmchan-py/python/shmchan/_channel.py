@@ -13,11 +13,12 @@ import numpy.typing as npt
 
 from . import _shmchan
 from ._errors import InvalidCapacityError
+from ._named import _Named
 from ._reader import Reader
 from ._writer import Writer
 
 
-class ChannelIO:
+class ChannelIO(_Named[_shmchan._Channel]):
     """A named channel of one dtype, open in this process.
 
     It hands out the channel's two ends, :meth:`writer` and :meth:`reader`: one of each
@@ -42,12 +43,9 @@ class ChannelIO:
     to. Its ring holds ``maxsize`` items (rounded up to whole pages); ``maxsize=0``, the
     default, gives the default capacity (a ring of 1 MiB): a ring has a size, so the
     seed's 0, unbounded, is not possible. ``dtype`` is required (a ``TypeError`` says so
-    without it, or with ``None``): a channel is typed, and channels of Python objects do
-    not exist yet. It is removed as every channel is: when its last handle, in any
-    process, goes, once its reader has closed it (or if no end was ever claimed)."""
-
-    _native: _shmchan._Channel
-    _pid: int
+    without it, or with ``None``): a ``ChannelIO`` is typed; :class:`ObjectChannelIO`
+    carries Python values of any kind. It is removed as every channel is: when its last
+    handle, in any process, goes, once its reader has closed it (or if no end was ever claimed)."""
 
     def __init__(self, *, maxsize: int = 0, dtype: npt.DTypeLike | None = None) -> None:
         """Creates a private channel of ``dtype`` with room for ``maxsize`` items (0: the
@@ -55,42 +53,22 @@ class ChannelIO:
         if dtype is None:
             raise TypeError(
                 "ChannelIO() needs a dtype, as in ChannelIO(maxsize=1000, dtype=np.float64): "
-                "a shmchan channel is a ring of items of one numpy dtype; channels of Python "
-                "objects, which the seed's ChannelIO(maxsize=...) carries, do not exist yet"
+                "a ChannelIO is a ring of items of one numpy dtype; for Python values of any "
+                "kind (lists, dicts, DataFrames), as the seed's ChannelIO(maxsize=...) "
+                "carries, use ObjectChannelIO(capacity=BYTES)"
             )
         dtype = np.dtype(dtype)
         name = _private_name()
         capacity = _capacity(name, _count(maxsize, "maxsize"), "maxsize") or None
         self._adopt(_shmchan._Channel.connect("create", name, dtype, capacity))
 
-    @classmethod
-    def _from_native(cls, native: _shmchan._Channel) -> ChannelIO:
-        """The ``ChannelIO`` of a native handle (how :meth:`create`, :meth:`open` and
-        :meth:`create_or_open` make one)."""
-        chan = cls.__new__(cls)
-        chan._adopt(native)
-        return chan
-
-    def _adopt(self, native: _shmchan._Channel) -> None:
-        self._native = native
-        # The process the native handle was opened in: a handle inherited through fork
-        # cannot claim (its locks are the parent's open file description's).
-        self._pid = os.getpid()
-
     def __reduce__(self) -> tuple[Any, tuple[str, np.dtype[Any], str | None]]:
         """Pickles as "open channel ``name`` of this dtype and schema tag" (the segment,
         its locks and its ends stay behind)."""
         return (_open, (self.name, self.dtype, self.schema))
 
-    def _here(self) -> _shmchan._Channel:
-        """The native handle, opened again by name if this process inherited it through
-        fork."""
-        if self._pid != os.getpid():
-            self._native = _shmchan._Channel.connect(
-                "open", self.name, self.dtype, None, self.schema
-            )
-            self._pid = os.getpid()
-        return self._native
+    def _reopen(self) -> _shmchan._Channel:
+        return _shmchan._Channel.connect("open", self.name, self.dtype, None, self.schema)
 
     @classmethod
     def create(
@@ -164,11 +142,6 @@ class ChannelIO:
         return Reader(self._here().reader(), self.dtype)
 
     @property
-    def name(self) -> str:
-        """The channel's name."""
-        return self._native.name
-
-    @property
     def dtype(self) -> np.dtype[Any]:
         """The items' dtype."""
         return self._native.dtype
@@ -194,10 +167,6 @@ class ChannelIO:
     def __len__(self) -> int:
         """Items committed and not yet consumed, now."""
         return len(self._native)
-
-    def __bool__(self) -> bool:
-        """True: a channel is something, even when it holds nothing (``len`` says that)."""
-        return True
 
     def __repr__(self) -> str:
         return f"<shmchan.ChannelIO {self.name!r} of {self.dtype}, capacity {self.capacity}>"

@@ -16,7 +16,7 @@ from ._wait import _Deadline, _readable
 
 
 class _Done:
-    """What :meth:`_End.close` returns: nothing is left to wait for, but it may be awaited."""
+    """What :meth:`_EndBase.close` returns: nothing is left to wait for, but it may be awaited."""
 
     __slots__ = ()
 
@@ -28,18 +28,14 @@ class _Done:
 _DONE = _Done()
 
 
-class _End:
-    """What both ends share: the dtype, waiting, closing, the context manager."""
+_Native = _shmchan._Reader | _shmchan._Writer | _shmchan._MessageReader | _shmchan._MessageWriter
 
-    _native: _shmchan._Reader | _shmchan._Writer
 
-    def __init__(self, dtype: np.dtype[Any]) -> None:
-        self._dtype = dtype
+class _EndBase:
+    """What every end shares (of an array channel, and of a message or object channel):
+    waiting, closing, the context manager."""
 
-    @property
-    def dtype(self) -> np.dtype[Any]:
-        """The items' dtype."""
-        return self._dtype
+    _native: _Native
 
     @property
     def name(self) -> str:
@@ -48,7 +44,8 @@ class _End:
 
     @property
     def capacity(self) -> int:
-        """How many items the ring holds (0 once closed)."""
+        """How many items the ring holds (bytes, for a message or object channel); 0 once
+        closed."""
         return self._native.capacity
 
     @property
@@ -123,15 +120,34 @@ class _End:
         self.close()
 
 
-_E = TypeVar("_E", bound=_End)
+_E = TypeVar("_E", bound=_EndBase)
+_WRITERS = (_shmchan._Writer, _shmchan._MessageWriter)
+
+
+class _End(_EndBase):
+    """What both ends of an array channel share: the dtype, and the rest of
+    :class:`_EndBase`."""
+
+    _native: _shmchan._Reader | _shmchan._Writer
+
+    def __init__(self, dtype: np.dtype[Any]) -> None:
+        self._dtype = dtype
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The items' dtype."""
+        return self._dtype
 
 
 class _Lent:
     """The context manager of a zero-copy view or of reserved slots: lends them on entry
     (waiting as needed), takes them back on exit, consuming or committing them unless the
-    block raised. See :class:`SlotArray` for what happens to the array then."""
+    block raised. See :class:`SlotArray` for what happens to the array then.
 
-    def __init__(self, end: _End, n: int | None, timeout: float | None) -> None:
+    ``n``: items of an array channel (None: all there, at least one), or bytes of room for
+    a message; a message reader lends one message (``n`` is None)."""
+
+    def __init__(self, end: _EndBase, n: int | None, timeout: float | None) -> None:
         self._end, self._n, self._timeout = end, n, timeout
         self._want = 1 if n is None else n
         self._lease: _shmchan._Lease | None = None
@@ -140,6 +156,8 @@ class _Lent:
         native = self._end._native
         if isinstance(native, _shmchan._Reader):
             return native.try_peek(self._n)
+        if isinstance(native, _shmchan._MessageReader):
+            return native.try_peek()
         assert self._n is not None
         return native.try_reserve(self._n)
 
@@ -160,7 +178,7 @@ class _Lent:
             if not self._end._native.wait(self._want, deadline.left()):
                 raise TimedOutError(
                     f"channel '{self._end.name}': timed out waiting for "
-                    f"{'items' if isinstance(self._end._native, _shmchan._Reader) else 'room'}",
+                    f"{'room' if isinstance(self._end._native, _WRITERS) else 'items'}",
                     name=self._end.name,
                 )
         return self._array(lease)

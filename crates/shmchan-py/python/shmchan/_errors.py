@@ -1,9 +1,12 @@
 """The exceptions of shmchan: one hierarchy, rooted at :class:`ChannelError`.
 
-Each class is one of the Rust library's error kinds (`shmchan::ErrorKind`). Counts are in
-items (elements of the channel's dtype)."""
+Each class is one of the Rust library's error kinds (`shmchan::ErrorKind`), but for the
+pickling errors of object channels. Counts are in items: elements of the channel's dtype,
+or messages of a message or object channel."""
 
 from __future__ import annotations
+
+import pickle
 
 # The one list of the exceptions: shmchan re-exports these names (its __init__ takes this
 # list), and the native module looks its classes up here by name (src/errors.rs).
@@ -31,10 +34,12 @@ __all__ = [
     "OversizedError",
     "PeerGoneError",
     "PermissionDeniedError",
+    "PicklingError",
     "QueueClosedError",
     "SchemaMismatchError",
     "TimedOutError",
     "TooSmallError",
+    "UnpicklingError",
     "UnsupportedElementError",
     "VersionMismatchError",
     "ViewOpenError",
@@ -134,7 +139,27 @@ class ViewOpenError(ChannelError):
 
 
 class OversizedError(ChannelError, ValueError):
-    """More items were asked for at once than the ring holds."""
+    """More items were asked for at once than the ring holds, or a message (a pickled
+    value with its buffers) is longer than the ring takes; ``accepted`` messages of the put
+    went in before it."""
+
+    accepted: int = 0
+
+
+class PicklingError(ChannelError, pickle.PicklingError):
+    """Value ``index`` of a put to an object channel cannot be pickled: nothing of the put
+    went in (every value is pickled before any is put)."""
+
+    index: int = 0
+
+
+class UnpicklingError(_Counted, pickle.UnpicklingError):
+    """The next value of an object channel cannot be unpickled in this process (a module it
+    lacks, a global its ``allow=`` refuses, a garbled pickle). It stays in the channel, so
+    nothing is lost: make it loadable and read again, or ``skip()`` it. ``filled`` values
+    of the get came before it."""
+
+    filled: int = 0
 
 
 class InvalidNameError(ChannelError, ValueError):
