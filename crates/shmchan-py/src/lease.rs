@@ -76,6 +76,8 @@ pub(crate) struct Lease {
     writable: bool,
     /// Elements lent.
     elements: usize,
+    /// Messages lent, for a message reader's lease (what its release consumes).
+    pub(crate) messages: usize,
     /// The array, until the lease ends.
     array: Option<Py<PyAny>>,
     /// Weak references to the views derived from the array.
@@ -110,6 +112,7 @@ impl Lease {
                 bytes,
                 writable,
                 elements,
+                messages: 1,
                 array: None,
                 derived: Vec::new(),
             },
@@ -264,7 +267,8 @@ impl Lease {
     }
 
     /// Ends the lease: empties the array and its views, then (if `finish`) consumes the
-    /// items shown or commits the slots (`count` of them, default all). Returns how many.
+    /// items shown or commits the slots (`count` of them, default all: messages of a
+    /// message reader's lease, bytes of a message writer's). Returns how many.
     ///
     /// With `finish`, it first checks that nothing but one name (the `with` target) refers
     /// to the array besides its registered views: otherwise something may still reach the
@@ -314,12 +318,13 @@ impl Lease {
                 return w.commit(py, k);
             }
         } else if let Ok(r) = owner.cast::<MessageReaderPy>() {
-            // A message reader lends one message: it goes whole.
+            // A message reader lends whole messages: they go whole.
             let mut r = r.try_borrow_mut()?;
             r.end.end_lease();
             if finish {
-                r.consume(py, 1)?;
-                return Ok(self.elements);
+                // `count`: of the messages lent, those the caller used (a prefix).
+                let k = count.unwrap_or(self.messages).min(self.messages);
+                return r.consume(py, k);
             }
         } else if let Ok(w) = owner.cast::<MessageWriterPy>() {
             // A message writer lends room for a message: `k` bytes of it are the message.

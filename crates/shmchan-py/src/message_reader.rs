@@ -39,6 +39,10 @@ impl MessageReaderPy {
     }
 }
 
+/// Where a frame's pickle and buffers are in a lease: (pickle start, pickle end, [(buffer
+/// start, buffer end)]), in bytes from the lease's start.
+type FrameParts = (usize, usize, Vec<(usize, usize)>);
+
 /// The error for a message that is not the frame of a pickled value.
 fn not_a_frame(r: &MessageReader, detail: String) -> shmchan::Error {
     shmchan::Error::new(ErrorKind::Corrupted, r.name())
@@ -108,6 +112,57 @@ impl MessageReaderPy(MessageReader) {
             Some(detail) if out.is_empty() => Err(error(py, not_a_frame(r, detail))),
             _ => Ok(out),
         }
+    }
+
+    /// Lends the pickled values there now (up to `max`, at least one), read-only and in
+    /// place, if one is there; None if not yet. Returns the lease, whose `array` (uint8)
+    /// spans their messages and whose release consumes them, and where each frame's parts
+    /// are in that array: (pickle start, pickle end, [(buffer start, buffer end)]).
+    /// `CorruptedError` if the first message is not a frame; the lease ends before one that
+    /// is not.
+    #[allow(clippy::type_complexity)]
+    fn try_peek_objects(
+        slf: &Bound<'_, Self>,
+        max: usize,
+    ) -> PyResult<Option<(Py<Lease>, Vec<FrameParts>)>> {
+        let py = slf.py();
+        // One borrow for the whole call, as in `_Reader.try_peek`.
+        let mut me = slf.try_borrow_mut()?;
+        let r = me.end.front(py)?;
+        let view = r.try_peek_some().map_err(|e| error(py, e))?;
+        // The messages' words are one run of the ring (the mirror mapping keeps it whole):
+        // the lease spans them from the first length word to the last message's end.
+        let Some(first) = view.iter().next() else {
+            return Ok(None);
+        };
+        let base = first.as_ptr() as usize - 8;
+        let (mut parts, mut end, mut bad) = (Vec::new(), base, None);
+        for m in view.iter().take(max.max(1)) {
+            let at = m.as_ptr() as usize - base;
+            match frame::parse(m) {
+                Ok((p, bufs)) => parts.push((
+                    at + p.start,
+                    at + p.end,
+                    bufs.into_iter().map(|b| (at + b.start, at + b.end)).collect(),
+                )),
+                Err(detail) => {
+                    bad = Some(detail);
+                    break;
+                }
+            }
+            end = m.as_ptr() as usize + m.len();
+        }
+        // The view is not used again (nothing consumed): `r` is free for the error.
+        if let (Some(detail), true) = (bad, parts.is_empty()) {
+            return Err(error(py, not_a_frame(r, detail)));
+        }
+        // Dropping the view removes nothing: the messages stay ours, at this address, until
+        // `consume` (which the lease alone calls).
+        let (mapping, dtype) = (me.end.chan.keep_mapped(), me.end.dtype.clone_ref(py));
+        let lease = Lease::lend(py, slf.as_any(), mapping, dtype, base as *mut u8, end - base, false)?;
+        lease.borrow_mut(py).messages = parts.len();
+        me.end.lease = Some(lease.clone_ref(py));
+        Ok(Some((lease, parts)))
     }
 
     /// Consumes the first `k` messages (at most those there); returns how many.

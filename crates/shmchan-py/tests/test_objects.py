@@ -324,3 +324,51 @@ def test_a_reader_killed_and_restarted_resumes_at_a_whole_value(
     assert spans[0][0] == seen + 1, "the new reader starts where the killed one stopped"
     assert spans[-1][1] == len(sent) - 1
     assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(spans))
+
+
+def test_a_leased_get_lends_values_in_place_and_empties_them(name: str) -> None:
+    pd = pytest.importorskip("pandas")
+    chan = shmchan.ObjectChannelIO.create(name, capacity=8 << 20)
+    w, r = chan.writer(), chan.reader()
+    image = np.arange(480 * 640, dtype=np.uint16).reshape(480, 640)
+    df = pd.DataFrame({"x": np.arange(1000.0), "n": np.arange(1000)})
+    w.blocking_put([{"image": image, "t": 1}, df, "text", np.asfortranarray(image[:4, :6])])
+    # A peek shows the first value, and those after it within 64 KiB: the image alone.
+    with r.blocking_peek(max=2) as values:
+        assert len(values) == 1
+        lent = values[0]["image"]
+        assert isinstance(lent, shmchan.SlotArray), "an array of the value is a view"
+        assert not lent.flags.writeable
+        assert not lent.flags.owndata
+        assert np.array_equal(lent, image)
+        kept = lent[10:20]
+    assert values == [], "the list is emptied when the block ends"
+    assert len(lent) == 0, "and so is every view of the ring"
+    assert len(kept) == 0
+    with r.blocking_peek(max=1) as values:
+        # Its blocks are views of the ring; its copy (what one keeps) is an ordinary frame.
+        pd.testing.assert_frame_equal(values[0].copy(), df)
+    assert len(r) == 2
+    with pytest.raises(KeyError), r.blocking_peek() as values:
+        raise KeyError("a block that raises consumes nothing")
+    assert len(r) == 2
+    with r.blocking_peek() as values:
+        assert values[0] == "text"
+        assert np.array_equal(values[1], image[:4, :6])
+        assert values[1].flags.f_contiguous
+    assert len(r) == 0
+
+
+def test_a_leased_get_copies_buffers_that_numpy_does_not_take(name: str) -> None:
+    pa = pytest.importorskip("pyarrow")
+    chan = shmchan.ObjectChannelIO.create(name)
+    w, r = chan.writer(), chan.reader()
+    table = pa.table({"a": [1, 2, 3], "s": ["x", None, "z"]})
+    w.blocking_put([table, np.arange(4)])
+    with r.blocking_peek() as values:
+        got, arr = values
+    assert len(arr) == 0, "a numpy one was a view, and is emptied"
+    for _ in range(3):  # the ring's bytes are written over, around its whole length
+        w.blocking_put([np.full(chan.capacity // 2, 0xEE, np.uint8)])
+        r.blocking_get([None])
+    assert got.equals(table), "an Arrow value is whole after the block: made over copies"

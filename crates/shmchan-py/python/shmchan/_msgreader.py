@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -176,6 +177,16 @@ class _MessageReaderBase(_EndBase):
         put fails with :class:`QueueClosedError`. Idempotent; the result may be awaited."""
         return super().close()
 
+    def _no_carry(self) -> None:
+        """Refuses a view while a cancelled get's values wait to be read: they are no
+        longer in the ring, so a view would show what comes after them."""
+        if self._carry:
+            raise ChannelError(
+                f"channel '{self.name}': a cancelled get took {len(self._carry)} messages "
+                "that were not read yet; read them with get or get_some before peeking",
+                name=self.name,
+            )
+
     def __len__(self) -> int:
         """Messages available now."""
         return len(self._carry) + self._native.count()
@@ -204,14 +215,6 @@ class MessageReader(_MessageReaderBase):
         self._no_carry()
         return _Lent(self, None, timeout)
 
-    def _no_carry(self) -> None:
-        if self._carry:
-            raise ChannelError(
-                f"channel '{self.name}': a cancelled get took {len(self._carry)} messages "
-                "that were not read yet; read them with get or get_some before peeking",
-                name=self.name,
-            )
-
 
 class ObjectReader(_MessageReaderBase):
     """The reading end of an :class:`ObjectChannelIO`: takes Python values out, in order,
@@ -239,6 +242,23 @@ class ObjectReader(_MessageReaderBase):
         self._native.consume(len(values))
         return values
 
+    def peek(self, max: int | None = None) -> _LentValues:
+        """Lends the values there (the first, and those after it within 64 KiB; at most ``max``) in
+        place, once one is there: ``async with r.peek() as values:``. ``values`` is a list whose
+        numpy arrays (and the pandas blocks made of them) are read-only views into the ring: nothing
+        is copied. Leaving the block consumes them (nothing if the block raised), empties the list,
+        and empties every array view, as :meth:`Reader.peek` empties its views; keep copies
+        (``a.copy()``, ``df.copy()``) of what must outlive the block. A value whose buffers
+        something other than numpy takes (an Arrow array, say) is made from copies of them
+        instead."""
+        self._no_carry()
+        return _LentValues(self, max, None)
+
+    def blocking_peek(self, max: int | None = None, timeout: float | None = None) -> _LentValues:
+        """The blocking twin of :meth:`peek`: ``with r.blocking_peek() as values:``."""
+        self._no_carry()
+        return _LentValues(self, max, timeout)
+
     def skip(self, n: int = 1) -> int:
         """Removes the next ``n`` values without unpickling them (those there now, at
         most); returns how many."""
@@ -246,3 +266,74 @@ class ObjectReader(_MessageReaderBase):
         while done < n and (k := self._native.consume(n - done)):
             done += k
         return done
+
+
+class _LentValues:
+    """The context manager of :meth:`ObjectReader.peek`: lends values made over the ring on
+    entry (waiting as needed), consumes them on exit unless the block raised."""
+
+    def __init__(self, reader: ObjectReader, most: int | None, timeout: float | None) -> None:
+        if most is not None and (isinstance(most, bool) or not isinstance(most, int) or most < 1):
+            raise ValueError(f"peek shows at least one value: max={most!r}")
+        self._reader, self._most, self._timeout = reader, most or 1 << 30, timeout
+        self._lease: _shmchan._Lease | None = None
+        self._values: list[Any] = []
+
+    def _try(self) -> list[Any] | None:
+        reader = self._reader
+        got = reader._native.try_peek_objects(self._most)
+        if got is None:
+            return None
+        lease, parts = got
+        self._lease, values = lease, self._values
+        array = lease.array
+        assert array is not None
+        try:
+            for start, end, buffers in parts:
+                data = array[start:end].tobytes()
+                pieces = [array[b0:b1] for b0, b1 in buffers]
+                value = load(data, pieces, reader._allowed, reader.name, 0, in_place=True)
+                if _held_elsewhere(pieces):
+                    # Something other than numpy kept a buffer, which the lease could not
+                    # empty: made again, over copies.
+                    value = load(data, [bytearray(p) for p in pieces], reader._allowed, "", 0)
+                values.append(value)
+        except _Counted:
+            if not values:
+                self._end(False)
+                raise
+        return values
+
+    def _end(self, ok: bool) -> None:
+        lease, self._lease = self._lease, None
+        n = len(self._values)
+        self._values.clear()
+        if lease is not None:
+            lease.release(ok, n)
+
+    async def __aenter__(self) -> list[Any]:
+        while (values := self._try()) is None:
+            await self._reader._wait(1)
+        return values
+
+    def __enter__(self) -> list[Any]:
+        deadline = _Deadline(self._timeout)
+        while (values := self._try()) is None:
+            if not self._reader._native.wait(1, deadline.left()):
+                raise TimedOutError(
+                    f"channel '{self._reader.name}': timed out waiting for values",
+                    name=self._reader.name,
+                )
+        return values
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        self._end(exc_type is None)
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        self._end(exc_type is None)
+
+
+def _held_elsewhere(pieces: list[Any]) -> bool:
+    """True if something besides the list holds one of ``pieces`` (numpy's arrays made by
+    the in-place load hold the lease's array, not the piece)."""
+    return any(sys.getrefcount(pieces[i]) > 2 for i in range(len(pieces)))

@@ -9,7 +9,10 @@ import pickle
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
+
 from ._errors import PicklingError, UnpicklingError
+from ._view import SlotArray
 
 #: The schema tag of every object channel: a bytes channel (or a Rust ``MessageChannel``)
 #: opens one only by naming it, and sees the frames of ``src/frame.rs``.
@@ -55,16 +58,42 @@ def frames(values: Sequence[object], name: str) -> list[Frame]:
     return [frame(v, i, name) for i, v in enumerate(values)]
 
 
-class _Restricted(pickle.Unpickler):
-    """An unpickler that loads only the globals ``allowed`` says it may."""
+#: Where numpy's arrays are rebuilt from their out-of-band buffers (numpy 2, numpy 1).
+_FROMBUFFER = {("numpy._core.numeric", "_frombuffer"), ("numpy.core.numeric", "_frombuffer")}
 
-    def __init__(self, data: bytes, buffers: list[bytearray], allowed: Callable[[str, str], bool]):
+
+def _frombuffer_in_place(
+    buf: Any, dtype: Any, shape: Any, order: str, axis_order: Any = None
+) -> Any:
+    """numpy's ``_frombuffer``, for a buffer that is a piece of a lease's array: the array
+    is made as a view of that piece (a :class:`SlotArray`, whose base is the lease's array),
+    so the lease empties it when it ends, as it empties every view of its array."""
+    piece = buf.obj if isinstance(buf, memoryview) else buf  # READONLY_BUFFER wraps it
+    array: Any = piece.view(dtype) if isinstance(piece, SlotArray) else np.frombuffer(buf, dtype)
+    if order == "K" and axis_order is not None:
+        return array.reshape(shape, order="C").transpose(axis_order)
+    return array.reshape(shape, order=order)
+
+
+class _Unpickler(pickle.Unpickler):
+    """An unpickler that loads only the globals ``allowed`` says it may (all, if None), and,
+    if ``in_place``, rebuilds numpy arrays as views of the buffers it is given."""
+
+    def __init__(
+        self,
+        data: bytes,
+        buffers: Sequence[Any],
+        allowed: Callable[[str, str], bool] | None,
+        in_place: bool,
+    ):
         super().__init__(io.BytesIO(data), buffers=buffers)
-        self._allowed = allowed
+        self._allowed, self._in_place = allowed, in_place
 
     def find_class(self, module: str, name: str) -> Any:
-        if not self._allowed(module, name):
+        if self._allowed is not None and not self._allowed(module, name):
             raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed")
+        if self._in_place and (module, name) in _FROMBUFFER:
+            return _frombuffer_in_place
         return super().find_class(module, name)
 
 
@@ -80,17 +109,19 @@ def allowing(allow: Allow | None) -> Callable[[str, str], bool] | None:
 
 def load(
     data: bytes,
-    buffers: list[bytearray],
+    buffers: Sequence[Any],
     allowed: Callable[[str, str], bool] | None,
     name: str,
     filled: int,
+    in_place: bool = False,
 ) -> object:
     """The value of one frame; :class:`UnpicklingError` if it cannot be made here (a
-    module this process lacks, a global not allowed, a garbled pickle)."""
+    module this process lacks, a global not allowed, a garbled pickle). ``in_place``: the
+    buffers are pieces of a lease's array, and numpy arrays are made as views of them."""
     try:
-        if allowed is None:
+        if allowed is None and not in_place:
             return pickle.loads(data, buffers=buffers)
-        return _Restricted(data, buffers, allowed).load()
+        return _Unpickler(data, buffers, allowed, in_place).load()
     except Exception as e:  # whatever unpickling raises: it runs the pickle's code
         raise UnpicklingError(
             f"channel '{name}': the next value cannot be unpickled here, so it stays in the "
