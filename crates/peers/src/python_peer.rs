@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run -p shmchan-peers --bin python_peer -- write NAME COUNT [imu|u64]   # puts COUNT items, closes
 //! cargo run -p shmchan-peers --bin python_peer -- read NAME COUNT [imu|u64]    # gets and checks them
+//! cargo run -p shmchan-peers --bin python_peer -- write NAME COUNT msg          # byte messages
 //! ```
 //!
 //! In Python, the same records are
@@ -16,8 +17,12 @@
 //! The writer outlives a killed reader: it waits for a new one, which resumes where the
 //! dead one stopped.
 //! The Python tests (`crates/shmchan-py/tests`) run it against the Python package.
+//!
+//! With `msg`, the channel is a `MessageChannel` (Python's `MessageChannelIO`), and message
+//! `i` is `i × 7919 mod 3000` bytes, byte `k` being `(31 i + k) mod 256` (the Python tests'
+//! `message(i)`).
 
-use shmchan::{ChannelIo, ErrorKind, Options};
+use shmchan::{ChannelIo, ErrorKind, MessageChannel, Options};
 
 /// One IMU sample, as C (and numpy with `align=True`) lays it out: 24 bytes, aligned to 8.
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -148,9 +153,58 @@ fn read<T: Item + PartialEq + std::fmt::Debug>(name: &str, count: u64) -> Res<()
     Ok(())
 }
 
+/// Message `i` of the `msg` kind.
+fn message(i: u64) -> Vec<u8> {
+    let len = i * 7919 % 3000;
+    (0..len).map(|k| ((31 * i + k) % 256) as u8).collect()
+}
+
+fn write_messages(name: &str, count: u64) -> Res<()> {
+    let chan = MessageChannel::create_or_open(name, Options::new())?;
+    let mut w = chan.writer()?;
+    println!("ready");
+    let mut next = 0;
+    while next < count {
+        // Batches of 1 to 13 messages.
+        let b = (next % 13 + 1).min(count - next);
+        let batch: Vec<Vec<u8>> = (next..next + b).map(message).collect();
+        w.blocking_put(&batch)?;
+        next += b;
+    }
+    w.close();
+    Ok(())
+}
+
+fn read_messages(name: &str, count: u64) -> Res<()> {
+    let chan = MessageChannel::create_or_open(name, Options::new())?;
+    let mut r = chan.reader()?;
+    println!("ready");
+    let mut buf = vec![Vec::new(); 17];
+    let mut next = 0u64;
+    let end = loop {
+        match r.blocking_get_some(&mut buf) {
+            Ok(k) => {
+                for m in &buf[..k] {
+                    if *m != message(next) {
+                        return Err(format!("message {next}: {} bytes, garbled", m.len()).into());
+                    }
+                    next += 1;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Closed => break "closed",
+            Err(e) => return Err(e.into()),
+        }
+    };
+    println!("read {next} {end}");
+    if next != count {
+        return Err(format!("read {next} messages, expected {count}").into());
+    }
+    Ok(())
+}
+
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: python_peer write|read NAME COUNT [imu|u64]";
+    let usage = "usage: python_peer write|read NAME COUNT [imu|u64|msg]";
     let (Some(role), Some(name), Some(count)) = (args.first(), args.get(1), args.get(2)) else {
         return Err(usage.into());
     };
@@ -160,6 +214,8 @@ fn main() -> Res<()> {
         ("write", "u64") => write::<u64>(name, count),
         ("read", "imu") => read::<Imu>(name, count),
         ("read", "u64") => read::<u64>(name, count),
+        ("write", "msg") => write_messages(name, count),
+        ("read", "msg") => read_messages(name, count),
         _ => Err(usage.into()),
     }
 }

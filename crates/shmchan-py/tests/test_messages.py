@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import shmchan
+from conftest import TIMEOUT, Child
 
 
 def message(i: int) -> bytes:
@@ -177,3 +178,37 @@ def test_each_kind_of_channel_opens_only_as_itself(name: str) -> None:
     # Naming the tag opens an object channel's raw frames.
     assert shmchan.MessageChannelIO.open(name + "-o", schema="python-pickle-5").capacity > 0
     del held
+
+
+@pytest.mark.parametrize("mode", ["blocking", "async"])
+def test_messages_cross_between_rust_and_python(
+    name: str, children: list[Child], rust_peer: str, mode: str
+) -> None:
+    """A Rust MessageChannel writer to a Python reader, and a Python writer to a Rust
+    reader, over the same framing: every message whole, in order, once."""
+    n = 5000
+    w = Child([rust_peer, "write", name + "-rp", str(n), "msg"])
+    children.append(w)
+    assert w.line() == "ready"
+    r = shmchan.MessageChannelIO.open(name + "-rp").reader()
+    if mode == "blocking":
+        got = [m for batch in r.blocking_frames(11, timeout=TIMEOUT) for m in batch]
+    else:
+
+        async def read() -> list[object]:
+            return [m async for batch in r.frames(11) for m in batch]
+
+        got = asyncio.run(asyncio.wait_for(read(), TIMEOUT))
+    assert got == [message(i) for i in range(n)]
+    assert w.finish()[0] == 0
+
+    rr = Child([rust_peer, "read", name + "-pr", str(n), "msg"])
+    children.append(rr)
+    assert rr.line() == "ready"
+    writer = shmchan.MessageChannelIO.open(name + "-pr").writer()
+    for at in range(0, n, 9):
+        writer.blocking_put([message(i) for i in range(at, min(at + 9, n))], timeout=TIMEOUT)
+    writer.close()
+    code, out, err = rr.finish()
+    assert code == 0, err
+    assert out.splitlines()[-1] == f"read {n} closed"
