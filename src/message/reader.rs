@@ -253,7 +253,7 @@ impl MessageReader {
         if self.r.ready_now(1).is_none() {
             self.r.items_in(1, Mode::Async).await?;
         }
-        Messages::new(self.r.peek_committed()?, &self.name)
+        Messages::new(self.r.peek_committed()?, &self.name, usize::MAX)
     }
 
     /// The blocking twin of [`peek_some`](Self::peek_some).
@@ -265,7 +265,7 @@ impl MessageReader {
         if self.r.ready_now(1).is_none() {
             self.r.blocking_wait_items(1)?;
         }
-        Messages::new(self.r.peek_committed()?, &self.name)
+        Messages::new(self.r.peek_committed()?, &self.name, usize::MAX)
     }
 
     /// As [`peek_some`](Self::peek_some), without waiting: possibly no message.
@@ -274,7 +274,18 @@ impl MessageReader {
     ///
     /// As [`get_some`](Self::get_some).
     pub fn try_peek_some(&mut self) -> Result<Messages<'_>, Error> {
-        Messages::new(self.r.peek_committed()?, &self.name)
+        Messages::new(self.r.peek_committed()?, &self.name, usize::MAX)
+    }
+
+    /// As [`try_peek_some`](Self::try_peek_some), showing at most `max` messages: a view
+    /// walks the length words of what it shows, so a consumer that takes a few messages at
+    /// a time from a long backlog shows only those.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_some`](Self::get_some).
+    pub fn try_peek_at_most(&mut self, max: usize) -> Result<Messages<'_>, Error> {
+        Messages::new(self.r.peek_committed()?, &self.name, max)
     }
 
     /// Waits for the next message and shows it in place, without copying; it is removed

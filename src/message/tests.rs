@@ -148,6 +148,17 @@ fn peek_some_shows_every_message_and_consumes_a_prefix() {
         assert_eq!(v.consume(n), n);
     }
     let mut w = writer.join().unwrap().unwrap();
+    // A view of at most `max` messages walks only those.
+    w.blocking_put(&["a", "b", "c"]).unwrap();
+    let two = r.try_peek_at_most(2).unwrap();
+    assert_eq!(two.iter().collect::<Vec<_>>(), [b"a", b"b"]);
+    assert_eq!(two.consume(5), 2);
+    assert_eq!(
+        r.try_peek_at_most(0).unwrap().len(),
+        1,
+        "at least one, if there is one"
+    );
+    assert_eq!(r.try_peek_at_most(1).unwrap().consume(1), 1);
     // `count` counts every message, beyond what one view shows: 3000 messages of 16 bytes
     // take 72 000 bytes of ring.
     w.blocking_put(&vec![[7u8; 16]; 3000]).unwrap();

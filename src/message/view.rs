@@ -26,11 +26,12 @@ const SHOWN_WORDS: usize = 8192;
 
 impl<'a> Messages<'a> {
     /// Shows the whole messages of `view` (the committed words from the head): the first,
-    /// and those after it within [`SHOWN_WORDS`]. A corrupt length word is an error if it
-    /// is the first; after a message, the view ends before it (the next view reports it).
-    pub(super) fn new(view: View<'a, u64>, name: &str) -> Result<Messages<'a>, Error> {
+    /// and those after it within [`SHOWN_WORDS`], at most `max` (and at least one, if there
+    /// is one). A corrupt length word is an error if it is the first; after a message, the
+    /// view ends before it (the next view reports it).
+    pub(super) fn new(view: View<'a, u64>, name: &str, max: usize) -> Result<Messages<'a>, Error> {
         let (mut at, mut count) = (0, 0);
-        while at < view.len() {
+        while at < view.len() && (count == 0 || count < max) {
             let n = match extent(&view, at, name) {
                 Ok((_, n)) => n,
                 Err(_) if count > 0 => break,

@@ -34,7 +34,7 @@ impl MessageReaderPy {
     /// many.
     pub(crate) fn consume(&mut self, py: Python<'_>, k: usize) -> PyResult<usize> {
         let r = self.end.front(py)?;
-        let view = r.try_peek_some().map_err(|e| error(py, e))?;
+        let view = r.try_peek_at_most(k).map_err(|e| error(py, e))?;
         Ok(view.consume(k))
     }
 }
@@ -63,7 +63,7 @@ impl MessageReaderPy(MessageReader) {
             return Ok(out);
         }
         let r = self.end.front(py)?;
-        let view = r.try_peek_some().map_err(|e| error(py, e))?;
+        let view = r.try_peek_at_most(max).map_err(|e| error(py, e))?;
         let mut k = 0;
         for m in view.iter().take(max) {
             out.append(PyBytes::new(py, m))?;
@@ -87,10 +87,7 @@ impl MessageReaderPy(MessageReader) {
             return Ok(out);
         }
         let r = self.end.front(py)?;
-        let view = match r.try_peek_some() {
-            Ok(v) => v,
-            Err(e) => return Err(error(py, e)),
-        };
+        let view = r.try_peek_at_most(max).map_err(|e| error(py, e))?;
         let mut bad = None;
         for m in view.iter().take(max) {
             let (pickle, buffers) = match frame::parse(m) {
@@ -129,7 +126,7 @@ impl MessageReaderPy(MessageReader) {
         // One borrow for the whole call, as in `_Reader.try_peek`.
         let mut me = slf.try_borrow_mut()?;
         let r = me.end.front(py)?;
-        let view = r.try_peek_some().map_err(|e| error(py, e))?;
+        let view = r.try_peek_at_most(max.max(1)).map_err(|e| error(py, e))?;
         // The messages' words are one run of the ring (the mirror mapping keeps it whole):
         // the lease spans them from the first length word to the last message's end.
         let Some(first) = view.iter().next() else {
