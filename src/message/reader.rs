@@ -348,6 +348,9 @@ impl MessageReader {
     /// writer committed; the errors of [`try_get_some`](Self::try_get_some) but the end of
     /// the stream, which counts 0.
     pub fn count(&mut self) -> Result<usize, Error> {
+        // A fresh look at the writer's index: a view shows what the reader last saw of it
+        // while that holds a message (its fast path), and a count is of what is there now.
+        self.r.len();
         let view = match self.r.try_peek_some() {
             Ok(v) => v,
             Err(e) if e.is_end_of_stream() => return Ok(0),

@@ -148,6 +148,12 @@ fn peek_some_shows_every_message_and_consumes_a_prefix() {
         assert_eq!(v.consume(n), n);
     }
     let mut w = writer.join().unwrap().unwrap();
+    // `count` sees what was put since the reader last looked.
+    w.blocking_put(&["x"]).unwrap();
+    assert_eq!(r.count().unwrap(), 1);
+    w.blocking_put(&["y", "z"]).unwrap();
+    assert_eq!(r.count().unwrap(), 3);
+    assert_eq!(r.try_peek_at_most(3).unwrap().consume(3), 3);
     // A view of at most `max` messages walks only those.
     w.blocking_put(&["a", "b", "c"]).unwrap();
     let two = r.try_peek_at_most(2).unwrap();

@@ -113,5 +113,16 @@ pub(crate) fn parse(msg: &[u8]) -> Result<(Range<usize>, Vec<Range<usize>>), Str
             within(word(entry), word(entry + 8), "a buffer")
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // The reader copies each buffer: buffers that overlap (as no writer lays them out) could
+    // make it copy far more than the message holds.
+    let total = buffers
+        .iter()
+        .try_fold(0usize, |n, b| n.checked_add(b.len()));
+    if total.is_none_or(|t| t > msg.len() - table_end) {
+        return Err(format!(
+            "buffers of more bytes in all than the {} bytes of the message",
+            msg.len()
+        ));
+    }
     Ok((pickle, buffers))
 }

@@ -58,15 +58,22 @@ fn oversized(w: &MessageWriter, len: usize, done: usize) -> shmchan::Error {
 end_methods! {
 impl MessageWriterPy(MessageWriter) {
     /// Puts as many of `msgs[start:]` (each a bytes-like) as fit now, each a whole message,
-    /// in order, with one commit; returns how many. `OversizedError` (nothing put) if one of
-    /// them could never fit.
+    /// in order, with one commit; returns how many. `OversizedError` (nothing put by this
+    /// call) if the next one could never fit.
     #[pyo3(signature = (msgs, start=0))]
     fn try_put(&mut self, py: Python<'_>, msgs: &Bound<'_, PyList>, start: usize) -> PyResult<usize> {
-        let bufs = msgs
-            .iter()
-            .skip(start)
-            .map(|m| contiguous(&m))
-            .collect::<PyResult<Vec<_>>>()?;
+        // Only the messages that a ring could hold at once are looked at (a call per ring's
+        // worth, not one over the whole rest of a long list each time).
+        let room = self.end.capacity();
+        let (mut bufs, mut bytes) = (Vec::new(), 0usize);
+        for m in msgs.iter().skip(start) {
+            let buf = contiguous(&m)?;
+            bytes = bytes.saturating_add(buf.len_bytes().saturating_add(8));
+            if !bufs.is_empty() && bytes > room {
+                break;
+            }
+            bufs.push(buf);
+        }
         let slices: Vec<&[u8]> = bufs.iter().map(bytes_of).collect();
         let w = self.end.front(py)?;
         w.try_put(&slices).map_err(|e| error(py, e.with_progress(start)))

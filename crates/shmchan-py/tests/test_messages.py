@@ -51,8 +51,8 @@ def test_the_longest_message_fits_and_a_longer_one_is_refused(name: str) -> None
     longest = b"x" * chan.max_message_len
     with pytest.raises(shmchan.OversizedError, match="4088") as e:
         w.blocking_put([b"a", longest + b"y"])
-    assert e.value.accepted == 0
-    assert len(r) == 0, "nothing of a put with a message that never fits goes in"
+    assert e.value.accepted == 1, "the messages before the one that never fits go in"
+    assert r.blocking_get([None]) == [b"a"]
     w.blocking_put([longest])
     assert r.blocking_get([None]) == [longest]
     w.blocking_put([b""])
@@ -212,3 +212,26 @@ def test_messages_cross_between_rust_and_python(
     code, out, err = rr.finish()
     assert code == 0, err
     assert out.splitlines()[-1] == f"read {n} closed"
+
+
+def test_len_sees_what_was_put_since_the_last_look(name: str) -> None:
+    chan = shmchan.MessageChannelIO.create(name)
+    w, r = chan.writer(), chan.reader()
+    for i in range(1, 5):
+        w.blocking_put([b"m%d" % i])
+        assert len(r) == i
+    with pytest.raises(shmchan.TimedOutError) as e:
+        w.blocking_wait_room(chan.max_message_len, timeout=0.01)
+    assert e.value.name == name
+
+
+def test_a_long_put_into_a_small_ring_counts_what_went_in(name: str) -> None:
+    chan = shmchan.MessageChannelIO.create(name, capacity=4096)
+    w, r = chan.writer(), chan.reader()
+    with pytest.raises(shmchan.OversizedError) as e:
+        w.blocking_put([b"a", b"b", b"x" * 5000])
+    assert e.value.accepted == 2, "the messages before the one that never fits went in"
+    assert r.blocking_get([None, None]) == [b"a", b"b"]
+    with pytest.raises(shmchan.TimedOutError) as t:
+        w.blocking_put([b"y" * 2000] * 3, timeout=0.05)
+    assert t.value.accepted == 2

@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import datetime
 import itertools
+import signal
 import struct
 import threading
 import tracemalloc
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -18,6 +19,11 @@ import pytest
 import peer
 import shmchan
 from conftest import TIMEOUT, Child, OnThread, python_child
+
+
+class Reading(NamedTuple):
+    sensor: str
+    value: float
 
 
 def values() -> list[Any]:
@@ -182,6 +188,11 @@ def test_garbled_frames_are_errors(name: str) -> None:
         struct.pack("=4sIQ", b"PKL5", 0, 2**62),  # a pickle far past it
         table + struct.pack("=QQ", 32, 2**64 - 1),  # a buffer whose end wraps
         table + struct.pack("=QQ", 0, 4),  # a buffer over the frame's table
+        # Buffers that overlap, each the whole rest: their copies would be far more than
+        # the message holds.
+        struct.pack("=4sIQ", b"PKL5", 64, 1)
+        + struct.pack("=QQ", 16 + 16 * 64, 4096) * 64
+        + bytes(4097),
     ]
     for g in garbled:
         raw.blocking_put([g])
@@ -372,3 +383,73 @@ def test_a_leased_get_copies_buffers_that_numpy_does_not_take(name: str) -> None
         w.blocking_put([np.full(chan.capacity // 2, 0xEE, np.uint8)])
         r.blocking_get([None])
     assert got.equals(table), "an Arrow value is whole after the block: made over copies"
+
+
+class _Unloadable:
+    """A value that pickles, but whose unpickling fails (int("x"))."""
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (int, ("x",))
+
+
+def test_frames_keep_what_an_error_cut_short(name: str) -> None:
+    chan = shmchan.ObjectChannelIO.create(name)
+    w, r = chan.writer(), chan.reader()
+    w.blocking_put([0, 1, 2, _Unloadable(), 4, 5])
+    w.close()
+    got: list[Any] = []
+    while True:
+        try:
+            for batch in r.blocking_frames(4):
+                got += batch
+            break
+        except shmchan.UnpicklingError:
+            assert r.skip() == 1
+    assert got == [0, 1, 2, 4, 5], "the values before the bad one are not lost"
+
+
+def test_a_blocking_get_interrupted_keeps_what_it_took(name: str) -> None:
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted
+
+    chan = shmchan.ObjectChannelIO.create(name)
+    w, r = chan.writer(), chan.reader()
+    w.blocking_put(["v0", "v1"])
+    old = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(Interrupted):
+            r.blocking_get([None] * 3, timeout=TIMEOUT)  # takes 2, waits for the third
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert len(r) == 2
+    assert r.blocking_get([None] * 2) == ["v0", "v1"]
+
+
+def test_a_get_cut_by_a_garbled_frame_counts_what_it_filled(name: str) -> None:
+    chan = shmchan.ObjectChannelIO.create(name)
+    w, r = chan.writer(), chan.reader()
+    w.blocking_put([0, 1])
+    w.leave()  # lets the writer end go without closing the stream
+    raw = shmchan.MessageChannelIO.open(name, schema="python-pickle-5").writer()
+    raw.blocking_put([b"not a frame"])
+    to: list[Any] = [None] * 3
+    with pytest.raises(shmchan.CorruptedError) as e:
+        r.blocking_get(to)
+    assert e.value.filled == 2
+    assert to[:2] == [0, 1]
+
+
+def test_a_namedtuple_is_one_value_and_skip_stops_at_the_end(name: str) -> None:
+    chan = shmchan.ObjectChannelIO.create(name)
+    w, r = chan.writer(), chan.reader()
+    w.blocking_put(Reading("t1", 21.5))
+    w.blocking_put([1, 2])
+    w.close()
+    assert len(r) == 3
+    assert r.blocking_get([None]) == [Reading("t1", 21.5)]
+    assert r.skip(5) == 2, "skip says how many it removed, also at the stream's end"

@@ -92,8 +92,9 @@ class PeerGoneError(_Counted):
 
 
 class TimedOutError(_Counted, TimeoutError):
-    """A blocking call's ``timeout=`` passed. A get removed nothing (``filled`` is non-zero
-    only for an array larger than the ring); a put accepted ``accepted`` items."""
+    """A blocking call's ``timeout=`` passed. An array get removed nothing (``filled`` is
+    non-zero only for an array larger than the ring); a message or object get took
+    ``filled`` values into its list; a put accepted ``accepted`` items."""
 
 
 class EndTakenError(ChannelError):

@@ -70,14 +70,20 @@ class _MessageReaderBase(_EndBase):
                     filled += len(got)
                 else:
                     await self._wait(1)
-        except _Counted as e:
-            e.filled += filled
-            raise
         except BaseException as e:
-            if filled and not isinstance(e, ChannelError):
-                self._carry[:0] = to[:filled]
+            self._taken(e, to, filled)
             raise
         return to
+
+    def _taken(self, e: BaseException, to: list[Any], filled: int) -> None:
+        """What a get that ends with ``e`` does with the ``filled`` values it took into
+        ``to``: a channel error counts them (``filled``: they are the caller's); any other
+        exception (a cancellation, Ctrl-C) cannot, so the reader keeps them for the next
+        read."""
+        if isinstance(e, ChannelError):
+            e.filled = getattr(e, "filled", 0) + filled  # type: ignore[attr-defined]
+        elif filled:
+            self._carry[:0] = to[:filled]
 
     def blocking_get(self, to: list[Any], timeout: float | None = None) -> list[Any]:
         """The blocking twin of :meth:`get` (the GIL is released while it waits). After
@@ -97,8 +103,8 @@ class _MessageReaderBase(_EndBase):
                         f"channel '{self.name}': timed out after {filled} of {n} values",
                         name=self.name,
                     )
-        except _Counted as e:
-            e.filled += filled
+        except BaseException as e:
+            self._taken(e, to, filled)
             raise
         return to
 
@@ -149,9 +155,9 @@ class _MessageReaderBase(_EndBase):
             batch: list[Any] = [None] * n
             try:
                 await self.get(batch)
-            except (QueueClosedError, PeerGoneError) as e:
-                if e.filled:
-                    yield batch[: e.filled]
+            except ChannelError as e:
+                if (rest := self._rest(e, batch)) is not None:
+                    yield rest
                 if type(e) is QueueClosedError:
                     return
                 raise
@@ -164,13 +170,27 @@ class _MessageReaderBase(_EndBase):
             batch: list[Any] = [None] * n
             try:
                 self.blocking_get(batch, timeout)
-            except (QueueClosedError, PeerGoneError) as e:
-                if e.filled:
-                    yield batch[: e.filled]
+            except ChannelError as e:
+                if (rest := self._rest(e, batch)) is not None:
+                    yield rest
                 if type(e) is QueueClosedError:
                     return
                 raise
             yield batch
+
+    def _rest(self, e: ChannelError, batch: list[Any]) -> list[Any] | None:
+        """What a frame that ``e`` cut short took: the last frame, after the stream's end
+        (a close, an abort, the writer's death); after any other error (a timeout, a value
+        that cannot be unpickled), nothing now, and the values come first in the next
+        read, so that none is lost."""
+        filled = getattr(e, "filled", 0)
+        if not filled:
+            return None
+        if isinstance(e, QueueClosedError | PeerGoneError):
+            return batch[:filled]
+        self._carry[:0] = batch[:filled]
+        e.filled = 0  # type: ignore[attr-defined]
+        return None
 
     def close(self) -> _Done:
         """Closes the channel: what remains is discarded, and the writer's waiting or next
@@ -263,8 +283,11 @@ class ObjectReader(_MessageReaderBase):
         """Removes the next ``n`` values without unpickling them (those there now, at
         most); returns how many."""
         done = 0
-        while done < n and (k := self._native.consume(n - done)):
-            done += k
+        try:
+            while done < n and (k := self._native.consume(n - done)):
+                done += k
+        except (QueueClosedError, PeerGoneError):
+            pass  # the stream ended: nothing more to skip
         return done
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from . import _shmchan
 from ._end import _Done, _EndBase, _Lent
-from ._errors import ChannelError, TimedOutError, _Counted
+from ._errors import ChannelError, TimedOutError
 from ._pickling import Frame, frames
 from ._wait import _Deadline
 from ._writer import _Unfinished
@@ -85,22 +85,30 @@ class _MessageWriterBase(_EndBase):
         unfinished, self._unfinished = self._unfinished, None
         done = unfinished.rest(values, n) if unfinished else 0
         deadline = _Deadline(timeout)
-        while True:
-            k, need = self._try(prepared, done)
-            done += k
-            if done >= n:
-                return
-            try:
-                woke = self._native.wait(need, deadline.left())
-            except _Counted as e:
-                e.accepted += done
-                raise
-            if not woke:
-                raise TimedOutError(
-                    f"channel '{self.name}': timed out waiting for room after {done} of {n} values",
-                    name=self.name,
-                    accepted=done,
-                )
+        try:
+            while True:
+                k, need = self._try(prepared, done)
+                done += k
+                if done >= n:
+                    return
+                if not self._native.wait(need, deadline.left()):
+                    raise TimedOutError(
+                        f"channel '{self.name}': timed out waiting for room after {done} of "
+                        f"{n} values",
+                        name=self.name,
+                    )
+        except ChannelError as e:
+            # A native call counts only what went in before it (`_try` counts from `done`,
+            # `wait` counts nothing): `accepted` is what this put accepted.
+            if getattr(e, "accepted", 0) < done:
+                e.accepted = done  # type: ignore[attr-defined]
+            raise
+        except BaseException:
+            # A Ctrl-C cannot count: the writer keeps the count for the retry, as a
+            # cancelled `put` does.
+            if done:
+                self._unfinished = _Unfinished(values, n, done)
+            raise
 
     def try_put(self, values: Sequence[Any]) -> int:
         """Puts as many of ``values`` as fit now, in order, without waiting; returns how
@@ -154,7 +162,9 @@ class MessageWriter(_MessageWriterBase):
         deadline = _Deadline(timeout)
         while not self._native.room_now(length):
             if not self._native.wait(length, deadline.left()):
-                raise TimedOutError(f"channel '{self.name}': timed out waiting for room")
+                raise TimedOutError(
+                    f"channel '{self.name}': timed out waiting for room", name=self.name
+                )
 
     def reserve(self, length: int) -> _Lent:
         """Lends room for a message of ``length`` bytes in place, as a writable uint8
@@ -183,8 +193,21 @@ class ObjectWriter(_MessageWriterBase):
 
     def _prepare(self, values: Any) -> list[Frame]:
         # A list or a tuple is a sequence of values; anything else (a DataFrame, an array,
-        # a dict) is one value.
-        return frames(values if isinstance(values, list | tuple) else [values], self.name)
+        # a dict, a namedtuple or another subclass of them) is one value.
+        return frames(values if type(values) in (list, tuple) else [values], self.name)
+
+    async def put(self, values: Any) -> None:
+        """Appends ``values`` (a list or a tuple of values; anything else is one value), as
+        :meth:`MessageWriter.put` appends messages."""
+        await super().put(values)
+
+    def blocking_put(self, values: Any, timeout: float | None = None) -> None:
+        """The blocking twin of :meth:`put`."""
+        super().blocking_put(values, timeout)
+
+    def try_put(self, values: Any) -> int:
+        """Puts as many of ``values`` as fit now, without waiting; returns how many."""
+        return super().try_put(values)
 
     def _try(self, prepared: list[Frame], start: int) -> tuple[int, int]:
         return self._native.try_put_objects(prepared, start)
