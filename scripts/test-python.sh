@@ -13,8 +13,8 @@ root=$PWD
 # shellcheck source=python-env.sh
 source scripts/python-env.sh
 
-# The Rust end of the cross-language tests.
-cargo build --release --quiet -p shmchan-peers --bin python_peer
+# The Rust ends of the cross-language tests.
+cargo build --release --quiet -p shmchan-peers --bin python_peer -p shmchan-arrow-example
 
 cd crates/shmchan-py
 echo "ruff check, ruff format --check"
@@ -23,5 +23,5 @@ echo "ruff check, ruff format --check"
 echo "mypy --strict (the package and its stub)"
 "$venv/bin/mypy" --strict python/shmchan
 echo "pytest"
-SHMCHAN_RUST_PEER=$root/target/release/python_peer \
+SHMCHAN_RUST_PEER=$root/target/release/python_peer SHMCHAN_ARROW_PEER=$root/target/release/arrow_ipc \
   "$py" -m pytest -q -p no:cacheprovider --timeout 300 "$@" tests
