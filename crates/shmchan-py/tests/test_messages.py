@@ -235,3 +235,14 @@ def test_a_long_put_into_a_small_ring_counts_what_went_in(name: str) -> None:
     with pytest.raises(shmchan.TimedOutError) as t:
         w.blocking_put([b"y" * 2000] * 3, timeout=0.05)
     assert t.value.accepted == 2
+
+
+def test_capacity_errors_count_bytes(name: str) -> None:
+    chan = shmchan.MessageChannelIO.create(name, capacity=131072)
+    with pytest.raises(shmchan.CapacityMismatchError, match="131072 bytes") as e:
+        shmchan.MessageChannelIO.create_or_open(name, capacity=65536)
+    assert (e.value.requested, e.value.rounded, e.value.found) == (65536, 65536, 131072)
+    assert shmchan.MessageChannelIO.create_or_open(name, capacity=131072).capacity == 131072
+    with pytest.raises(shmchan.InvalidCapacityError, match=f"{2**63} bytes"):
+        shmchan.MessageChannelIO.create(name + "-huge", capacity=2**63)
+    del chan

@@ -7,6 +7,7 @@ from typing import Any, Self
 
 from . import _shmchan
 from ._channel import _capacity, _private_name
+from ._errors import CapacityMismatchError, InvalidCapacityError
 from ._msgreader import MessageReader, ObjectReader
 from ._msgwriter import MessageWriter, ObjectWriter
 from ._named import _Named
@@ -30,14 +31,32 @@ class _Messages(_Named[_shmchan._MessageChannel]):
         persist: bool = False,
     ) -> Self:
         capacity = _capacity(name, capacity)
-        native = _shmchan._MessageChannel.connect(
-            how,  # type: ignore[arg-type]
-            name,
-            capacity,
-            cls._schema if cls._schema is not None else schema,
-            mode,
-            persist,
-        )
+        try:
+            native = _shmchan._MessageChannel.connect(
+                how,  # type: ignore[arg-type]
+                name,
+                capacity,
+                cls._schema if cls._schema is not None else schema,
+                mode,
+                persist,
+            )
+        except CapacityMismatchError as e:
+            # The library counts a message ring in 8-byte words; the caller asked in bytes.
+            raise CapacityMismatchError(
+                f"channel '{name}': a capacity of {capacity} bytes makes a ring of "
+                f"{8 * e.rounded} bytes (whole pages), but the channel exists with a ring of "
+                f"{8 * e.found} bytes; pass no capacity (or open it) to use it as it is, or "
+                "remove it first (shmchan.remove)",
+                name=name,
+                requested=capacity,
+                rounded=8 * e.rounded,
+                found=8 * e.found,
+            ) from None
+        except InvalidCapacityError as e:
+            raise InvalidCapacityError(
+                f"channel '{name}': no ring of {capacity} bytes can be made (in 8-byte words: {e})",
+                name=name,
+            ) from None
         return cls._from_native(native)
 
     def _reopen(self) -> _shmchan._MessageChannel:
