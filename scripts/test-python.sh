@@ -20,8 +20,9 @@ cd crates/shmchan-py
 echo "ruff check, ruff format --check"
 "$venv/bin/ruff" check python tests examples ../bench/python
 "$venv/bin/ruff" format --check python tests examples ../bench/python
-echo "mypy --strict (the package and its stub)"
+echo "mypy --strict (the package and its stub; the examples, as user code of the installed package)"
 "$venv/bin/mypy" --strict python/shmchan
+"$venv/bin/mypy" --strict --ignore-missing-imports examples
 echo "pytest"
 SHMCHAN_RUST_PEER=$root/target/release/python_peer SHMCHAN_ARROW_PEER=$root/target/release/arrow_ipc \
   "$py" -m pytest -q -p no:cacheprovider --timeout 300 "$@" tests

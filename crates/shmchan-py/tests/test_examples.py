@@ -23,3 +23,15 @@ def test_the_dataframe_example_round_trips() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "10000 rows in 40 frames, equal to the original"
+
+
+def test_the_values_example_carries_frames_and_dataframes() -> None:
+    pytest.importorskip("pandas")
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "values.py")],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "100 values: 90 frames, 10 dataframes, equal"
