@@ -14,7 +14,7 @@ root=$PWD
 source scripts/python-env.sh
 
 # The Rust ends of the cross-language tests.
-cargo build --release --quiet -p shmchan-peers --bin python_peer -p shmchan-arrow-example
+cargo build --release --quiet -p shmchan-peers -p shmchan-arrow-example --bin python_peer --bin arrow_ipc
 
 cd crates/shmchan-py
 echo "ruff check, ruff format --check"
