@@ -61,10 +61,7 @@ class _MessageWriterBase(_EndBase):
         Cancelled (``asyncio.wait_for``'s timeout, say), it may have put a prefix of
         ``values``; calling ``put`` again with the same ``values`` object, before any other
         put, puts only the rest."""
-        prepared = self._prepare(values)
-        n = len(prepared)
-        unfinished, self._unfinished = self._unfinished, None
-        done = unfinished.rest(values, n) if unfinished else 0
+        prepared, n, done = self._begin(values)
         try:
             while True:
                 k, need = self._try(prepared, done)
@@ -73,17 +70,32 @@ class _MessageWriterBase(_EndBase):
                     return
                 await self._wait(need, done)
         except BaseException as e:
-            if done and not isinstance(e, ChannelError):
-                self._unfinished = _Unfinished(values, n, done)
+            self._ended(e, values, n, done)
             raise
+
+    def _begin(self, values: Sequence[Any]) -> tuple[list[Any], int, int]:
+        """A put's messages, their count, and where it starts: after what a cancelled put
+        of the same ``values`` object put, if this is its retry; else at 0."""
+        prepared = self._prepare(values)
+        n = len(prepared)
+        unfinished, self._unfinished = self._unfinished, None
+        return prepared, n, (unfinished.rest(values, n) if unfinished else 0)
+
+    def _ended(self, e: BaseException, values: Sequence[Any], n: int, done: int) -> None:
+        """What a put that ends with ``e`` after ``done`` of its ``n`` values does: a
+        channel error counts them (``accepted``; a native call counts only what went in
+        before it); any other exception (a cancellation, Ctrl-C) cannot, so the writer
+        keeps the count for the retry."""
+        if isinstance(e, ChannelError):
+            if getattr(e, "accepted", 0) < done:
+                e.accepted = done  # type: ignore[attr-defined]
+        elif done:
+            self._unfinished = _Unfinished(values, n, done)
 
     def blocking_put(self, values: Sequence[Any], timeout: float | None = None) -> None:
         """The blocking twin of :meth:`put` (the GIL is released while it waits). After
         ``timeout`` seconds it raises :class:`TimedOutError` with the count ``accepted``."""
-        prepared = self._prepare(values)
-        n = len(prepared)
-        unfinished, self._unfinished = self._unfinished, None
-        done = unfinished.rest(values, n) if unfinished else 0
+        prepared, n, done = self._begin(values)
         deadline = _Deadline(timeout)
         try:
             while True:
@@ -97,17 +109,8 @@ class _MessageWriterBase(_EndBase):
                         f"{n} values",
                         name=self.name,
                     )
-        except ChannelError as e:
-            # A native call counts only what went in before it (`_try` counts from `done`,
-            # `wait` counts nothing): `accepted` is what this put accepted.
-            if getattr(e, "accepted", 0) < done:
-                e.accepted = done  # type: ignore[attr-defined]
-            raise
-        except BaseException:
-            # A Ctrl-C cannot count: the writer keeps the count for the retry, as a
-            # cancelled `put` does.
-            if done:
-                self._unfinished = _Unfinished(values, n, done)
+        except BaseException as e:
+            self._ended(e, values, n, done)
             raise
 
     def try_put(self, values: Sequence[Any]) -> int:
